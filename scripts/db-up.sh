@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Starts private MariaDB and PostgreSQL instances on loopback for tests and the demo (idempotent).
+#
+# Data lives in target/db/ of this checkout, on fixed non-default ports, so the instances never collide with
+# system servers. Installs Debian's mariadb-server, mariadb-client and postgresql with apt-get when missing.
+# Users (loopback-only test instances; these passwords guard nothing else):
+#   MariaDB    pgc_admin/pgc_admin (all privileges)   pgc_reader/pgc_reader (SELECT, RELOAD, REPLICATION CLIENT: read-only)
+#   PostgreSQL pgc_super/pgc_super (superuser)        pgc_owner/pgc_owner (no superuser; owns the target databases)
+# Prints the connection URLs and writes them to target/db/env for `source`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DB="${PGCONVERGE_DB_DIR:-$ROOT/target/db}"
+MY_PORT="${PGCONVERGE_MY_PORT:-13306}"
+PG_PORT="${PGCONVERGE_PG_PORT:-15432}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+log() { printf 'db-up: %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_missing() {
+  local need=()
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+  command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+  [ -x "$PG_BIN/postgres" ] || need+=(postgresql postgresql-contrib)
+  if [ "${#need[@]}" -gt 0 ]; then
+    log "installing ${need[*]}"
+    as_root apt-get update -qq
+    # policy-rc.d keeps the packages from starting system-wide servers we do not use.
+    as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+# PostgreSQL refuses to run as root; as root we run both servers as their packages' system users.
+RUN_USER="$(id -un)"
+if [ "$(id -u)" = 0 ]; then RUN_USER_PG=postgres; RUN_USER_MY=mysql; else RUN_USER_PG="$RUN_USER"; RUN_USER_MY="$RUN_USER"; fi
+run_as() { local u="$1"; shift; if [ "$(id -un)" = "$u" ]; then "$@"; else runuser -u "$u" -- "$@"; fi; }
+
+start_mariadb() {
+  local data="$DB/mariadb" run="$DB/mariadb-run"
+  mkdir -p "$data" "$run"
+  if mariadb-admin --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin ping >/dev/null 2>&1; then
+    log "MariaDB already running on $MY_PORT"; return
+  fi
+  cat >"$DB/mariadb.cnf" <<EOF
+[mariadbd]
+datadir=$data
+socket=$run/mariadb.sock
+pid-file=$run/mariadb.pid
+port=$MY_PORT
+bind-address=127.0.0.1
+skip-name-resolve
+character-set-server=utf8mb4
+collation-server=utf8mb4_unicode_ci
+innodb_buffer_pool_size=${PGCONVERGE_MY_BUFFER_POOL:-2G}
+innodb_log_file_size=512M
+innodb_flush_log_at_trx_commit=2
+max_allowed_packet=256M
+local_infile=1
+log-error=$run/error.log
+EOF
+  if [ "$(id -u)" = 0 ]; then chown -R "$RUN_USER_MY" "$data" "$run"; fi
+  if [ ! -d "$data/mysql" ]; then
+    log "initialising MariaDB in $data"
+    run_as "$RUN_USER_MY" mariadb-install-db --defaults-file="$DB/mariadb.cnf" --auth-root-authentication-method=socket \
+      --skip-test-db >"$run/install.log" 2>&1 || { cat "$run/install.log" >&2; exit 1; }
+  fi
+  run_as "$RUN_USER_MY" nohup mariadbd --defaults-file="$DB/mariadb.cnf" >/dev/null 2>&1 &
+  for _ in $(seq 1 60); do
+    [ -S "$run/mariadb.sock" ] && run_as "$RUN_USER_MY" mariadb-admin --socket="$run/mariadb.sock" -u "$RUN_USER_MY" ping >/dev/null 2>&1 && break
+    mariadb-admin --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin ping >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  # Root authenticates by socket as the OS user that ran install-db; fall back to TCP admin on restarts.
+  local sql="CREATE USER IF NOT EXISTS 'pgc_admin'@'127.0.0.1' IDENTIFIED BY 'pgc_admin';
+GRANT ALL PRIVILEGES ON *.* TO 'pgc_admin'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'pgc_reader'@'127.0.0.1' IDENTIFIED BY 'pgc_reader';
+GRANT SELECT, RELOAD, REPLICATION CLIENT ON *.* TO 'pgc_reader'@'127.0.0.1';
+FLUSH PRIVILEGES;"
+  if ! run_as "$RUN_USER_MY" mariadb --socket="$run/mariadb.sock" -u "$RUN_USER_MY" -e "$sql" 2>/dev/null; then
+    mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -e "$sql" \
+      || { tail -20 "$run/error.log" >&2; exit 1; }
+  fi
+  log "MariaDB up on 127.0.0.1:$MY_PORT"
+}
+
+start_postgres() {
+  local data="$DB/pg" run="$DB/pg-run"
+  mkdir -p "$data" "$run"
+  if [ "$(id -u)" = 0 ]; then chown -R "$RUN_USER_PG" "$data" "$run"; chmod 700 "$data"; fi
+  if PGPASSWORD=pgc_super psql -h 127.0.0.1 -p "$PG_PORT" -U pgc_super -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+    log "PostgreSQL already running on $PG_PORT"; return
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $data"
+    local pw; pw="$(mktemp)"; echo pgc_super >"$pw"; chmod 644 "$pw"
+    run_as "$RUN_USER_PG" "$PG_BIN/initdb" -D "$data" -U pgc_super --pwfile="$pw" -A scram-sha-256 -E UTF8 \
+      --locale=C.UTF-8 >"$run/initdb.log" 2>&1 || { cat "$run/initdb.log" >&2; rm -f "$pw"; exit 1; }
+    rm -f "$pw"
+    cat >>"$data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$run'
+shared_buffers = ${PGCONVERGE_PG_SHARED_BUFFERS:-1GB}
+maintenance_work_mem = 512MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+max_connections = 200
+EOF
+  fi
+  run_as "$RUN_USER_PG" "$PG_BIN/pg_ctl" -D "$data" -l "$run/server.log" -w -t 60 start >/dev/null \
+    || { tail -20 "$run/server.log" >&2; exit 1; }
+  PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p "$PG_PORT" -U pgc_super -d postgres -v ON_ERROR_STOP=1 <<'EOF'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgc_owner') THEN
+    CREATE ROLE pgc_owner LOGIN PASSWORD 'pgc_owner' NOSUPERUSER CREATEDB;
+  END IF;
+END $$;
+EOF
+  log "PostgreSQL up on 127.0.0.1:$PG_PORT"
+}
+
+install_missing
+mkdir -p "$DB"
+# The server users must be able to reach the data directories through the checkout.
+if [ "$(id -u)" = 0 ]; then chmod o+x "$ROOT" "$ROOT/target" "$DB" 2>/dev/null || true; fi
+start_mariadb
+start_postgres
+
+cat >"$DB/env" <<EOF
+export PGCONVERGE_TEST_MYSQL_ADMIN=mysql://pgc_admin:pgc_admin@127.0.0.1:$MY_PORT
+export PGCONVERGE_TEST_MYSQL_READER=mysql://pgc_reader:pgc_reader@127.0.0.1:$MY_PORT
+export PGCONVERGE_TEST_PG_SUPER=postgres://pgc_super:pgc_super@127.0.0.1:$PG_PORT
+export PGCONVERGE_TEST_PG_OWNER=postgres://pgc_owner:pgc_owner@127.0.0.1:$PG_PORT
+EOF
+cat "$DB/env"

@@ -1,0 +1,1 @@
+//! pgconverge library: schema facts, fixtures, data generation and the migration pipeline.

@@ -1,0 +1,2 @@
+//! pgconverge command-line entry point.
+fn main() {}
