@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job end to end on the built-in sample: starts the servers, builds pgconverge, generates a small
+# Alkemio + Kratos source on MariaDB, creates the migrated target schemas on PostgreSQL, and runs pgconverge.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/db-up.sh >/dev/null
+# shellcheck disable=SC1091
+source target/db/env
+cargo build --release --quiet
+BIN=target/release/pgconverge
+SCALE_ALKEMIO="${SCALE_ALKEMIO:-0.002}"
+SCALE_KRATOS="${SCALE_KRATOS:-0.1}"
+export PGCONVERGE_LOG="${PGCONVERGE_LOG:-warn}"
+
+for app in alkemio kratos; do
+  scale=$SCALE_ALKEMIO; [ "$app" = kratos ] && scale=$SCALE_KRATOS
+  echo "== $app: generating the source sample (scale $scale) on MariaDB"
+  "$BIN" gen --app "$app" --create --scale "$scale" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/demo_$app" \
+    | grep -E '"(total_rows|seconds)"'
+  echo "== $app: creating the target schema on PostgreSQL (as the application's migrations leave it)"
+  PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p 15432 -U pgc_super -d postgres \
+    -c "DROP DATABASE IF EXISTS demo_$app WITH (FORCE)" -c "CREATE DATABASE demo_$app OWNER pgc_owner"
+  PGPASSWORD=pgc_owner psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 15432 -U pgc_owner -d "demo_$app" \
+    -f "tests/fixtures/$app.pg.sql"
+done
+echo "== demo finished: sources demo_alkemio/demo_kratos on MariaDB 127.0.0.1:13306, targets on PostgreSQL 127.0.0.1:15432"

@@ -1,0 +1,152 @@
+//! Test harness: gives each test its own fresh source (MariaDB) and target (PostgreSQL) databases on the servers
+//! that scripts/db-up.sh started, loads the fixture schemas, and drops both databases when the test ends.
+//!
+//! A test that needs the servers panics with the command to run when they are absent: it never skips.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mysql_async::prelude::Queryable;
+use pgconverge::facts::App;
+
+pub fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_string())
+}
+
+/// Server URLs without database (defaults match scripts/db-up.sh).
+pub fn mysql_admin() -> String {
+    env_or(
+        "PGCONVERGE_TEST_MYSQL_ADMIN",
+        "mysql://pgc_admin:pgc_admin@127.0.0.1:13306",
+    )
+}
+pub fn mysql_reader() -> String {
+    env_or(
+        "PGCONVERGE_TEST_MYSQL_READER",
+        "mysql://pgc_reader:pgc_reader@127.0.0.1:13306",
+    )
+}
+pub fn pg_super() -> String {
+    env_or(
+        "PGCONVERGE_TEST_PG_SUPER",
+        "postgres://pgc_super:pgc_super@127.0.0.1:15432",
+    )
+}
+pub fn pg_owner() -> String {
+    env_or(
+        "PGCONVERGE_TEST_PG_OWNER",
+        "postgres://pgc_owner:pgc_owner@127.0.0.1:15432",
+    )
+}
+
+const HINT: &str =
+    "the test servers are not reachable: run `bash scripts/db-up.sh` (scripts/test.sh does it)";
+
+pub async fn mysql_conn(url: &str) -> mysql_async::Conn {
+    let opts = mysql_async::Opts::from_url(url).expect("mysql url");
+    let mut c = mysql_async::Conn::new(opts)
+        .await
+        .unwrap_or_else(|e| panic!("{HINT}: MariaDB: {e}"));
+    c.query_drop("SET NAMES utf8mb4, time_zone = '+00:00'")
+        .await
+        .unwrap();
+    c
+}
+
+pub async fn pg_conn(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{HINT}: PostgreSQL: {e:?}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's pair of databases: `source` on MariaDB with the app's MySQL schema, `target` on PostgreSQL with the
+/// app's migrated schema (owned by the non-superuser role), both dropped on drop.
+pub struct TestDbs {
+    pub app: App,
+    pub name: String,
+}
+
+impl TestDbs {
+    pub async fn new(app: App) -> TestDbs {
+        let name = format!(
+            "t{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            app.name()
+        );
+        let mut my = mysql_conn(&mysql_admin()).await;
+        my.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await
+            .unwrap();
+        my.query_drop(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .await
+        .unwrap();
+        my.query_drop(format!("USE `{name}`")).await.unwrap();
+        for s in pgconverge::fixtures::statements(pgconverge::fixtures::mysql_schema(app)) {
+            my.query_drop(&s)
+                .await
+                .unwrap_or_else(|e| panic!("mysql fixture statement failed: {e}\n{s}"));
+        }
+        my.disconnect().await.ok();
+        let sup = pg_conn(&format!("{}/postgres", pg_super())).await;
+        sup.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+            .await
+            .unwrap();
+        sup.batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER pgc_owner"))
+            .await
+            .unwrap();
+        let owner = pg_conn(&format!("{}/{name}", pg_owner())).await;
+        for s in pgconverge::fixtures::statements(pgconverge::fixtures::pg_schema(app)) {
+            owner
+                .batch_execute(&s)
+                .await
+                .unwrap_or_else(|e| panic!("pg fixture statement failed: {e}\n{s}"));
+        }
+        TestDbs { app, name }
+    }
+
+    pub fn source_admin(&self) -> String {
+        format!("{}/{}", mysql_admin(), self.name)
+    }
+    pub fn source(&self) -> String {
+        format!("{}/{}", mysql_reader(), self.name)
+    }
+    pub fn target(&self) -> String {
+        format!("{}/{}", pg_owner(), self.name)
+    }
+    pub fn target_super(&self) -> String {
+        format!("{}/{}", pg_super(), self.name)
+    }
+}
+
+impl Drop for TestDbs {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a private one on a plain thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut my = mysql_conn(&mysql_admin()).await;
+                let _ = my
+                    .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .await;
+                let sup = pg_conn(&format!("{}/postgres", pg_super())).await;
+                let _ = sup
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
