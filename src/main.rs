@@ -27,9 +27,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check the schema contract: every source table and column mapped or skipped, every type pair convertible.
+    Plan(PlanArgs),
     /// Test bed: fill a MySQL source database with deterministic production-shaped data.
     #[command(hide = true)]
     Gen(GenArgs),
+}
+
+/// Where the data comes from and goes to. Passwords in URLs are never printed.
+#[derive(Args)]
+struct Endpoints {
+    /// Source URL, mysql://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_SOURCE", hide_env_values = true)]
+    source: String,
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    target: String,
+    /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
+    #[arg(long)]
+    mapping: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -90,6 +115,9 @@ fn main() -> ExitCode {
 }
 
 fn exit_code_of(e: &anyhow::Error) -> u8 {
+    if let Some(e) = e.downcast_ref::<pgconverge::error::Error>() {
+        return e.exit_code();
+    }
     if let Some(g) = e.downcast_ref::<pgconverge::gen::GenError>() {
         return match g {
             pgconverge::gen::GenError::Connect { .. } | pgconverge::gen::GenError::Url(_) => 3,
@@ -101,6 +129,17 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Plan(a) => {
+            let e = &a.endpoints;
+            pgconverge::commands::plan_command(
+                &e.source,
+                &e.target,
+                &e.mapping,
+                a.report.as_deref(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen(a) => {
             let (base, db) = a
                 .mysql

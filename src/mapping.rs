@@ -1,0 +1,221 @@
+//! The mapping file (`mappings/*.toml`): only what introspection cannot know. Format: docs/mapping-format.md.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors loading a mapping file.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("cannot read mapping file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("mapping file {path} is invalid: {message}")]
+    Parse { path: String, message: String },
+}
+
+/// A whole mapping file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// Name of the application, for reports.
+    pub app: String,
+    /// Zone of the source's naive DATETIME values: `UTC` or a fixed offset like `+02:00`.
+    #[serde(default = "utc")]
+    pub source_time_zone: String,
+    /// Schema of the target tables.
+    #[serde(default = "public")]
+    pub target_schema: String,
+    /// Source tables never copied, with the reason shown in every report.
+    #[serde(default)]
+    pub skip_tables: BTreeMap<String, String>,
+    /// Target tables the source is known to lack, with the reason; any other such table is a contract problem.
+    #[serde(default)]
+    pub target_only_tables: BTreeMap<String, String>,
+    /// Target tables whose rows the migrations seeded: deleted inside the run before loading.
+    #[serde(default)]
+    pub seeded_tables: Vec<String>,
+    /// Per source table settings.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableMapping>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+fn public() -> String {
+    "public".into()
+}
+
+/// Settings of one source table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableMapping {
+    /// Target table name when it differs from the source's.
+    pub target: Option<String>,
+    /// Source columns never copied, with the reason.
+    #[serde(default)]
+    pub skip_columns: BTreeMap<String, String>,
+    /// Per source column settings.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnMapping>,
+}
+
+/// Settings of one source column.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    /// Target column name when it differs from the source's.
+    pub target: Option<String>,
+    /// A value rewrite applied before the type conversion.
+    pub transform: Option<Transform>,
+    /// What a NULL becomes when the source allows NULL and the target does not. Declaring it acknowledges the
+    /// difference; without it the difference is a contract problem.
+    pub on_null: Option<OnNull>,
+}
+
+/// Value rewrites that introspection cannot infer.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transform {
+    /// Text whose characters U+0000..U+00FF are bytes (zlib output stored one byte per character), written as
+    /// standard base64 of those bytes. Empty stays empty.
+    Latin1BytesToBase64,
+    /// A key of `table` replaced by the target's key of the row with the same `by` value
+    /// (Kratos credential type ids, remapped by type name).
+    RemapByLookup { table: String, by: String },
+}
+
+/// NULL policy for a nullable source column feeding a NOT NULL target column.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OnNull {
+    /// Stop the run at the first NULL, naming the row (the default policy, made explicit).
+    Fail,
+    /// Write this literal (in the target's text form) instead of NULL.
+    Replace(String),
+}
+
+impl Mapping {
+    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Mapping::parse(&text).map_err(|message| MappingError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Mapping, String> {
+        let m: Mapping = toml::from_str(text).map_err(|e| e.to_string())?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.source_offset_seconds().is_none() {
+            return Err(format!(
+                "source_time_zone {:?} is not supported: use \"UTC\" or a fixed offset like \"+02:00\"",
+                self.source_time_zone
+            ));
+        }
+        for t in self.tables.keys() {
+            if self.skip_tables.contains_key(t) {
+                return Err(format!("table {t} is both skipped and mapped"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Offset of the source time zone from UTC in seconds.
+    pub fn source_offset_seconds(&self) -> Option<i64> {
+        let z = self.source_time_zone.trim();
+        if z.eq_ignore_ascii_case("utc") || z == "+00:00" || z == "Z" {
+            return Some(0);
+        }
+        let (sign, rest) = match z.as_bytes().first()? {
+            b'+' => (1, &z[1..]),
+            b'-' => (-1, &z[1..]),
+            _ => return None,
+        };
+        let (h, m) = rest.split_once(':')?;
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    }
+
+    pub fn table(&self, source: &str) -> Option<&TableMapping> {
+        self.tables.get(source)
+    }
+
+    /// Target table name of a source table.
+    pub fn target_table<'a>(&'a self, source: &'a str) -> &'a str {
+        self.tables
+            .get(source)
+            .and_then(|t| t.target.as_deref())
+            .unwrap_or(source)
+    }
+
+    pub fn column(&self, table: &str, column: &str) -> Option<&ColumnMapping> {
+        self.tables.get(table).and_then(|t| t.columns.get(column))
+    }
+
+    /// Target column name of a source column.
+    pub fn target_column<'a>(&'a self, table: &str, column: &'a str) -> &'a str {
+        self.column(table, column)
+            .and_then(|c| c.target.as_deref())
+            .unwrap_or(column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_key() {
+        let m = Mapping::parse(
+            r#"
+app = "x"
+source_time_zone = "+02:00"
+target_schema = "public"
+seeded_tables = ["a"]
+[skip_tables]
+ledger = "bookkeeping"
+[target_only_tables]
+extra = "made by the app at start"
+[tables.t]
+target = "t2"
+skip_columns = { legacy = "unused" }
+[tables.t.columns.c]
+target = "c2"
+transform = { kind = "latin1_bytes_to_base64" }
+on_null = "fail"
+[tables.t.columns.d]
+transform = { kind = "remap_by_lookup", table = "types", by = "name" }
+on_null = { replace = "{}" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.source_offset_seconds(), Some(7200));
+        assert_eq!(m.target_table("t"), "t2");
+        assert_eq!(m.target_column("t", "c"), "c2");
+        assert_eq!(
+            m.column("t", "d").unwrap().on_null,
+            Some(OnNull::Replace("{}".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_zones() {
+        assert!(Mapping::parse("app = \"x\"\nskip = 1\n")
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(Mapping::parse("app = \"x\"\nsource_time_zone = \"Europe/Paris\"\n").is_err());
+        assert!(Mapping::parse("app = \"x\"\n[tables.t.columns.c]\ntransfrom = 1\n").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Introspection of the MySQL/MariaDB source through `information_schema` (read-only queries).
+
+use std::collections::BTreeMap;
+
+use mysql_async::prelude::Queryable;
+
+use super::{SourceColumn, SourceTable};
+
+/// Errors reading the source catalogue.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceSchemaError {
+    #[error("reading the source catalogue of database {db} failed: {source}")]
+    Query {
+        db: String,
+        source: mysql_async::Error,
+    },
+}
+
+/// Reads every base table of `db` with its columns, primary key and size estimates.
+pub async fn introspect(
+    conn: &mut mysql_async::Conn,
+    db: &str,
+) -> Result<Vec<SourceTable>, SourceSchemaError> {
+    let err = |source| SourceSchemaError::Query {
+        db: db.to_string(),
+        source,
+    };
+    let tables: Vec<(String, Option<u64>, Option<u64>)> = conn
+        .exec(
+            "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (db,),
+        )
+        .await
+        .map_err(err)?;
+    // MariaDB stores JSON as longtext with a json_valid() check; MySQL 8 reports DATA_TYPE json.
+    let checks: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+            (db,),
+        )
+        .await
+        .unwrap_or_default();
+    type ColRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<u64>,
+        Option<u64>,
+        String,
+        Option<String>,
+    );
+    let cols: Vec<ColRow> = conn
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), IS_NULLABLE, COLUMN_DEFAULT, \
+             CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION, EXTRA, COLLATION_NAME \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .map_err(err)?;
+    let pks: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .map_err(err)?;
+    let mut by_table: BTreeMap<String, Vec<SourceColumn>> = BTreeMap::new();
+    for (t, name, data_type, column_type, nullable, default, char_max_len, fsp, extra, collation) in
+        cols
+    {
+        let is_json = data_type == "json"
+            || (data_type == "longtext"
+                && checks.iter().any(|(ct, clause)| {
+                    ct == &t && clause.replace(' ', "") == format!("json_valid(`{name}`)")
+                }));
+        by_table.entry(t).or_default().push(SourceColumn {
+            name,
+            data_type,
+            column_type,
+            nullable: nullable == "YES",
+            // MariaDB reports a literal NULL default as the string "NULL".
+            default: default.filter(|d| d != "NULL"),
+            char_max_len,
+            fsp: fsp.map(|v| v as u32),
+            auto_increment: extra.to_lowercase().contains("auto_increment"),
+            is_json,
+            collation,
+        });
+    }
+    let mut out = Vec::new();
+    for (name, rows, bytes) in tables {
+        let columns = by_table.remove(&name).unwrap_or_default();
+        let primary_key = pks
+            .iter()
+            .filter(|(t, _)| t == &name)
+            .map(|(_, c)| c.clone())
+            .collect();
+        out.push(SourceTable {
+            name,
+            columns,
+            primary_key,
+            rows_estimate: rows.unwrap_or(0),
+            data_bytes: bytes.unwrap_or(0),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,121 @@
+//! Introspection of the PostgreSQL target through `pg_catalog`: columns, constraints with their definitions,
+//! indexes, enum labels and owned sequences. Works for a non-superuser that owns the tables.
+
+use std::collections::BTreeMap;
+
+use super::{TargetColumn, TargetConstraint, TargetTable};
+
+/// Errors reading the target catalogue.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetSchemaError {
+    #[error("reading the target catalogue (schema {schema}) failed: {source}")]
+    Query {
+        schema: String,
+        source: tokio_postgres::Error,
+    },
+}
+
+/// Reads every ordinary table of `schema`.
+pub async fn introspect(
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> Result<Vec<TargetTable>, TargetSchemaError> {
+    let err = |source| TargetSchemaError::Query {
+        schema: schema.to_string(),
+        source,
+    };
+    let cols = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), t.typname::text,
+                    NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
+                    CASE WHEN t.typtype = 'e' THEN
+                      (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                    END,
+                    pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .await
+        .map_err(err)?;
+    let mut tables: BTreeMap<String, TargetTable> = BTreeMap::new();
+    for r in cols {
+        let t: String = r.get(0);
+        tables
+            .entry(t.clone())
+            .or_insert_with(|| TargetTable {
+                name: t,
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                indexes: Vec::new(),
+            })
+            .columns
+            .push(TargetColumn {
+                name: r.get(1),
+                format_type: r.get(2),
+                type_name: r.get(3),
+                nullable: r.get(4),
+                default: r.get(5),
+                enum_labels: r.get(6),
+                owned_sequence: r.get(7),
+            });
+    }
+    let cons = client
+        .query(
+            "SELECT c.relname::text, k.conname::text, k.contype::text, pg_get_constraintdef(k.oid, true),
+                    ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                          JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i),
+                    f.relname::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+                          JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i)
+             FROM pg_constraint k
+             JOIN pg_class c ON c.oid = k.conrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_class f ON f.oid = k.confrelid
+             WHERE n.nspname = $1
+             ORDER BY c.relname, k.conname",
+            &[&schema],
+        )
+        .await
+        .map_err(err)?;
+    for r in cons {
+        let t: String = r.get(0);
+        let kind: String = r.get(2);
+        if let Some(tt) = tables.get_mut(&t) {
+            tt.constraints.push(TargetConstraint {
+                name: r.get(1),
+                kind: kind.chars().next().unwrap_or('?'),
+                definition: r.get(3),
+                columns: r.get(4),
+                ref_table: r.get(5),
+                ref_columns: r.get(6),
+            });
+        }
+    }
+    let idx = client
+        .query(
+            "SELECT t.relname::text, i.relname::text, pg_get_indexdef(x.indexrelid)
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class t ON t.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             WHERE n.nspname = $1
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.contype IN ('p','u','x'))
+             ORDER BY t.relname, i.relname",
+            &[&schema],
+        )
+        .await
+        .map_err(err)?;
+    for r in idx {
+        let t: String = r.get(0);
+        if let Some(tt) = tables.get_mut(&t) {
+            tt.indexes.push((r.get(1), r.get(2)));
+        }
+    }
+    Ok(tables.into_values().collect())
+}
