@@ -13,6 +13,10 @@ pub enum Error {
     SourceSchema(#[from] crate::schema::mysql::SourceSchemaError),
     #[error(transparent)]
     TargetSchema(#[from] crate::schema::pg::TargetSchemaError),
+    #[error(transparent)]
+    Source(#[from] crate::source::mysql::SourceError),
+    #[error(transparent)]
+    Violation(#[from] Box<crate::transform::Violation>),
     #[error("the schema contract does not hold: {0} problem(s), listed above")]
     Contract(usize),
     #[error("{0}")]
@@ -32,10 +36,13 @@ impl Error {
             Error::Usage(_) | Error::Mapping(_) => 2,
             Error::Connect(_) => 3,
             Error::Contract(_) => 4,
-            Error::Data(_) => 5,
+            Error::Data(_) | Error::Violation(_) => 5,
             Error::Verify(_) => 6,
             Error::Interrupted => 130,
-            Error::SourceSchema(_) | Error::TargetSchema(_) | Error::Internal(_) => 1,
+            Error::Source(_)
+            | Error::SourceSchema(_)
+            | Error::TargetSchema(_)
+            | Error::Internal(_) => 1,
         }
     }
 }

@@ -473,7 +473,8 @@ fn push_row(out: &mut String, plan: &Plan, t: &FactTable, i: u64, rng: &mut Rng)
 fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u64, rng: &mut Rng) {
     let ty = c.mysql_type.as_str();
     let unique = t.is_unique_part(&c.name);
-    let nullable = c.mysql_nullable;
+    // Good data only: where PostgreSQL is stricter than MySQL (NULLABILITY DIFFERS), no NULL is generated.
+    let nullable = c.mysql_nullable && c.pg_nullable;
     // FK columns first: they decide consistency.
     if let Some(parent) = &c.fk {
         let pcount = plan.counts.get(parent).copied().unwrap_or(0);

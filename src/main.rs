@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Check the schema contract: every source table and column mapped or skipped, every type pair convertible.
     Plan(PlanArgs),
+    /// Copy every mapped table from the source into the target (runs the contract check first).
+    Migrate(MigrateArgs),
     /// Test bed: fill a MySQL source database with deterministic production-shaped data.
     #[command(hide = true)]
     Gen(GenArgs),
@@ -53,6 +55,42 @@ struct PlanArgs {
     #[command(flatten)]
     endpoints: Endpoints,
     /// Also write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    /// Source connections reading chunks in parallel [default: cores, at most 4].
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Target connections running COPY in parallel [default: cores, at most 4].
+    #[arg(long)]
+    writers: Option<usize>,
+    /// Target rows per chunk (one COPY transaction each).
+    #[arg(long, default_value_t = 200_000)]
+    chunk_rows: u64,
+    /// Target bytes per chunk (by the source's size estimate); the smaller chunk of the two limits wins.
+    #[arg(long, default_value_t = 64 << 20)]
+    chunk_bytes: u64,
+    /// Rows per Arrow batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_rows: usize,
+    /// Memory budget for all queued batches; batch sizes are derived from it.
+    #[arg(long, default_value_t = 512 << 20)]
+    max_memory: u64,
+    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
+    #[arg(long)]
+    replace: bool,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    source_quiesced: bool,
+    /// Keep a CSV snapshot of exactly what was loaded, one file per chunk.
+    #[arg(long)]
+    csv_dir: Option<std::path::PathBuf>,
+    /// Write the run report as JSON to this file.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
 }
@@ -108,10 +146,25 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pgconverge: {e:#}");
+            eprintln!("pgconverge: {}", message_of(&e));
             ExitCode::from(exit_code_of(&e))
         }
     }
+}
+
+/// The error and its causes, skipping causes whose text the message already carries (our errors embed them).
+fn message_of(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg
 }
 
 fn exit_code_of(e: &anyhow::Error) -> u8 {
@@ -138,6 +191,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 a.report.as_deref(),
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(a) => {
+            let e = &a.endpoints;
+            let mapping = pgconverge::mapping::Mapping::load(&e.mapping)
+                .map_err(pgconverge::error::Error::from)?;
+            let mut opts = pgconverge::migrate::Options::default();
+            opts.readers = a.readers.unwrap_or(opts.readers);
+            opts.writers = a.writers.unwrap_or(opts.writers);
+            opts.chunk_rows = a.chunk_rows;
+            opts.chunk_bytes = a.chunk_bytes;
+            opts.batch_rows = a.batch_rows;
+            opts.max_memory = a.max_memory;
+            opts.replace = a.replace;
+            opts.source_quiesced = a.source_quiesced;
+            opts.csv_dir = a.csv_dir.clone();
+            let report =
+                pgconverge::migrate::migrate(&e.source, &e.target, &mapping, &opts).await?;
+            let json = serde_json::to_string_pretty(&report)?;
+            if let Some(path) = &a.report {
+                std::fs::write(path, &json)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!(
+                "Migrated {} rows ({:.1} MB CSV) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
+                report.rows,
+                report.csv_bytes as f64 / 1e6,
+                report.tables.len(),
+                report.seconds_total,
+                report.seconds_prepare,
+                report.seconds_load,
+                report.seconds_finish,
+                report.rows_per_second,
+                report.mb_per_second
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(a) => {

@@ -1,0 +1,3 @@
+//! Sources of the data path. Today: MySQL/MariaDB (`mysql`); exported files will be a second source.
+
+pub mod mysql;

@@ -1,0 +1,472 @@
+//! The MySQL/MariaDB source: one consistent snapshot shared by every reader, primary-key range chunks, and
+//! chunk reads into Arrow batches of raw bytes.
+//!
+//! Reads use the text protocol, so every value arrives as the exact bytes the server would print: no float
+//! rounding, no charset conversion (the session is utf8mb4), blobs as bytes, TIMESTAMP in UTC.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::SourceTable;
+
+/// Errors of the source side of the data path.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source query failed ({context}): {source}")]
+    Query {
+        context: String,
+        source: mysql_async::Error,
+    },
+    #[error(
+        "the source user cannot take the global read lock needed for a consistent snapshot ({0}); grant it \
+         RELOAD, or stop all writes to the source and pass --source-quiesced"
+    )]
+    NoSnapshotPrivilege(String),
+    #[error("table {table}: unexpected value type in column {column} (the text protocol should give bytes)")]
+    UnexpectedValue { table: String, column: String },
+}
+
+fn q(context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> SourceError {
+    let context = context.into();
+    move |source| SourceError::Query { context, source }
+}
+
+/// The point in time every reader sees.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotInfo {
+    /// True when taken under a global read lock; false when the operator declared the source quiesced.
+    pub locked: bool,
+    /// `file:position` of the binary log, when the server has one and lets us see it.
+    pub binlog: Option<String>,
+    /// MariaDB `gtid_current_pos` or MySQL `gtid_executed`, when available.
+    pub gtid: Option<String>,
+}
+
+/// Reader connections, each inside a read-only transaction that started at the same instant.
+pub struct Snapshot {
+    pub conns: Vec<mysql_async::Conn>,
+    pub info: SnapshotInfo,
+}
+
+/// Session settings of reader connections. Backslash escapes must be on for our literals, and a reader that
+/// waits on a slow writer must not be cut off mid-result.
+const READER_SESSION: &str =
+    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', ''), \
+     SESSION net_write_timeout = 3600; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+
+/// Opens `n` reader connections that all see one consistent point in time: a short global read lock, then
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every reader, then unlock.
+pub async fn open_snapshot(
+    url: &str,
+    n: usize,
+    quiesced: bool,
+) -> Result<Snapshot, crate::error::Error> {
+    let mut lock = crate::connect::source(url).await?;
+    let locked = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
+        Ok(()) => true,
+        Err(e) if quiesced => {
+            tracing::warn!(error = %e, "No global read lock; relying on --source-quiesced.");
+            false
+        }
+        Err(e) => {
+            return Err(crate::error::Error::Source(
+                SourceError::NoSnapshotPrivilege(e.to_string()),
+            ))
+        }
+    };
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let mut c = crate::connect::source(url).await?;
+        c.query_drop(READER_SESSION)
+            .await
+            .map_err(q("reader session"))?;
+        c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(q("start snapshot"))?;
+        conns.push(c);
+    }
+    let binlog: Option<(String, u64)> = lock
+        .query_first::<mysql_async::Row, _>("SHOW MASTER STATUS")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)));
+    let gtid: Option<String> = match lock
+        .query_first::<String, _>("SELECT @@GLOBAL.gtid_current_pos")
+        .await
+    {
+        Ok(v) => v,
+        Err(_) => lock
+            .query_first::<String, _>("SELECT @@GLOBAL.gtid_executed")
+            .await
+            .ok()
+            .flatten(),
+    }
+    .filter(|g| !g.is_empty());
+    if locked {
+        lock.query_drop("UNLOCK TABLES")
+            .await
+            .map_err(q("unlock tables"))?;
+    }
+    lock.disconnect().await.ok();
+    Ok(Snapshot {
+        conns,
+        info: SnapshotInfo {
+            locked,
+            binlog: binlog.map(|(f, p)| format!("{f}:{p}")),
+            gtid,
+        },
+    })
+}
+
+/// A bound on the first primary-key column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(untagged)]
+pub enum KeyBound {
+    Int(i64),
+    Text(String),
+}
+
+impl KeyBound {
+    /// SQL literal; strings go through the column's collation because a string literal is coercible.
+    pub fn literal(&self) -> String {
+        match self {
+            KeyBound::Int(v) => v.to_string(),
+            KeyBound::Text(s) => sql_string(s),
+        }
+    }
+}
+
+/// Escapes a string literal for a session without NO_BACKSLASH_ESCAPES.
+pub fn sql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("''"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// One half-open range of a table's first key column: `lo <= k < hi`, unbounded where None.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRange {
+    pub lo: Option<KeyBound>,
+    pub hi: Option<KeyBound>,
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+const INT_TYPES: &[&str] = &[
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "integer",
+    "bigint",
+];
+
+/// Splits a table into about `want` ranges of its first key column, without OFFSET scans.
+///
+/// Candidate boundaries are interpolated between MIN and MAX (integers: equal width; uuid text: in hex-digit
+/// space; other text: in byte space), then snapped to real keys with index seeks and put in the server's
+/// collation order. Any set of strictly increasing boundaries partitions the table exactly, so skewed keys can
+/// only unbalance chunks, never lose or repeat rows.
+pub async fn plan_ranges(
+    conn: &mut mysql_async::Conn,
+    table: &SourceTable,
+    want: usize,
+) -> Result<Vec<ChunkRange>, SourceError> {
+    let whole = vec![ChunkRange { lo: None, hi: None }];
+    let Some(k) = table.primary_key.first() else {
+        return Ok(whole);
+    };
+    if want <= 1 {
+        return Ok(whole);
+    }
+    let t = quote_ident(&table.name);
+    let kc = quote_ident(k);
+    let col = table
+        .column(k)
+        .map(|c| c.data_type.clone())
+        .unwrap_or_default();
+    let ctx = format!("planning chunks of {}", table.name);
+    if INT_TYPES.contains(&col.as_str()) {
+        let mm: Option<(Option<i64>, Option<i64>)> = conn
+            .query_first(format!("SELECT MIN({kc}), MAX({kc}) FROM {t}"))
+            .await
+            .map_err(q(&ctx))?;
+        let Some((Some(lo), Some(hi))) = mm else {
+            return Ok(whole);
+        };
+        let span = (hi as i128 - lo as i128 + 1).max(1);
+        let mut bounds: Vec<i64> = (1..want as i128)
+            .map(|i| (lo as i128 + span * i / want as i128) as i64)
+            .collect();
+        bounds.dedup();
+        bounds.retain(|b| *b > lo);
+        return Ok(ranges_from(bounds.into_iter().map(KeyBound::Int).collect()));
+    }
+    type MinMax = Option<(Option<Vec<u8>>, Option<Vec<u8>>)>;
+    let mm: MinMax = conn
+        .query_first(format!("SELECT MIN({kc}), MAX({kc}) FROM {t}"))
+        .await
+        .map_err(q(&ctx))?;
+    let Some((Some(min), Some(max))) = mm else {
+        return Ok(whole);
+    };
+    let (min, max) = (
+        String::from_utf8_lossy(&min).into_owned(),
+        String::from_utf8_lossy(&max).into_owned(),
+    );
+    let candidates = interpolate_text(&min, &max, want);
+    let mut snapped = Vec::new();
+    for c in candidates {
+        let v: Option<Option<Vec<u8>>> = conn
+            .query_first(format!(
+                "SELECT MIN({kc}) FROM {t} WHERE {kc} >= {}",
+                sql_string(&c)
+            ))
+            .await
+            .map_err(q(&ctx))?;
+        if let Some(Some(v)) = v {
+            snapped.push(String::from_utf8_lossy(&v).into_owned());
+        }
+    }
+    if snapped.is_empty() {
+        return Ok(whole);
+    }
+    // The server orders the real keys in the column's collation; the first key needs no boundary.
+    let list: Vec<String> = snapped.iter().map(|s| sql_string(s)).collect();
+    let ordered: Vec<Vec<u8>> = conn
+        .query(format!(
+            "SELECT DISTINCT {kc} FROM {t} WHERE {kc} IN ({}) AND {kc} > {} ORDER BY {kc}",
+            list.join(","),
+            sql_string(&min)
+        ))
+        .await
+        .map_err(q(&ctx))?;
+    let bounds = ordered
+        .into_iter()
+        .map(|b| KeyBound::Text(String::from_utf8_lossy(&b).into_owned()))
+        .collect();
+    Ok(ranges_from(bounds))
+}
+
+fn ranges_from(bounds: Vec<KeyBound>) -> Vec<ChunkRange> {
+    let mut out = Vec::with_capacity(bounds.len() + 1);
+    let mut lo = None;
+    for b in bounds {
+        out.push(ChunkRange {
+            lo: lo.clone(),
+            hi: Some(b.clone()),
+        });
+        lo = Some(b);
+    }
+    out.push(ChunkRange { lo, hi: None });
+    out
+}
+
+fn is_uuidish(s: &str) -> bool {
+    s.len() >= 13
+        && s.bytes().take(13).enumerate().all(|(i, b)| {
+            if i == 8 {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// Candidate boundaries strictly between `min` and `max`.
+fn interpolate_text(min: &str, max: &str, want: usize) -> Vec<String> {
+    if is_uuidish(min) && is_uuidish(max) {
+        let num =
+            |s: &str| u64::from_str_radix(&format!("{}{}", &s[..8], &s[9..13]), 16).unwrap_or(0);
+        let (a, b) = (num(min) as u128, num(max) as u128);
+        return (1..want as u128)
+            .map(|i| {
+                let v = a + (b.saturating_sub(a)) * i / want as u128;
+                format!("{:08x}-{:04x}", v >> 16, v & 0xffff)
+            })
+            .collect();
+    }
+    let (mb, xb) = (min.as_bytes(), max.as_bytes());
+    let prefix = mb.iter().zip(xb).take_while(|(a, b)| a == b).count();
+    let word = |s: &[u8]| -> u64 {
+        let mut w = [0u8; 8];
+        for (i, b) in s.iter().skip(prefix).take(8).enumerate() {
+            w[i] = *b;
+        }
+        u64::from_be_bytes(w)
+    };
+    let (a, b) = (word(mb) as u128, word(xb) as u128);
+    (1..want as u128)
+        .filter_map(|i| {
+            let v = (a + b.saturating_sub(a) * i / want as u128) as u64;
+            let mut bytes = mb[..prefix].to_vec();
+            bytes.extend(v.to_be_bytes().iter().copied().take_while(|b| *b != 0));
+            let valid = match std::str::from_utf8(&bytes) {
+                Ok(s) => s.to_string(),
+                Err(e) => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+            };
+            (!valid.is_empty()).then_some(valid)
+        })
+        .collect()
+}
+
+/// The SELECT of one chunk: every source column, in source order, within the range.
+pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quote_ident(&table.name)
+    );
+    if let Some(k) = table.primary_key.first() {
+        let kc = quote_ident(k);
+        let mut conds = Vec::new();
+        if let Some(lo) = &range.lo {
+            conds.push(format!("{kc} >= {}", lo.literal()));
+        }
+        if let Some(hi) = &range.hi {
+            conds.push(format!("{kc} < {}", hi.literal()));
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+    }
+    sql
+}
+
+/// Arrow schema of raw source batches: every column as nullable Binary.
+pub fn raw_schema(columns: &[String]) -> Arc<Schema> {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Binary, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Streams one chunk, handing batches of at most `batch_rows` rows or about `batch_bytes` bytes to `sink`.
+/// `sink` applies backpressure by awaiting.
+pub async fn read_chunk<F, Fut>(
+    conn: &mut mysql_async::Conn,
+    table: &str,
+    sql: &str,
+    schema: Arc<Schema>,
+    batch_rows: usize,
+    batch_bytes: usize,
+    mut sink: F,
+) -> Result<u64, crate::error::Error>
+where
+    F: FnMut(RecordBatch) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::error::Error>>,
+{
+    let n = schema.fields().len();
+    let new_builders = || {
+        (0..n)
+            .map(|_| BinaryBuilder::with_capacity(batch_rows.min(1024), 64 * 1024))
+            .collect::<Vec<_>>()
+    };
+    let mut builders = new_builders();
+    let (mut rows, mut bytes, mut total) = (0usize, 0usize, 0u64);
+    let mut result = conn
+        .query_iter(sql)
+        .await
+        .map_err(q(format!("reading {table}")))?;
+    loop {
+        let row = result.next().await.map_err(q(format!("reading {table}")))?;
+        let Some(mut row) = row else { break };
+        for (i, b) in builders.iter_mut().enumerate() {
+            match row.take::<Value, usize>(i) {
+                Some(Value::Bytes(v)) => {
+                    bytes += v.len();
+                    b.append_value(&v);
+                }
+                Some(Value::NULL) | None => b.append_null(),
+                Some(_) => {
+                    return Err(SourceError::UnexpectedValue {
+                        table: table.to_string(),
+                        column: schema.field(i).name().clone(),
+                    }
+                    .into())
+                }
+            }
+        }
+        rows += 1;
+        if rows >= batch_rows || bytes >= batch_bytes {
+            let cols: Vec<ArrayRef> = std::mem::replace(&mut builders, new_builders())
+                .into_iter()
+                .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+                .collect();
+            let batch = RecordBatch::try_new(schema.clone(), cols)
+                .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+            total += rows as u64;
+            (rows, bytes) = (0, 0);
+            sink(batch).await?;
+        }
+    }
+    if rows > 0 {
+        let cols: Vec<ArrayRef> = builders
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema, cols)
+            .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        total += rows as u64;
+        sink(batch).await?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_interpolation_is_increasing_hex() {
+        let c = interpolate_text(
+            "00000000-0000-4000-8000-000000000000",
+            "ffffffff-ffff-4fff-bfff-ffffffffffff",
+            4,
+        );
+        assert_eq!(c, vec!["3fffffff-ffff", "7fffffff-ffff", "bfffffff-ffff"]);
+    }
+
+    #[test]
+    fn text_interpolation_stays_valid_utf8() {
+        let c = interpolate_text("apple", "zebra", 5);
+        assert_eq!(c.len(), 4);
+        assert!(c.windows(2).all(|w| w[0] < w[1]));
+        assert!(interpolate_text("é", "ü", 3).iter().all(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn ranges_cover_everything() {
+        let r = ranges_from(vec![KeyBound::Int(10), KeyBound::Int(20)]);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].lo, None);
+        assert_eq!(r[1].lo, Some(KeyBound::Int(10)));
+        assert_eq!(r[2].hi, None);
+    }
+
+    #[test]
+    fn string_literals() {
+        assert_eq!(sql_string("a'b\\c\0"), "'a''b\\\\c\\0'");
+    }
+}

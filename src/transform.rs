@@ -1,0 +1,569 @@
+//! The transform stage: turns raw source batches (Binary columns, exact server bytes) into the target's text
+//! form, column by column on rayon, validating every value on the way.
+//!
+//! Output columns are Utf8 arrays holding exactly what PostgreSQL's input functions accept (`t`/`f`, `\x..` for
+//! bytea, base64 for whiteboards, timestamps with an explicit offset for timestamptz). A value that would be
+//! lost, changed or rejected is a [`Violation`] naming table, key, column, rule and an excerpt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray, StringBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use base64::Engine as _;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::convert::Conversion;
+use crate::mapping::{OnNull, Transform};
+use crate::plan::TablePlan;
+
+/// The rule a value broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    InvalidUtf8,
+    NulByte,
+    TooLong {
+        max: u32,
+        chars: usize,
+    },
+    NotUuid,
+    EmptyUuidInNotNull,
+    InvalidJson,
+    JsonbNul,
+    ZeroDate,
+    InvalidDate,
+    NotBoolean,
+    IntOutOfRange {
+        min: i64,
+        max: i64,
+    },
+    NotEnumLabel,
+    NullInNotNull,
+    NotLatin1,
+    NotANumber,
+    /// A foreign key value whose parent row does not exist.
+    OrphanForeignKey {
+        parent: String,
+    },
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::InvalidUtf8 => write!(f, "invalid UTF-8"),
+            Rule::NulByte => write!(f, "NUL byte (PostgreSQL text cannot hold it)"),
+            Rule::TooLong { max, chars } => write!(f, "{chars} characters, the target holds {max}"),
+            Rule::NotUuid => write!(f, "not a uuid"),
+            Rule::EmptyUuidInNotNull => write!(f, "empty string in a NOT NULL uuid column"),
+            Rule::InvalidJson => write!(f, "invalid JSON"),
+            Rule::JsonbNul => write!(f, "JSON with \\u0000, which jsonb rejects"),
+            Rule::ZeroDate => write!(f, "zero date"),
+            Rule::InvalidDate => write!(f, "invalid date"),
+            Rule::NotBoolean => write!(f, "boolean other than 0/1"),
+            Rule::IntOutOfRange { min, max } => {
+                write!(f, "integer outside the target range {min}..{max}")
+            }
+            Rule::NotEnumLabel => write!(f, "label the target enum lacks"),
+            Rule::NullInNotNull => write!(f, "NULL in a NOT NULL target column"),
+            Rule::NotLatin1 => write!(f, "character above U+00FF in latin1-bytes text"),
+            Rule::NotANumber => write!(f, "not a number"),
+            Rule::OrphanForeignKey { parent } => {
+                write!(f, "foreign key value with no parent row in {parent}")
+            }
+        }
+    }
+}
+
+/// One bad value with its exact provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("data violation in {table} at {key}, column {column}: {rule}; value {excerpt}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+pub struct Violation {
+    pub table: String,
+    pub key: String,
+    pub column: String,
+    pub rule: Rule,
+    pub excerpt: String,
+    pub hint: Option<String>,
+}
+
+/// A safe, short rendering of a raw value: quoted text, or hex when it is not UTF-8.
+pub fn excerpt(v: &[u8]) -> String {
+    match std::str::from_utf8(v) {
+        Ok(s) => {
+            let cut: String = s.chars().take(60).collect();
+            let more = if s.chars().count() > 60 { "..." } else { "" };
+            format!("{cut:?}{more}")
+        }
+        Err(_) => {
+            let hex: String = v.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            format!("0x{hex}{}", if v.len() > 32 { "..." } else { "" })
+        }
+    }
+}
+
+/// Resolved `remap_by_lookup` tables: (table, by) -> source key -> target key.
+pub type Lookups = HashMap<(String, String), Arc<HashMap<Vec<u8>, String>>>;
+
+/// A column transform resolved against the live data (lookup tables loaded).
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    Base64,
+    Remap(Arc<HashMap<Vec<u8>, String>>),
+}
+
+#[derive(Debug, Clone)]
+struct ColumnStep {
+    src_idx: usize,
+    source: String,
+    target: String,
+    conv: Conversion,
+    transform: Option<Resolved>,
+    on_null: Option<OnNull>,
+    target_nullable: bool,
+}
+
+/// Everything the transform stage needs for one table.
+#[derive(Debug, Clone)]
+pub struct TableTransform {
+    pub table: String,
+    key_idx: Vec<usize>,
+    steps: Vec<ColumnStep>,
+    tz_suffix: String,
+    out_schema: Arc<Schema>,
+}
+
+impl TableTransform {
+    /// `source_columns` is the order of the raw batch; `lookups` holds resolved remap tables by (table, by).
+    pub fn new(
+        plan: &TablePlan,
+        source_columns: &[String],
+        target_nullable: &HashMap<String, bool>,
+        lookups: &Lookups,
+        source_offset_seconds: i64,
+    ) -> TableTransform {
+        let idx = |c: &str| {
+            source_columns
+                .iter()
+                .position(|s| s == c)
+                .expect("planned column is read")
+        };
+        let steps: Vec<ColumnStep> = plan
+            .columns
+            .iter()
+            .map(|c| ColumnStep {
+                src_idx: idx(&c.source),
+                source: c.source.clone(),
+                target: c.target.clone(),
+                conv: c.conversion.clone(),
+                transform: c.transform.as_ref().map(|t| match t {
+                    Transform::Latin1BytesToBase64 => Resolved::Base64,
+                    Transform::RemapByLookup { table, by } => Resolved::Remap(
+                        lookups
+                            .get(&(table.clone(), by.clone()))
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
+                }),
+                on_null: c.on_null.clone(),
+                target_nullable: target_nullable.get(&c.target).copied().unwrap_or(true),
+            })
+            .collect();
+        let out_schema = Arc::new(Schema::new(
+            steps
+                .iter()
+                .map(|s| Field::new(&s.target, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        TableTransform {
+            table: plan.source.clone(),
+            key_idx: plan.primary_key.iter().map(|k| idx(k)).collect(),
+            steps,
+            tz_suffix: offset_suffix(source_offset_seconds),
+            out_schema,
+        }
+    }
+
+    /// Target column names, in output order.
+    pub fn target_columns(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.target.clone()).collect()
+    }
+
+    /// Converts one raw batch; columns run in parallel on rayon.
+    pub fn apply(&self, raw: &RecordBatch) -> Result<RecordBatch, Box<Violation>> {
+        let cols: Vec<ArrayRef> = self
+            .steps
+            .par_iter()
+            .map(|s| self.column(s, raw))
+            .collect::<Result<Vec<_>, Box<Violation>>>()?;
+        Ok(RecordBatch::try_new(self.out_schema.clone(), cols)
+            .expect("output columns match the output schema"))
+    }
+
+    /// Key of row `row` as `col=value, ...`.
+    pub fn key_of(&self, raw: &RecordBatch, row: usize) -> String {
+        let names = raw.schema();
+        self.key_idx
+            .iter()
+            .map(|&i| {
+                let a = raw.column(i).as_binary::<i32>();
+                let v = if a.is_null(row) {
+                    "NULL".to_string()
+                } else {
+                    String::from_utf8_lossy(a.value(row)).into_owned()
+                };
+                format!("{}={v}", names.field(i).name())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn violation(
+        &self,
+        raw: &RecordBatch,
+        row: usize,
+        s: &ColumnStep,
+        rule: Rule,
+        v: &[u8],
+    ) -> Box<Violation> {
+        let hint = match rule {
+            Rule::NullInNotNull => Some(format!(
+                "fix the row in the source, or set on_null = {{ replace = \"...\" }} for {}.{} in the mapping",
+                self.table, s.source
+            )),
+            _ => None,
+        };
+        Box::new(Violation {
+            table: self.table.clone(),
+            key: self.key_of(raw, row),
+            column: s.source.clone(),
+            rule,
+            excerpt: excerpt(v),
+            hint,
+        })
+    }
+
+    fn column(&self, s: &ColumnStep, raw: &RecordBatch) -> Result<ArrayRef, Box<Violation>> {
+        let a = raw.column(s.src_idx).as_binary::<i32>();
+        // Fast path: text that passes through unchanged is re-typed without copying once validated.
+        if let (Conversion::Text { max_chars }, None) = (&s.conv, &s.transform) {
+            if s.target_nullable || a.null_count() == 0 {
+                if let Some(out) = self.passthrough_text(s, a, *max_chars, raw)? {
+                    return Ok(out);
+                }
+            }
+        }
+        let mut b = StringBuilder::with_capacity(a.len(), a.values().len() + a.len() * 4);
+        let mut buf = String::new();
+        for row in 0..a.len() {
+            if a.is_null(row) {
+                self.null(s, raw, row, &mut b)?;
+                continue;
+            }
+            let v = a.value(row);
+            buf.clear();
+            match self.value(s, v, &mut buf) {
+                Ok(true) => b.append_value(&buf),
+                Ok(false) => self.null(s, raw, row, &mut b)?,
+                Err(rule) => return Err(self.violation(raw, row, s, rule, v)),
+            }
+        }
+        Ok(Arc::new(b.finish()))
+    }
+
+    fn null(
+        &self,
+        s: &ColumnStep,
+        raw: &RecordBatch,
+        row: usize,
+        b: &mut StringBuilder,
+    ) -> Result<(), Box<Violation>> {
+        if s.target_nullable {
+            b.append_null();
+            return Ok(());
+        }
+        match &s.on_null {
+            Some(OnNull::Replace(v)) => {
+                b.append_value(v);
+                Ok(())
+            }
+            _ => Err(self.violation(raw, row, s, Rule::NullInNotNull, b"NULL")),
+        }
+    }
+
+    fn passthrough_text(
+        &self,
+        s: &ColumnStep,
+        a: &BinaryArray,
+        max_chars: Option<u32>,
+        raw: &RecordBatch,
+    ) -> Result<Option<ArrayRef>, Box<Violation>> {
+        if memchr::memchr(0, a.values()).is_some() {
+            let row = (0..a.len())
+                .find(|&r| !a.is_null(r) && a.value(r).contains(&0))
+                .unwrap_or(0);
+            return Err(self.violation(raw, row, s, Rule::NulByte, a.value(row)));
+        }
+        if let Some(max) = max_chars {
+            for row in 0..a.len() {
+                let v = a.value(row);
+                // A value no longer in bytes than the limit cannot be longer in characters.
+                if v.len() > max as usize {
+                    let chars = String::from_utf8_lossy(v).chars().count();
+                    if chars > max as usize {
+                        return Err(self.violation(raw, row, s, Rule::TooLong { max, chars }, v));
+                    }
+                }
+            }
+        }
+        let (offsets, values, nulls) = a.clone().into_parts();
+        match StringArray::try_new(offsets, values, nulls) {
+            Ok(sa) => Ok(Some(Arc::new(sa))),
+            Err(_) => {
+                let row = (0..a.len())
+                    .find(|&r| !a.is_null(r) && std::str::from_utf8(a.value(r)).is_err())
+                    .unwrap_or(0);
+                Err(self.violation(raw, row, s, Rule::InvalidUtf8, a.value(row)))
+            }
+        }
+    }
+
+    /// Writes the target text of one non-NULL value; Ok(false) means the value becomes NULL.
+    fn value(&self, s: &ColumnStep, v: &[u8], out: &mut String) -> Result<bool, Rule> {
+        let owned;
+        let v = match &s.transform {
+            Some(Resolved::Base64) => {
+                let text = std::str::from_utf8(v).map_err(|_| Rule::InvalidUtf8)?;
+                let mut bytes = Vec::with_capacity(text.len());
+                for ch in text.chars() {
+                    if ch as u32 > 0xff {
+                        return Err(Rule::NotLatin1);
+                    }
+                    bytes.push(ch as u32 as u8);
+                }
+                owned = base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .into_bytes();
+                &owned[..]
+            }
+            Some(Resolved::Remap(map)) => match map.get(v) {
+                Some(t) => t.as_bytes(),
+                None => v,
+            },
+            None => v,
+        };
+        match &s.conv {
+            Conversion::Text { max_chars } => {
+                let t = utf8(v)?;
+                if t.contains('\0') {
+                    return Err(Rule::NulByte);
+                }
+                if let Some(max) = max_chars {
+                    let chars = t.chars().count();
+                    if chars > *max as usize {
+                        return Err(Rule::TooLong { max: *max, chars });
+                    }
+                }
+                out.push_str(t);
+            }
+            Conversion::Uuid { empty_to_null } => {
+                if v.is_empty() {
+                    return if *empty_to_null {
+                        Ok(false)
+                    } else {
+                        Err(Rule::EmptyUuidInNotNull)
+                    };
+                }
+                if !is_uuid(v) {
+                    return Err(Rule::NotUuid);
+                }
+                out.push_str(utf8(v)?);
+            }
+            Conversion::Bool => match v {
+                b"0" => out.push('f'),
+                b"1" => out.push('t'),
+                _ => return Err(Rule::NotBoolean),
+            },
+            Conversion::Int { min, max } => {
+                let t = utf8(v)?;
+                let n: i128 = t.parse().map_err(|_| Rule::NotANumber)?;
+                if n < *min as i128 || n > *max as i128 {
+                    return Err(Rule::IntOutOfRange {
+                        min: *min,
+                        max: *max,
+                    });
+                }
+                out.push_str(t);
+            }
+            Conversion::Numeric { .. } | Conversion::Float => {
+                let t = utf8(v)?;
+                if t.is_empty()
+                    || !t
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+                {
+                    return Err(Rule::NotANumber);
+                }
+                out.push_str(t);
+            }
+            Conversion::Timestamp | Conversion::TimestampTz | Conversion::Date => {
+                let t = utf8(v)?;
+                check_datetime(t)?;
+                out.push_str(t);
+                if s.conv == Conversion::TimestampTz {
+                    out.push_str(&self.tz_suffix);
+                }
+            }
+            Conversion::Json | Conversion::Jsonb => {
+                serde_json::from_slice::<serde::de::IgnoredAny>(v)
+                    .map_err(|_| Rule::InvalidJson)?;
+                if s.conv == Conversion::Jsonb
+                    && memchr::memmem::find(v, b"\\u0000").is_some()
+                    && json_has_nul(v)
+                {
+                    return Err(Rule::JsonbNul);
+                }
+                out.push_str(utf8(v)?);
+            }
+            Conversion::Enum { labels } => {
+                let t = utf8(v)?;
+                if !labels.iter().any(|l| l == t) {
+                    return Err(Rule::NotEnumLabel);
+                }
+                out.push_str(t);
+            }
+            Conversion::Bytea => {
+                out.reserve(2 + v.len() * 2);
+                out.push_str("\\x");
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                for &b in v {
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 15) as usize] as char);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn utf8(v: &[u8]) -> Result<&str, Rule> {
+    std::str::from_utf8(v).map_err(|_| Rule::InvalidUtf8)
+}
+
+fn offset_suffix(secs: i64) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let a = secs.abs();
+    format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+}
+
+/// Strict 8-4-4-4-12 hex form.
+pub fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// True when a decoded JSON string or key contains U+0000.
+fn json_has_nul(v: &[u8]) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(walk),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(v)
+        .map(|j| walk(&j))
+        .unwrap_or(false)
+}
+
+/// Checks `YYYY-MM-DD[ HH:MM:SS[.f]]` as MySQL prints it: no zero parts, a real calendar day.
+fn check_datetime(t: &str) -> Result<(), Rule> {
+    let b = t.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(Rule::InvalidDate);
+    }
+    let num = |s: &str| s.parse::<u32>().map_err(|_| Rule::InvalidDate);
+    let (y, m, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
+    if y == 0 || m == 0 || d == 0 {
+        return Err(Rule::ZeroDate);
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let dim = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if m > 12 || d > dim[(m - 1) as usize] {
+        return Err(Rule::InvalidDate);
+    }
+    if b.len() > 10 {
+        if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+            return Err(Rule::InvalidDate);
+        }
+        let (h, mi, s) = (num(&t[11..13])?, num(&t[14..16])?, num(&t[17..19])?);
+        if h > 23 || mi > 59 || s > 59 {
+            return Err(Rule::InvalidDate);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(check_datetime("2020-02-29 10:00:00.123456"), Ok(()));
+        assert_eq!(check_datetime("0000-00-00 00:00:00"), Err(Rule::ZeroDate));
+        assert_eq!(check_datetime("2020-02-30"), Err(Rule::InvalidDate));
+        assert_eq!(
+            check_datetime("2019-02-29 00:00:00"),
+            Err(Rule::InvalidDate)
+        );
+    }
+
+    #[test]
+    fn uuids() {
+        assert!(is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00-1234567890AB"));
+        assert!(!is_uuid(b"not-a-uuid"));
+        assert!(!is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00_1234567890ab"));
+    }
+
+    #[test]
+    fn jsonb_nul_detection_ignores_escaped_backslashes() {
+        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(!json_has_nul(br#"{"a":"x\\u0000y"}"#));
+    }
+
+    #[test]
+    fn excerpts_are_safe() {
+        assert_eq!(excerpt(b"a\nb"), "\"a\\nb\"");
+        assert_eq!(excerpt(&[0xff, 0x00]), "0xff00");
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(offset_suffix(0), "+00:00");
+        assert_eq!(offset_suffix(-5400), "-01:30");
+    }
+}
