@@ -291,6 +291,14 @@ pub async fn migrate(
     // Interleave tables so that small tables do not wait behind one huge table's chunks.
     let jobs = interleave(jobs);
 
+    target::check_occupied(
+        &control,
+        &mapping.target_schema,
+        &loaded,
+        &mapping.seeded_tables,
+        opts.replace,
+    )
+    .await?;
     target::create_ledger(&control, &fingerprint(&plan, mapping)).await?;
     let fks = target::prepare(
         &mut control,

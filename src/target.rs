@@ -106,15 +106,14 @@ pub async fn drop_ledger(client: &Client) -> Result<(), Error> {
         .map_err(pg("dropping the ledger"))
 }
 
-/// Before the load, in one transaction: refuse tables holding unexpected rows, drop the foreign keys touching
-/// the loaded tables (recorded in the ledger), and delete seeded rows (or every row with `replace`).
-pub async fn prepare(
-    client: &mut Client,
+/// Refuses tables holding rows no migration seeded, unless `replace`. Runs before anything is changed.
+pub async fn check_occupied(
+    client: &Client,
     schema: &str,
     tables: &[&TargetTable],
     seeded: &[String],
     replace: bool,
-) -> Result<Vec<DroppedFk>, Error> {
+) -> Result<(), Error> {
     let mut occupied = Vec::new();
     for t in tables {
         let has: bool = client
@@ -139,6 +138,18 @@ pub async fn prepare(
             occupied.join(", ")
         )));
     }
+    Ok(())
+}
+
+/// Before the load, in one transaction: drop the foreign keys touching the loaded tables (recorded in the
+/// ledger) and delete seeded rows (or every row with `replace`).
+pub async fn prepare(
+    client: &mut Client,
+    schema: &str,
+    tables: &[&TargetTable],
+    seeded: &[String],
+    replace: bool,
+) -> Result<Vec<DroppedFk>, Error> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     // Every FK whose child or parent is loaded: a parent's delete or load must not be blocked by it.
     let mut fks = Vec::new();
