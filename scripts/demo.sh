@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the built-in sample: starts the servers, builds pgconverge, generates a small
-# Alkemio + Kratos source on MariaDB, creates the migrated target schemas on PostgreSQL, and runs pgconverge.
+# Alkemio + Kratos source on MariaDB, creates the migrated target schemas on PostgreSQL, then runs pgconverge:
+# `plan` (the schema contract) and `migrate` (the data), with the read-only source user and the non-superuser
+# target owner, as an operator would.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/db-up.sh >/dev/null
@@ -22,5 +24,11 @@ for app in alkemio kratos; do
     -c "DROP DATABASE IF EXISTS demo_$app WITH (FORCE)" -c "CREATE DATABASE demo_$app OWNER pgc_owner"
   PGPASSWORD=pgc_owner psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 15432 -U pgc_owner -d "demo_$app" \
     -f "tests/fixtures/$app.pg.sql"
+  echo "== $app: pgconverge plan"
+  "$BIN" plan --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" --target "$PGCONVERGE_TEST_PG_OWNER/demo_$app" \
+    --mapping "mappings/$app.toml" --report "target/demo-$app-plan.json" | tail -n 3
+  echo "== $app: pgconverge migrate"
+  "$BIN" migrate --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" --target "$PGCONVERGE_TEST_PG_OWNER/demo_$app" \
+    --mapping "mappings/$app.toml" --report "target/demo-$app-migrate.json"
 done
 echo "== demo finished: sources demo_alkemio/demo_kratos on MariaDB 127.0.0.1:13306, targets on PostgreSQL 127.0.0.1:15432"
