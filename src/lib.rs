@@ -5,6 +5,7 @@
 //! `migrate` drives, with `target` preparing and finishing PostgreSQL. `facts`, `fixtures` and `gen` are the
 //! test bed: the pristine application schemas and a production-shaped data generator.
 
+pub mod check;
 pub mod commands;
 pub mod connect;
 pub mod convert;

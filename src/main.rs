@@ -31,6 +31,8 @@ enum Command {
     Plan(PlanArgs),
     /// Copy every mapped table from the source into the target (runs the contract check first).
     Migrate(MigrateArgs),
+    /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.
+    Check(CheckArgs),
     /// Test bed: fill a MySQL source database with deterministic production-shaped data.
     #[command(hide = true)]
     Gen(GenArgs),
@@ -90,7 +92,29 @@ struct MigrateArgs {
     /// Keep a CSV snapshot of exactly what was loaded, one file per chunk.
     #[arg(long)]
     csv_dir: Option<std::path::PathBuf>,
+    /// Keep a Parquet snapshot of exactly what was loaded (all columns in their PostgreSQL text form), one file
+    /// per chunk.
+    #[arg(long)]
+    parquet_dir: Option<std::path::PathBuf>,
     /// Write the run report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Continue an interrupted run from its ledger: loaded chunks are skipped, the rest is loaded.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    /// Source connections reading in parallel [default: cores, at most 4].
+    #[arg(long)]
+    readers: Option<usize>,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    source_quiesced: bool,
+    /// Also write every finding as JSON to this file.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
 }
@@ -207,8 +231,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.replace = a.replace;
             opts.source_quiesced = a.source_quiesced;
             opts.csv_dir = a.csv_dir.clone();
+            opts.parquet_dir = a.parquet_dir.clone();
             let report =
-                pgconverge::migrate::migrate(&e.source, &e.target, &mapping, &opts).await?;
+                pgconverge::migrate::migrate(&e.source, &e.target, &mapping, &opts, a.resume)
+                    .await?;
             let json = serde_json::to_string_pretty(&report)?;
             if let Some(path) = &a.report {
                 std::fs::write(path, &json)
@@ -226,6 +252,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.rows_per_second,
                 report.mb_per_second
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(a) => {
+            let e = &a.endpoints;
+            let mapping = pgconverge::mapping::Mapping::load(&e.mapping)
+                .map_err(pgconverge::error::Error::from)?;
+            let mut opts = pgconverge::migrate::Options::default();
+            // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
+            opts.readers = a.readers.unwrap_or(opts.readers + 1);
+            opts.source_quiesced = a.source_quiesced;
+            let report = pgconverge::check::check(&e.source, &e.target, &mapping, &opts).await?;
+            print!("{}", pgconverge::check::render_text(&report));
+            if let Some(path) = &a.report {
+                std::fs::write(path, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if report.violations > 0 {
+                return Ok(ExitCode::from(5));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(a) => {

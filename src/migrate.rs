@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Error;
 use crate::mapping::{Mapping, Transform};
-use crate::plan::{Plan, TablePlan};
+use crate::plan::TablePlan;
 use crate::schema::{SourceTable, TargetTable};
 use crate::sink::copy::{copy_chunk, ChunkLabel, Piece};
 use crate::source::mysql::{self as src, ChunkRange, SnapshotInfo};
@@ -45,6 +45,7 @@ pub struct Options {
     pub replace: bool,
     pub source_quiesced: bool,
     pub csv_dir: Option<PathBuf>,
+    pub parquet_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -62,6 +63,7 @@ impl Default for Options {
             replace: false,
             source_quiesced: false,
             csv_dir: None,
+            parquet_dir: None,
         }
     }
 }
@@ -100,31 +102,116 @@ pub struct Report {
     pub mb_per_second: f64,
 }
 
-struct Job {
-    table: Arc<TableJob>,
-    chunk: u32,
-    range: ChunkRange,
+pub(crate) struct Job {
+    pub table: Arc<TableJob>,
+    pub chunk: u32,
+    pub range: ChunkRange,
 }
 
-struct TableJob {
-    source: SourceTable,
-    plan: TablePlan,
-    transform: TableTransform,
-    read_columns: Vec<String>,
-    copy_sql: String,
+pub(crate) struct TableJob {
+    pub source: SourceTable,
+    pub plan: TablePlan,
+    pub transform: TableTransform,
+    pub read_columns: Vec<String>,
+    pub copy_sql: String,
 }
 
-/// Stable text of a run's inputs, for the ledger (resume refuses when it changes).
-fn fingerprint(plan: &Plan, mapping: &Mapping) -> String {
-    let p = serde_json::to_string(&plan.tables).unwrap_or_default();
-    let m = serde_json::to_string(mapping).unwrap_or_default();
-    format!("{:016x}{:016x}", fnv(&p), fnv(&m))
+/// What a run depends on; `--resume` refuses when any of it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Inputs {
+    pub mapping: String,
+    pub source_schema: String,
+    /// Target schema without foreign keys (they are dropped while loading).
+    pub target_schema: String,
+    pub chunking: String,
+}
+
+impl Inputs {
+    fn of(
+        mapping: &Mapping,
+        source: &[SourceTable],
+        target: &[TargetTable],
+        opts: &Options,
+    ) -> Inputs {
+        let src: Vec<_> = source
+            .iter()
+            .map(|t| (&t.name, &t.columns, &t.primary_key))
+            .collect();
+        let dst: Vec<_> = target
+            .iter()
+            .map(|t| {
+                (
+                    &t.name,
+                    &t.columns,
+                    t.constraints
+                        .iter()
+                        .filter(|c| c.kind != 'f')
+                        .collect::<Vec<_>>(),
+                    &t.indexes,
+                )
+            })
+            .collect();
+        let h = |v: String| format!("{:016x}", fnv(&v));
+        Inputs {
+            mapping: h(serde_json::to_string(mapping).unwrap_or_default()),
+            source_schema: h(serde_json::to_string(&src).unwrap_or_default()),
+            target_schema: h(serde_json::to_string(&dst).unwrap_or_default()),
+            chunking: format!("rows={} bytes={}", opts.chunk_rows, opts.chunk_bytes),
+        }
+    }
+
+    /// Names of the inputs that differ from `other`.
+    pub fn differences(&self, other: &Inputs) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.mapping != other.mapping {
+            d.push("the mapping file");
+        }
+        if self.source_schema != other.source_schema {
+            d.push("the source schema");
+        }
+        if self.target_schema != other.target_schema {
+            d.push("the target schema");
+        }
+        if self.chunking != other.chunking {
+            d.push("the chunk plan options (--chunk-rows/--chunk-bytes)");
+        }
+        d
+    }
 }
 
 fn fnv(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+/// A test aid: with `PGCONVERGE_PAUSE_AT=<point>` the run announces the point on stderr and sleeps there, so a
+/// test can kill it at an exact place. Points: `prepared`, `chunk:<n>` (after n committed chunks),
+/// `finishing:<n>` (after n foreign keys restored).
+pub(crate) async fn pause_point(point: &str) {
+    if std::env::var("PGCONVERGE_PAUSE_AT").is_ok_and(|p| p == point) {
+        eprintln!("pgconverge: paused at {point}");
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
+}
+
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Source key -> target key for each `remap_by_lookup` of the mapping, read before seeded rows are deleted.
@@ -195,35 +282,89 @@ async fn resolve_lookups(
     Ok(out)
 }
 
-/// Runs a whole migration.
-pub async fn migrate(
+/// How a session treats an interrupted run's ledger in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ledger {
+    /// A read-only preflight: the ledger does not matter.
+    Ignore,
+    /// A new run: an existing ledger is an error.
+    Fresh,
+    /// `--resume`: the ledger must exist and match.
+    Resume,
+}
+
+/// Everything up to the first write: contract, snapshot, lookups, chunk plan.
+pub(crate) struct ReadSession {
+    pub plan: crate::plan::Plan,
+    pub target_tables: Vec<TargetTable>,
+    pub snapshot: src::Snapshot,
+    pub jobs: VecDeque<Job>,
+    pub lookups: crate::transform::Lookups,
+    pub chunk_plan: BTreeMap<String, Vec<ChunkRange>>,
+    pub control: tokio_postgres::Client,
+    pub previous: Option<target::Run>,
+    pub inputs: Inputs,
+}
+
+pub(crate) async fn open_read_session(
     source_url: &str,
     target_url: &str,
     mapping: &Mapping,
     opts: &Options,
-) -> Result<Report, Error> {
-    let started = Instant::now();
+    ledger: Ledger,
+) -> Result<ReadSession, Error> {
     let db = crate::connect::source_database(source_url)?;
     let mut meta = crate::connect::source(source_url).await?;
     let source_tables = crate::schema::mysql::introspect(&mut meta, &db).await?;
     meta.disconnect().await.ok();
-    let mut control = crate::connect::target(target_url).await?;
+    let control = crate::connect::target(target_url).await?;
     let target_tables = crate::schema::pg::introspect(&control, &mapping.target_schema).await?;
     let plan = crate::plan::build(&source_tables, &target_tables, mapping);
     if !plan.holds() {
         eprint!("{}", crate::plan::render_text(&plan));
         return Err(Error::Contract(plan.problems.len()));
     }
+    let inputs = Inputs::of(mapping, &source_tables, &target_tables, opts);
+    let previous = match ledger {
+        Ledger::Ignore => None,
+        _ => target::read_run(&control).await?,
+    };
+    match (&previous, ledger) {
+        (Some(_), Ledger::Fresh) => {
+            return Err(Error::Usage(format!(
+                "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or reset \
+                 the target for a new run",
+                target::LEDGER_SCHEMA
+            )))
+        }
+        (None, Ledger::Resume) => {
+            return Err(Error::Usage("there is no interrupted run to resume in this target".into()))
+        }
+        (Some(run), Ledger::Resume) => {
+            let diff = run.inputs.differences(&inputs);
+            if !diff.is_empty() {
+                return Err(Error::Usage(format!(
+                    "cannot resume: {} changed since the interrupted run; reset the target and start again",
+                    diff.join(", ")
+                )));
+            }
+        }
+        _ => {}
+    }
 
     let mut snapshot = src::open_snapshot(source_url, opts.readers, opts.source_quiesced).await?;
     tracing::info!(locked = snapshot.info.locked, binlog = ?snapshot.info.binlog, "Source snapshot taken.");
-    let lookups =
-        resolve_lookups(mapping, &mut snapshot.conns[0], &control, &source_tables).await?;
+    if let Some(run) = &previous {
+        check_same_source(&run.snapshot, &snapshot.info, opts.source_quiesced)?;
+    }
+    let lookups = match &previous {
+        Some(run) => run.lookups(),
+        None => resolve_lookups(mapping, &mut snapshot.conns[0], &control, &source_tables).await?,
+    };
 
-    // Chunk plan, biggest tables first so the long ones start early.
+    // Chunk plan (stored in the ledger, so a resumed run uses the very same ranges), biggest tables first.
     let mut jobs: Vec<Job> = Vec::new();
-    let mut loaded: Vec<&TargetTable> = Vec::new();
-    let mut reports = BTreeMap::new();
+    let mut chunk_plan: BTreeMap<String, Vec<ChunkRange>> = BTreeMap::new();
     let mut table_plans: Vec<&TablePlan> = plan.tables.iter().collect();
     table_plans.sort_by_key(|t| std::cmp::Reverse(t.bytes_estimate.max(t.rows_estimate)));
     for tp in table_plans {
@@ -235,51 +376,17 @@ pub async fn migrate(
             .iter()
             .find(|t| t.name == tp.target)
             .expect("planned target table");
-        loaded.push(t);
-        let want = (s.rows_estimate.div_ceil(opts.chunk_rows.max(1)))
-            .max(s.data_bytes.div_ceil(opts.chunk_bytes.max(1)))
-            .max(1) as usize;
-        let ranges = src::plan_ranges(&mut snapshot.conns[0], s, want).await?;
-        let read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
-        let mut read_columns_with_key = read_columns.clone();
-        for k in &tp.primary_key {
-            if !read_columns_with_key.contains(k) {
-                read_columns_with_key.push(k.clone());
+        let ranges = match previous.as_ref().and_then(|r| r.chunks.get(&tp.source)) {
+            Some(r) => r.clone(),
+            None => {
+                let want = (s.rows_estimate.div_ceil(opts.chunk_rows.max(1)))
+                    .max(s.data_bytes.div_ceil(opts.chunk_bytes.max(1)))
+                    .max(1) as usize;
+                src::plan_ranges(&mut snapshot.conns[0], s, want).await?
             }
-        }
-        let nullable: HashMap<String, bool> = t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.nullable))
-            .collect();
-        let transform = TableTransform::new(
-            tp,
-            &read_columns_with_key,
-            &nullable,
-            &lookups,
-            mapping.source_offset_seconds().unwrap_or(0),
-        );
-        let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
-        let copy_sql = format!(
-            "COPY {} ({}) FROM STDIN (FORMAT csv)",
-            qualified(&mapping.target_schema, &t.name),
-            cols.join(", ")
-        );
-        reports.insert(
-            tp.source.clone(),
-            TableReport {
-                target: t.name.clone(),
-                chunks: ranges.len(),
-                ..Default::default()
-            },
-        );
-        let job = Arc::new(TableJob {
-            source: s.clone(),
-            plan: tp.clone(),
-            transform,
-            read_columns: read_columns_with_key,
-            copy_sql,
-        });
+        };
+        chunk_plan.insert(tp.source.clone(), ranges.clone());
+        let job = Arc::new(table_job(tp, s, t, &lookups, mapping));
         for (i, range) in ranges.into_iter().enumerate() {
             jobs.push(Job {
                 table: job.clone(),
@@ -288,42 +395,143 @@ pub async fn migrate(
             });
         }
     }
-    // Interleave tables so that small tables do not wait behind one huge table's chunks.
-    let jobs = interleave(jobs);
+    Ok(ReadSession {
+        plan,
+        target_tables,
+        snapshot,
+        jobs: interleave(jobs),
+        lookups,
+        chunk_plan,
+        control,
+        previous,
+        inputs,
+    })
+}
 
-    target::check_occupied(
-        &control,
-        &mapping.target_schema,
-        &loaded,
-        &mapping.seeded_tables,
-        opts.replace,
-    )
-    .await?;
-    target::create_ledger(&control, &fingerprint(&plan, mapping)).await?;
-    let fks = target::prepare(
-        &mut control,
-        &mapping.target_schema,
-        &loaded,
-        &mapping.seeded_tables,
-        opts.replace,
-    )
-    .await?;
+/// Runs a whole migration, or resumes an interrupted one (`resume`).
+pub async fn migrate(
+    source_url: &str,
+    target_url: &str,
+    mapping: &Mapping,
+    opts: &Options,
+    resume: bool,
+) -> Result<Report, Error> {
+    let started = Instant::now();
+    let ledger = if resume {
+        Ledger::Resume
+    } else {
+        Ledger::Fresh
+    };
+    let ReadSession {
+        plan,
+        target_tables,
+        snapshot,
+        jobs,
+        lookups,
+        chunk_plan,
+        mut control,
+        previous,
+        inputs,
+    } = open_read_session(source_url, target_url, mapping, opts, ledger).await?;
+    let loaded: Vec<&TargetTable> = plan
+        .tables
+        .iter()
+        .map(|tp| {
+            target_tables
+                .iter()
+                .find(|t| t.name == tp.target)
+                .expect("planned target table")
+        })
+        .collect();
+    let mut reports: BTreeMap<String, TableReport> = plan
+        .tables
+        .iter()
+        .map(|tp| {
+            let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(0);
+            (
+                tp.source.clone(),
+                TableReport {
+                    target: tp.target.clone(),
+                    chunks,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+
+    let fks = match &previous {
+        None => {
+            target::check_occupied(
+                &control,
+                &mapping.target_schema,
+                &loaded,
+                &mapping.seeded_tables,
+                opts.replace,
+            )
+            .await?;
+            let run = target::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+            target::create_ledger(&control, &run).await?;
+            target::prepare(
+                &mut control,
+                &mapping.target_schema,
+                &loaded,
+                &mapping.seeded_tables,
+                opts.replace,
+            )
+            .await?
+        }
+        // A crash before the preparing transaction committed left the target untouched: prepare again.
+        Some(run) if run.state == "preparing" => {
+            target::prepare(
+                &mut control,
+                &mapping.target_schema,
+                &loaded,
+                &mapping.seeded_tables,
+                opts.replace,
+            )
+            .await?
+        }
+        Some(run) => run.dropped_fks.clone(),
+    };
     let prepared = Instant::now();
+    pause_point("prepared").await;
 
-    if let Some(dir) = &opts.csv_dir {
+    let done = target::loaded_chunks(&control).await?;
+    let skipped = done.len();
+    let jobs: VecDeque<Job> = jobs
+        .into_iter()
+        .filter(|j| !done.contains(&(j.table.plan.source.clone(), j.chunk)))
+        .collect();
+    if resume {
+        tracing::info!(
+            skipped,
+            remaining = jobs.len(),
+            "Resuming: loaded chunks are skipped."
+        );
+    }
+    for dir in opts.csv_dir.iter().chain(opts.parquet_dir.iter()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let results = run_pipeline(target_url, jobs, snapshot.conns, opts).await?;
+    let work = async {
+        let results = run_pipeline(target_url, jobs, snapshot.conns, opts).await?;
+        let load_done = Instant::now();
+        target::set_state(&control, "finishing").await?;
+        target::finish(&control, &mapping.target_schema, &loaded, &fks).await?;
+        target::drop_ledger(&control).await?;
+        Ok::<_, Error>((results, load_done))
+    };
+    let (results, load_done) = tokio::select! {
+        r = work => r?,
+        _ = interrupted() => {
+            return Err(Error::Interrupted);
+        }
+    };
     for (table, rows, bytes) in results {
         let r = reports.get_mut(&table).expect("reported table");
         r.rows += rows;
         r.csv_bytes += bytes;
     }
-    let load_done = Instant::now();
-
-    target::finish(&control, &mapping.target_schema, &loaded, &fks).await?;
-    target::drop_ledger(&control).await?;
     let rows: u64 = reports.values().map(|r| r.rows).sum();
     let csv_bytes: u64 = reports.values().map(|r| r.csv_bytes).sum();
     let total = started.elapsed().as_secs_f64();
@@ -340,6 +548,76 @@ pub async fn migrate(
         rows_per_second: rows as f64 / total.max(1e-9),
         mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
     })
+}
+
+/// A resumed run must read the same data as the interrupted one: same binlog position (or GTID), or the
+/// operator's word that the source received no writes.
+fn check_same_source(
+    before: &SnapshotInfo,
+    now: &SnapshotInfo,
+    quiesced: bool,
+) -> Result<(), Error> {
+    let comparable = (before.binlog.is_some() && now.binlog.is_some())
+        || (before.gtid.is_some() && now.gtid.is_some());
+    if comparable {
+        if before.binlog != now.binlog || before.gtid != now.gtid {
+            return Err(Error::Usage(format!(
+                "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
+                 now); reset the target and start again",
+                before.binlog, before.gtid, now.binlog, now.gtid
+            )));
+        }
+        return Ok(());
+    }
+    if quiesced {
+        return Ok(());
+    }
+    Err(Error::Usage(
+        "cannot resume: the source has no binary log position to prove it is unchanged; if no writes reached it \
+         since the interrupted run, pass --source-quiesced"
+            .into(),
+    ))
+}
+
+/// The per-table part of the pipeline: what to read, how to convert, where to COPY.
+fn table_job(
+    tp: &TablePlan,
+    s: &SourceTable,
+    t: &TargetTable,
+    lookups: &crate::transform::Lookups,
+    mapping: &Mapping,
+) -> TableJob {
+    let mut read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
+    for k in &tp.primary_key {
+        if !read_columns.contains(k) {
+            read_columns.push(k.clone());
+        }
+    }
+    let nullable: HashMap<String, bool> = t
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.nullable))
+        .collect();
+    let transform = TableTransform::new(
+        tp,
+        &read_columns,
+        &nullable,
+        lookups,
+        mapping.source_offset_seconds().unwrap_or(0),
+    );
+    let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
+    let copy_sql = format!(
+        "COPY {} ({}) FROM STDIN (FORMAT csv)",
+        qualified(&mapping.target_schema, &t.name),
+        cols.join(", ")
+    );
+    TableJob {
+        source: s.clone(),
+        plan: tp.clone(),
+        transform,
+        read_columns,
+        copy_sql,
+    }
 }
 
 /// Round-robin over tables, each table's chunks in order, biggest tables first.
@@ -385,6 +663,7 @@ async fn run_pipeline(
     for mut conn in readers {
         let (queue, ready_tx) = (queue.clone(), ready_tx.clone());
         let batch_rows = opts.batch_rows;
+        let parquet_dir = opts.parquet_dir.clone();
         set.spawn(async move {
             loop {
                 let job = queue.lock().expect("queue lock").pop_front();
@@ -407,6 +686,15 @@ async fn run_pipeline(
                 {
                     break;
                 }
+                let parquet = match &parquet_dir {
+                    Some(d) => Some(crate::sink::parquet::ChunkParquet::create(
+                        d,
+                        &t.plan.source,
+                        job.chunk,
+                        t.transform.out_schema(),
+                    )?),
+                    None => None,
+                };
                 let sql = src::chunk_sql(&t.source, &t.read_columns, &job.range);
                 let schema = src::raw_schema(&t.read_columns);
                 let rows = src::read_chunk(
@@ -417,17 +705,21 @@ async fn run_pipeline(
                     batch_rows,
                     batch_bytes,
                     |raw| {
-                        let (t, tx) = (t.clone(), tx.clone());
+                        let (t, tx, parquet) = (t.clone(), tx.clone(), parquet.clone());
                         async move {
                             let (otx, orx) = tokio::sync::oneshot::channel();
                             rayon::spawn(move || {
-                                let r = t.transform.apply(&raw).map(|b| {
-                                    let mut out = Vec::with_capacity(
-                                        raw.get_array_memory_size() + raw.num_rows() * 8,
-                                    );
-                                    crate::sink::csv::encode(&b, &mut out);
-                                    Bytes::from(out)
-                                });
+                                let r =
+                                    t.transform.apply(&raw).map_err(Error::from).and_then(|b| {
+                                        if let Some(p) = &parquet {
+                                            p.write(&b)?;
+                                        }
+                                        let mut out = Vec::with_capacity(
+                                            raw.get_array_memory_size() + raw.num_rows() * 8,
+                                        );
+                                        crate::sink::csv::encode(&b, &mut out);
+                                        Ok(Bytes::from(out))
+                                    });
                                 let _ = otx.send(r);
                             });
                             let encoded = orx.await.map_err(|_| {
@@ -440,6 +732,9 @@ async fn run_pipeline(
                     },
                 )
                 .await?;
+                if let Some(p) = &parquet {
+                    p.close()?;
+                }
                 if tx.send(Piece::End { rows }).await.is_err() {
                     return Err(Error::Internal("writer stopped".into()));
                 }
@@ -450,8 +745,10 @@ async fn run_pipeline(
         });
     }
     drop(ready_tx);
+    let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     for _ in 0..opts.writers.max(1) {
         let ready_rx = ready_rx.clone();
+        let committed = committed.clone();
         let url = target_url.to_string();
         let csv_dir = opts.csv_dir.clone();
         set.spawn(async move {
@@ -471,6 +768,8 @@ async fn run_pipeline(
                 let (rows, bytes) = copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file).await?;
                 tracing::debug!(table = %r.label.table, chunk = r.label.chunk, rows, bytes, ms = t0.elapsed().as_millis() as u64, "Chunk copied.");
                 done.push((r.label.table.clone(), rows, bytes));
+                let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                pause_point(&format!("chunk:{n}")).await;
             }
             Ok(done)
         });

@@ -54,27 +54,73 @@ pub struct DroppedFk {
     pub ref_columns: Vec<String>,
 }
 
-/// Creates the ledger schema and tables. Refuses when an earlier run's ledger is still there.
-pub async fn create_ledger(client: &Client, fingerprint: &str) -> Result<(), Error> {
-    let exists: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-            &[&LEDGER_SCHEMA],
-        )
-        .await
-        .map_err(pg("checking the ledger"))?
-        .get(0);
-    if exists {
-        return Err(Error::Usage(format!(
-            "the target holds the ledger of an interrupted run (schema {LEDGER_SCHEMA}); resume it, or reset the \
-             target before a new run"
-        )));
+/// One resolved lookup as stored: (table, by, [(source key, target key)]).
+pub type StoredLookup = (String, String, Vec<(String, String)>);
+
+/// The ledger's record of a run: what it depends on and what it decided, so a resumed run repeats it exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub inputs: crate::migrate::Inputs,
+    pub snapshot: crate::source::mysql::SnapshotInfo,
+    pub chunks: std::collections::BTreeMap<String, Vec<crate::source::mysql::ChunkRange>>,
+    /// Resolved lookups as (table, by, [(source key, target key)]); the target's seeded rows are gone on resume.
+    pub lookups: Vec<StoredLookup>,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub dropped_fks: Vec<DroppedFk>,
+}
+
+impl Run {
+    pub fn new(
+        inputs: crate::migrate::Inputs,
+        snapshot: crate::source::mysql::SnapshotInfo,
+        chunks: std::collections::BTreeMap<String, Vec<crate::source::mysql::ChunkRange>>,
+        lookups: &crate::transform::Lookups,
+    ) -> Run {
+        let lookups = lookups
+            .iter()
+            .map(|((t, by), m)| {
+                let mut pairs: Vec<(String, String)> = m
+                    .iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.clone()))
+                    .collect();
+                pairs.sort();
+                (t.clone(), by.clone(), pairs)
+            })
+            .collect();
+        Run {
+            inputs,
+            snapshot,
+            chunks,
+            lookups,
+            state: "preparing".into(),
+            dropped_fks: Vec::new(),
+        }
     }
+
+    pub fn lookups(&self) -> crate::transform::Lookups {
+        self.lookups
+            .iter()
+            .map(|(t, by, pairs)| {
+                let m = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                    .collect();
+                ((t.clone(), by.clone()), std::sync::Arc::new(m))
+            })
+            .collect()
+    }
+}
+
+/// Creates the ledger schema and records the run (state `preparing`).
+pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), Error> {
     client
         .batch_execute(&format!(
             "CREATE SCHEMA {s};
-             CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), fingerprint text NOT NULL,
-               state text NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]', started_at timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
+               record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
+               started_at timestamptz NOT NULL DEFAULT now());
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
                bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                PRIMARY KEY (table_name, chunk));",
@@ -82,16 +128,79 @@ pub async fn create_ledger(client: &Client, fingerprint: &str) -> Result<(), Err
         ))
         .await
         .map_err(pg("creating the ledger"))?;
+    let record = serde_json::to_string(run).map_err(|e| Error::Internal(e.to_string()))?;
     client
         .execute(
             &format!(
-                "INSERT INTO {}.run (fingerprint, state) VALUES ($1, 'preparing')",
+                "INSERT INTO {}.run (state, record) VALUES ('preparing', $1::text::jsonb)",
                 qi(LEDGER_SCHEMA)
             ),
-            &[&fingerprint],
+            &[&record],
         )
         .await
         .map_err(pg("creating the ledger"))?;
+    Ok(())
+}
+
+/// The interrupted run recorded in the target, if any.
+pub async fn read_run(client: &Client) -> Result<Option<Run>, Error> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.run", qi(LEDGER_SCHEMA))],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT state, record::text, dropped_fks::text FROM {}.run",
+                qi(LEDGER_SCHEMA)
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    let Some(row) = row else { return Ok(None) };
+    let bad = |e: serde_json::Error| {
+        Error::Usage(format!(
+            "the ledger in schema {LEDGER_SCHEMA} is unreadable ({e}); reset the target"
+        ))
+    };
+    let mut run: Run = serde_json::from_str(row.get(1)).map_err(bad)?;
+    run.state = row.get(0);
+    run.dropped_fks = serde_json::from_str(row.get(2)).map_err(bad)?;
+    Ok(Some(run))
+}
+
+/// Chunks committed so far, as (source table, chunk index).
+pub async fn loaded_chunks(
+    client: &Client,
+) -> Result<std::collections::HashSet<(String, u32)>, Error> {
+    Ok(client
+        .query(
+            &format!("SELECT table_name, chunk FROM {}.chunk", qi(LEDGER_SCHEMA)),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
+        .collect())
+}
+
+pub async fn set_state(client: &Client, state: &str) -> Result<(), Error> {
+    client
+        .execute(
+            &format!("UPDATE {}.run SET state = $1", qi(LEDGER_SCHEMA)),
+            &[&state],
+        )
+        .await
+        .map_err(pg("updating the ledger"))?;
     Ok(())
 }
 
@@ -214,7 +323,23 @@ pub async fn finish(
     tables: &[&TargetTable],
     fks: &[DroppedFk],
 ) -> Result<(), Error> {
-    for fk in fks {
+    // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
+    let existing: std::collections::HashSet<(String, String)> = client
+        .query(
+            "SELECT c.relname::text, k.conname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+             WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
+            &[&qi(schema)],
+        )
+        .await
+        .map_err(pg("listing foreign keys"))?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    for (restored, fk) in fks.iter().enumerate() {
+        crate::migrate::pause_point(&format!("finishing:{restored}")).await;
+        if existing.contains(&(fk.table.clone(), fk.name.clone())) {
+            continue;
+        }
         let sql = format!(
             "ALTER TABLE {} ADD CONSTRAINT {} {}",
             qualified(schema, &fk.table),

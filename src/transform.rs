@@ -49,6 +49,10 @@ pub enum Rule {
     OrphanForeignKey {
         parent: String,
     },
+    /// Rows that share a value a target UNIQUE constraint forbids repeating.
+    Duplicate {
+        constraint: String,
+    },
 }
 
 impl std::fmt::Display for Rule {
@@ -73,6 +77,9 @@ impl std::fmt::Display for Rule {
             Rule::NotANumber => write!(f, "not a number"),
             Rule::OrphanForeignKey { parent } => {
                 write!(f, "foreign key value with no parent row in {parent}")
+            }
+            Rule::Duplicate { constraint } => {
+                write!(f, "duplicate value for target constraint {constraint}")
             }
         }
     }
@@ -187,6 +194,11 @@ impl TableTransform {
         }
     }
 
+    /// Schema of the output batches (target column names, all Utf8).
+    pub fn out_schema(&self) -> Arc<Schema> {
+        self.out_schema.clone()
+    }
+
     /// Target column names, in output order.
     pub fn target_columns(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.target.clone()).collect()
@@ -244,6 +256,43 @@ impl TableTransform {
             excerpt: excerpt(v),
             hint,
         })
+    }
+
+    /// Every violation in a batch (the preflight), not only the first. Clean batches cost one `apply`.
+    pub fn violations(&self, raw: &RecordBatch) -> Vec<Violation> {
+        if self.apply(raw).is_ok() {
+            return Vec::new();
+        }
+        let per_column: Vec<Vec<Violation>> = self
+            .steps
+            .par_iter()
+            .map(|s| {
+                let a = raw.column(s.src_idx).as_binary::<i32>();
+                let mut found = Vec::new();
+                let mut buf = String::new();
+                let mut sink = StringBuilder::new();
+                for row in 0..a.len() {
+                    if a.is_null(row) {
+                        if let Err(v) = self.null(s, raw, row, &mut sink) {
+                            found.push(*v);
+                        }
+                        continue;
+                    }
+                    buf.clear();
+                    match self.value(s, a.value(row), &mut buf) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            if let Err(v) = self.null(s, raw, row, &mut sink) {
+                                found.push(*v);
+                            }
+                        }
+                        Err(rule) => found.push(*self.violation(raw, row, s, rule, a.value(row))),
+                    }
+                }
+                found
+            })
+            .collect();
+        per_column.into_iter().flatten().collect()
     }
 
     fn column(&self, s: &ColumnStep, raw: &RecordBatch) -> Result<ArrayRef, Box<Violation>> {

@@ -332,12 +332,57 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
     .await
     .unwrap();
     let before = catalog(&dbs).await;
-    let (code, text) = migrate(&dbs, &["--chunk-rows", "100"]);
+    let snap = std::env::temp_dir().join(format!("{}-snap", dbs.name));
+    let (csv, parquet) = (snap.join("csv"), snap.join("parquet"));
+    let (code, text) = migrate(
+        &dbs,
+        &[
+            "--chunk-rows",
+            "100",
+            "--csv-dir",
+            csv.to_str().unwrap(),
+            "--parquet-dir",
+            parquet.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{text}");
     assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
     compare_all(App::Kratos, &dbs).await;
-    // The unique constraint only PostgreSQL has is back and enforced.
+    // The snapshots hold exactly the loaded rows: Parquet row counts and CSV files per table match the target.
     let pg = common::pg_conn(&dbs.target()).await;
+    let loaded: i64 = pg
+        .query_one("SELECT count(*) FROM sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut pq_rows = 0i64;
+    for e in std::fs::read_dir(&parquet).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("sessions.")
+        {
+            let f = std::fs::File::open(&p).unwrap();
+            let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
+            pq_rows += parquet::file::reader::FileReader::metadata(&r)
+                .file_metadata()
+                .num_rows();
+        }
+    }
+    assert_eq!(pq_rows, loaded, "parquet snapshot rows of sessions");
+    let csv_files = std::fs::read_dir(&csv).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_str()
+            .unwrap()
+            .starts_with("sessions.")
+    });
+    assert!(csv_files.count() > 1, "sessions should span several chunks");
+    std::fs::remove_dir_all(&snap).ok();
+    // The unique constraint only PostgreSQL has is back and enforced.
     let n: i64 = pg
         .query_one(
             "SELECT count(*) FROM pg_constraint WHERE conname = 'unique_session_device'",

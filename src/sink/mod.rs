@@ -1,4 +1,5 @@
-//! Sinks of the data path: CSV encoding (`csv`) and PostgreSQL COPY (`copy`); files come next.
+//! Sinks of the data path: CSV encoding (`csv`), PostgreSQL COPY (`copy`), Parquet snapshots (`parquet`).
 
 pub mod copy;
 pub mod csv;
+pub mod parquet;
