@@ -559,17 +559,23 @@ fn check_same_source(
 ) -> Result<(), Error> {
     let comparable = (before.binlog.is_some() && now.binlog.is_some())
         || (before.gtid.is_some() && now.gtid.is_some());
-    if comparable {
-        if before.binlog != now.binlog || before.gtid != now.gtid {
-            return Err(Error::Usage(format!(
-                "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
-                 now); reset the target and start again",
-                before.binlog, before.gtid, now.binlog, now.gtid
-            )));
+    let moved = comparable && (before.binlog != now.binlog || before.gtid != now.gtid);
+    if quiesced {
+        // The position is server-wide: writes to other databases on the same server move it too, so the
+        // operator's word about this database decides.
+        if moved {
+            tracing::warn!(then = ?before.binlog, now = ?now.binlog, "Binary log moved since the interrupted run; trusting --source-quiesced.");
         }
         return Ok(());
     }
-    if quiesced {
+    if moved {
+        return Err(Error::Usage(format!(
+            "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
+             now); reset the target and start again, or pass --source-quiesced if only other databases were written",
+            before.binlog, before.gtid, now.binlog, now.gtid
+        )));
+    }
+    if comparable {
         return Ok(());
     }
     Err(Error::Usage(

@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 
-use base64::Engine as _;
 use mysql_async::prelude::Queryable;
-use mysql_async::Value;
-use pgconverge::facts::{App, Catalog};
+use pgconverge::facts::App;
 
 fn migrate(dbs: &common::TestDbs, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
@@ -51,168 +48,6 @@ async fn catalog(dbs: &common::TestDbs) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-/// What PostgreSQL's `::text` of the migrated value must be, derived from the MySQL bytes and the target type.
-fn expected(pg_type: &str, note: &str, v: Option<Vec<u8>>) -> Option<String> {
-    let v = v?;
-    let s = String::from_utf8_lossy(&v).into_owned();
-    if note.contains("whiteboard compressed content") {
-        let bytes: Vec<u8> = s.chars().map(|c| c as u32 as u8).collect();
-        return Some(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    Some(match pg_type {
-        "uuid" if s.is_empty() => return None,
-        "uuid" => s.to_lowercase(),
-        "boolean" => (if s == "1" { "true" } else { "false" }).to_string(),
-        "bytea" => format!(
-            "\\x{}",
-            v.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
-        t if t.starts_with("timestamp") => {
-            // PostgreSQL prints fractional seconds without trailing zeros.
-            match s.split_once('.') {
-                Some((a, f)) => {
-                    let f = f.trim_end_matches('0');
-                    if f.is_empty() {
-                        a.to_string()
-                    } else {
-                        format!("{a}.{f}")
-                    }
-                }
-                None => s,
-            }
-        }
-        _ => s,
-    })
-}
-
-fn same(pg_type: &str, want: &Option<String>, got: &Option<String>) -> bool {
-    match (want, got) {
-        (Some(w), Some(g)) if pg_type == "json" || pg_type == "jsonb" => {
-            serde_json::from_str::<serde_json::Value>(w).ok()
-                == serde_json::from_str::<serde_json::Value>(g).ok()
-        }
-        // character(n) is blank-padded by PostgreSQL.
-        (Some(w), Some(g)) if pg_type.starts_with("character(") => w.trim_end() == g.trim_end(),
-        _ => want == got,
-    }
-}
-
-/// Compares every table that is copied, every row, every column.
-async fn compare_all(app: App, dbs: &common::TestDbs) -> usize {
-    let cat = Catalog::load(app);
-    let mapping = pgconverge::mapping::Mapping::load(std::path::Path::new(&format!(
-        "mappings/{}.toml",
-        app.name()
-    )))
-    .unwrap();
-    let mut my = common::mysql_conn(&dbs.source_admin()).await;
-    let pg = common::pg_conn(&dbs.target()).await;
-    let mut problems = Vec::new();
-    let mut cells = 0;
-    for t in cat
-        .tables
-        .values()
-        .filter(|t| !mapping.skip_tables.contains_key(&t.name))
-    {
-        let cols: Vec<_> = t.columns.iter().collect();
-        let pk = &t.pk;
-        let my_sql = format!(
-            "SELECT {} FROM `{}`",
-            cols.iter()
-                .map(|c| format!("`{}`", c.name))
-                .collect::<Vec<_>>()
-                .join(","),
-            t.name
-        );
-        let rows: Vec<mysql_async::Row> = my.query(my_sql).await.unwrap();
-        let mut want: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
-        for mut r in rows {
-            let vals: Vec<Option<String>> = cols
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let raw = match r.take::<Value, usize>(i) {
-                        Some(Value::Bytes(b)) => Some(b),
-                        _ => None,
-                    };
-                    expected(&c.pg_type, &c.notes, raw)
-                })
-                .collect();
-            let key = pk
-                .iter()
-                .map(|k| {
-                    vals[cols.iter().position(|c| &c.name == k).unwrap()]
-                        .clone()
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join("|");
-            want.insert(key, vals);
-        }
-        let pg_sql = format!(
-            "SELECT {} FROM \"{}\"",
-            cols.iter()
-                .map(|c| format!("\"{}\"::text", c.name))
-                .collect::<Vec<_>>()
-                .join(","),
-            t.name
-        );
-        let mut got: HashMap<String, Vec<Option<String>>> = HashMap::new();
-        for r in pg.query(&pg_sql, &[]).await.unwrap() {
-            let vals: Vec<Option<String>> = (0..cols.len()).map(|i| r.get(i)).collect();
-            let key = pk
-                .iter()
-                .map(|k| {
-                    vals[cols.iter().position(|c| &c.name == k).unwrap()]
-                        .clone()
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join("|");
-            assert!(
-                got.insert(key.clone(), vals).is_none(),
-                "{}: duplicate key {key} in the target",
-                t.name
-            );
-        }
-        if want.len() != got.len() {
-            problems.push(format!(
-                "{}: {} source rows, {} target rows",
-                t.name,
-                want.len(),
-                got.len()
-            ));
-        }
-        for (k, w) in &want {
-            let Some(g) = got.get(k) else {
-                problems.push(format!("{}: row {k} missing in the target", t.name));
-                continue;
-            };
-            for (i, c) in cols.iter().enumerate() {
-                cells += 1;
-                if !same(&c.pg_type, &w[i], &g[i]) {
-                    problems.push(format!(
-                        "{}.{} at {k}: want {:?}, got {:?}",
-                        t.name, c.name, w[i], g[i]
-                    ));
-                }
-            }
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "{} differences, first ones:\n{}",
-        problems.len(),
-        problems
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    cells
 }
 
 const TRICKY: &str = "a,b \"q\" 'x' \\ back\\slash\r\nCRLF\nLF\ttab 😀 e\u{301} \\.";
@@ -262,7 +97,7 @@ async fn alkemio_migrates_exactly_with_tricky_values_and_unchanged_catalog() {
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains(":pgc_"), "password leaked: {text}");
     assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
-    let cells = compare_all(App::Alkemio, &dbs).await;
+    let cells = common::compare::compare_all(App::Alkemio, &dbs).await;
     assert!(cells > 50_000, "compared only {cells} cells");
 
     let probe: Vec<(i32, Option<String>)> = pg
@@ -347,7 +182,7 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
     );
     assert_eq!(code, 0, "{text}");
     assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
-    compare_all(App::Kratos, &dbs).await;
+    common::compare::compare_all(App::Kratos, &dbs).await;
     // The snapshots hold exactly the loaded rows: Parquet row counts and CSV files per table match the target.
     let pg = common::pg_conn(&dbs.target()).await;
     let loaded: i64 = pg
@@ -418,5 +253,5 @@ async fn refuses_a_target_with_unexpected_rows_unless_replace() {
     // The refusal changed nothing, so the same target takes a --replace run, which removes the stray row.
     let (code, text) = migrate(&dbs, &["--replace"]);
     assert_eq!(code, 0, "{text}");
-    compare_all(App::Kratos, &dbs).await;
+    common::compare::compare_all(App::Kratos, &dbs).await;
 }

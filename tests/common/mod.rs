@@ -4,6 +4,8 @@
 //! A test that needs the servers panics with the command to run when they are absent: it never skips.
 #![allow(dead_code)]
 
+pub mod compare;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mysql_async::prelude::Queryable;

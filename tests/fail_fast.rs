@@ -1,0 +1,373 @@
+//! Strict fail-fast with provenance: one planted bad row per violation class stops `migrate` with exit 5, the
+//! message names table, key and column, and the failing table keeps no row of the failing chunk.
+//! `check` lists every planted violation at once.
+
+mod common;
+
+use std::process::Command;
+
+use mysql_async::prelude::Queryable;
+use pgconverge::facts::App;
+
+fn run(dbs: &common::TestDbs, cmd: &str, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args([
+            cmd,
+            "--mapping",
+            &format!("mappings/{}.toml", dbs.app.name()),
+        ])
+        .args(extra)
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn")
+        .output()
+        .expect("run pgconverge");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A generated source with one planted bad row (`plant` runs on the source, `target_sql` on the target).
+async fn planted(app: App, plant: &[&str], target_sql: &str) -> common::TestDbs {
+    let dbs = common::TestDbs::new(app).await;
+    pgconverge::gen::generate(
+        &dbs.source_admin(),
+        app,
+        21,
+        if app == App::Alkemio { 0.001 } else { 0.02 },
+        2,
+    )
+    .await
+    .unwrap();
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    // Bad data only old or lax servers accept: relax the session as those servers were.
+    my.query_drop(
+        "SET SESSION sql_mode = 'ALLOW_INVALID_DATES', SESSION check_constraint_checks = 0",
+    )
+    .await
+    .unwrap();
+    for p in plant {
+        my.query_drop(*p)
+            .await
+            .unwrap_or_else(|e| panic!("planting {p}: {e}"));
+    }
+    if !target_sql.is_empty() {
+        common::pg_conn(&dbs.target())
+            .await
+            .batch_execute(target_sql)
+            .await
+            .unwrap();
+    }
+    dbs
+}
+
+/// The id of the first row of `table` (the planted row's key).
+async fn first_id(dbs: &common::TestDbs, table: &str) -> String {
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_first(format!("SELECT id FROM `{table}` ORDER BY id LIMIT 1"))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn target_rows(dbs: &common::TestDbs, table: &str) -> i64 {
+    common::pg_conn(&dbs.target())
+        .await
+        .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Plants, migrates with one chunk per table, and checks exit code, provenance and the failing table's rows.
+async fn fails(app: App, table: &str, column: &str, plant: &str, target_sql: &str, needle: &str) {
+    let dbs = planted(app, &[], target_sql).await;
+    let id = first_id(&dbs, table).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop(
+        "SET SESSION sql_mode = 'ALLOW_INVALID_DATES', SESSION check_constraint_checks = 0",
+    )
+    .await
+    .unwrap();
+    my.query_drop(plant.replace("{id}", &id))
+        .await
+        .unwrap_or_else(|e| panic!("planting {plant}: {e}"));
+    let (code, text) = run(
+        &dbs,
+        "migrate",
+        &["--chunk-rows", "1000000", "--chunk-bytes", "1000000000"],
+    );
+    assert_eq!(code, 5, "expected a data violation (exit 5):\n{text}");
+    for n in [table, column, &id, needle] {
+        assert!(text.contains(n), "the message lacks {n:?}:\n{text}");
+    }
+    assert_eq!(
+        target_rows(&dbs, table).await,
+        0,
+        "rows of the failing chunk reached {table}:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn nul_byte_in_text() {
+    fails(
+        App::Alkemio,
+        "profile",
+        "description",
+        "UPDATE profile SET description = CONCAT('a', CHAR(0), 'b') WHERE id = '{id}'",
+        "",
+        "NUL byte",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn value_longer_than_target_varchar() {
+    fails(
+        App::Alkemio,
+        "profile",
+        "tagline",
+        "UPDATE profile SET tagline = REPEAT('é', 11) WHERE id = '{id}'",
+        "ALTER TABLE profile ALTER COLUMN tagline TYPE varchar(10)",
+        "11 characters, the target holds 10",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn text_that_is_not_a_uuid() {
+    fails(App::Alkemio, "activity", "triggeredBy", "UPDATE activity SET triggeredBy = 'space-nameid-not-a-uuid-at-all-xxxxx' WHERE id = '{id}'", "", "not a uuid").await;
+}
+
+#[tokio::test]
+async fn empty_string_in_not_null_uuid() {
+    fails(
+        App::Alkemio,
+        "activity",
+        "resourceID",
+        "UPDATE activity SET resourceID = '' WHERE id = '{id}'",
+        "",
+        "empty string",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_json() {
+    fails(
+        App::Alkemio,
+        "location",
+        "geoLocation",
+        "UPDATE location SET geoLocation = '{\"a\": ' WHERE id = '{id}'",
+        "",
+        "invalid JSON",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nul_escape_in_jsonb() {
+    fails(
+        App::Kratos,
+        "identities",
+        "traits",
+        "UPDATE identities SET traits = '{\"a\":\"x\\\\u0000y\"}' WHERE id = '{id}'",
+        "",
+        "jsonb",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn zero_date() {
+    fails(
+        App::Alkemio,
+        "activity",
+        "createdDate",
+        "UPDATE activity SET createdDate = '0000-00-00 00:00:00' WHERE id = '{id}'",
+        "",
+        "zero date",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn impossible_calendar_date() {
+    fails(
+        App::Alkemio,
+        "activity",
+        "createdDate",
+        "UPDATE activity SET createdDate = '2020-02-30 10:00:00' WHERE id = '{id}'",
+        "",
+        "invalid date",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn boolean_other_than_zero_or_one() {
+    fails(
+        App::Alkemio,
+        "activity",
+        "visibility",
+        "UPDATE activity SET visibility = 2 WHERE id = '{id}'",
+        "",
+        "boolean",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn integer_outside_target_range() {
+    fails(
+        App::Kratos,
+        "courier_messages",
+        "send_count",
+        "UPDATE courier_messages SET send_count = 40000 WHERE id = '{id}'",
+        "ALTER TABLE courier_messages ALTER COLUMN send_count TYPE smallint",
+        "outside the target range",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn enum_label_the_target_lacks() {
+    // A lax server stores an unknown label as the empty enum value.
+    fails(
+        App::Alkemio,
+        "profile",
+        "type",
+        "UPDATE profile SET type = 'bogus-kind' WHERE id = '{id}'",
+        "",
+        "enum",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn null_into_not_null() {
+    fails(
+        App::Kratos,
+        "selfservice_login_flows",
+        "request_url",
+        "UPDATE selfservice_login_flows SET request_url = NULL WHERE id = '{id}'",
+        "",
+        "on_null",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_against_a_target_only_unique_constraint() {
+    let dbs = planted(App::Kratos, &[], "").await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let (a, b): (String, String) = my
+        .query_first("SELECT MIN(id), MAX(id) FROM session_devices")
+        .await
+        .unwrap()
+        .unwrap();
+    my.query_drop(format!(
+        "UPDATE session_devices d JOIN session_devices s ON s.id = '{a}' SET d.session_id = s.session_id, \
+         d.ip_address = s.ip_address, d.user_agent = s.user_agent, d.nid = s.nid WHERE d.id = '{b}'"
+    ))
+    .await
+    .unwrap();
+    let (code, text) = run(
+        &dbs,
+        "migrate",
+        &["--chunk-rows", "1000000", "--chunk-bytes", "1000000000"],
+    );
+    assert_eq!(code, 5, "{text}");
+    assert!(
+        text.contains("session_devices") && text.contains("unique_session_device"),
+        "{text}"
+    );
+    assert_eq!(target_rows(&dbs, "session_devices").await, 0);
+    let (code, text) = run(&dbs, "check", &[]);
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("unique_session_device"), "{text}");
+}
+
+#[tokio::test]
+async fn foreign_key_without_parent() {
+    let dbs = planted(App::Alkemio, &[], "").await;
+    let id = first_id(&dbs, "callout").await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop("SET SESSION foreign_key_checks = 0")
+        .await
+        .unwrap();
+    my.query_drop(format!("UPDATE callout SET calloutsSetId = '00000000-0000-4000-8000-00000000dead' WHERE id = '{id}'"))
+        .await
+        .unwrap();
+    let (code, text) = run(&dbs, "migrate", &[]);
+    assert_eq!(code, 5, "{text}");
+    for n in [
+        "callout",
+        "calloutsSetId",
+        &id,
+        "00000000-0000-4000-8000-00000000dead",
+        "callouts_set",
+    ] {
+        assert!(text.contains(n), "the message lacks {n:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn check_lists_every_planted_violation() {
+    let dbs = planted(App::Alkemio, &[], "").await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop("SET SESSION sql_mode = 'ALLOW_INVALID_DATES', SESSION check_constraint_checks = 0, SESSION foreign_key_checks = 0")
+        .await
+        .unwrap();
+    let ids: Vec<String> = my
+        .query("SELECT id FROM activity ORDER BY id LIMIT 3")
+        .await
+        .unwrap();
+    my.query_drop(format!(
+        "UPDATE activity SET visibility = 7 WHERE id = '{}'",
+        ids[0]
+    ))
+    .await
+    .unwrap();
+    my.query_drop(format!(
+        "UPDATE activity SET createdDate = '0000-00-00 00:00:00' WHERE id = '{}'",
+        ids[1]
+    ))
+    .await
+    .unwrap();
+    my.query_drop(format!(
+        "UPDATE activity SET triggeredBy = 'x' WHERE id = '{}'",
+        ids[2]
+    ))
+    .await
+    .unwrap();
+    my.query_drop("UPDATE profile SET description = CONCAT('nul', CHAR(0)) ORDER BY id LIMIT 2")
+        .await
+        .unwrap();
+    my.query_drop("UPDATE location SET geoLocation = 'nope' ORDER BY id LIMIT 1")
+        .await
+        .unwrap();
+    my.query_drop("UPDATE callout SET calloutsSetId = '00000000-0000-4000-8000-00000000dead' ORDER BY id LIMIT 1").await.unwrap();
+    let report = std::env::temp_dir().join(format!("{}-check.json", dbs.name));
+    let (code, text) = run(&dbs, "check", &["--report", report.to_str().unwrap()]);
+    assert_eq!(code, 5, "{text}");
+    for (needle, why) in [
+        ("activity.visibility [not_boolean]: 1", "boolean"),
+        ("activity.createdDate [zero_date]: 1", "zero date"),
+        ("activity.triggeredBy [not_uuid]: 1", "uuid"),
+        ("profile.description [nul_byte]: 2", "NUL bytes"),
+        ("location.geoLocation [invalid_json]: 1", "JSON"),
+        ("callout.calloutsSetId [orphan_foreign_key]: 1", "FK"),
+    ] {
+        assert!(
+            text.contains(needle),
+            "{why} missing: {needle:?} in\n{text}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["violations"].as_u64(), Some(7), "{json}");
+    std::fs::remove_file(report).ok();
+    // Nothing was written to the target by the preflight.
+    assert_eq!(target_rows(&dbs, "activity").await, 0);
+}
