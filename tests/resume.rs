@@ -31,20 +31,21 @@ fn kill_at(dbs: &common::TestDbs, mapping: &str, point: &str) {
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn pgconverge");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
     let mut seen = Vec::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
+    let mut reached = false;
+    for line in stderr.lines().map_while(Result::ok) {
         if line.contains(&format!("paused at {point}")) {
             // Child::kill sends SIGKILL on Unix: no destructor, no rollback message, like a crash.
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
+            reached = child.kill().is_ok();
+            break;
         }
         seen.push(line);
     }
-    panic!(
-        "pgconverge never reached {point}; it printed:\n{}",
+    let status = child.wait().expect("wait for pgconverge");
+    assert!(
+        reached,
+        "pgconverge never reached {point} ({status}); it printed:\n{}",
         seen.join("\n")
     );
 }
