@@ -23,7 +23,10 @@ pub enum Error {
     Data(String),
     #[error("verification failed: {0}")]
     Verify(String),
-    #[error("interrupted")]
+    #[error(
+        "interrupted: the open chunks were rolled back and every committed chunk is recorded in the target's \
+         ledger; continue with `pgconverge migrate --resume` and the same flags"
+    )]
     Interrupted,
     #[error("{0}")]
     Internal(String),

@@ -255,3 +255,54 @@ async fn refuses_a_target_with_unexpected_rows_unless_replace() {
     assert_eq!(code, 0, "{text}");
     common::compare::compare_all(App::Kratos, &dbs).await;
 }
+
+#[tokio::test]
+async fn a_source_user_without_reload_needs_the_quiesced_flag() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 4, 0.01, 1)
+        .await
+        .unwrap();
+    let user = format!("sel_{}", dbs.name);
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop(format!(
+        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'selpw'"
+    ))
+    .await
+    .unwrap();
+    my.query_drop(format!(
+        "GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
+        dbs.name
+    ))
+    .await
+    .unwrap();
+    let base = common::mysql_admin();
+    let host = base.rsplit('@').next().unwrap();
+    let source = format!("mysql://{user}:selpw@{host}/{}", dbs.name);
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+            .args(["migrate", "--mapping", "mappings/kratos.toml"])
+            .args(extra)
+            .env("PGCONVERGE_SOURCE", &source)
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env("PGCONVERGE_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("RELOAD") && text.contains("--source-quiesced"),
+        "{text}"
+    );
+    assert!(!text.contains("selpw"), "password leaked: {text}");
+    let (code, text) = run(&["--source-quiesced"]);
+    my.query_drop(format!("DROP USER '{user}'@'127.0.0.1'"))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+}

@@ -158,3 +158,47 @@ async fn resume_refuses_after_the_mapping_changed() {
     let (code, _) = resume(&dbs, "mappings/kratos.toml");
     assert_eq!(code, 0);
 }
+
+#[tokio::test]
+async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 33, 0.02, 2)
+        .await
+        .unwrap();
+    let mut child = command(
+        &dbs,
+        "mappings/kratos.toml",
+        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
+    )
+    .env("PGCONVERGE_PAUSE_AT", "chunk:3")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn pgconverge");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("paused at chunk:3") {
+        line.clear();
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .map(|s| s.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
+    let status = child.wait().expect("wait for pgconverge");
+    assert_eq!(interrupted.ok(), Some(true));
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("--resume"),
+        "the message must say how to continue: {rest}"
+    );
+    assert_eq!(
+        ledger_chunks(&dbs).await,
+        3,
+        "exactly the committed chunks are recorded"
+    );
+    let (code, text) = resume(&dbs, "mappings/kratos.toml");
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+}
