@@ -122,8 +122,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || Vec::with_capacity(bytes as usize * 2),
             |mut out| {
-                pgconverge::sink::csv::encode(black_box(&converted), &mut out);
-                out
+                let multiline = pgconverge::sink::csv::encode(black_box(&converted), &mut out);
+                (out, multiline)
             },
             BatchSize::SmallInput,
         )

@@ -94,6 +94,7 @@ pub async fn check(
     .await?;
     let crate::migrate::ReadSession {
         plan,
+        source_tables,
         target_tables,
         jobs,
         mut snapshot,
@@ -115,7 +116,19 @@ pub async fn check(
             async move { read_all(&mut conn, &queue, &collector, batch_rows, batch_bytes).await },
         );
     }
-    keys(&mut main_conn, &plan, &target_tables, &collector).await?;
+    let keys_started = Instant::now();
+    keys(
+        &mut main_conn,
+        &plan,
+        &source_tables,
+        &target_tables,
+        &collector,
+    )
+    .await?;
+    tracing::info!(
+        seconds = keys_started.elapsed().as_secs_f64(),
+        "Foreign keys and unique constraints checked."
+    );
     if single {
         read_all(
             &mut main_conn,
@@ -202,6 +215,7 @@ fn source_column<'a>(
 async fn keys(
     conn: &mut mysql_async::Conn,
     plan: &Plan,
+    sources: &[crate::schema::SourceTable],
     target: &[TargetTable],
     collector: &Arc<Mutex<Collector>>,
 ) -> Result<(), Error> {
@@ -282,7 +296,20 @@ async fn keys(
                         .map(|c| source_column(plan, &t.name, c).map(|x| x.1))
                         .collect();
                     let Some(cols) = cols else { continue };
-                    // PostgreSQL compares bytes and lets NULLs repeat; MySQL's collation may fold case.
+                    // A source UNIQUE index on the same columns already forbids what PostgreSQL would reject:
+                    // MySQL's collations and PAD SPACE compare more loosely, never more strictly.
+                    let enforced = sources
+                        .iter()
+                        .find(|s| s.name == tp.source)
+                        .is_some_and(|s| {
+                            s.unique_keys.iter().any(|k| {
+                                k.len() == cols.len()
+                                    && cols.iter().all(|c| k.iter().any(|x| x == c))
+                            })
+                        });
+                    if enforced {
+                        continue;
+                    } // PostgreSQL compares bytes and lets NULLs repeat; MySQL's collation may fold case.
                     let bin: Vec<String> = cols
                         .iter()
                         .map(|c| format!("CAST({} AS BINARY)", quote_ident(c)))

@@ -17,6 +17,8 @@ pub enum Error {
     Source(#[from] crate::source::mysql::SourceError),
     #[error(transparent)]
     Violation(#[from] Box<crate::transform::Violation>),
+    #[error(transparent)]
+    Copy(Box<crate::sink::copy::CopyFailure>),
     #[error("the schema contract does not hold: {0} problem(s), listed above")]
     Contract(usize),
     #[error("{0}")]
@@ -39,7 +41,7 @@ impl Error {
             Error::Usage(_) | Error::Mapping(_) => 2,
             Error::Connect(_) => 3,
             Error::Contract(_) => 4,
-            Error::Data(_) | Error::Violation(_) => 5,
+            Error::Data(_) | Error::Violation(_) | Error::Copy(_) => 5,
             Error::Verify(_) => 6,
             Error::Interrupted => 130,
             Error::Source(_)

@@ -296,6 +296,7 @@ pub(crate) enum Ledger {
 /// Everything up to the first write: contract, snapshot, lookups, chunk plan.
 pub(crate) struct ReadSession {
     pub plan: crate::plan::Plan,
+    pub source_tables: Vec<SourceTable>,
     pub target_tables: Vec<TargetTable>,
     pub snapshot: src::Snapshot,
     pub jobs: VecDeque<Job>,
@@ -386,7 +387,15 @@ pub(crate) async fn open_read_session(
             }
         };
         chunk_plan.insert(tp.source.clone(), ranges.clone());
-        let job = Arc::new(table_job(tp, s, t, &lookups, mapping));
+        // The preflight has no PostgreSQL to parse JSON for it, so it parses on the client.
+        let job = Arc::new(table_job(
+            tp,
+            s,
+            t,
+            &lookups,
+            mapping,
+            ledger == Ledger::Ignore,
+        ));
         for (i, range) in ranges.into_iter().enumerate() {
             jobs.push(Job {
                 table: job.clone(),
@@ -397,6 +406,7 @@ pub(crate) async fn open_read_session(
     }
     Ok(ReadSession {
         plan,
+        source_tables,
         target_tables,
         snapshot,
         jobs: interleave(jobs),
@@ -432,6 +442,7 @@ pub async fn migrate(
         mut control,
         previous,
         inputs,
+        ..
     } = open_read_session(source_url, target_url, mapping, opts, ledger).await?;
     let loaded: Vec<&TargetTable> = plan
         .tables
@@ -514,7 +525,7 @@ pub async fn migrate(
             .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
     }
     let work = async {
-        let results = run_pipeline(target_url, jobs, snapshot.conns, opts).await?;
+        let results = run_pipeline(source_url, target_url, jobs, snapshot.conns, opts).await?;
         let load_done = Instant::now();
         target::set_state(&control, "finishing").await?;
         target::finish(&control, &mapping.target_schema, &loaded, &fks).await?;
@@ -592,6 +603,7 @@ fn table_job(
     t: &TargetTable,
     lookups: &crate::transform::Lookups,
     mapping: &Mapping,
+    validate_json: bool,
 ) -> TableJob {
     let mut read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
     for k in &tp.primary_key {
@@ -611,6 +623,11 @@ fn table_job(
         lookups,
         mapping.source_offset_seconds().unwrap_or(0),
     );
+    let transform = if validate_json {
+        transform
+    } else {
+        transform.without_json_validation()
+    };
     let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
     let copy_sql = format!(
         "COPY {} ({}) FROM STDIN (FORMAT csv)",
@@ -653,9 +670,59 @@ struct Ready {
     label: ChunkLabel,
     copy_sql: String,
     rx: mpsc::Receiver<Piece>,
+    table: Arc<TableJob>,
+    range: ChunkRange,
+}
+
+/// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
+/// key order, so line N is the N-th row of the chunk's range.
+async fn locate(
+    source_url: &str,
+    table: &TableJob,
+    range: &ChunkRange,
+    f: crate::sink::copy::CopyFailure,
+) -> Error {
+    let Some(row) = f.row else {
+        return Error::Copy(Box::new(f));
+    };
+    let source_column = f
+        .column
+        .as_ref()
+        .and_then(|c| table.plan.columns.iter().find(|p| &p.target == c))
+        .map(|p| p.source.clone());
+    let found = async {
+        let mut conn = crate::connect::source(source_url).await.ok()?;
+        let r = src::row_at(
+            &mut conn,
+            &table.source,
+            range,
+            source_column.as_deref(),
+            row,
+        )
+        .await;
+        conn.disconnect().await.ok();
+        r.ok().flatten()
+    }
+    .await;
+    match found {
+        Some((key, value)) => Error::Violation(Box::new(crate::transform::Violation {
+            table: table.plan.source.clone(),
+            key,
+            column: source_column.unwrap_or_else(|| "(row)".into()),
+            rule: crate::transform::Rule::RejectedByTarget {
+                message: f.message.clone(),
+            },
+            excerpt: value
+                .map(|v| crate::transform::excerpt(&v))
+                .unwrap_or_else(|| "-".into()),
+            hint: Some(format!("{} chunk {} rolled back", f.table, f.chunk)),
+        })),
+        None => Error::Copy(Box::new(f)),
+    }
 }
 
 async fn run_pipeline(
+    source_url: &str,
     target_url: &str,
     jobs: VecDeque<Job>,
     readers: Vec<mysql_async::Conn>,
@@ -686,6 +753,8 @@ async fn run_pipeline(
                         label,
                         copy_sql: t.copy_sql.clone(),
                         rx,
+                        table: t.clone(),
+                        range: job.range.clone(),
                     })
                     .await
                     .is_err()
@@ -723,15 +792,19 @@ async fn run_pipeline(
                                         let mut out = Vec::with_capacity(
                                             raw.get_array_memory_size() + raw.num_rows() * 8,
                                         );
-                                        crate::sink::csv::encode(&b, &mut out);
-                                        Ok(Bytes::from(out))
+                                        let multiline = crate::sink::csv::encode(&b, &mut out);
+                                        Ok(Piece::Data {
+                                            csv: Bytes::from(out),
+                                            rows: b.num_rows() as u64,
+                                            multiline,
+                                        })
                                     });
                                 let _ = otx.send(r);
                             });
                             let encoded = orx.await.map_err(|_| {
                                 Error::Internal("transform worker vanished".into())
                             })??;
-                            tx.send(Piece::Data(encoded))
+                            tx.send(encoded)
                                 .await
                                 .map_err(|_| Error::Internal("writer stopped".into()))
                         }
@@ -756,6 +829,7 @@ async fn run_pipeline(
         let ready_rx = ready_rx.clone();
         let committed = committed.clone();
         let url = target_url.to_string();
+        let source_url = source_url.to_string();
         let csv_dir = opts.csv_dir.clone();
         set.spawn(async move {
             let mut client = crate::connect::target(&url).await?;
@@ -771,7 +845,11 @@ async fn run_pipeline(
                     None => None,
                 };
                 let t0 = Instant::now();
-                let (rows, bytes) = copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file).await?;
+                let (rows, bytes) = match copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file).await {
+                    Ok(v) => v,
+                    Err(Error::Copy(f)) => return Err(locate(&source_url, &r.table, &r.range, *f).await),
+                    Err(e) => return Err(e),
+                };
                 tracing::debug!(table = %r.label.table, chunk = r.label.chunk, rows, bytes, ms = t0.elapsed().as_millis() as u64, "Chunk copied.");
                 done.push((r.label.table.clone(), rows, bytes));
                 let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;

@@ -53,6 +53,10 @@ pub enum Rule {
     Duplicate {
         constraint: String,
     },
+    /// PostgreSQL rejected the row during COPY (its message).
+    RejectedByTarget {
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Rule {
@@ -81,6 +85,7 @@ impl std::fmt::Display for Rule {
             Rule::Duplicate { constraint } => {
                 write!(f, "duplicate value for target constraint {constraint}")
             }
+            Rule::RejectedByTarget { message } => write!(f, "PostgreSQL rejected it: {message}"),
         }
     }
 }
@@ -141,6 +146,9 @@ pub struct TableTransform {
     steps: Vec<ColumnStep>,
     tz_suffix: String,
     out_schema: Arc<Schema>,
+    /// Parse JSON on the client. `migrate` turns it off: PostgreSQL's json/jsonb input parses every value anyway
+    /// and a rejection is traced back to its source row, so parsing twice only costs CPU. `check` keeps it on.
+    validate_json: bool,
 }
 
 impl TableTransform {
@@ -191,7 +199,14 @@ impl TableTransform {
             steps,
             tz_suffix: offset_suffix(source_offset_seconds),
             out_schema,
+            validate_json: true,
         }
+    }
+
+    /// Leaves JSON parsing to PostgreSQL (see `validate_json`).
+    pub fn without_json_validation(mut self) -> Self {
+        self.validate_json = false;
+        self
     }
 
     /// Schema of the output batches (target column names, all Utf8).
@@ -298,9 +313,14 @@ impl TableTransform {
     fn column(&self, s: &ColumnStep, raw: &RecordBatch) -> Result<ArrayRef, Box<Violation>> {
         let a = raw.column(s.src_idx).as_binary::<i32>();
         // Fast path: text that passes through unchanged is re-typed without copying once validated.
-        if let (Conversion::Text { max_chars }, None) = (&s.conv, &s.transform) {
+        let passthrough = match (&s.conv, &s.transform) {
+            (Conversion::Text { max_chars }, None) => Some(*max_chars),
+            (Conversion::Json | Conversion::Jsonb, None) if !self.validate_json => Some(None),
+            _ => None,
+        };
+        if let Some(max_chars) = passthrough {
             if s.target_nullable || a.null_count() == 0 {
-                if let Some(out) = self.passthrough_text(s, a, *max_chars, raw)? {
+                if let Some(out) = self.passthrough_text(s, a, max_chars, raw)? {
                     return Ok(out);
                 }
             }

@@ -160,7 +160,8 @@ async fn invalid_json() {
         "geoLocation",
         "UPDATE location SET geoLocation = '{\"a\": ' WHERE id = '{id}'",
         "",
-        "invalid JSON",
+        // Parsed by PostgreSQL during COPY; the rejection is traced back to the source row.
+        "type json",
     )
     .await;
 }
@@ -173,7 +174,7 @@ async fn nul_escape_in_jsonb() {
         "traits",
         "UPDATE identities SET traits = '{\"a\":\"x\\\\u0000y\"}' WHERE id = '{id}'",
         "",
-        "jsonb",
+        "u0000",
     )
     .await;
 }
@@ -281,6 +282,11 @@ async fn duplicate_against_a_target_only_unique_constraint() {
     assert!(
         text.contains("session_devices") && text.contains("unique_session_device"),
         "{text}"
+    );
+    // PostgreSQL rejects the later row in key order; the message names it by its source key.
+    assert!(
+        text.contains(&format!("id={b}")),
+        "the rejected row's key is missing: {text}"
     );
     assert_eq!(target_rows(&dbs, "session_devices").await, 0);
     let (code, text) = run(&dbs, "check", &[]);

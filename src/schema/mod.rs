@@ -73,6 +73,8 @@ pub struct SourceTable {
     pub name: String,
     pub columns: Vec<SourceColumn>,
     pub primary_key: Vec<String>,
+    /// Column sets of the source's UNIQUE indexes (the primary key included).
+    pub unique_keys: Vec<Vec<String>>,
     pub rows_estimate: u64,
     pub data_bytes: u64,
 }

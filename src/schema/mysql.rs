@@ -70,6 +70,14 @@ pub async fn introspect(
         )
         .await
         .map_err(err)?;
+    let uniques: Vec<(String, String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND NON_UNIQUE = 0 ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+            (db,),
+        )
+        .await
+        .map_err(err)?;
     let mut by_table: BTreeMap<String, Vec<SourceColumn>> = BTreeMap::new();
     for (t, name, data_type, column_type, nullable, default, char_max_len, fsp, extra, collation) in
         cols
@@ -101,10 +109,16 @@ pub async fn introspect(
             .filter(|(t, _)| t == &name)
             .map(|(_, c)| c.clone())
             .collect();
+        let mut unique_keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (_, index, column) in uniques.iter().filter(|(t, _, _)| t == &name) {
+            unique_keys.entry(index).or_default().push(column.clone());
+        }
+        let unique_keys = unique_keys.into_values().collect();
         out.push(SourceTable {
             name,
             columns,
             primary_key,
+            unique_keys,
             rows_estimate: rows.unwrap_or(0),
             data_bytes: bytes.unwrap_or(0),
         });

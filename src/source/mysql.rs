@@ -348,8 +348,48 @@ pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) ->
             sql.push_str(" WHERE ");
             sql.push_str(&conds.join(" AND "));
         }
+        // InnoDB scans a key range in key order anyway, so this costs nothing; it fixes the row order so that a
+        // line number in a PostgreSQL COPY error points back at one source row (see `row_at`).
+        let order: Vec<String> = table.primary_key.iter().map(|k| quote_ident(k)).collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&order.join(", "));
     }
     sql
+}
+
+/// Key (`col=value, ...`) and the raw value of `column` of the `n`-th row (0-based) of a chunk, in chunk order.
+pub async fn row_at(
+    conn: &mut mysql_async::Conn,
+    table: &SourceTable,
+    range: &ChunkRange,
+    column: Option<&str>,
+    n: u64,
+) -> Result<Option<(String, Option<Vec<u8>>)>, SourceError> {
+    let mut cols = table.primary_key.clone();
+    if let Some(c) = column {
+        cols.push(c.to_string());
+    }
+    let sql = format!("{} LIMIT 1 OFFSET {n}", chunk_sql(table, &cols, range));
+    let row: Option<mysql_async::Row> = conn
+        .query_first(sql)
+        .await
+        .map_err(q(format!("locating a row of {}", table.name)))?;
+    let Some(mut row) = row else { return Ok(None) };
+    let mut parts = Vec::new();
+    for (i, k) in table.primary_key.iter().enumerate() {
+        let v = match row.take::<Value, usize>(i) {
+            Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
+            _ => "NULL".into(),
+        };
+        parts.push(format!("{k}={v}"));
+    }
+    let value = column.and_then(
+        |_| match row.take::<Value, usize>(table.primary_key.len()) {
+            Some(Value::Bytes(b)) => Some(b),
+            _ => None,
+        },
+    );
+    Ok(Some((parts.join(", "), value)))
 }
 
 /// Arrow schema of raw source batches: every column as nullable Binary.
