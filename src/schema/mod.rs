@@ -75,6 +75,8 @@ pub struct SourceTable {
     pub primary_key: Vec<String>,
     /// Column sets of the source's UNIQUE indexes (the primary key included).
     pub unique_keys: Vec<Vec<String>>,
+    /// Foreign keys the source declares: (columns, referenced table).
+    pub foreign_keys: Vec<(Vec<String>, String)>,
     pub rows_estimate: u64,
     pub data_bytes: u64,
 }

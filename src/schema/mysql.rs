@@ -78,6 +78,14 @@ pub async fn introspect(
         )
         .await
         .map_err(err)?;
+    let fks: Vec<(String, String, String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .map_err(err)?;
     let mut by_table: BTreeMap<String, Vec<SourceColumn>> = BTreeMap::new();
     for (t, name, data_type, column_type, nullable, default, char_max_len, fsp, extra, collation) in
         cols
@@ -114,11 +122,18 @@ pub async fn introspect(
             unique_keys.entry(index).or_default().push(column.clone());
         }
         let unique_keys = unique_keys.into_values().collect();
+        let mut foreign_keys: BTreeMap<&str, (Vec<String>, String)> = BTreeMap::new();
+        for (_, constraint, column, parent) in fks.iter().filter(|(t, _, _, _)| t == &name) {
+            let e = foreign_keys.entry(constraint).or_insert_with(|| (Vec::new(), parent.clone()));
+            e.0.push(column.clone());
+        }
+        let foreign_keys = foreign_keys.into_values().collect();
         out.push(SourceTable {
             name,
             columns,
             primary_key,
             unique_keys,
+            foreign_keys,
             rows_estimate: rows.unwrap_or(0),
             data_bytes: bytes.unwrap_or(0),
         });
