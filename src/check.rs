@@ -258,11 +258,16 @@ async fn keys(
                     // A key the source declares was enforced on every write made with foreign_key_checks on;
                     // only bulk loads with the checks off (restored dumps) can break it. Those are scanned
                     // with --all-foreign-keys; PostgreSQL re-validates every key at the end of migrate anyway.
-                    let declared = sources.iter().find(|s| s.name == tp.source).is_some_and(|s| {
-                        s.foreign_keys.iter().any(|(c, p)| {
-                            p == &ptp.source && c.len() == cols.len() && cols.iter().all(|(x, _)| c.iter().any(|y| y == x))
-                        })
-                    });
+                    let declared = sources
+                        .iter()
+                        .find(|s| s.name == tp.source)
+                        .is_some_and(|s| {
+                            s.foreign_keys.iter().any(|(c, p)| {
+                                p == &ptp.source
+                                    && c.len() == cols.len()
+                                    && cols.iter().all(|(x, _)| c.iter().any(|y| y == x))
+                            })
+                        });
                     if declared && !all_foreign_keys {
                         continue;
                     }

@@ -282,7 +282,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
             opts.readers = a.readers.unwrap_or(opts.readers + 1);
             opts.source_quiesced = a.source_quiesced;
-            let report = pgconverge::check::check(&e.source, &e.target, &mapping, &opts, a.all_foreign_keys).await?;
+            let report =
+                pgconverge::check::check(&e.source, &e.target, &mapping, &opts, a.all_foreign_keys)
+                    .await?;
             print!("{}", pgconverge::check::render_text(&report));
             if let Some(path) = &a.report {
                 std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -360,7 +360,11 @@ async fn check_lists_every_planted_violation() {
     let (code, text) = run(&dbs, "check", &[]);
     assert_eq!(code, 5, "{text}");
     assert!(!text.contains("orphan_foreign_key"), "{text}");
-    let (code, text) = run(&dbs, "check", &["--all-foreign-keys", "--report", report.to_str().unwrap()]);
+    let (code, text) = run(
+        &dbs,
+        "check",
+        &["--all-foreign-keys", "--report", report.to_str().unwrap()],
+    );
     assert_eq!(code, 5, "{text}");
     for (needle, why) in [
         ("activity.visibility [not_boolean]: 1", "boolean"),

@@ -124,7 +124,9 @@ pub async fn introspect(
         let unique_keys = unique_keys.into_values().collect();
         let mut foreign_keys: BTreeMap<&str, (Vec<String>, String)> = BTreeMap::new();
         for (_, constraint, column, parent) in fks.iter().filter(|(t, _, _, _)| t == &name) {
-            let e = foreign_keys.entry(constraint).or_insert_with(|| (Vec::new(), parent.clone()));
+            let e = foreign_keys
+                .entry(constraint)
+                .or_insert_with(|| (Vec::new(), parent.clone()));
             e.0.push(column.clone());
         }
         let foreign_keys = foreign_keys.into_values().collect();
