@@ -482,17 +482,15 @@ pub async fn migrate(
             .await?;
             let run = target::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
             target::create_ledger(&control, &run).await?;
-            target::prepare(
-                &mut control,
-                &mapping.target_schema,
-                &loaded,
-                &mapping.seeded_tables,
-                opts.replace,
-            )
-            .await?
+            None
         }
         // A crash before the preparing transaction committed left the target untouched: prepare again.
-        Some(run) if run.state == "preparing" => {
+        Some(run) if run.state == "preparing" => None,
+        Some(run) => Some(run.dropped_fks.clone()),
+    };
+    let fks = match fks {
+        Some(fks) => fks,
+        None => {
             target::prepare(
                 &mut control,
                 &mapping.target_schema,
@@ -502,7 +500,6 @@ pub async fn migrate(
             )
             .await?
         }
-        Some(run) => run.dropped_fks.clone(),
     };
     let prepared = Instant::now();
     pause_point("prepared").await;

@@ -4,27 +4,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use mysql_async::prelude::Queryable;
 use pgconverge::facts::App;
 
 fn run(dbs: &common::TestDbs, cmd: &str, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
-        .args([
-            cmd,
-            "--mapping",
-            &format!("mappings/{}.toml", dbs.app.name()),
-        ])
-        .args(extra)
-        .env("PGCONVERGE_SOURCE", dbs.source())
-        .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn")
-        .output()
-        .expect("run pgconverge");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    common::run(dbs, cmd, extra)
 }
 
 /// A generated source with one planted bad row (`plant` runs on the source, `target_sql` on the target).

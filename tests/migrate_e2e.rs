@@ -10,21 +10,7 @@ use mysql_async::prelude::Queryable;
 use pgconverge::facts::App;
 
 fn migrate(dbs: &common::TestDbs, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
-        .args([
-            "migrate",
-            "--mapping",
-            &format!("mappings/{}.toml", dbs.app.name()),
-        ])
-        .args(extra)
-        .env("PGCONVERGE_SOURCE", dbs.source())
-        .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn")
-        .output()
-        .expect("run pgconverge");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    common::run(dbs, "migrate", extra)
 }
 
 /// Catalog facts that must not change: columns, constraint definitions, indexes, sequence ownership.

@@ -5,29 +5,19 @@ mod common;
 
 use mysql_async::prelude::Queryable;
 use pgconverge::facts::App;
-use std::process::Command;
 
 fn plan(dbs: &common::TestDbs, report: Option<&std::path::Path>) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
-    cmd.args([
-        "plan",
-        "--mapping",
-        &format!("mappings/{}.toml", dbs.app.name()),
-    ])
-    .env("PGCONVERGE_SOURCE", dbs.source())
-    .env("PGCONVERGE_TARGET", dbs.target())
-    .env("PGCONVERGE_LOG", "warn");
-    if let Some(r) = report {
-        cmd.arg("--report").arg(r);
-    }
-    let out = cmd.output().expect("run pgconverge");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let report = report.map(|r| r.to_str().expect("utf-8 path").to_string());
+    let extra: Vec<&str> = report
+        .as_deref()
+        .map(|r| vec!["--report", r])
+        .unwrap_or_default();
+    let (code, text) = common::run(dbs, "plan", &extra);
     assert!(
         !text.contains(":pgc_reader@") && !text.contains(":pgc_owner@"),
         "a password leaked:\n{text}"
     );
-    (out.status.code().unwrap_or(-1), text)
+    (code, text)
 }
 
 #[tokio::test]

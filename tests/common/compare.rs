@@ -55,6 +55,18 @@ fn same(pg_type: &str, want: &Option<String>, got: &Option<String>) -> bool {
 }
 
 /// Compares every table that is copied, every row, every column.
+/// The primary-key values of a row, joined.
+fn row_key(pk: &[String], names: &[&str], vals: &[Option<String>]) -> String {
+    pk.iter()
+        .map(|k| {
+            vals[names.iter().position(|n| n == k).expect("key column")]
+                .clone()
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 pub async fn compare_all(app: App, dbs: &super::TestDbs) -> usize {
     let cat = Catalog::load(app);
     let mapping = pgconverge::mapping::Mapping::load(std::path::Path::new(&format!(
@@ -72,6 +84,7 @@ pub async fn compare_all(app: App, dbs: &super::TestDbs) -> usize {
         .filter(|t| !mapping.skip_tables.contains_key(&t.name))
     {
         let cols: Vec<_> = t.columns.iter().collect();
+        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
         let pk = &t.pk;
         let my_sql = format!(
             "SELECT {} FROM `{}`",
@@ -95,15 +108,7 @@ pub async fn compare_all(app: App, dbs: &super::TestDbs) -> usize {
                     expected(&c.pg_type, &c.notes, raw)
                 })
                 .collect();
-            let key = pk
-                .iter()
-                .map(|k| {
-                    vals[cols.iter().position(|c| &c.name == k).unwrap()]
-                        .clone()
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join("|");
+            let key = row_key(pk, &names, &vals);
             want.insert(key, vals);
         }
         let pg_sql = format!(
@@ -117,15 +122,7 @@ pub async fn compare_all(app: App, dbs: &super::TestDbs) -> usize {
         let mut got: HashMap<String, Vec<Option<String>>> = HashMap::new();
         for r in pg.query(&pg_sql, &[]).await.unwrap() {
             let vals: Vec<Option<String>> = (0..cols.len()).map(|i| r.get(i)).collect();
-            let key = pk
-                .iter()
-                .map(|k| {
-                    vals[cols.iter().position(|c| &c.name == k).unwrap()]
-                        .clone()
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join("|");
+            let key = row_key(pk, &names, &vals);
             assert!(
                 got.insert(key.clone(), vals).is_none(),
                 "{}: duplicate key {key} in the target",

@@ -65,6 +65,26 @@ pub async fn pg_conn(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Runs `pgconverge <command> --mapping mappings/<app>.toml <extra>` with the test's databases in
+/// PGCONVERGE_SOURCE / PGCONVERGE_TARGET; returns the exit code and stdout followed by stderr.
+pub fn run(dbs: &TestDbs, command: &str, extra: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args([
+            command,
+            "--mapping",
+            &format!("mappings/{}.toml", dbs.app.name()),
+        ])
+        .args(extra)
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn")
+        .output()
+        .expect("run pgconverge");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// One test's pair of databases: `source` on MariaDB with the app's MySQL schema, `target` on PostgreSQL with the
