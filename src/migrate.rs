@@ -106,6 +106,8 @@ pub(crate) struct Job {
     pub table: Arc<TableJob>,
     pub chunk: u32,
     pub range: ChunkRange,
+    /// Earlier attempts that failed with a transient target error.
+    pub attempt: u32,
 }
 
 pub(crate) struct TableJob {
@@ -191,8 +193,38 @@ fn fnv(s: &str) -> u64 {
 pub(crate) async fn pause_point(point: &str) {
     if std::env::var("PGCONVERGE_PAUSE_AT").is_ok_and(|p| p == point) {
         eprintln!("pgconverge: paused at {point}");
-        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        let secs = std::env::var("PGCONVERGE_PAUSE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600);
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
+}
+
+/// Times a chunk is copied again after a transient target error before the run gives up (resumably).
+const CHUNK_RETRIES: u32 = 3;
+
+/// A reader's chunk stream ended because its writer let go of it (the writer re-queued or failed the chunk).
+fn writer_let_go(e: &Error) -> bool {
+    matches!(e, Error::Internal(m) if m == WRITER_STOPPED)
+}
+const WRITER_STOPPED: &str = "writer stopped";
+
+/// Opens a target connection, retrying a few times with backoff: the server may be restarting.
+async fn reconnect(url: &str) -> Result<tokio_postgres::Client, Error> {
+    let mut delay = std::time::Duration::from_millis(500);
+    for attempt in 1.. {
+        match crate::connect::target(url).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "Target connection failed; retrying.");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 async fn interrupted() {
@@ -401,6 +433,7 @@ pub(crate) async fn open_read_session(
                 table: job.clone(),
                 chunk: i as u32,
                 range,
+                attempt: 0,
             });
         }
     }
@@ -669,6 +702,7 @@ struct Ready {
     rx: mpsc::Receiver<Piece>,
     table: Arc<TableJob>,
     range: ChunkRange,
+    attempt: u32,
 }
 
 /// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
@@ -725,19 +759,29 @@ async fn run_pipeline(
     readers: Vec<mysql_async::Conn>,
     opts: &Options,
 ) -> Result<Vec<(String, u64, u64)>, Error> {
+    let total = jobs.len() as u64;
+    // Chunks not yet committed; readers stay while it is above zero, since a chunk can come back for a retry.
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(jobs.len()));
     let queue = Arc::new(Mutex::new(jobs));
     let (ready_tx, ready_rx) = mpsc::channel::<Ready>(opts.writers.max(1));
     let ready_rx = Arc::new(tokio::sync::Mutex::new(ready_rx));
     let batch_bytes = opts.batch_bytes();
     let mut set = tokio::task::JoinSet::new();
     for mut conn in readers {
-        let (queue, ready_tx) = (queue.clone(), ready_tx.clone());
+        let (queue, ready_tx, pending) = (queue.clone(), ready_tx.clone(), pending.clone());
         let batch_rows = opts.batch_rows;
         let parquet_dir = opts.parquet_dir.clone();
         set.spawn(async move {
             loop {
                 let job = queue.lock().expect("queue lock").pop_front();
-                let Some(job) = job else { break };
+                let Some(job) = job else {
+                    // A chunk in flight may still come back for another attempt: stay until all are committed.
+                    if pending.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                };
                 let t = job.table.clone();
                 let (tx, rx) = mpsc::channel::<Piece>(QUEUE_BATCHES);
                 let label = ChunkLabel {
@@ -752,6 +796,7 @@ async fn run_pipeline(
                         rx,
                         table: t.clone(),
                         range: job.range.clone(),
+                        attempt: job.attempt,
                     })
                     .await
                     .is_err()
@@ -803,17 +848,23 @@ async fn run_pipeline(
                             })??;
                             tx.send(encoded)
                                 .await
-                                .map_err(|_| Error::Internal("writer stopped".into()))
+                                .map_err(|_| Error::Internal(WRITER_STOPPED.into()))
                         }
                     },
                 )
-                .await?;
+                .await;
+                let rows = match rows {
+                    Ok(rows) => rows,
+                    // The writer dropped this chunk: it re-queued it for another attempt, or it failed and the
+                    // run is stopping. Either way this reader moves on.
+                    Err(e) if writer_let_go(&e) => continue,
+                    Err(e) => return Err(e),
+                };
                 if let Some(p) = &parquet {
                     p.close()?;
                 }
-                if tx.send(Piece::End { rows }).await.is_err() {
-                    return Err(Error::Internal("writer stopped".into()));
-                }
+                // A refused End means the writer let go of the chunk too (see above).
+                let _ = tx.send(Piece::End { rows }).await;
             }
             conn.query_drop("COMMIT").await.ok();
             conn.disconnect().await.ok();
@@ -825,6 +876,7 @@ async fn run_pipeline(
     for _ in 0..opts.writers.max(1) {
         let ready_rx = ready_rx.clone();
         let committed = committed.clone();
+        let (queue, pending) = (queue.clone(), pending.clone());
         let url = target_url.to_string();
         let source_url = source_url.to_string();
         let csv_dir = opts.csv_dir.clone();
@@ -844,9 +896,23 @@ async fn run_pipeline(
                 let t0 = Instant::now();
                 let (rows, bytes) = match copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file).await {
                     Ok(v) => v,
+                    // The connection or the server failed, not the data: the transaction is gone, so the chunk
+                    // goes back to the front of the queue and is read and copied again on a new connection.
+                    Err(Error::Copy(f)) if f.transient && r.attempt < CHUNK_RETRIES => {
+                        tracing::warn!(table = %r.label.table, chunk = r.label.chunk, attempt = r.attempt + 1, error = %f.message, "Transient target error; copying the chunk again.");
+                        queue.lock().expect("queue lock").push_front(Job {
+                            table: r.table.clone(),
+                            chunk: r.label.chunk,
+                            range: r.range.clone(),
+                            attempt: r.attempt + 1,
+                        });
+                        client = reconnect(&url).await?;
+                        continue;
+                    }
                     Err(Error::Copy(f)) => return Err(locate(&source_url, &r.table, &r.range, *f).await),
                     Err(e) => return Err(e),
                 };
+                pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 tracing::debug!(table = %r.label.table, chunk = r.label.chunk, rows, bytes, ms = t0.elapsed().as_millis() as u64, "Chunk copied.");
                 done.push((r.label.table.clone(), rows, bytes));
                 let n = committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -880,6 +946,11 @@ async fn run_pipeline(
     }
     match first_err {
         Some(e) => Err(e),
+        // The last line of defence against a lost chunk: every planned chunk committed exactly once.
+        None if all.len() as u64 != total => Err(Error::Internal(format!(
+            "{} of {total} chunks committed; the run stopped without an error, which is a bug",
+            all.len()
+        ))),
         None => Ok(all),
     }
 }

@@ -202,3 +202,47 @@ async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
     assert_eq!(code, 0, "{text}");
     common::compare::compare_all(App::Kratos, &dbs).await;
 }
+
+#[tokio::test]
+async fn a_target_connection_lost_mid_copy_is_retried() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 34, 0.02, 2)
+        .await
+        .unwrap();
+    let mut child = command(
+        &dbs,
+        "mappings/kratos.toml",
+        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
+    )
+    .env("PGCONVERGE_PAUSE_AT", "copying:3")
+    .env("PGCONVERGE_PAUSE_SECS", "2")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn pgconverge");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("paused at copying:3") {
+        line.clear();
+    }
+    // The server ends the backend in the middle of its COPY, as a failover or an admin would.
+    let sup = common::pg_conn(&dbs.target_super()).await;
+    let killed: i64 = sup
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%'",
+            &[&dbs.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
+    let status = child.wait().expect("wait for pgconverge");
+    assert_eq!(killed, 1, "one COPY backend to terminate");
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(
+        rest.contains("copying the chunk again"),
+        "the retry must be visible: {rest}"
+    );
+    common::compare::compare_all(App::Kratos, &dbs).await;
+}

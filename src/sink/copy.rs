@@ -42,7 +42,29 @@ pub struct CopyFailure {
     pub line: Option<u64>,
     /// Target column PostgreSQL named.
     pub column: Option<String>,
+    /// A lost connection or a server-side abort unrelated to the data: the chunk can be copied again.
+    pub transient: bool,
 }
+
+/// Whether a PostgreSQL error is about the connection or the server's state rather than the data: lost
+/// connections (class 08), administrator shutdown or crash recovery (57P01-57P03), serialization failures and
+/// deadlocks (40001, 40P01). Data errors (class 22, 23, ...) never are.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        // No SQLSTATE: an I/O error on the socket.
+        None => e.as_db_error().is_none(),
+    }
+}
+
+/// COPY streams started in this process, for the `copying:<n>` pause point.
+static COPIES_STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Parses PostgreSQL's `COPY t, line N[, column c: ...]` context.
 pub fn copy_position(context: &str) -> (Option<u64>, Option<String>) {
@@ -85,6 +107,7 @@ pub async fn copy_chunk(
             .unwrap_or((None, None));
         let row = line.and_then(|l| lines.row_of_line(l));
         Error::Copy(Box::new(CopyFailure {
+            transient: is_transient(&e),
             row,
             table: label.table.clone(),
             chunk: label.chunk,
@@ -119,7 +142,12 @@ pub async fn copy_chunk(
                         Error::Usage(format!("writing the CSV snapshot of {}: {e}", label.table))
                     })?;
                 }
+                let first = lines.rows() == rows;
                 sink.send(b).await.map_err(|e| fail("COPY", e, &lines))?;
+                if first {
+                    let n = COPIES_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    crate::migrate::pause_point(&format!("copying:{n}")).await;
+                }
             }
             Some(Piece::End { rows }) => break rows,
             // The reader gave up: dropping the sink aborts the COPY and the transaction rolls back.

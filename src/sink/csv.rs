@@ -70,6 +70,11 @@ pub struct LineMap {
 }
 
 impl LineMap {
+    /// Rows recorded so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     /// Records a batch of `rows` rows with its `encode` result.
     pub fn push(&mut self, rows: u64, multiline: &[(u32, u32, u32)]) {
         let base = self.rows;
