@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use pgconverge::facts::App;
 
@@ -19,35 +19,56 @@ fn command(dbs: &common::TestDbs, mapping: &str, extra: &[&str]) -> Command {
     c
 }
 
-/// Starts a migration that pauses at `point`, waits until it gets there, and kills it with SIGKILL.
-fn kill_at(dbs: &common::TestDbs, mapping: &str, point: &str) {
+/// A one-reader, one-writer migration stopped at a pause point.
+struct Paused {
+    child: Child,
+    /// The rest of its stderr, to read after it ends.
+    stderr: BufReader<ChildStderr>,
+}
+
+/// Starts a migration that pauses at `point` (for `secs` seconds) and returns once it got there.
+fn start_paused(dbs: &common::TestDbs, mapping: &str, point: &str, secs: &str) -> Paused {
     let mut child = command(
         dbs,
         mapping,
         &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
     )
     .env("PGCONVERGE_PAUSE_AT", point)
+    .env("PGCONVERGE_PAUSE_SECS", secs)
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn pgconverge");
-    let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut seen = Vec::new();
-    let mut reached = false;
-    for line in stderr.lines().map_while(Result::ok) {
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
         if line.contains(&format!("paused at {point}")) {
-            // Child::kill sends SIGKILL on Unix: no destructor, no rollback message, like a crash.
-            reached = child.kill().is_ok();
-            break;
+            return Paused { child, stderr };
         }
-        seen.push(line);
+        seen.push_str(&line);
+        line.clear();
     }
     let status = child.wait().expect("wait for pgconverge");
-    assert!(
-        reached,
-        "pgconverge never reached {point} ({status}); it printed:\n{}",
-        seen.join("\n")
-    );
+    panic!("pgconverge never reached {point} ({status}); it printed:\n{seen}");
+}
+
+impl Paused {
+    /// Waits for the end; returns the exit code and the rest of stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).ok();
+        let status = self.child.wait().expect("wait for pgconverge");
+        (status.code(), rest)
+    }
+}
+
+/// Starts a migration that pauses at `point`, waits until it gets there, and kills it with SIGKILL.
+fn kill_at(dbs: &common::TestDbs, mapping: &str, point: &str) {
+    let mut p = start_paused(dbs, mapping, point, "600");
+    // Child::kill sends SIGKILL on Unix: no destructor, no rollback message, like a crash.
+    p.child.kill().expect("kill pgconverge");
+    p.finish();
 }
 
 fn resume(dbs: &common::TestDbs, mapping: &str) -> (i32, String) {
@@ -165,30 +186,14 @@ async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
     pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 33, 0.02, 2)
         .await
         .unwrap();
-    let mut child = command(
-        &dbs,
-        "mappings/kratos.toml",
-        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
-    )
-    .env("PGCONVERGE_PAUSE_AT", "chunk:3")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn pgconverge");
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("paused at chunk:3") {
-        line.clear();
-    }
+    let paused = start_paused(&dbs, "mappings/kratos.toml", "chunk:3", "600");
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &paused.child.id().to_string()])
         .status()
         .map(|s| s.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
-    let status = child.wait().expect("wait for pgconverge");
+    let (code, rest) = paused.finish();
     assert_eq!(interrupted.ok(), Some(true));
-    assert_eq!(status.code(), Some(130), "{rest}");
+    assert_eq!(code, Some(130), "{rest}");
     assert!(
         rest.contains("--resume"),
         "the message must say how to continue: {rest}"
@@ -209,22 +214,7 @@ async fn a_target_connection_lost_mid_copy_is_retried() {
     pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 34, 0.02, 2)
         .await
         .unwrap();
-    let mut child = command(
-        &dbs,
-        "mappings/kratos.toml",
-        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
-    )
-    .env("PGCONVERGE_PAUSE_AT", "copying:3")
-    .env("PGCONVERGE_PAUSE_SECS", "2")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn pgconverge");
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("paused at copying:3") {
-        line.clear();
-    }
+    let paused = start_paused(&dbs, "mappings/kratos.toml", "copying:3", "2");
     // The server ends the backend in the middle of its COPY, as a failover or an admin would.
     let sup = common::pg_conn(&dbs.target_super()).await;
     let killed: i64 = sup
@@ -235,11 +225,9 @@ async fn a_target_connection_lost_mid_copy_is_retried() {
         .await
         .unwrap()
         .get(0);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
-    let status = child.wait().expect("wait for pgconverge");
+    let (code, rest) = paused.finish();
     assert_eq!(killed, 1, "one COPY backend to terminate");
-    assert_eq!(status.code(), Some(0), "{rest}");
+    assert_eq!(code, Some(0), "{rest}");
     assert!(
         rest.contains("copying the chunk again"),
         "the retry must be visible: {rest}"
