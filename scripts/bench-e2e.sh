@@ -3,6 +3,7 @@
 # loading the very CSV pgconverge produced (into the same target schema, foreign keys dropped as pgconverge
 # does). Prints wall times, rows/s, MB/s, peak RSS and the ratio. Usage:
 #   SCALE=1 APP=alkemio bash scripts/bench-e2e.sh        (generates the source unless SKIP_GEN=1)
+#   MIGRATE_FLAGS="--copy-format binary" ...             (flags for the measured run; the CSV run stays CSV)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 APP="${APP:-alkemio}"; SCALE="${SCALE:-0.05}"; SESSIONS="${SESSIONS:-2}"
@@ -66,7 +67,8 @@ ref=$(python3 -c "import time;print(round(time.time()-$start,2))")
 psql_owner -f "$WORK/addfk.sql" >/dev/null
 ref_fk=$(python3 -c "import time;print(round(time.time()-$start,2))")
 # 3. pgconverge alone (no CSV files written), from a fresh target.
-run_migrate plain
+# shellcheck disable=SC2086
+run_migrate plain ${MIGRATE_FLAGS:-}
 python3 - "$WORK" "$ref" "$SESSIONS" "$ref_fk" <<'PY'
 import json, sys
 work, ref, n, ref_fk = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4])

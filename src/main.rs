@@ -89,9 +89,12 @@ struct MigrateArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     source_quiesced: bool,
-    /// Keep a CSV snapshot of exactly what was loaded, one file per chunk.
-    #[arg(long)]
+    /// Keep a CSV snapshot of exactly what was loaded, one file per chunk (CSV format only).
+    #[arg(long, conflicts_with = "copy_format")]
     csv_dir: Option<std::path::PathBuf>,
+    /// Wire format of COPY: csv (the default, same as exported files) or binary.
+    #[arg(long, value_parser = ["csv", "binary"])]
+    copy_format: Option<String>,
     /// Keep a Parquet snapshot of exactly what was loaded (all columns in their PostgreSQL text form), one file
     /// per chunk.
     #[arg(long)]
@@ -252,6 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.source_quiesced = a.source_quiesced;
             opts.csv_dir = a.csv_dir.clone();
             opts.parquet_dir = a.parquet_dir.clone();
+            opts.binary = a.copy_format.as_deref() == Some("binary");
             let report =
                 pgconverge::migrate::migrate(&e.source, &e.target, &mapping, &opts, a.resume)
                     .await?;

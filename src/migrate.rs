@@ -46,6 +46,8 @@ pub struct Options {
     pub source_quiesced: bool,
     pub csv_dir: Option<PathBuf>,
     pub parquet_dir: Option<PathBuf>,
+    /// Send PostgreSQL's binary COPY format instead of CSV.
+    pub binary: bool,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             source_quiesced: false,
             csv_dir: None,
             parquet_dir: None,
+            binary: false,
         }
     }
 }
@@ -427,7 +430,20 @@ pub(crate) async fn open_read_session(
             &lookups,
             mapping,
             ledger == Ledger::Ignore,
+            opts.binary,
         ));
+        if opts.binary {
+            if let Some((c, why)) = tp
+                .columns
+                .iter()
+                .find_map(|c| crate::sink::binary::unsupported(&c.conversion).map(|w| (c, w)))
+            {
+                return Err(Error::Usage(format!(
+                    "--copy-format binary does not support {why}: {}.{}; use the default CSV format",
+                    tp.source, c.source
+                )));
+            }
+        }
         for (i, range) in ranges.into_iter().enumerate() {
             jobs.push(Job {
                 table: job.clone(),
@@ -634,6 +650,7 @@ fn table_job(
     lookups: &crate::transform::Lookups,
     mapping: &Mapping,
     validate_json: bool,
+    binary: bool,
 ) -> TableJob {
     let mut read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
     for k in &tp.primary_key {
@@ -660,9 +677,10 @@ fn table_job(
     };
     let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
     let copy_sql = format!(
-        "COPY {} ({}) FROM STDIN (FORMAT csv)",
+        "COPY {} ({}) FROM STDIN (FORMAT {})",
         qualified(&mapping.target_schema, &t.name),
-        cols.join(", ")
+        cols.join(", "),
+        if binary { "binary" } else { "csv" }
     );
     TableJob {
         source: s.clone(),
@@ -771,6 +789,7 @@ async fn run_pipeline(
         let (queue, ready_tx, pending) = (queue.clone(), ready_tx.clone(), pending.clone());
         let batch_rows = opts.batch_rows;
         let parquet_dir = opts.parquet_dir.clone();
+        let binary = opts.binary;
         set.spawn(async move {
             loop {
                 let job = queue.lock().expect("queue lock").pop_front();
@@ -814,6 +833,7 @@ async fn run_pipeline(
                 };
                 let sql = src::chunk_sql(&t.source, &t.read_columns, &job.range);
                 let schema = src::raw_schema(&t.read_columns);
+                let convs = Arc::new(t.transform.conversions());
                 let rows = src::read_chunk(
                     &mut conn,
                     &t.plan.source,
@@ -823,6 +843,7 @@ async fn run_pipeline(
                     batch_bytes,
                     |raw| {
                         let (t, tx, parquet) = (t.clone(), tx.clone(), parquet.clone());
+                        let convs = convs.clone();
                         async move {
                             let (otx, orx) = tokio::sync::oneshot::channel();
                             rayon::spawn(move || {
@@ -834,7 +855,13 @@ async fn run_pipeline(
                                         let mut out = Vec::with_capacity(
                                             raw.get_array_memory_size() + raw.num_rows() * 8,
                                         );
-                                        let multiline = crate::sink::csv::encode(&b, &mut out);
+                                        let multiline = if binary {
+                                            crate::sink::binary::encode(&b, &convs, &mut out)
+                                                .map_err(Error::Internal)?;
+                                            Vec::new()
+                                        } else {
+                                            crate::sink::csv::encode(&b, &mut out)
+                                        };
                                         Ok(Piece::Data {
                                             csv: Bytes::from(out),
                                             rows: b.num_rows() as u64,
@@ -880,6 +907,7 @@ async fn run_pipeline(
         let url = target_url.to_string();
         let source_url = source_url.to_string();
         let csv_dir = opts.csv_dir.clone();
+        let binary = opts.binary;
         set.spawn(async move {
             let mut client = crate::connect::target(&url).await?;
             let mut done = Vec::new();
@@ -894,7 +922,7 @@ async fn run_pipeline(
                     None => None,
                 };
                 let t0 = Instant::now();
-                let (rows, bytes) = match copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file).await {
+                let (rows, bytes) = match copy_chunk(&mut client, &r.copy_sql, &r.label, r.rx, file, binary).await {
                     Ok(v) => v,
                     // The connection or the server failed, not the data: the transaction is gone, so the chunk
                     // goes back to the front of the queue and is read and copied again on a new connection.

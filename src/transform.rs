@@ -214,6 +214,11 @@ impl TableTransform {
         self.out_schema.clone()
     }
 
+    /// The conversion of each output column, in output order.
+    pub fn conversions(&self) -> Vec<Conversion> {
+        self.steps.iter().map(|s| s.conv.clone()).collect()
+    }
+
     /// Target column names, in output order.
     pub fn target_columns(&self) -> Vec<String> {
         self.steps.iter().map(|s| s.target.clone()).collect()

@@ -292,3 +292,35 @@ async fn a_source_user_without_reload_needs_the_quiesced_flag() {
     assert_eq!(code, 0, "{text}");
     common::compare::compare_all(App::Kratos, &dbs).await;
 }
+
+#[tokio::test]
+async fn binary_copy_format_migrates_both_apps_exactly() {
+    for (app, scale) in [(App::Alkemio, 0.002), (App::Kratos, 0.05)] {
+        let dbs = common::TestDbs::new(app).await;
+        pgconverge::gen::generate(&dbs.source_admin(), app, 12, scale, 2)
+            .await
+            .unwrap();
+        let mut my = common::mysql_conn(&dbs.source_admin()).await;
+        if app == App::Alkemio {
+            my.exec_drop(
+                "UPDATE profile SET tagline = ? ORDER BY id LIMIT 1",
+                (TRICKY,),
+            )
+            .await
+            .unwrap();
+            my.query_drop("UPDATE license_plan SET pricePerMonth = -0.05 ORDER BY id LIMIT 1")
+                .await
+                .unwrap();
+            my.query_drop(
+                "UPDATE license_plan SET pricePerMonth = 12345678.90 ORDER BY id DESC LIMIT 1",
+            )
+            .await
+            .unwrap();
+        }
+        let before = catalog(&dbs).await;
+        let (code, text) = migrate(&dbs, &["--copy-format", "binary", "--chunk-rows", "100"]);
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
+        common::compare::compare_all(app, &dbs).await;
+    }
+}

@@ -98,6 +98,7 @@ pub async fn copy_chunk(
     label: &ChunkLabel,
     mut rx: Receiver<Piece>,
     mut csv_file: Option<std::fs::File>,
+    binary: bool,
 ) -> Result<(u64, u64), Error> {
     let fail = |what: &str, e: tokio_postgres::Error, lines: &crate::sink::csv::LineMap| {
         let (line, column) = e
@@ -127,6 +128,11 @@ pub async fn copy_chunk(
         .copy_in::<_, Bytes>(copy_sql)
         .await
         .map_err(|e| fail("COPY", e, &lines))?);
+    if binary {
+        sink.send(Bytes::from_static(crate::sink::binary::HEADER))
+            .await
+            .map_err(|e| fail("COPY", e, &lines))?;
+    }
     let mut bytes = 0u64;
     let rows = loop {
         match rx.recv().await {
@@ -159,6 +165,11 @@ pub async fn copy_chunk(
             }
         }
     };
+    if binary {
+        sink.send(Bytes::from_static(crate::sink::binary::TRAILER))
+            .await
+            .map_err(|e| fail("COPY", e, &lines))?;
+    }
     let copied = sink
         .as_mut()
         .finish()

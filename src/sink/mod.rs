@@ -1,5 +1,7 @@
-//! Sinks of the data path: CSV encoding (`csv`), PostgreSQL COPY (`copy`), Parquet snapshots (`parquet`).
+//! Sinks of the data path: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY (`copy`), Parquet snapshots
+//! (`parquet`).
 
+pub mod binary;
 pub mod copy;
 pub mod csv;
 pub mod parquet;
