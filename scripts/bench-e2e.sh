@@ -75,9 +75,9 @@ work, ref, n, ref_fk = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.a
 r = json.load(open(f"{work}/plain.json"))
 wall, rss = open(f"{work}/plain.time").read().split()
 wall, rss = float(wall), int(rss) / 1024
-print(f"rows {r['rows']}  csv {r['csv_bytes']/1e6:.0f} MB")
+print(f"rows {r['rows']}  bytes sent to COPY {r['csv_bytes']/1e6:.0f} MB")
 print(f"pgconverge migrate: {wall:.1f} s wall (load {r['seconds_load']:.1f} s, finish {r['seconds_finish']:.1f} s), "
-      f"{r['rows']/wall:,.0f} rows/s, {r['csv_bytes']/1e6/wall:.1f} MB/s, peak RSS {rss:.0f} MiB")
+      f"{r['rows']/wall:,.0f} rows/s, {r['csv_bytes']/1e6/wall:.1f} MB/s sent, peak RSS {rss:.0f} MiB")
 print(f"reference psql \\copy of the same CSV, {n} sessions, FKs dropped: {ref:.1f} s")
 print(f"reference + re-creating the foreign keys: {ref_fk:.1f} s")
 print(f"ratios: load phase / \\copy {r['seconds_load']/ref:.2f}x;  load+finish / (\\copy + FKs) "
