@@ -635,6 +635,62 @@ mod tests {
         assert_eq!(excerpt(&[0xff, 0x00]), "0xff00");
     }
 
+    /// MariaDB replaces invalid UTF-8 on write, so no server test can plant it; the rule is checked here on raw
+    /// bytes as a reader would deliver them, on both the zero-copy text path and the converting path.
+    #[test]
+    fn invalid_utf8_is_a_violation_with_its_key() {
+        use crate::plan::{ColumnPlan, TablePlan};
+        use arrow::array::BinaryArray;
+        let col = |name: &str, conversion| ColumnPlan {
+            source: name.into(),
+            source_type: String::new(),
+            target: name.into(),
+            target_type: String::new(),
+            conversion,
+            transform: None,
+            on_null: None,
+        };
+        let plan = TablePlan {
+            source: "t".into(),
+            target: "t".into(),
+            rows_estimate: 2,
+            bytes_estimate: 0,
+            primary_key: vec!["id".into()],
+            columns: vec![
+                col("id", Conversion::Text { max_chars: None }),
+                col("v", Conversion::Text { max_chars: None }),
+                col(
+                    "e",
+                    Conversion::Enum {
+                        labels: vec!["a".into()],
+                    },
+                ),
+            ],
+            defaulted: vec![],
+        };
+        let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
+        let t = TableTransform::new(&plan, &names, &HashMap::new(), &HashMap::new(), 0);
+        let batch = |v: &[u8], e: &[u8]| {
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(BinaryArray::from(vec![&b"k1"[..], &b"k2"[..]])),
+                Arc::new(BinaryArray::from(vec![&b"ok"[..], v])),
+                Arc::new(BinaryArray::from(vec![&b"a"[..], e])),
+            ];
+            RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
+        };
+        let v = t.apply(&batch(b"a\xc3\x28b", b"a")).unwrap_err();
+        assert_eq!(
+            (v.key.as_str(), v.column.as_str(), &v.rule),
+            ("id=k2", "v", &Rule::InvalidUtf8)
+        );
+        assert_eq!(v.excerpt, "0x61c32862");
+        let v = t.apply(&batch(b"ok", b"\xff")).unwrap_err();
+        assert_eq!(
+            (v.key.as_str(), v.column.as_str(), &v.rule),
+            ("id=k2", "e", &Rule::InvalidUtf8)
+        );
+    }
+
     #[test]
     fn offsets() {
         assert_eq!(offset_suffix(0), "+00:00");
