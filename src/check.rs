@@ -107,10 +107,9 @@ pub async fn check(
     let queue = Arc::new(Mutex::new(jobs));
     let batch_bytes = opts.batch_bytes();
     let mut set = tokio::task::JoinSet::new();
-    // The last connection checks keys while the others read.
-    let readers: Vec<mysql_async::Conn> = if conns.is_empty() { Vec::new() } else { conns };
-    let single = readers.is_empty();
-    for mut conn in readers {
+    // The last connection checks keys while the others read; alone, it reads afterwards.
+    let single = conns.is_empty();
+    for mut conn in conns {
         let (queue, collector) = (queue.clone(), collector.clone());
         let batch_rows = opts.batch_rows;
         set.spawn(

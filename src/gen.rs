@@ -13,6 +13,8 @@ use std::time::Instant;
 use mysql_async::prelude::Queryable;
 
 use crate::facts::{App, Catalog, FactColumn, FactTable};
+use crate::hash::fnv;
+use crate::source::mysql::push_sql_string;
 
 /// Errors of the data generator.
 #[derive(Debug, thiserror::Error)]
@@ -209,12 +211,6 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 /// The uuid of row `i` of `table`: deterministic, unique per table (bijective in `i`), random-looking like v4.
 pub fn row_uuid(seed: u64, table: &str, i: u64) -> String {
     let hi = mix(fnv(table) ^ seed.rotate_left(17)).wrapping_add(i);
@@ -336,19 +332,6 @@ fn whiteboard_latin1(rng: &mut Rng) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
 
-fn push_str_lit(out: &mut String, s: &str) {
-    out.push('\'');
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\0' => out.push_str("\\0"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-}
-
 fn push_hex_lit(out: &mut String, bytes: &[u8]) {
     if bytes.is_empty() {
         out.push_str("''");
@@ -368,9 +351,8 @@ fn varchar_len(ty: &str) -> Option<usize> {
     inner.trim_end_matches(')').parse().ok()
 }
 
-fn datetime(rng: &mut Rng, fsp: bool, timestamp: bool) -> String {
-    // 2019-01-01 .. 2026-01-01; TIMESTAMP stays inside its 1970..2038 range either way.
-    let _ = timestamp;
+fn datetime(rng: &mut Rng, fsp: bool) -> String {
+    // 2019-01-01 .. 2026-01-01: inside TIMESTAMP's 1970..2038 range too.
     let secs = 1_546_300_800 + rng.below(7 * 365 * 86_400) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -498,11 +480,11 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
         } else {
             rng.below(pcount)
         };
-        push_str_lit(out, &plan.parent_id(parent, idx));
+        push_sql_string(out, &plan.parent_id(parent, idx));
         return;
     }
     if t.pk.len() == 1 && t.pk[0] == c.name && ty == "char(36)" {
-        push_str_lit(out, &plan.parent_id(&t.name, i));
+        push_sql_string(out, &plan.parent_id(&t.name, i));
         return;
     }
     if c.auto_increment {
@@ -516,23 +498,20 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     }
     let name = c.name.as_str();
     if c.notes.contains("whiteboard compressed content") {
-        return push_str_lit(out, &whiteboard_latin1(rng));
+        return push_sql_string(out, &whiteboard_latin1(rng));
     }
     if ty == "char(36)" || (ty == "varchar(36)" && c.notes.contains("uuid")) {
         if c.notes.contains("not a uuid") {
-            return push_str_lit(out, if rng.pct(80) { "email" } else { "phone" });
+            return push_sql_string(out, if rng.pct(80) { "email" } else { "phone" });
         }
         // uuid values without a FK: the empty string is valid MySQL data where the column is nullable.
         if nullable && rng.pct(4) {
-            return push_str_lit(out, "");
+            return push_sql_string(out, "");
         }
-        return push_str_lit(out, &row_uuid(plan.seed ^ 0xabc, name, rng.below(1 << 40)));
+        return push_sql_string(out, &row_uuid(plan.seed ^ 0xabc, name, rng.below(1 << 40)));
     }
     if ty.starts_with("datetime") || ty.starts_with("timestamp") {
-        return push_str_lit(
-            out,
-            &datetime(rng, ty.contains("(6)"), ty.starts_with("timestamp")),
-        );
+        return push_sql_string(out, &datetime(rng, ty.contains("(6)")));
     }
     if ty.starts_with("tinyint") {
         return out.push_str(if rng.pct(50) { "1" } else { "0" });
@@ -579,7 +558,7 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     }
     if ty.starts_with("enum(") {
         let labels: Vec<&str> = ty.split('\'').skip(1).step_by(2).collect();
-        return push_str_lit(out, labels[rng.below(labels.len() as u64) as usize]);
+        return push_sql_string(out, labels[rng.below(labels.len() as u64) as usize]);
     }
     if ty.ends_with("blob") {
         let bytes: Vec<u8> = if i == 0 {
@@ -599,17 +578,17 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
             ),
             _ => json_doc(rng, 20 + size / 5),
         };
-        return push_str_lit(out, &doc);
+        return push_sql_string(out, &doc);
     }
     if c.notes.contains("simple-array") {
         let n = rng.below(5);
         let items: Vec<String> = (0..n)
             .map(|k| format!("tag{}-é{k}", rng.below(100)))
             .collect();
-        return push_str_lit(out, &items.join(","));
+        return push_sql_string(out, &items.join(","));
     }
     if c.notes.contains("simple-json") {
-        return push_str_lit(out, &json_doc(rng, 40));
+        return push_sql_string(out, &json_doc(rng, 40));
     }
     let max = varchar_len(ty).unwrap_or(match ty {
         "text" => 2000,
@@ -618,14 +597,14 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     });
     if unique {
         let s = format!("{}-{i}", name.to_lowercase());
-        return push_str_lit(out, &s[..s.len().min(max)]);
+        return push_sql_string(out, &s[..s.len().min(max)]);
     }
     if !ty.starts_with("char") && rng.pct(3) {
-        return push_str_lit(out, "");
+        return push_sql_string(out, "");
     }
     let exact = rng.pct(3);
     let s = text(rng, max, exact);
-    push_str_lit(out, &s);
+    push_sql_string(out, &s);
 }
 
 /// Size of one INSERT statement: large enough to amortise round trips, far below max_allowed_packet.
@@ -792,8 +771,8 @@ mod tests {
     #[test]
     fn string_literals_escape_what_mysql_needs() {
         let mut s = String::new();
-        push_str_lit(&mut s, "a'b\\c\0d");
-        assert_eq!(s, "'a\\'b\\\\c\\0d'");
+        push_sql_string(&mut s, "a'b\\c\0d");
+        assert_eq!(s, "'a''b\\\\c\\0d'");
     }
 
     #[test]

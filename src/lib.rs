@@ -13,6 +13,7 @@ pub mod error;
 pub mod facts;
 pub mod fixtures;
 pub mod gen;
+pub mod hash;
 pub mod mapping;
 pub mod migrate;
 pub mod plan;

@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::hash::fnv;
 use crate::mapping::{Mapping, Transform};
 use crate::plan::TablePlan;
 use crate::schema::{SourceTable, TargetTable};
@@ -182,12 +183,6 @@ impl Inputs {
         }
         d
     }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// A test aid: with `PGCONVERGE_PAUSE_AT=<point>` the run announces the point on stderr and sleeps there, so a

@@ -145,6 +145,12 @@ impl KeyBound {
 /// Escapes a string literal for a session without NO_BACKSLASH_ESCAPES.
 pub fn sql_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_sql_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a quoted string literal (backslash, quote and NUL escaped) to `out`.
+pub fn push_sql_string(out: &mut String, s: &str) {
     out.push('\'');
     for ch in s.chars() {
         match ch {
@@ -155,7 +161,6 @@ pub fn sql_string(s: &str) -> String {
         }
     }
     out.push('\'');
-    out
 }
 
 /// One half-open range of a table's first key column: `lo <= k < hi`, unbounded where None.
