@@ -13,16 +13,17 @@ bash scripts/db-up.sh >/dev/null
 source target/db/env
 cargo build --release --quiet
 BIN=target/release/pgconverge
+TESTBED=target/release/pgconverge-testbed
 export PGCONVERGE_LOG=warn
 psql_super() { PGPASSWORD=pgc_super psql -qAt -h 127.0.0.1 -p 15432 -U pgc_super "$@"; }
 psql_owner() { PGPASSWORD=pgc_owner psql -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 15432 -U pgc_owner -d "$DB" "$@"; }
 fresh_target() {
   psql_super -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB OWNER pgc_owner"
-  psql_owner -f "tests/fixtures/$APP.pg.sql" >/dev/null
+  psql_owner -f "testbed/fixtures/$APP.pg.sql" >/dev/null
   psql_super -d "$DB" -c "CHECKPOINT"
 }
 if [ "${SKIP_GEN:-0}" != 1 ]; then
-  "$BIN" gen --app "$APP" --create --scale "$SCALE" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/$DB" >"$WORK.gen.json"
+  "$TESTBED" gen --app "$APP" --create --scale "$SCALE" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/$DB" >"$WORK.gen.json"
 fi
 mkdir -p "$WORK"; rm -rf "$WORK/csv"
 run_migrate() { # $1 = label, rest = extra flags

@@ -10,6 +10,7 @@ bash scripts/db-up.sh >/dev/null
 source target/db/env
 cargo build --release --quiet
 BIN=target/release/pgconverge
+TESTBED=target/release/pgconverge-testbed
 SCALE_ALKEMIO="${SCALE_ALKEMIO:-0.002}"
 SCALE_KRATOS="${SCALE_KRATOS:-0.1}"
 export PGCONVERGE_LOG="${PGCONVERGE_LOG:-warn}"
@@ -17,13 +18,13 @@ export PGCONVERGE_LOG="${PGCONVERGE_LOG:-warn}"
 for app in alkemio kratos; do
   scale=$SCALE_ALKEMIO; [ "$app" = kratos ] && scale=$SCALE_KRATOS
   echo "== $app: generating the source sample (scale $scale) on MariaDB"
-  "$BIN" gen --app "$app" --create --scale "$scale" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/demo_$app" \
+  "$TESTBED" gen --app "$app" --create --scale "$scale" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/demo_$app" \
     | grep -E '"(total_rows|seconds)"'
   echo "== $app: creating the target schema on PostgreSQL (as the application's migrations leave it)"
   PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p 15432 -U pgc_super -d postgres \
     -c "DROP DATABASE IF EXISTS demo_$app WITH (FORCE)" -c "CREATE DATABASE demo_$app OWNER pgc_owner"
   PGPASSWORD=pgc_owner psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 15432 -U pgc_owner -d "demo_$app" \
-    -f "tests/fixtures/$app.pg.sql"
+    -f "testbed/fixtures/$app.pg.sql"
   echo "== $app: pgconverge plan"
   "$BIN" plan --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" --target "$PGCONVERGE_TEST_PG_OWNER/demo_$app" \
     --mapping "mappings/$app.toml" --report "target/demo-$app-plan.json" | tail -n 3

@@ -5,10 +5,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/db-up.sh >/dev/null
 # shellcheck disable=SC1091
 source target/db/env
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-# Database tests share two servers; a few threads per test binary keep a 2-core machine responsive.
-cargo test --lib --bins --tests -- --test-threads="${PGCONVERGE_TEST_THREADS:-4}"
+cargo fmt --all --check
+# The module structure: no import cycle, tasks and channels only in the pipeline.
+python3 scripts/check-modules.py
+cargo clippy --all-targets --features test-hooks -- -D warnings
+# The product as released: no test hooks.
+cargo clippy --lib --bins -- -D warnings
+# Database tests share two servers; a few threads per test binary keep a 2-core machine responsive. The
+# test-hooks feature compiles in the pause points the kill/resume tests use (release builds have none).
+cargo test --features test-hooks --lib --bins --tests -- --test-threads="${PGCONVERGE_TEST_THREADS:-4}"
 # Criterion benches run once each in test mode: a smoke test that they still build and run.
-cargo test --benches
-cargo test --doc
+cargo test --features test-hooks --benches
+cargo test --features test-hooks --doc

@@ -53,7 +53,7 @@ pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .map_err(|e| err("target", url, e))?;
-    tokio::spawn(async move {
+    crate::pipeline::drive(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "Target connection closed.");
         }
@@ -63,4 +63,56 @@ pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
         .await
         .map_err(|e| err("target", url, e))?;
     Ok(client)
+}
+
+/// Opens a target connection, retrying a few times with backoff: the server may be restarting.
+pub async fn target_with_retry(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
+    let mut delay = std::time::Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match target(url).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempt < 5 => {
+                tracing::warn!(error = %e, attempt, "Target connection failed; retrying.");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The server's message with its detail and context, or the client error.
+pub fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let mut s = d.message().to_string();
+            if let Some(x) = d.detail() {
+                s.push_str(&format!(" ({x})"));
+            }
+            if let Some(w) = d.where_() {
+                s.push_str(&format!(" [{w}]"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+/// Whether a PostgreSQL error is about the connection or the server's state rather than the data: lost
+/// connections (class 08), administrator shutdown or crash recovery (57P01-57P03), serialization failures and
+/// deadlocks (40001, 40P01). Data errors (class 22, 23, ...) never are.
+pub fn pg_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+        // No SQLSTATE: an I/O error on the socket.
+        None => e.as_db_error().is_none(),
+    }
 }

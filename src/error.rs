@@ -1,4 +1,9 @@
-//! The run-level error of every subcommand and its documented exit code.
+//! The run-level error of every command and its documented exit code. It wraps the typed error of each layer
+//! from above: only the commands and the binary import it; no lower module does.
+
+use crate::sink::SinkError;
+use crate::source::mysql::SourceError;
+use crate::target::TargetError;
 
 /// What stopped a run; each variant has its own exit code (see README).
 #[derive(Debug, thiserror::Error)]
@@ -14,15 +19,17 @@ pub enum Error {
     #[error(transparent)]
     TargetSchema(#[from] crate::schema::pg::TargetSchemaError),
     #[error(transparent)]
-    Source(#[from] crate::source::mysql::SourceError),
+    Source(#[from] SourceError),
     #[error(transparent)]
     Violation(#[from] Box<crate::transform::Violation>),
     #[error(transparent)]
-    Copy(Box<crate::sink::copy::CopyFailure>),
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::Fault),
     #[error("the schema contract does not hold: {0} problem(s), listed above")]
     Contract(usize),
-    #[error("{0}")]
-    Data(String),
     #[error("verification failed: {0}")]
     Verify(String),
     #[error(
@@ -34,19 +41,33 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<std::convert::Infallible> for Error {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}
+
 impl Error {
     /// Exit codes: 1 internal, 2 usage, 3 connection, 4 contract, 5 data, 6 verification, 130 interrupted.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) | Error::Mapping(_) => 2,
-            Error::Connect(_) => 3,
+            Error::Connect(_)
+            | Error::Source(SourceError::Connect(_))
+            | Error::Sink(SinkError::Connect(_)) => 3,
             Error::Contract(_) => 4,
-            Error::Data(_) | Error::Violation(_) | Error::Copy(_) => 5,
+            Error::Violation(_)
+            | Error::Sink(SinkError::Copy(_) | SinkError::RowCount { .. })
+            | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => 5,
+            Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. })
+            | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. }) => 2,
             Error::Verify(_) => 6,
             Error::Interrupted => 130,
             Error::Source(_)
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
+            | Error::Target(_)
+            | Error::Pipeline(_)
             | Error::Internal(_) => 1,
         }
     }

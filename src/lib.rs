@@ -1,21 +1,24 @@
 //! pgconverge: moves a MySQL/MariaDB database into a PostgreSQL schema made by the application's own migrations.
 //!
-//! Layout: `schema` introspects both sides, `mapping` + `convert` + `plan` form the schema contract,
-//! `source` (MySQL reads) -> `transform` (rayon, column-wise) -> `sink` (CSV, COPY) is the data path that
-//! `migrate` drives, with `target` preparing and finishing PostgreSQL. `facts`, `fixtures` and `gen` are the
-//! test bed: the pristine application schemas and a production-shaped data generator.
+//! Layers, each importing only those above it in this list (`scripts/check-modules.sh` proves there is no cycle):
+//! - `util`, `hooks`, `url`: pure helpers, test hooks (cargo feature `test-hooks`), URL redaction.
+//! - `pipeline`: the engine, the only module with tasks, channels and cancellation; generic over sources,
+//!   transforms and sinks.
+//! - `connect`, `schema`, `mapping`, `convert`, `plan`: connections, introspection and the schema contract.
+//! - `transform`: values converted and validated column by column.
+//! - `source` (MySQL snapshot readers) and `sink` (encoders, COPY, CSV and Parquet files): pipeline stages.
+//! - `target`: preparing and finishing PostgreSQL, the run ledger.
+//! - `error`, `commands`: the run-level error and the compositions the binary calls.
+//!
+//! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
 
-pub mod check;
 pub mod commands;
 pub mod connect;
 pub mod convert;
 pub mod error;
-pub mod facts;
-pub mod fixtures;
-pub mod gen;
-pub mod hash;
+pub mod hooks;
 pub mod mapping;
-pub mod migrate;
+pub mod pipeline;
 pub mod plan;
 pub mod schema;
 pub mod sink;
@@ -23,3 +26,4 @@ pub mod source;
 pub mod target;
 pub mod transform;
 pub mod url;
+pub mod util;

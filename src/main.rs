@@ -1,11 +1,11 @@
-//! pgconverge command-line entry point: parses flags, runs one subcommand, maps errors to documented exit codes.
+//! pgconverge command-line entry point: parses flags into one settings struct per command, runs it through the
+//! library (`pgconverge::commands`), maps errors to the documented exit codes.
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use pgconverge::facts::App;
+use pgconverge::commands::{self, session::Tuning};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,9 +33,6 @@ enum Command {
     Migrate(MigrateArgs),
     /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.
     Check(CheckArgs),
-    /// Test bed: fill a MySQL source database with deterministic production-shaped data.
-    #[command(hide = true)]
-    Gen(GenArgs),
 }
 
 /// Where the data comes from and goes to. Passwords in URLs are never printed.
@@ -126,35 +123,6 @@ struct CheckArgs {
     all_foreign_keys: bool,
 }
 
-#[derive(Args)]
-struct GenArgs {
-    /// Application whose schema the database holds: alkemio or kratos.
-    #[arg(long, value_parser = parse_app)]
-    app: App,
-    /// MySQL URL of the database to fill, mysql://user:pass@host:port/db.
-    #[arg(long)]
-    mysql: String,
-    /// Drop and re-create the database with the app's fixture schema first.
-    #[arg(long)]
-    create: bool,
-    /// Size factor: 1 is the production shape (about 3.5 million Alkemio rows).
-    #[arg(long, default_value_t = 0.01)]
-    scale: f64,
-    /// Seed of the deterministic value streams.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Parallel inserting connections.
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
-}
-
-fn parse_app(s: &str) -> Result<App, String> {
-    App::ALL
-        .into_iter()
-        .find(|a| a.name() == s)
-        .ok_or_else(|| format!("unknown app {s:?}: alkemio or kratos"))
-}
-
 /// mimalloc's `mi_option_purge_delay`: position 15 of `mi_option_e` in both mimalloc v2 and v3 headers shipped by
 /// libmimalloc-sys 0.1.49 (the crate's Rust constants predate the option).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
@@ -215,102 +183,59 @@ fn message_of(e: &anyhow::Error) -> String {
 }
 
 fn exit_code_of(e: &anyhow::Error) -> u8 {
-    if let Some(e) = e.downcast_ref::<pgconverge::error::Error>() {
-        return e.exit_code();
+    match e.downcast_ref::<pgconverge::error::Error>() {
+        Some(e) => e.exit_code(),
+        None => 1,
     }
-    if let Some(g) = e.downcast_ref::<pgconverge::gen::GenError>() {
-        return match g {
-            pgconverge::gen::GenError::Connect { .. } | pgconverge::gen::GenError::Url(_) => 3,
-            _ => 1,
-        };
-    }
-    1
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(a) => {
             let e = &a.endpoints;
-            pgconverge::commands::plan_command(
-                &e.source,
-                &e.target,
-                &e.mapping,
-                a.report.as_deref(),
-            )
-            .await?;
-            Ok(ExitCode::SUCCESS)
+            commands::plan::plan_command(&e.source, &e.target, &e.mapping, a.report.as_deref())
+                .await?;
         }
         Command::Migrate(a) => {
-            let e = &a.endpoints;
-            let mapping = pgconverge::mapping::Mapping::load(&e.mapping)
-                .map_err(pgconverge::error::Error::from)?;
-            let mut opts = pgconverge::migrate::Options::default();
-            opts.readers = a.readers.unwrap_or(opts.readers);
-            opts.writers = a.writers.unwrap_or(opts.writers);
-            opts.chunk_rows = a.chunk_rows;
-            opts.chunk_bytes = a.chunk_bytes;
-            opts.batch_rows = a.batch_rows;
-            opts.max_memory = a.max_memory;
-            opts.replace = a.replace;
-            opts.source_quiesced = a.source_quiesced;
-            opts.csv_dir = a.csv_dir.clone();
-            opts.parquet_dir = a.parquet_dir.clone();
-            opts.binary = a.copy_format.as_deref() == Some("binary");
-            let report =
-                pgconverge::migrate::migrate(&e.source, &e.target, &mapping, &opts, a.resume)
-                    .await?;
-            let json = serde_json::to_string_pretty(&report)?;
-            if let Some(path) = &a.report {
-                std::fs::write(path, &json)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            println!(
-                "Migrated {} rows ({:.1} MB CSV) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
-                report.rows,
-                report.csv_bytes as f64 / 1e6,
-                report.tables.len(),
-                report.seconds_total,
-                report.seconds_prepare,
-                report.seconds_load,
-                report.seconds_finish,
-                report.rows_per_second,
-                report.mb_per_second
-            );
-            Ok(ExitCode::SUCCESS)
+            let mut tuning = Tuning::default();
+            tuning.readers = a.readers.unwrap_or(tuning.readers);
+            tuning.writers = a.writers.unwrap_or(tuning.writers);
+            tuning.chunk_rows = a.chunk_rows;
+            tuning.chunk_bytes = a.chunk_bytes;
+            tuning.batch_rows = a.batch_rows;
+            tuning.max_memory = a.max_memory;
+            tuning.source_quiesced = a.source_quiesced;
+            let settings = commands::migrate::Settings {
+                source: a.endpoints.source,
+                target: a.endpoints.target,
+                mapping: a.endpoints.mapping,
+                tuning,
+                replace: a.replace,
+                csv_dir: a.csv_dir,
+                parquet_dir: a.parquet_dir,
+                binary: a.copy_format.as_deref() == Some("binary"),
+                resume: a.resume,
+                report: a.report,
+            };
+            commands::migrate::command(&settings).await?;
         }
         Command::Check(a) => {
-            let e = &a.endpoints;
-            let mapping = pgconverge::mapping::Mapping::load(&e.mapping)
-                .map_err(pgconverge::error::Error::from)?;
-            let mut opts = pgconverge::migrate::Options::default();
+            let mut tuning = Tuning::default();
             // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
-            opts.readers = a.readers.unwrap_or(opts.readers + 1);
-            opts.source_quiesced = a.source_quiesced;
-            let report =
-                pgconverge::check::check(&e.source, &e.target, &mapping, &opts, a.all_foreign_keys)
-                    .await?;
-            print!("{}", pgconverge::check::render_text(&report));
-            if let Some(path) = &a.report {
-                std::fs::write(path, serde_json::to_string_pretty(&report)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            if report.violations > 0 {
+            tuning.readers = a.readers.unwrap_or(tuning.readers + 1);
+            tuning.source_quiesced = a.source_quiesced;
+            let settings = commands::check::Settings {
+                source: a.endpoints.source,
+                target: a.endpoints.target,
+                mapping: a.endpoints.mapping,
+                tuning,
+                all_foreign_keys: a.all_foreign_keys,
+                report: a.report,
+            };
+            if commands::check::command(&settings).await?.violations > 0 {
                 return Ok(ExitCode::from(5));
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Gen(a) => {
-            let (base, db) = a
-                .mysql
-                .rsplit_once('/')
-                .context("--mysql must end with /database")?;
-            if a.create {
-                pgconverge::gen::create_source_schema(base, db, a.app).await?;
-            }
-            let report =
-                pgconverge::gen::generate(&a.mysql, a.app, a.seed, a.scale, a.workers).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(ExitCode::SUCCESS)
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

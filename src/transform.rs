@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::convert::Conversion;
 use crate::mapping::{OnNull, Transform};
 use crate::plan::TablePlan;
+use crate::util::{calendar, hex};
 
 /// The rule a value broke.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,8 +112,12 @@ pub fn excerpt(v: &[u8]) -> String {
             format!("{cut:?}{more}")
         }
         Err(_) => {
-            let hex: String = v.iter().take(32).map(|b| format!("{b:02x}")).collect();
-            format!("0x{hex}{}", if v.len() > 32 { "..." } else { "" })
+            let mut s = String::from("0x");
+            hex::push_hex(&mut s, &v[..v.len().min(32)]);
+            if v.len() > 32 {
+                s.push_str("...");
+            }
+            s
         }
     }
 }
@@ -238,19 +243,13 @@ impl TableTransform {
     /// Key of row `row` as `col=value, ...`.
     pub fn key_of(&self, raw: &RecordBatch, row: usize) -> String {
         let names = raw.schema();
-        self.key_idx
-            .iter()
-            .map(|&i| {
-                let a = raw.column(i).as_binary::<i32>();
-                let v = if a.is_null(row) {
-                    "NULL".to_string()
-                } else {
-                    String::from_utf8_lossy(a.value(row)).into_owned()
-                };
-                format!("{}={v}", names.field(i).name())
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::util::key::render(self.key_idx.iter().map(|&i| {
+            let a = raw.column(i).as_binary::<i32>();
+            (
+                names.field(i).name(),
+                (!a.is_null(row)).then(|| a.value(row)),
+            )
+        }))
     }
 
     fn violation(
@@ -510,13 +509,8 @@ impl TableTransform {
                 out.push_str(t);
             }
             Conversion::Bytea => {
-                out.reserve(2 + v.len() * 2);
                 out.push_str("\\x");
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                for &b in v {
-                    out.push(HEX[(b >> 4) as usize] as char);
-                    out.push(HEX[(b & 15) as usize] as char);
-                }
+                hex::push_hex(out, v);
             }
         }
         Ok(true)
@@ -562,43 +556,11 @@ fn json_has_nul(v: &[u8]) -> bool {
 
 /// Checks `YYYY-MM-DD[ HH:MM:SS[.f]]` as MySQL prints it: no zero parts, a real calendar day.
 fn check_datetime(t: &str) -> Result<(), Rule> {
-    let b = t.as_bytes();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(Rule::InvalidDate);
+    match calendar::parse_datetime(t) {
+        Ok(_) => Ok(()),
+        Err(calendar::DateError::Zero) => Err(Rule::ZeroDate),
+        Err(calendar::DateError::Invalid) => Err(Rule::InvalidDate),
     }
-    let num = |s: &str| s.parse::<u32>().map_err(|_| Rule::InvalidDate);
-    let (y, m, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
-    if y == 0 || m == 0 || d == 0 {
-        return Err(Rule::ZeroDate);
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if m > 12 || d > dim[(m - 1) as usize] {
-        return Err(Rule::InvalidDate);
-    }
-    if b.len() > 10 {
-        if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
-            return Err(Rule::InvalidDate);
-        }
-        let (h, mi, s) = (num(&t[11..13])?, num(&t[14..16])?, num(&t[17..19])?);
-        if h > 23 || mi > 59 || s > 59 {
-            return Err(Rule::InvalidDate);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 mod common;
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::App;
+use pgconverge_testbed::facts::App;
 
 fn run(dbs: &common::TestDbs, cmd: &str, extra: &[&str]) -> (i32, String) {
     common::run(dbs, cmd, extra)
@@ -14,7 +14,7 @@ fn run(dbs: &common::TestDbs, cmd: &str, extra: &[&str]) -> (i32, String) {
 /// A generated source with one planted bad row (`plant` runs on the source, `target_sql` on the target).
 async fn planted(app: App, plant: &[&str], target_sql: &str) -> common::TestDbs {
     let dbs = common::TestDbs::new(app).await;
-    pgconverge::gen::generate(
+    pgconverge_testbed::gen::generate(
         &dbs.source_admin(),
         app,
         21,

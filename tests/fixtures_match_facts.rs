@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::{App, Catalog};
+use pgconverge_testbed::facts::{App, Catalog};
 
 type Cols = BTreeMap<(String, String), (String, bool)>;
 

@@ -3,11 +3,11 @@
 mod common;
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::{App, Catalog};
+use pgconverge_testbed::facts::{App, Catalog};
 
 async fn generated(app: App, scale: f64, seed: u64) -> common::TestDbs {
     let dbs = common::TestDbs::new(app).await;
-    pgconverge::gen::generate(&dbs.source_admin(), app, seed, scale, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), app, seed, scale, 2)
         .await
         .expect("generate");
     dbs
@@ -72,7 +72,7 @@ async fn alkemio_data_is_fk_consistent_and_covers_value_classes() {
         .unwrap();
     assert_eq!(
         total as u64,
-        pgconverge::gen::rows_at_scale(App::Alkemio, "authorization_policy", 0.002)
+        pgconverge_testbed::gen::rows_at_scale(App::Alkemio, "authorization_policy", 0.002)
     );
 }
 

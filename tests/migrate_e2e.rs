@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::App;
+use pgconverge_testbed::facts::App;
 
 fn migrate(dbs: &common::TestDbs, extra: &[&str]) -> (i32, String) {
     common::run(dbs, "migrate", extra)
@@ -41,7 +41,7 @@ const TRICKY: &str = "a,b \"q\" 'x' \\ back\\slash\r\nCRLF\nLF\ttab 😀 e\u{301
 #[tokio::test]
 async fn alkemio_migrates_exactly_with_tricky_values_and_unchanged_catalog() {
     let dbs = common::TestDbs::new(App::Alkemio).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Alkemio, 11, 0.002, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Alkemio, 11, 0.002, 2)
         .await
         .unwrap();
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
@@ -130,7 +130,7 @@ async fn alkemio_migrates_exactly_with_tricky_values_and_unchanged_catalog() {
 #[tokio::test]
 async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 5, 0.05, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 5, 0.05, 2)
         .await
         .unwrap();
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
@@ -218,7 +218,7 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
 #[tokio::test]
 async fn refuses_a_target_with_unexpected_rows_unless_replace() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 3, 0.01, 1)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 3, 0.01, 1)
         .await
         .unwrap();
     let pg = common::pg_conn(&dbs.target()).await;
@@ -245,7 +245,7 @@ async fn refuses_a_target_with_unexpected_rows_unless_replace() {
 #[tokio::test]
 async fn a_source_user_without_reload_needs_the_quiesced_flag() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 4, 0.01, 1)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 4, 0.01, 1)
         .await
         .unwrap();
     let user = format!("sel_{}", dbs.name);
@@ -297,7 +297,7 @@ async fn a_source_user_without_reload_needs_the_quiesced_flag() {
 async fn binary_copy_format_migrates_both_apps_exactly() {
     for (app, scale) in [(App::Alkemio, 0.002), (App::Kratos, 0.05)] {
         let dbs = common::TestDbs::new(app).await;
-        pgconverge::gen::generate(&dbs.source_admin(), app, 12, scale, 2)
+        pgconverge_testbed::gen::generate(&dbs.source_admin(), app, 12, scale, 2)
             .await
             .unwrap();
         let mut my = common::mysql_conn(&dbs.source_admin()).await;

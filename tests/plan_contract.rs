@@ -4,7 +4,7 @@
 mod common;
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::App;
+use pgconverge_testbed::facts::App;
 
 fn plan(dbs: &common::TestDbs, report: Option<&std::path::Path>) -> (i32, String) {
     let report = report.map(|r| r.to_str().expect("utf-8 path").to_string());
@@ -30,7 +30,7 @@ async fn shipped_mappings_hold_on_both_fixtures_and_report_every_table() {
         assert!(text.contains("The contract holds."), "{text}");
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-        let cat = pgconverge::facts::Catalog::load(app);
+        let cat = pgconverge_testbed::facts::Catalog::load(app);
         let copied = json["tables"].as_array().unwrap().len();
         let skipped = json["skipped"].as_array().unwrap().len();
         assert_eq!(

@@ -2,12 +2,18 @@
 //! preparing, mid-table, while restoring foreign keys), `--resume` finishes the job, and every table equals the
 //! source with no duplicate. Resume refuses when the mapping changed.
 
+// The pause points these tests kill the run at exist only in builds with the test-hooks feature.
+#[cfg(not(feature = "test-hooks"))]
+compile_error!(
+    "tests/resume.rs needs: cargo test --features test-hooks (scripts/test.sh passes it)"
+);
+
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
-use pgconverge::facts::App;
+use pgconverge_testbed::facts::App;
 
 fn command(dbs: &common::TestDbs, mapping: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
@@ -95,7 +101,7 @@ async fn ledger_chunks(dbs: &common::TestDbs) -> i64 {
 
 async fn killed_and_resumed(app: App, point: &str) {
     let dbs = common::TestDbs::new(app).await;
-    pgconverge::gen::generate(
+    pgconverge_testbed::gen::generate(
         &dbs.source_admin(),
         app,
         31,
@@ -130,7 +136,7 @@ async fn killed_and_resumed(app: App, point: &str) {
         .await
         .unwrap()
         .get(0);
-    let want = pgconverge::facts::Catalog::load(app)
+    let want = pgconverge_testbed::facts::Catalog::load(app)
         .constraints
         .iter()
         .filter(|c| c.kind == "fk")
@@ -156,7 +162,7 @@ async fn killed_while_restoring_foreign_keys() {
 #[tokio::test]
 async fn resume_refuses_after_the_mapping_changed() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 32, 0.02, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 32, 0.02, 2)
         .await
         .unwrap();
     let changed = std::env::temp_dir().join(format!("{}-kratos.toml", dbs.name));
@@ -183,7 +189,7 @@ async fn resume_refuses_after_the_mapping_changed() {
 #[tokio::test]
 async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 33, 0.02, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 33, 0.02, 2)
         .await
         .unwrap();
     let paused = start_paused(&dbs, "mappings/kratos.toml", "chunk:3", "600");
@@ -211,7 +217,7 @@ async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
 #[tokio::test]
 async fn a_target_connection_lost_mid_copy_is_retried() {
     let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge::gen::generate(&dbs.source_admin(), App::Kratos, 34, 0.02, 2)
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 34, 0.02, 2)
         .await
         .unwrap();
     let paused = start_paused(&dbs, "mappings/kratos.toml", "copying:3", "2");

@@ -8,6 +8,7 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 
 use crate::convert::Conversion;
+use crate::util::{calendar, hex};
 
 /// Stream header: signature, flags, header extension length.
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -22,21 +23,8 @@ pub fn unsupported(conv: &Conversion) -> Option<&'static str> {
     }
 }
 
-/// Days from 2000-01-01 (PostgreSQL's epoch) to the civil date.
-fn days_since_2000(y: i64, m: i64, d: i64) -> i64 {
-    // H. Hinnant's days_from_civil, shifted from 1970 to 2000 (10,957 days).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468 - 10_957
-}
-
-fn num(s: &str) -> Option<i64> {
-    s.parse().ok()
-}
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const PG_EPOCH_DAYS: i64 = 10_957;
 
 /// `YYYY-MM-DD[ HH:MM:SS[.f]][+HH:MM]` to microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_micros(t: &str) -> Option<i64> {
@@ -44,34 +32,14 @@ fn timestamp_micros(t: &str) -> Option<i64> {
         true => (&t[..t.len() - 6], Some(&t[t.len() - 6..])),
         false => (t, None),
     };
-    let days = days_since_2000(num(&body[0..4])?, num(&body[5..7])?, num(&body[8..10])?);
-    let mut micros = days * 86_400_000_000;
-    if body.len() >= 19 {
-        micros += (num(&body[11..13])? * 3600 + num(&body[14..16])? * 60 + num(&body[17..19])?)
-            * 1_000_000;
-        if let Some(frac) = body.get(20..).filter(|f| !f.is_empty()) {
-            let mut digits = frac.to_string();
-            digits.truncate(6);
-            while digits.len() < 6 {
-                digits.push('0');
-            }
-            micros += num(&digits)?;
-        }
-    }
+    let mut micros =
+        calendar::parse_datetime(body).ok()?.unix_micros() - PG_EPOCH_DAYS * 86_400_000_000;
     if let Some(o) = offset {
+        let num = |s: &str| s.parse::<i64>().ok();
         let secs = num(&o[1..3])? * 3600 + num(&o[4..6])? * 60;
         micros -= if o.starts_with('-') { -secs } else { secs } * 1_000_000;
     }
     Some(micros)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// PostgreSQL's binary numeric: ndigits, weight, sign, dscale, then base-10000 digits.
@@ -130,9 +98,7 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
             if hexes.len() != 32 {
                 return None;
             }
-            for p in hexes.chunks(2) {
-                out.push(hex(p[0])? << 4 | hex(p[1])?);
-            }
+            hex::decode_into(&hexes, out)?;
         }
         Conversion::Bool => out.push(u8::from(t == "t")),
         Conversion::Int { min, .. } => {
@@ -148,18 +114,16 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
             out.extend_from_slice(&timestamp_micros(t)?.to_be_bytes())
         }
         Conversion::Date => {
-            let d = days_since_2000(num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?) as i32;
-            out.extend_from_slice(&d.to_be_bytes());
+            let d = calendar::parse_datetime(t).ok()?;
+            let days = calendar::days_from_civil(d.year, d.month, d.day) - PG_EPOCH_DAYS;
+            out.extend_from_slice(&(days as i32).to_be_bytes());
         }
         Conversion::Jsonb => {
             out.push(1);
             out.extend_from_slice(t.as_bytes());
         }
         Conversion::Bytea => {
-            let h = t.strip_prefix("\\x")?.as_bytes();
-            for p in h.chunks(2) {
-                out.push(hex(p[0])? << 4 | hex(*p.get(1)?)?);
-            }
+            hex::decode_into(t.strip_prefix("\\x")?.as_bytes(), out)?;
         }
         Conversion::Json | Conversion::Text { .. } | Conversion::Enum { .. } => {
             out.extend_from_slice(t.as_bytes())
@@ -208,7 +172,10 @@ mod tests {
         );
         assert_eq!(timestamp_micros("1999-12-31 23:59:59.999999"), Some(-1));
         assert_eq!(timestamp_micros("2000-01-01 02:00:00+02:00"), Some(0));
-        assert_eq!(days_since_2000(2024, 2, 29), 8_825);
+        assert_eq!(
+            calendar::days_from_civil(2024, 2, 29) - PG_EPOCH_DAYS,
+            8_825
+        );
     }
 
     fn num_bytes(t: &str) -> Vec<i16> {

@@ -1,70 +1,16 @@
 //! The PostgreSQL COPY sink: one transaction per chunk holding the COPY and its ledger row, so a chunk is either
 //! fully loaded and recorded or absent.
 
-use std::io::Write as _;
-use std::pin::pin;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use futures::SinkExt;
-use tokio::sync::mpsc::Receiver;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, CopyInSink};
 
-use crate::error::Error;
-use crate::target::{db_message, qi, LEDGER_SCHEMA};
-
-/// What flows from a reader to the writer of one chunk.
-pub enum Piece {
-    /// Encoded CSV of `rows` rows, with the rows holding line feeds (see `csv::encode`).
-    Data {
-        csv: Bytes,
-        rows: u64,
-        multiline: Vec<(u32, u32, u32)>,
-    },
-    /// The reader finished the chunk after this many rows.
-    End { rows: u64 },
-}
-
-/// A failed COPY, with the position PostgreSQL reported so the row can be found in the source.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "{what} of {table} chunk {chunk} ({range}) failed: {message}{}",
-    row.map(|r| format!(" (row {} of the chunk)", r + 1)).unwrap_or_default()
-)]
-pub struct CopyFailure {
-    pub table: String,
-    pub chunk: u32,
-    pub range: String,
-    pub what: String,
-    pub message: String,
-    /// 0-based row of the chunk PostgreSQL rejected, when it said.
-    pub row: Option<u64>,
-    /// The line number PostgreSQL reported.
-    pub line: Option<u64>,
-    /// Target column PostgreSQL named.
-    pub column: Option<String>,
-    /// A lost connection or a server-side abort unrelated to the data: the chunk can be copied again.
-    pub transient: bool,
-}
-
-/// Whether a PostgreSQL error is about the connection or the server's state rather than the data: lost
-/// connections (class 08), administrator shutdown or crash recovery (57P01-57P03), serialization failures and
-/// deadlocks (40001, 40P01). Data errors (class 22, 23, ...) never are.
-pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    match e.code() {
-        Some(code) => {
-            let c = code.code();
-            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
-        }
-        // No SQLSTATE: an I/O error on the socket.
-        None => e.as_db_error().is_none(),
-    }
-}
-
-/// COPY streams started in this process, for the `copying:<n>` pause point.
-static COPIES_STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+use super::{CopyFailure, Encoded, SinkError, Spec};
+use crate::connect::{pg_message as db_message, pg_transient as is_transient};
+use crate::pipeline::Sink;
+use crate::util::sql::pg_ident;
 
 /// Parses PostgreSQL's `COPY t, line N[, column c: ...]` context.
 pub fn copy_position(context: &str) -> (Option<u64>, Option<String>) {
@@ -83,120 +29,156 @@ pub fn copy_position(context: &str) -> (Option<u64>, Option<String>) {
     (digits.parse().ok(), column)
 }
 
-/// Identity of a chunk in the ledger and in messages.
-#[derive(Debug, Clone)]
-pub struct ChunkLabel {
-    pub table: String,
-    pub chunk: u32,
-    pub range: String,
+/// A chunk being copied.
+struct Open {
+    copy: Pin<Box<CopyInSink<Bytes>>>,
+    lines: super::csv::LineMap,
+    bytes: u64,
 }
 
-/// Copies one chunk. A reader that stops without `End` (error or cancellation) makes this roll back.
-pub async fn copy_chunk(
-    client: &mut Client,
-    copy_sql: &str,
-    label: &ChunkLabel,
-    mut rx: Receiver<Piece>,
-    mut csv_file: Option<std::fs::File>,
-    binary: bool,
-) -> Result<(u64, u64), Error> {
-    let fail = |what: &str, e: tokio_postgres::Error, lines: &crate::sink::csv::LineMap| {
+/// Copies chunks into PostgreSQL on one connection, recording each in the ledger table `ledger` inside the
+/// chunk's transaction.
+pub struct CopySink {
+    url: String,
+    client: Client,
+    ledger: String,
+    open: Option<Open>,
+}
+
+impl CopySink {
+    /// `ledger_schema` holds the `chunk` table (see `target::ledger`).
+    pub async fn connect(url: &str, ledger_schema: &str) -> Result<CopySink, SinkError> {
+        Ok(CopySink {
+            url: url.to_string(),
+            client: crate::connect::target(url).await?,
+            ledger: format!("{}.chunk", pg_ident(ledger_schema)),
+            open: None,
+        })
+    }
+
+    fn fail<W: Spec>(&self, work: &W, what: &str, e: tokio_postgres::Error) -> SinkError {
         let (line, column) = e
             .as_db_error()
             .and_then(|d| d.where_())
             .map(copy_position)
             .unwrap_or((None, None));
-        let row = line.and_then(|l| lines.row_of_line(l));
-        Error::Copy(Box::new(CopyFailure {
+        let row = line.and_then(|l| self.open.as_ref()?.lines.row_of_line(l));
+        SinkError::Copy(Box::new(CopyFailure {
             transient: is_transient(&e),
+            sqlstate: e.code().map(|c| c.code().to_string()),
             row,
-            table: label.table.clone(),
-            chunk: label.chunk,
-            range: label.range.clone(),
+            table: work.table().to_string(),
+            chunk: work.chunk(),
+            range: work.describe(),
             what: what.to_string(),
             message: db_message(&e),
             line,
             column,
         }))
-    };
-    let mut lines = crate::sink::csv::LineMap::default();
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| fail("BEGIN", e, &lines))?;
-    let mut sink = pin!(tx
-        .copy_in::<_, Bytes>(copy_sql)
-        .await
-        .map_err(|e| fail("COPY", e, &lines))?);
-    if binary {
-        sink.send(Bytes::from_static(crate::sink::binary::HEADER))
-            .await
-            .map_err(|e| fail("COPY", e, &lines))?;
     }
-    let mut bytes = 0u64;
-    let rows = loop {
-        match rx.recv().await {
-            Some(Piece::Data {
-                csv: b,
-                rows,
-                multiline,
-            }) => {
-                lines.push(rows, &multiline);
-                bytes += b.len() as u64;
-                if let Some(f) = csv_file.as_mut() {
-                    f.write_all(&b).map_err(|e| {
-                        Error::Usage(format!("writing the CSV snapshot of {}: {e}", label.table))
-                    })?;
-                }
-                let first = lines.rows() == rows;
-                sink.send(b).await.map_err(|e| fail("COPY", e, &lines))?;
-                if first {
-                    let n = COPIES_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    crate::migrate::pause_point(&format!("copying:{n}")).await;
-                }
-            }
-            Some(Piece::End { rows }) => break rows,
-            // The reader gave up: dropping the sink aborts the COPY and the transaction rolls back.
-            None => {
-                return Err(Error::Internal(format!(
-                    "reader of {} chunk {} stopped",
-                    label.table, label.chunk
-                )))
+}
+
+impl<W: Spec> Sink<W, Encoded> for CopySink {
+    type Error = SinkError;
+
+    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+        self.open = None;
+        if let Err(e) = self.client.batch_execute("BEGIN").await {
+            return Err(self.fail(work, "BEGIN", e));
+        }
+        let mut copy = match self.client.copy_in::<_, Bytes>(work.copy_sql()).await {
+            Ok(c) => Box::pin(c),
+            Err(e) => return Err(self.fail(work, "COPY", e)),
+        };
+        if work.binary() {
+            if let Err(e) = copy.send(Bytes::from_static(super::binary::HEADER)).await {
+                return Err(self.fail(work, "COPY", e));
             }
         }
-    };
-    if binary {
-        sink.send(Bytes::from_static(crate::sink::binary::TRAILER))
-            .await
-            .map_err(|e| fail("COPY", e, &lines))?;
+        self.open = Some(Open {
+            copy,
+            lines: Default::default(),
+            bytes: 0,
+        });
+        Ok(())
     }
-    let copied = sink
-        .as_mut()
-        .finish()
-        .await
-        .map_err(|e| fail("COPY", e, &lines))?;
-    if copied != rows {
-        return Err(Error::Data(format!(
-            "{} chunk {} ({}): COPY stored {copied} rows but {rows} were read; the chunk was rolled back",
-            label.table, label.chunk, label.range
-        )));
+
+    async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
+        let open = self.open.as_mut().expect("write after begin");
+        open.lines.push(piece.rows, &piece.multiline);
+        open.bytes += piece.data.len() as u64;
+        let first = open.lines.rows() == piece.rows;
+        if let Err(e) = open.copy.send(piece.data).await {
+            return Err(self.fail(work, "COPY", e));
+        }
+        if first {
+            #[cfg(feature = "test-hooks")]
+            {
+                static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                crate::hooks::pause(|| format!("copying:{n}")).await;
+            }
+        }
+        Ok(())
     }
-    tx.execute(
-        &format!(
-            "INSERT INTO {}.chunk (table_name, chunk, rows, bytes) VALUES ($1, $2, $3, $4)",
-            qi(LEDGER_SCHEMA)
-        ),
-        &[
-            &label.table,
-            &(label.chunk as i32),
+
+    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
+        let open = self.open.as_mut().expect("commit after begin");
+        if work.binary() {
+            if let Err(e) = open
+                .copy
+                .send(Bytes::from_static(super::binary::TRAILER))
+                .await
+            {
+                return Err(self.fail(work, "COPY", e));
+            }
+        }
+        let copied = match open.copy.as_mut().finish().await {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(work, "COPY", e)),
+        };
+        let bytes = open.bytes;
+        if copied != rows {
+            return Err(SinkError::RowCount {
+                table: work.table().to_string(),
+                chunk: work.chunk(),
+                range: work.describe(),
+                copied,
+                read: rows,
+            });
+        }
+        let sql = format!(
+            "INSERT INTO {} (table_name, chunk, rows, bytes) VALUES ($1, $2, $3, $4)",
+            self.ledger
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+            &work.table(),
+            &(work.chunk() as i32),
             &(rows as i64),
             &(bytes as i64),
-        ],
-    )
-    .await
-    .map_err(|e| fail("ledger insert", e, &lines))?;
-    tx.commit().await.map_err(|e| fail("COMMIT", e, &lines))?;
-    Ok((rows, bytes))
+        ];
+        if let Err(e) = self.client.execute(&sql, &params).await {
+            return Err(self.fail(work, "ledger insert", e));
+        }
+        if let Err(e) = self.client.batch_execute("COMMIT").await {
+            return Err(self.fail(work, "COMMIT", e));
+        }
+        self.open = None;
+        Ok(bytes)
+    }
+
+    async fn abort(&mut self) {
+        // Dropping an unfinished COPY stream makes the server fail the COPY; the transaction then rolls back.
+        if self.open.take().is_some() {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
+        self.open = None;
+        self.client = crate::connect::target_with_retry(&self.url).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,212 @@
-//! Sinks of the data path: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY (`copy`), Parquet snapshots
-//! (`parquet`).
+//! Sinks of the data path and their encoders: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY
+//! with the ledger row (`copy`), CSV snapshot files (`files`), Parquet snapshot files (`parquet`), and
+//! [`Tee`] to fan one chunk out to two sinks, [`Collect`] to hand pieces to a function (what `check` needs).
 
 pub mod binary;
 pub mod copy;
 pub mod csv;
+pub mod files;
 pub mod parquet;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use bytes::Bytes;
+
+use crate::pipeline::{Retry, Sink, Work};
+
+/// One encoded batch on its way to the sinks.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub rows: u64,
+    /// CSV or binary COPY data of the rows.
+    pub data: Bytes,
+    /// CSV rows whose quoted fields hold line breaks (see `csv::encode`), for tracing COPY errors to rows.
+    pub multiline: Vec<(u32, u32, u32)>,
+    /// The converted batch, kept only when a sink needs typed columns (Parquet).
+    pub batch: Option<RecordBatch>,
+}
+
+/// What the sinks need to know about a chunk.
+pub trait Spec: Work {
+    /// Index of the chunk within its table.
+    fn chunk(&self) -> u32;
+    /// The chunk's key range, for messages.
+    fn describe(&self) -> String;
+    /// `COPY "schema"."table" (...) FROM STDIN (FORMAT ...)`.
+    fn copy_sql(&self) -> &str;
+    /// Whether the data is PostgreSQL's binary COPY format (else CSV).
+    fn binary(&self) -> bool;
+    /// Schema of the converted batches.
+    fn out_schema(&self) -> Arc<Schema>;
+}
+
+/// A failed COPY, with the position PostgreSQL reported so the row can be found in the source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{what} of {table} chunk {chunk} ({range}) failed: {message}{}",
+    row.map(|r| format!(" (row {} of the chunk)", r + 1)).unwrap_or_default()
+)]
+pub struct CopyFailure {
+    pub table: String,
+    pub chunk: u32,
+    pub range: String,
+    pub what: String,
+    pub message: String,
+    /// 0-based row of the chunk PostgreSQL rejected, when it said.
+    pub row: Option<u64>,
+    /// The line number PostgreSQL reported.
+    pub line: Option<u64>,
+    /// Target column PostgreSQL named.
+    pub column: Option<String>,
+    /// The SQLSTATE PostgreSQL gave, when it gave one.
+    pub sqlstate: Option<String>,
+    /// A lost connection or a server-side abort unrelated to the data: the chunk can be copied again.
+    pub transient: bool,
+}
+
+/// Errors of the sinks.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Copy(Box<CopyFailure>),
+    #[error(
+        "{table} chunk {chunk} ({range}): COPY stored {copied} rows but {read} were read; the chunk was rolled back"
+    )]
+    RowCount {
+        table: String,
+        chunk: u32,
+        range: String,
+        copied: u64,
+        read: u64,
+    },
+    #[error("cannot write {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {message}")]
+    Parquet { path: PathBuf, message: String },
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
+}
+
+impl Retry for SinkError {
+    fn transient(&self) -> bool {
+        matches!(self, SinkError::Copy(f) if f.transient)
+    }
+}
+
+/// Fans every chunk out to two sinks: the first is written first, both commit or the chunk fails.
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<W, A, B> Sink<W, Encoded> for Tee<A, B>
+where
+    W: Spec,
+    A: Sink<W, Encoded, Error = SinkError>,
+    B: Sink<W, Encoded, Error = SinkError>,
+{
+    type Error = SinkError;
+
+    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+        self.0.begin(work).await?;
+        self.1.begin(work).await
+    }
+
+    async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
+        self.0.write(work, piece.clone()).await?;
+        self.1.write(work, piece).await
+    }
+
+    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
+        let bytes = self.0.commit(work, rows).await?;
+        self.1.commit(work, rows).await?;
+        Ok(bytes)
+    }
+
+    async fn abort(&mut self) {
+        self.0.abort().await;
+        self.1.abort().await;
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
+        self.0.recover().await?;
+        self.1.recover().await
+    }
+}
+
+/// A sink that writes nothing: hands each piece to a function and commits at once.
+pub struct Collect<F>(pub F);
+
+impl<W, O, F> Sink<W, O> for Collect<F>
+where
+    W: Work,
+    O: Send + 'static,
+    F: FnMut(O) + Send + 'static,
+{
+    type Error = std::convert::Infallible;
+
+    async fn begin(&mut self, _: &W) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn write(&mut self, _: &W, piece: O) -> Result<(), Self::Error> {
+        (self.0)(piece);
+        Ok(())
+    }
+
+    async fn commit(&mut self, _: &W, _: u64) -> Result<u64, Self::Error> {
+        Ok(0)
+    }
+
+    async fn abort(&mut self) {}
+
+    async fn recover(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// An optional sink: `None` accepts every chunk and writes nothing.
+impl<W, S> Sink<W, Encoded> for Option<S>
+where
+    W: Spec,
+    S: Sink<W, Encoded, Error = SinkError>,
+{
+    type Error = SinkError;
+
+    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+        match self {
+            Some(s) => s.begin(work).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
+        match self {
+            Some(s) => s.write(work, piece).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
+        match self {
+            Some(s) => s.commit(work, rows).await,
+            None => Ok(0),
+        }
+    }
+
+    async fn abort(&mut self) {
+        if let Some(s) = self {
+            s.abort().await;
+        }
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
+        match self {
+            Some(s) => s.recover().await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,66 +1,88 @@
-//! Parquet snapshots of exactly what was loaded: one file per chunk holding the transformed batches.
+//! The Parquet snapshot sink (`migrate --parquet-dir`): one file per chunk holding the converted batches.
 //!
-//! The ArrowWriter buffers a row group in memory, so the file is flushed once its buffer passes
-//! `FLUSH_BYTES`, keeping the snapshot inside the run's memory bound.
+//! The ArrowWriter buffers a row group in memory, so the file is flushed once its buffer passes `FLUSH_BYTES`,
+//! keeping the snapshot inside the run's memory bound.
 
 use std::fs::File;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::Schema;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::error::Error;
+use super::{Encoded, SinkError, Spec};
+use crate::pipeline::Sink;
 
 /// In-progress row group size at which the writer flushes.
 const FLUSH_BYTES: usize = 16 << 20;
 
-/// A chunk's Parquet file, shared by the batches of that chunk (written one after another).
-#[derive(Clone)]
-pub struct ChunkParquet(Arc<Mutex<Option<ArrowWriter<File>>>>, String);
+/// Writes each chunk's converted batches to `DIR/<table>.<chunk>.parquet`.
+pub struct ParquetFiles {
+    dir: PathBuf,
+    open: Option<(PathBuf, ArrowWriter<File>)>,
+}
 
-impl ChunkParquet {
-    pub fn create(
-        dir: &Path,
-        table: &str,
-        chunk: u32,
-        schema: Arc<Schema>,
-    ) -> Result<ChunkParquet, Error> {
-        let path = dir.join(format!("{table}.{chunk:05}.parquet"));
-        let name = path.display().to_string();
-        let file =
-            File::create(&path).map_err(|e| Error::Usage(format!("cannot create {name}: {e}")))?;
+impl ParquetFiles {
+    pub fn new(dir: &Path) -> ParquetFiles {
+        ParquetFiles {
+            dir: dir.to_path_buf(),
+            open: None,
+        }
+    }
+}
+
+fn pq(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> SinkError + '_ {
+    move |e| SinkError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl<W: Spec> Sink<W, Encoded> for ParquetFiles {
+    type Error = SinkError;
+
+    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+        let path = self
+            .dir
+            .join(format!("{}.{:05}.parquet", work.table(), work.chunk()));
+        let file = File::create(&path).map_err(|source| SinkError::File {
+            path: path.clone(),
+            source,
+        })?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let w = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| Error::Internal(format!("{name}: {e}")))?;
-        Ok(ChunkParquet(Arc::new(Mutex::new(Some(w))), name))
+        let w = ArrowWriter::try_new(file, work.out_schema(), Some(props)).map_err(pq(&path))?;
+        self.open = Some((path, w));
+        Ok(())
     }
 
-    pub fn write(&self, batch: &RecordBatch) -> Result<(), Error> {
-        let mut g = self.0.lock().expect("parquet writer lock");
-        let w = g
-            .as_mut()
-            .ok_or_else(|| Error::Internal(format!("{} already closed", self.1)))?;
-        w.write(batch)
-            .map_err(|e| Error::Internal(format!("writing {}: {e}", self.1)))?;
+    async fn write(&mut self, _: &W, piece: Encoded) -> Result<(), SinkError> {
+        let (path, w) = self.open.as_mut().expect("write after begin");
+        let batch = piece
+            .batch
+            .as_ref()
+            .expect("the composition keeps converted batches for Parquet");
+        w.write(batch).map_err(pq(path))?;
         if w.in_progress_size() > FLUSH_BYTES {
-            w.flush()
-                .map_err(|e| Error::Internal(format!("writing {}: {e}", self.1)))?;
+            w.flush().map_err(pq(path))?;
         }
         Ok(())
     }
 
     /// Writes the footer; a file without it is unreadable.
-    pub fn close(&self) -> Result<(), Error> {
-        if let Some(w) = self.0.lock().expect("parquet writer lock").take() {
-            w.close()
-                .map_err(|e| Error::Internal(format!("closing {}: {e}", self.1)))?;
+    async fn commit(&mut self, _: &W, _: u64) -> Result<u64, SinkError> {
+        if let Some((path, w)) = self.open.take() {
+            w.close().map_err(pq(&path))?;
         }
+        Ok(0)
+    }
+
+    async fn abort(&mut self) {
+        self.open = None;
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }

@@ -1,3 +1,4 @@
-//! Sources of the data path. Today: MySQL/MariaDB (`mysql`); exported files will be a second source.
+//! Sources of the data path (`pipeline::Source` implementations). Today: MySQL/MariaDB (`mysql`); exported files
+//! will be a second source.
 
 pub mod mysql;

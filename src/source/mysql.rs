@@ -12,7 +12,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
+use crate::connect::ConnectError;
+use crate::pipeline::{Emitter, Source, Work};
 use crate::schema::SourceTable;
+use crate::util::sql::{mysql_ident as quote_ident, mysql_string as sql_string};
 
 /// Errors of the source side of the data path.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,10 @@ pub enum SourceError {
     NoSnapshotPrivilege(String),
     #[error("table {table}: unexpected value type in column {column} (the text protocol should give bytes)")]
     UnexpectedValue { table: String, column: String },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("table {table}: building a batch failed: {message}")]
+    Batch { table: String, message: String },
 }
 
 fn q(context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> SourceError {
@@ -61,11 +68,7 @@ const READER_SESSION: &str =
 
 /// Opens `n` reader connections that all see one consistent point in time: a short global read lock, then
 /// `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every reader, then unlock.
-pub async fn open_snapshot(
-    url: &str,
-    n: usize,
-    quiesced: bool,
-) -> Result<Snapshot, crate::error::Error> {
+pub async fn open_snapshot(url: &str, n: usize, quiesced: bool) -> Result<Snapshot, SourceError> {
     let mut lock = crate::connect::source(url).await?;
     let locked = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
         Ok(()) => true,
@@ -73,11 +76,7 @@ pub async fn open_snapshot(
             tracing::warn!(error = %e, "No global read lock; relying on --source-quiesced.");
             false
         }
-        Err(e) => {
-            return Err(crate::error::Error::Source(
-                SourceError::NoSnapshotPrivilege(e.to_string()),
-            ))
-        }
+        Err(e) => return Err(SourceError::NoSnapshotPrivilege(e.to_string())),
     };
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
@@ -142,36 +141,11 @@ impl KeyBound {
     }
 }
 
-/// Escapes a string literal for a session without NO_BACKSLASH_ESCAPES.
-pub fn sql_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_sql_string(&mut out, s);
-    out
-}
-
-/// Appends `s` as a quoted string literal (backslash, quote and NUL escaped) to `out`.
-pub fn push_sql_string(out: &mut String, s: &str) {
-    out.push('\'');
-    for ch in s.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("''"),
-            '\0' => out.push_str("\\0"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-}
-
 /// One half-open range of a table's first key column: `lo <= k < hi`, unbounded where None.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRange {
     pub lo: Option<KeyBound>,
     pub hi: Option<KeyBound>,
-}
-
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 const INT_TYPES: &[&str] = &[
@@ -380,21 +354,20 @@ pub async fn row_at(
         .await
         .map_err(q(format!("locating a row of {}", table.name)))?;
     let Some(mut row) = row else { return Ok(None) };
-    let mut parts = Vec::new();
-    for (i, k) in table.primary_key.iter().enumerate() {
-        let v = match row.take::<Value, usize>(i) {
-            Some(Value::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
-            _ => "NULL".into(),
-        };
-        parts.push(format!("{k}={v}"));
-    }
+    let values: Vec<Option<Vec<u8>>> = (0..table.primary_key.len())
+        .map(|i| match row.take::<Value, usize>(i) {
+            Some(Value::Bytes(b)) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let key = crate::util::key::render(table.primary_key.iter().zip(values));
     let value = column.and_then(
         |_| match row.take::<Value, usize>(table.primary_key.len()) {
             Some(Value::Bytes(b)) => Some(b),
             _ => None,
         },
     );
-    Ok(Some((parts.join(", "), value)))
+    Ok(Some((key, value)))
 }
 
 /// Arrow schema of raw source batches: every column as nullable Binary.
@@ -407,76 +380,103 @@ pub fn raw_schema(columns: &[String]) -> Arc<Schema> {
     ))
 }
 
-/// Streams one chunk, handing batches of at most `batch_rows` rows or about `batch_bytes` bytes to `sink`.
-/// `sink` applies backpressure by awaiting.
-pub async fn read_chunk<F, Fut>(
-    conn: &mut mysql_async::Conn,
-    table: &str,
-    sql: &str,
-    schema: Arc<Schema>,
+/// What a reader needs to know about a chunk.
+pub trait ReadSpec {
+    /// The chunk's SELECT (see [`chunk_sql`]).
+    fn select_sql(&self) -> &str;
+    /// Schema of its raw batches (see [`raw_schema`]).
+    fn raw_schema(&self) -> Arc<Schema>;
+}
+
+/// A reader: one connection inside the shared snapshot, cutting chunks into batches of at most `batch_rows` rows
+/// or about `batch_bytes` bytes.
+pub struct Reader {
+    conn: mysql_async::Conn,
     batch_rows: usize,
     batch_bytes: usize,
-    mut sink: F,
-) -> Result<u64, crate::error::Error>
-where
-    F: FnMut(RecordBatch) -> Fut,
-    Fut: std::future::Future<Output = Result<(), crate::error::Error>>,
-{
-    let n = schema.fields().len();
-    let new_builders = || {
-        (0..n)
-            .map(|_| BinaryBuilder::with_capacity(batch_rows.min(1024), 64 * 1024))
-            .collect::<Vec<_>>()
-    };
-    let mut builders = new_builders();
-    let (mut rows, mut bytes, mut total) = (0usize, 0usize, 0u64);
-    let mut result = conn
-        .query_iter(sql)
-        .await
-        .map_err(q(format!("reading {table}")))?;
-    loop {
-        let row = result.next().await.map_err(q(format!("reading {table}")))?;
-        let Some(mut row) = row else { break };
-        for (i, b) in builders.iter_mut().enumerate() {
-            match row.take::<Value, usize>(i) {
-                Some(Value::Bytes(v)) => {
-                    bytes += v.len();
-                    b.append_value(&v);
-                }
-                Some(Value::NULL) | None => b.append_null(),
-                Some(_) => {
-                    return Err(SourceError::UnexpectedValue {
-                        table: table.to_string(),
-                        column: schema.field(i).name().clone(),
-                    }
-                    .into())
-                }
-            }
+}
+
+impl Reader {
+    pub fn new(conn: mysql_async::Conn, batch_rows: usize, batch_bytes: usize) -> Reader {
+        Reader {
+            conn,
+            batch_rows: batch_rows.max(1),
+            batch_bytes: batch_bytes.max(1),
         }
-        rows += 1;
-        if rows >= batch_rows || bytes >= batch_bytes {
-            let cols: Vec<ArrayRef> = std::mem::replace(&mut builders, new_builders())
+    }
+}
+
+impl<W: Work + ReadSpec> Source<W> for Reader {
+    type Error = SourceError;
+
+    async fn read(&mut self, work: &W, out: &mut dyn Emitter) -> Result<u64, SourceError> {
+        let table = work.table();
+        let schema = work.raw_schema();
+        let n = schema.fields().len();
+        let cap = self.batch_rows.min(1024);
+        let new_builders = || {
+            (0..n)
+                .map(|_| BinaryBuilder::with_capacity(cap, 64 * 1024))
+                .collect::<Vec<_>>()
+        };
+        let finish = |builders: Vec<BinaryBuilder>| {
+            let cols: Vec<ArrayRef> = builders
                 .into_iter()
                 .map(|mut b| Arc::new(b.finish()) as ArrayRef)
                 .collect();
-            let batch = RecordBatch::try_new(schema.clone(), cols)
-                .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
-            total += rows as u64;
-            (rows, bytes) = (0, 0);
-            sink(batch).await?;
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| SourceError::Batch {
+                table: table.to_string(),
+                message: e.to_string(),
+            })
+        };
+        let mut builders = new_builders();
+        let (mut rows, mut bytes, mut total) = (0usize, 0usize, 0u64);
+        let mut result = self
+            .conn
+            .query_iter(work.select_sql())
+            .await
+            .map_err(q(format!("reading {table}")))?;
+        loop {
+            let row = result.next().await.map_err(q(format!("reading {table}")))?;
+            let Some(mut row) = row else { break };
+            for (i, b) in builders.iter_mut().enumerate() {
+                match row.take::<Value, usize>(i) {
+                    Some(Value::Bytes(v)) => {
+                        bytes += v.len();
+                        b.append_value(&v);
+                    }
+                    Some(Value::NULL) | None => b.append_null(),
+                    Some(_) => {
+                        return Err(SourceError::UnexpectedValue {
+                            table: table.to_string(),
+                            column: schema.field(i).name().clone(),
+                        })
+                    }
+                }
+            }
+            rows += 1;
+            if rows >= self.batch_rows || bytes >= self.batch_bytes {
+                let batch = finish(std::mem::replace(&mut builders, new_builders()))?;
+                total += rows as u64;
+                (rows, bytes) = (0, 0);
+                if out.emit(batch).await.is_err() {
+                    return Ok(total);
+                }
+            }
         }
+        if rows > 0 {
+            total += rows as u64;
+            if out.emit(finish(builders)?).await.is_err() {
+                return Ok(total);
+            }
+        }
+        Ok(total)
     }
-    if rows > 0 {
-        let cols: Vec<ArrayRef> = builders
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let batch = RecordBatch::try_new(schema, cols)
-            .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
-        total += rows as u64;
-        sink(batch).await?;
+
+    async fn close(mut self) {
+        self.conn.query_drop("COMMIT").await.ok();
+        self.conn.disconnect().await.ok();
     }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -508,10 +508,5 @@ mod tests {
         assert_eq!(r[0].lo, None);
         assert_eq!(r[1].lo, Some(KeyBound::Int(10)));
         assert_eq!(r[2].hi, None);
-    }
-
-    #[test]
-    fn string_literals() {
-        assert_eq!(sql_string("a'b\\c\0"), "'a''b\\\\c\\0'");
     }
 }

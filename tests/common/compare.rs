@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::Engine as _;
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
-use pgconverge::facts::{App, Catalog};
+use pgconverge_testbed::facts::{App, Catalog};
 
 /// What PostgreSQL's `::text` of the migrated value must be, derived from the MySQL bytes and the target type.
 fn expected(pg_type: &str, note: &str, v: Option<Vec<u8>>) -> Option<String> {

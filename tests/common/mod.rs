@@ -9,7 +9,7 @@ pub mod compare;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mysql_async::prelude::Queryable;
-use pgconverge::facts::App;
+use pgconverge_testbed::facts::App;
 
 pub fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_string())
@@ -112,7 +112,9 @@ impl TestDbs {
         .await
         .unwrap();
         my.query_drop(format!("USE `{name}`")).await.unwrap();
-        for s in pgconverge::fixtures::statements(pgconverge::fixtures::mysql_schema(app)) {
+        for s in pgconverge_testbed::fixtures::statements(
+            pgconverge_testbed::fixtures::mysql_schema(app),
+        ) {
             my.query_drop(&s)
                 .await
                 .unwrap_or_else(|e| panic!("mysql fixture statement failed: {e}\n{s}"));
@@ -126,7 +128,9 @@ impl TestDbs {
             .await
             .unwrap();
         let owner = pg_conn(&format!("{}/{name}", pg_owner())).await;
-        for s in pgconverge::fixtures::statements(pgconverge::fixtures::pg_schema(app)) {
+        for s in
+            pgconverge_testbed::fixtures::statements(pgconverge_testbed::fixtures::pg_schema(app))
+        {
             owner
                 .batch_execute(&s)
                 .await

@@ -1,20 +1,20 @@
-//! The fixture schemas (tests/fixtures/*.sql, rendered from the facts) embedded for the demo, tests and generator.
+//! The fixture schemas (testbed/fixtures/*.sql, rendered from the facts) embedded for the demo, tests and generator.
 
 use crate::facts::App;
 
 /// MySQL/MariaDB source schema of `app` (Alkemio v0.128.3, Kratos v1.3.1).
 pub fn mysql_schema(app: App) -> &'static str {
     match app {
-        App::Alkemio => include_str!("../tests/fixtures/alkemio.mysql.sql"),
-        App::Kratos => include_str!("../tests/fixtures/kratos.mysql.sql"),
+        App::Alkemio => include_str!("../fixtures/alkemio.mysql.sql"),
+        App::Kratos => include_str!("../fixtures/kratos.mysql.sql"),
     }
 }
 
 /// PostgreSQL target schema of `app` with the rows its migrations seed (Alkemio v0.129.0 baseline, Kratos v1.3.1).
 pub fn pg_schema(app: App) -> &'static str {
     match app {
-        App::Alkemio => include_str!("../tests/fixtures/alkemio.pg.sql"),
-        App::Kratos => include_str!("../tests/fixtures/kratos.pg.sql"),
+        App::Alkemio => include_str!("../fixtures/alkemio.pg.sql"),
+        App::Kratos => include_str!("../fixtures/kratos.pg.sql"),
     }
 }
 

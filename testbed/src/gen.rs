@@ -13,8 +13,9 @@ use std::time::Instant;
 use mysql_async::prelude::Queryable;
 
 use crate::facts::{App, Catalog, FactColumn, FactTable};
-use crate::hash::fnv;
-use crate::source::mysql::push_sql_string;
+use pgconverge::util::calendar::civil_from_days;
+use pgconverge::util::hash::fnv;
+use pgconverge::util::sql::push_mysql_string as push_sql_string;
 
 /// Errors of the data generator.
 #[derive(Debug, thiserror::Error)]
@@ -367,20 +368,6 @@ fn datetime(rng: &mut Rng, fsp: bool) -> String {
         let _ = write!(s, ".{:06}", rng.below(1_000_000));
     }
     s
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Per-table generation plan: counts and how FK columns pick their parents.
@@ -760,19 +747,6 @@ mod tests {
         assert_eq!(a[3], row_uuid(7, "user", 3));
         assert_ne!(a[3], row_uuid(8, "user", 3));
         assert!(a.iter().all(|u| u.len() == 36 && u.as_bytes()[14] == b'4'));
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(18_321), (2020, 2, 29));
-    }
-
-    #[test]
-    fn string_literals_escape_what_mysql_needs() {
-        let mut s = String::new();
-        push_sql_string(&mut s, "a'b\\c\0d");
-        assert_eq!(s, "'a''b\\\\c\\0d'");
     }
 
     #[test]

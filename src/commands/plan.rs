@@ -1,4 +1,4 @@
-//! Subcommand bodies shared by the binary and the tests: each takes validated inputs and returns typed errors.
+//! `pgconverge plan`: introspects both sides and checks the schema contract; writes nothing.
 
 use std::path::Path;
 

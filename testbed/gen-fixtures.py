@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the fixture schemas in tests/fixtures/ from the fact catalogues in tests/facts/.
+"""Writes the fixture schemas in testbed/fixtures/ from the fact catalogues in testbed/facts/.
 
 The fixtures are our own rendering of the facts (column catalogues and constraint lists), not copies of the
 applications' migrations: MySQL DDL for the source (Alkemio v0.128.3, Kratos v1.3.1) and PostgreSQL DDL for the
 target (Alkemio v0.129.0 baseline with its seed, Kratos v1.3.1 with its credential types).
-Run it after editing tests/facts/*.tsv:  python3 scripts/gen-fixtures.py
+Run it after editing testbed/facts/*.tsv:  python3 testbed/gen-fixtures.py
 The outputs are committed, so neither CI nor the tests need Python.
 """
 import csv
@@ -12,9 +12,9 @@ import os
 import re
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FACTS = os.path.join(ROOT, "tests", "facts")
-OUT = os.path.join(ROOT, "tests", "fixtures")
+ROOT = os.path.dirname(os.path.abspath(__file__))
+FACTS = os.path.join(ROOT, "facts")
+OUT = os.path.join(ROOT, "fixtures")
 
 
 def read_tsv(name):
@@ -71,7 +71,7 @@ def mysql_name(con):
 def render_mysql(app, cols, cons, seeds):
     order, by_table = tables_in_order(cols, "ordinal")
     out = [
-        f"-- {app}: MySQL/MariaDB source schema, rendered by scripts/gen-fixtures.py from tests/facts/.",
+        f"-- {app}: MySQL/MariaDB source schema, rendered by testbed/gen-fixtures.py from testbed/facts/.",
         "SET FOREIGN_KEY_CHECKS = 0;",
         "",
     ]
@@ -132,7 +132,7 @@ def pg_default(r):
 
 def render_pg(app, cols, cons, prelude, seeds, unique_as_index):
     order, by_table = tables_in_order(cols, "pg_ordinal")
-    out = [f"-- {app}: PostgreSQL target schema, rendered by scripts/gen-fixtures.py from tests/facts/.", ""]
+    out = [f"-- {app}: PostgreSQL target schema, rendered by testbed/gen-fixtures.py from testbed/facts/.", ""]
     out.extend(prelude)
     post = []
     for t in order:
@@ -322,7 +322,7 @@ def main():
     for name, text in files.items():
         with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
             f.write(text)
-        print(f"wrote tests/fixtures/{name}")
+        print(f"wrote testbed/fixtures/{name}")
 
 
 if __name__ == "__main__":

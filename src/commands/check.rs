@@ -1,21 +1,40 @@
-//! `pgconverge check`: the rehearsal preflight. Reads the whole source through the same readers and transforms
-//! as `migrate`, writes nothing, and reports *every* violation, grouped and counted; then checks on the source
-//! the rules only the target enforces: foreign keys and UNIQUE constraints.
+//! `pgconverge check`: the rehearsal preflight. Reads the whole source through the same pipeline as `migrate`
+//! (MySQL readers, the validating transform) into a sink that only collects, writes nothing, and reports *every*
+//! violation, grouped and counted; meanwhile checks on the source the rules only the target enforces: foreign
+//! keys and UNIQUE constraints.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
+use super::session::{self, ChunkWork, Ledger, Tuning};
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::migrate::Options;
+use crate::pipeline::{self, Stop, Transform};
 use crate::plan::Plan;
 use crate::schema::TargetTable;
-use crate::source::mysql::{self as src, quote_ident};
+use crate::sink::Collect;
+use crate::source::mysql::{self as src, SourceError};
 use crate::transform::{Rule, Violation};
+use crate::util::sql::{mysql_ident as quote_ident, orphan_sql, Dialect};
+
+/// Everything `pgconverge check` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: String,
+    pub target: String,
+    pub mapping: PathBuf,
+    pub tuning: Tuning,
+    /// Also scan foreign keys the source declares.
+    pub all_foreign_keys: bool,
+    /// Write every finding as JSON here.
+    pub report: Option<PathBuf>,
+}
 
 /// Examples kept per (table, column, rule) group; every violation is counted.
 const EXAMPLES_PER_GROUP: usize = 100;
@@ -44,7 +63,6 @@ pub struct CheckReport {
 #[derive(Default)]
 struct Collector {
     groups: BTreeMap<(String, String, String), Group>,
-    rows: u64,
 }
 
 impl Collector {
@@ -76,129 +94,121 @@ pub fn rule_code(r: &Rule) -> String {
     }
 }
 
+/// The check transform: every violation of a batch (a clean batch costs one conversion).
+struct Inspect;
+
+impl Transform<ChunkWork> for Inspect {
+    type Output = Vec<Violation>;
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Vec<Violation>, Self::Error> {
+        Ok(work.table.transform.violations(&raw))
+    }
+}
+
 /// Runs the preflight. Returns the report; the caller decides the exit code from `violations`.
-pub async fn check(
-    source_url: &str,
-    target_url: &str,
-    mapping: &Mapping,
-    opts: &Options,
-    all_foreign_keys: bool,
-) -> Result<CheckReport, Error> {
+pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport, Error> {
     let started = Instant::now();
-    let session = crate::migrate::open_read_session(
-        source_url,
-        target_url,
-        mapping,
-        opts,
-        crate::migrate::Ledger::Ignore,
-    )
-    .await?;
-    let crate::migrate::ReadSession {
+    let opts = &settings.tuning;
+    let session::Session {
         plan,
         source_tables,
         target_tables,
         jobs,
         mut snapshot,
         ..
-    } = session;
-    let collector = Arc::new(Mutex::new(Collector::default()));
-    let mut conns = std::mem::take(&mut snapshot.conns);
-    let mut main_conn = conns.pop().expect("at least one reader");
-    let queue = Arc::new(Mutex::new(jobs));
-    let batch_bytes = opts.batch_bytes();
-    let mut set = tokio::task::JoinSet::new();
-    // The last connection checks keys while the others read; alone, it reads afterwards.
-    let single = conns.is_empty();
-    for mut conn in conns {
-        let (queue, collector) = (queue.clone(), collector.clone());
-        let batch_rows = opts.batch_rows;
-        set.spawn(
-            async move { read_all(&mut conn, &queue, &collector, batch_rows, batch_bytes).await },
-        );
-    }
-    let keys_started = Instant::now();
-    keys(
-        &mut main_conn,
-        &plan,
-        &source_tables,
-        &target_tables,
-        &collector,
-        all_foreign_keys,
+    } = session::open(
+        &settings.source,
+        &settings.target,
+        mapping,
+        opts,
+        false,
+        Ledger::Ignore,
     )
     .await?;
-    tracing::info!(
-        seconds = keys_started.elapsed().as_secs_f64(),
-        "Foreign keys and unique constraints checked."
-    );
-    if single {
-        read_all(
+    let collector = Arc::new(Mutex::new(Collector::default()));
+    let mut main_conn = snapshot.conns.pop().expect("at least one reader");
+    // The last connection checks keys while the others read; alone, it reads afterwards.
+    let single = snapshot.conns.is_empty();
+    let keys = async {
+        let keys_started = Instant::now();
+        keys(
             &mut main_conn,
-            &queue,
+            &plan,
+            &source_tables,
+            &target_tables,
             &collector,
-            opts.batch_rows,
-            batch_bytes,
+            settings.all_foreign_keys,
         )
         .await?;
-    }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|e| Error::Internal(format!("check task failed: {e}")))??;
-    }
-    let c =
-        Arc::try_unwrap(collector).map_err(|_| Error::Internal("collector still shared".into()))?;
-    let c = c.into_inner().expect("collector lock");
+        tracing::info!(
+            seconds = keys_started.elapsed().as_secs_f64(),
+            "Foreign keys and unique constraints checked."
+        );
+        Ok::<_, Error>(())
+    };
+    let read = |readers: Vec<src::Reader>| {
+        let sinks: Vec<_> = (0..readers.len())
+            .map(|_| {
+                let c = collector.clone();
+                Collect(move |found: Vec<Violation>| {
+                    let mut c = c.lock().expect("collector lock");
+                    for v in found {
+                        c.add(v, 1);
+                    }
+                })
+            })
+            .collect();
+        let jobs = jobs.clone();
+        async move {
+            match pipeline::run(jobs, readers, Inspect, sinks, Default::default()).await {
+                Ok(done) => Ok(done.iter().map(|d| d.rows).sum::<u64>()),
+                Err(Stop::Failed { error, .. }) => Err::<u64, Error>(error),
+                Err(Stop::Fault(f)) => Err(f.into()),
+            }
+        }
+    };
+    let rows = if single {
+        keys.await?;
+        read(vec![src::Reader::new(
+            main_conn,
+            opts.batch_rows,
+            opts.batch_bytes(),
+        )])
+        .await?
+    } else {
+        let readers = opts.readers_of(&mut snapshot);
+        let (k, r) = tokio::join!(keys, read(readers));
+        k?;
+        r?
+    };
+    let c = Arc::try_unwrap(collector)
+        .map_err(|_| Error::Internal("the collector is still shared".into()))?
+        .into_inner()
+        .expect("collector lock");
     let groups: Vec<Group> = c.groups.into_values().collect();
     Ok(CheckReport {
         app: mapping.app.clone(),
         tables: plan.tables.len(),
-        rows: c.rows,
+        rows,
         violations: groups.iter().map(|g| g.count).sum(),
         groups,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-async fn read_all(
-    conn: &mut mysql_async::Conn,
-    queue: &Mutex<std::collections::VecDeque<crate::migrate::Job>>,
-    collector: &Arc<Mutex<Collector>>,
-    batch_rows: usize,
-    batch_bytes: usize,
-) -> Result<(), Error> {
-    loop {
-        let job = queue.lock().expect("queue lock").pop_front();
-        let Some(job) = job else { break };
-        let t = job.table.clone();
-        let sql = src::chunk_sql(&t.source, &t.read_columns, &job.range);
-        let schema = src::raw_schema(&t.read_columns);
-        let rows = src::read_chunk(
-            conn,
-            &t.plan.source,
-            &sql,
-            schema,
-            batch_rows,
-            batch_bytes,
-            |raw| {
-                let (t, collector) = (t.clone(), collector.clone());
-                async move {
-                    let (otx, orx) = tokio::sync::oneshot::channel();
-                    rayon::spawn(move || {
-                        let _ = otx.send(t.transform.violations(&raw));
-                    });
-                    let found = orx
-                        .await
-                        .map_err(|_| Error::Internal("check worker vanished".into()))?;
-                    let mut c = collector.lock().expect("collector lock");
-                    for v in found {
-                        c.add(v, 1);
-                    }
-                    Ok(())
-                }
-            },
-        )
-        .await?;
-        collector.lock().expect("collector lock").rows += rows;
+/// `pgconverge check`: runs it, prints the findings, writes the JSON report if asked.
+pub async fn command(settings: &Settings) -> Result<CheckReport, Error> {
+    let mapping = Mapping::load(&settings.mapping)?;
+    let report = check(&mapping, settings).await?;
+    print!("{}", render_text(&report));
+    if let Some(path) = &settings.report {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        std::fs::write(path, json).map_err(|e| {
+            Error::Usage(format!("cannot write the report {}: {e}", path.display()))
+        })?;
     }
-    Ok(())
+    Ok(report)
 }
 
 /// Target column -> source column of a planned table.
@@ -221,17 +231,12 @@ async fn keys(
     collector: &Arc<Mutex<Collector>>,
     all_foreign_keys: bool,
 ) -> Result<(), Error> {
-    let q = |ctx: String| move |e: mysql_async::Error| Error::Internal(format!("{ctx}: {e}"));
+    let q =
+        |context: String| move |source: mysql_async::Error| SourceError::Query { context, source };
     for t in target {
         let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
             continue;
         };
-        let pk: Vec<String> = tp
-            .primary_key
-            .iter()
-            .map(|k| format!("c.{}", quote_ident(k)))
-            .collect();
-        let key_expr = format!("CONCAT_WS(', ', {})", pk.join(", "));
         for con in &t.constraints {
             match con.kind {
                 'f' => {
@@ -270,22 +275,17 @@ async fn keys(
                     if declared && !all_foreign_keys {
                         continue;
                     }
-                    // '' in a nullable uuid column becomes NULL, so it is no reference.
-                    let present: Vec<String> = cols
+                    let pairs: Vec<(String, String)> = cols
                         .iter()
-                        .map(|(c, _)| format!("c.{0} IS NOT NULL AND c.{0} <> ''", quote_ident(c)))
+                        .map(|(c, r)| (c.to_string(), r.to_string()))
                         .collect();
-                    let join: Vec<String> = cols
-                        .iter()
-                        .map(|(c, r)| format!("p.{} = c.{}", quote_ident(r), quote_ident(c)))
-                        .collect();
-                    let sql = format!(
-                        "SELECT {key_expr}, CONCAT_WS(', ', {}) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {}) LIMIT {EXAMPLES_PER_GROUP}",
-                        cols.iter().map(|(c, _)| format!("c.{}", quote_ident(c))).collect::<Vec<_>>().join(", "),
-                        quote_ident(&tp.source),
-                        present.join(" AND "),
-                        quote_ident(&ptp.source),
-                        join.join(" AND ")
+                    let sql = orphan_sql(
+                        Dialect::MySql,
+                        &quote_ident(&tp.source),
+                        &quote_ident(&ptp.source),
+                        &tp.primary_key,
+                        &pairs,
+                        EXAMPLES_PER_GROUP as u32,
                     );
                     let rows: Vec<(String, String)> = conn
                         .query(&sql)

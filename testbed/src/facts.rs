@@ -1,4 +1,4 @@
-//! The fact catalogues of the Alkemio and Kratos schemas (tests/facts/*.tsv), parsed for the generator and tests.
+//! The fact catalogues of the Alkemio and Kratos schemas (testbed/facts/*.tsv), parsed for the generator and tests.
 //!
 //! These catalogues describe the *pristine* application schemas. The migrator itself never reads them: it
 //! introspects the live servers. They drive the data generator and the fixture-vs-facts tests.
@@ -24,15 +24,15 @@ impl App {
 
     fn columns_tsv(self) -> &'static str {
         match self {
-            App::Alkemio => include_str!("../tests/facts/alkemio-columns.tsv"),
-            App::Kratos => include_str!("../tests/facts/kratos-columns.tsv"),
+            App::Alkemio => include_str!("../facts/alkemio-columns.tsv"),
+            App::Kratos => include_str!("../facts/kratos-columns.tsv"),
         }
     }
 
     fn constraints_tsv(self) -> &'static str {
         match self {
-            App::Alkemio => include_str!("../tests/facts/alkemio-constraints.tsv"),
-            App::Kratos => include_str!("../tests/facts/kratos-constraints.tsv"),
+            App::Alkemio => include_str!("../facts/alkemio-constraints.tsv"),
+            App::Kratos => include_str!("../facts/kratos-constraints.tsv"),
         }
     }
 
@@ -40,7 +40,7 @@ impl App {
     pub fn fixed_rows(self) -> Vec<(&'static str, &'static str, &'static str)> {
         match self {
             App::Alkemio => Vec::new(),
-            App::Kratos => include_str!("../tests/facts/kratos-seeded-rows.tsv")
+            App::Kratos => include_str!("../facts/kratos-seeded-rows.tsv")
                 .lines()
                 .skip(1)
                 .filter_map(|l| {

@@ -1,0 +1,338 @@
+//! `pgconverge migrate`: the contract check and snapshot (`session`), target preparation, the pipeline
+//! composed of MySQL readers, the convert-and-encode transform and COPY sinks (with optional CSV and Parquet
+//! snapshots fanned out beside them), and finishing. It touches no channel: `pipeline` runs the stages.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::session::{self, ChunkWork, Ledger, Tuning, QUEUE_BATCHES};
+use crate::error::Error;
+use crate::mapping::Mapping;
+use crate::pipeline::{self, Stop, Transform};
+use crate::schema::TargetTable;
+use crate::sink::copy::CopySink;
+use crate::sink::files::CsvFiles;
+use crate::sink::parquet::ParquetFiles;
+use crate::sink::{CopyFailure, Encoded, SinkError, Tee};
+use crate::source::mysql::{self as src, SnapshotInfo};
+use crate::target::{self, ledger};
+
+/// Everything `pgconverge migrate` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: String,
+    pub target: String,
+    pub mapping: PathBuf,
+    pub tuning: Tuning,
+    /// Delete rows already in the target tables instead of refusing.
+    pub replace: bool,
+    /// Keep a CSV snapshot of what was loaded, one file per chunk.
+    pub csv_dir: Option<PathBuf>,
+    /// Keep a Parquet snapshot of what was loaded, one file per chunk.
+    pub parquet_dir: Option<PathBuf>,
+    /// Send PostgreSQL's binary COPY format instead of CSV.
+    pub binary: bool,
+    /// Continue an interrupted run from its ledger.
+    pub resume: bool,
+    /// Write the report as JSON here.
+    pub report: Option<PathBuf>,
+}
+
+/// Per-table outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableReport {
+    pub target: String,
+    pub chunks: usize,
+    pub rows: u64,
+    pub csv_bytes: u64,
+}
+
+/// Outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub app: String,
+    pub snapshot: SnapshotInfo,
+    pub tables: BTreeMap<String, TableReport>,
+    pub rows: u64,
+    pub csv_bytes: u64,
+    pub seconds_prepare: f64,
+    pub seconds_load: f64,
+    pub seconds_finish: f64,
+    pub seconds_total: f64,
+    pub rows_per_second: f64,
+    pub mb_per_second: f64,
+}
+
+/// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
+/// key order, so line N is the N-th row of the chunk's range.
+async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
+    let (table, range) = (&work.table, &work.range);
+    let Some(row) = f.row else {
+        return Error::Sink(SinkError::Copy(Box::new(f)));
+    };
+    let source_column = f
+        .column
+        .as_ref()
+        .and_then(|c| table.plan.columns.iter().find(|p| &p.target == c))
+        .map(|p| p.source.clone());
+    let found = async {
+        let mut conn = crate::connect::source(source_url).await.ok()?;
+        let r = src::row_at(
+            &mut conn,
+            &table.source,
+            range,
+            source_column.as_deref(),
+            row,
+        )
+        .await;
+        conn.disconnect().await.ok();
+        r.ok().flatten()
+    }
+    .await;
+    match found {
+        Some((key, value)) => Error::Violation(Box::new(crate::transform::Violation {
+            table: table.plan.source.clone(),
+            key,
+            column: source_column.unwrap_or_else(|| "(row)".into()),
+            rule: crate::transform::Rule::RejectedByTarget {
+                message: f.message.clone(),
+            },
+            excerpt: value
+                .map(|v| crate::transform::excerpt(&v))
+                .unwrap_or_else(|| "-".into()),
+            hint: Some(format!("{} chunk {} rolled back", f.table, f.chunk)),
+        })),
+        None => Error::Sink(SinkError::Copy(Box::new(f))),
+    }
+}
+
+/// Runs a whole migration, or resumes an interrupted one (`resume`).
+pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
+    let (source_url, target_url) = (settings.source.as_str(), settings.target.as_str());
+    let (opts, resume) = (&settings.tuning, settings.resume);
+    let started = Instant::now();
+    let ledger = if resume {
+        Ledger::Resume
+    } else {
+        Ledger::Fresh
+    };
+    let session::Session {
+        plan,
+        target_tables,
+        mut snapshot,
+        jobs,
+        lookups,
+        chunk_plan,
+        mut control,
+        previous,
+        inputs,
+        ..
+    } = session::open(
+        source_url,
+        target_url,
+        mapping,
+        opts,
+        settings.binary,
+        ledger,
+    )
+    .await?;
+    let loaded: Vec<&TargetTable> = plan
+        .tables
+        .iter()
+        .map(|tp| {
+            target_tables
+                .iter()
+                .find(|t| t.name == tp.target)
+                .expect("planned target table")
+        })
+        .collect();
+    let mut reports: BTreeMap<String, TableReport> = plan
+        .tables
+        .iter()
+        .map(|tp| {
+            let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(0);
+            (
+                tp.source.clone(),
+                TableReport {
+                    target: tp.target.clone(),
+                    chunks,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+
+    let fks = match &previous {
+        None => {
+            target::check_occupied(
+                &control,
+                &mapping.target_schema,
+                &loaded,
+                &mapping.seeded_tables,
+                settings.replace,
+            )
+            .await?;
+            let run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+            ledger::create_ledger(&control, &run).await?;
+            None
+        }
+        // A crash before the preparing transaction committed left the target untouched: prepare again.
+        Some(run) if run.state == "preparing" => None,
+        Some(run) => Some(run.dropped_fks.clone()),
+    };
+    let fks = match fks {
+        Some(fks) => fks,
+        None => {
+            target::prepare(
+                &mut control,
+                &mapping.target_schema,
+                &loaded,
+                &mapping.seeded_tables,
+                settings.replace,
+            )
+            .await?
+        }
+    };
+    let prepared = Instant::now();
+    crate::hooks::pause(|| "prepared".into()).await;
+
+    let done = ledger::loaded_chunks(&control).await?;
+    let skipped = done.len();
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .filter(|j| !done.contains(&(j.table.plan.source.clone(), j.index)))
+        .collect();
+    if resume {
+        tracing::info!(
+            skipped,
+            remaining = jobs.len(),
+            "Resuming: loaded chunks are skipped."
+        );
+    }
+    for dir in settings.csv_dir.iter().chain(settings.parquet_dir.iter()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let work = async {
+        let readers = opts.readers_of(&mut snapshot);
+        let mut sinks = Vec::with_capacity(opts.writers.max(1));
+        for _ in 0..opts.writers.max(1) {
+            let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA).await?;
+            let csv = settings.csv_dir.as_deref().map(CsvFiles::new);
+            let parquet = settings.parquet_dir.as_deref().map(ParquetFiles::new);
+            sinks.push(Tee(Tee(copy, csv), parquet));
+        }
+        let encode = Encode {
+            keep_batches: settings.parquet_dir.is_some(),
+        };
+        let tuning = pipeline::Settings {
+            depth: QUEUE_BATCHES,
+            ..Default::default()
+        };
+        let results = match pipeline::run(jobs, readers, encode, sinks, tuning).await {
+            Ok(done) => done,
+            Err(Stop::Failed {
+                work,
+                error: Error::Sink(SinkError::Copy(f)),
+            }) => return Err(locate(source_url, &work, *f).await),
+            Err(Stop::Failed { error, .. }) => return Err(error),
+            Err(Stop::Fault(f)) => return Err(f.into()),
+        };
+        let load_done = Instant::now();
+        ledger::set_state(&control, "finishing").await?;
+        target::finish(&control, &mapping.target_schema, &loaded, &fks).await?;
+        ledger::drop_ledger(&control).await?;
+        Ok::<_, Error>((results, load_done))
+    };
+    let (results, load_done) = pipeline::until_interrupted(work)
+        .await
+        .ok_or(Error::Interrupted)??;
+    for d in results {
+        let r = reports
+            .get_mut(&d.work.table.plan.source)
+            .expect("reported table");
+        r.rows += d.rows;
+        r.csv_bytes += d.bytes;
+    }
+    let rows: u64 = reports.values().map(|r| r.rows).sum();
+    let csv_bytes: u64 = reports.values().map(|r| r.csv_bytes).sum();
+    let total = started.elapsed().as_secs_f64();
+    Ok(Report {
+        app: mapping.app.clone(),
+        snapshot: snapshot.info,
+        tables: reports,
+        rows,
+        csv_bytes,
+        seconds_prepare: (prepared - started).as_secs_f64(),
+        seconds_load: (load_done - prepared).as_secs_f64(),
+        seconds_finish: load_done.elapsed().as_secs_f64(),
+        seconds_total: total,
+        rows_per_second: rows as f64 / total.max(1e-9),
+        mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
+    })
+}
+
+/// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
+struct Encode {
+    /// Keep the converted batch in each piece, for the Parquet snapshot.
+    keep_batches: bool,
+}
+
+impl Transform<ChunkWork> for Encode {
+    type Output = Encoded;
+    type Error = Error;
+
+    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Encoded, Error> {
+        let t = &work.table;
+        let batch = t.transform.apply(&raw)?;
+        let mut out = Vec::with_capacity(raw.get_array_memory_size() + raw.num_rows() * 8);
+        let multiline = if t.binary {
+            crate::sink::binary::encode(&batch, &t.conversions, &mut out)
+                .map_err(Error::Internal)?;
+            Vec::new()
+        } else {
+            crate::sink::csv::encode(&batch, &mut out)
+        };
+        Ok(Encoded {
+            rows: batch.num_rows() as u64,
+            data: Bytes::from(out),
+            multiline,
+            batch: self.keep_batches.then_some(batch),
+        })
+    }
+}
+
+/// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.
+pub async fn command(settings: &Settings) -> Result<Report, Error> {
+    let mapping = Mapping::load(&settings.mapping)?;
+    let report = migrate(&mapping, settings).await?;
+    if let Some(path) = &settings.report {
+        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
+        std::fs::write(path, json).map_err(|e| {
+            Error::Usage(format!("cannot write the report {}: {e}", path.display()))
+        })?;
+    }
+    println!("{}", summary(&report));
+    Ok(report)
+}
+
+/// One line for the operator.
+pub fn summary(r: &Report) -> String {
+    format!(
+        "Migrated {} rows ({:.1} MB CSV) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
+        r.rows,
+        r.csv_bytes as f64 / 1e6,
+        r.tables.len(),
+        r.seconds_total,
+        r.seconds_prepare,
+        r.seconds_load,
+        r.seconds_finish,
+        r.rows_per_second,
+        r.mb_per_second
+    )
+}

@@ -1,0 +1,467 @@
+//! What every reading command opens first: the contract check, the consistent snapshot, the resolved lookups
+//! and the chunk plan, as the list of chunk jobs the pipeline runs; and the tuning they share.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use mysql_async::prelude::Queryable;
+
+use crate::convert::Conversion;
+use crate::error::Error;
+use crate::mapping::{Mapping, Transform};
+use crate::pipeline::Work;
+use crate::plan::TablePlan;
+use crate::schema::{SourceTable, TargetTable};
+use crate::source::mysql::{self as src, ChunkRange, ReadSpec, SnapshotInfo};
+use crate::target::ledger::{self, Inputs, Run};
+use crate::transform::TableTransform;
+use crate::util::sql::{mysql_ident, pg_ident as qi, pg_qualified as qualified};
+
+/// Pieces queued per chunk between its reader and its writer (see `pipeline::Settings::depth`).
+pub const QUEUE_BATCHES: usize = 2;
+
+/// Tuning shared by the commands that read the source; `Default` derives it from the machine.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub readers: usize,
+    pub writers: usize,
+    pub chunk_rows: u64,
+    pub chunk_bytes: u64,
+    pub batch_rows: usize,
+    pub max_memory: u64,
+    pub source_quiesced: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Tuning {
+            readers: cores.clamp(1, 4),
+            writers: cores.clamp(1, 4),
+            chunk_rows: 200_000,
+            chunk_bytes: 64 << 20,
+            batch_rows: 8192,
+            max_memory: 512 << 20,
+            source_quiesced: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// Raw bytes per batch so that every queue together stays well inside `max_memory`: each batch exists up to
+    /// three times (raw, converted, encoded) in each of the in-flight slots.
+    pub fn batch_bytes(&self) -> usize {
+        let slots = (self.readers + 2 * self.writers) as u64 * (QUEUE_BATCHES as u64 + 1) * 3;
+        ((self.max_memory / 2) / slots.max(1)).clamp(64 << 10, 16 << 20) as usize
+    }
+
+    /// One reader per snapshot connection.
+    pub fn readers_of(&self, snapshot: &mut src::Snapshot) -> Vec<src::Reader> {
+        let (rows, bytes) = (self.batch_rows, self.batch_bytes());
+        std::mem::take(&mut snapshot.conns)
+            .into_iter()
+            .map(|c| src::Reader::new(c, rows, bytes))
+            .collect()
+    }
+}
+
+/// The per-table part of a job: what to read, how to convert, where to COPY.
+pub struct TableWork {
+    pub source: SourceTable,
+    pub plan: TablePlan,
+    pub transform: TableTransform,
+    pub conversions: Vec<Conversion>,
+    pub read_columns: Vec<String>,
+    pub raw_schema: Arc<Schema>,
+    pub copy_sql: String,
+    pub binary: bool,
+}
+
+/// One chunk of a table: the unit the pipeline reads, converts and commits.
+pub struct ChunkWork {
+    pub table: Arc<TableWork>,
+    pub index: u32,
+    pub range: ChunkRange,
+    select_sql: String,
+}
+
+impl ChunkWork {
+    pub fn new(table: Arc<TableWork>, index: u32, range: ChunkRange) -> ChunkWork {
+        let select_sql = src::chunk_sql(&table.source, &table.read_columns, &range);
+        ChunkWork {
+            table,
+            index,
+            range,
+            select_sql,
+        }
+    }
+}
+
+impl Work for ChunkWork {
+    fn table(&self) -> &str {
+        &self.table.plan.source
+    }
+}
+
+impl ReadSpec for ChunkWork {
+    fn select_sql(&self) -> &str {
+        &self.select_sql
+    }
+    fn raw_schema(&self) -> Arc<Schema> {
+        self.table.raw_schema.clone()
+    }
+}
+
+impl crate::sink::Spec for ChunkWork {
+    fn chunk(&self) -> u32 {
+        self.index
+    }
+    fn describe(&self) -> String {
+        format!("{:?}", self.range)
+    }
+    fn copy_sql(&self) -> &str {
+        &self.table.copy_sql
+    }
+    fn binary(&self) -> bool {
+        self.table.binary
+    }
+    fn out_schema(&self) -> Arc<Schema> {
+        self.table.transform.out_schema()
+    }
+}
+
+/// Source key -> target key for each `remap_by_lookup` of the mapping, read before seeded rows are deleted.
+async fn resolve_lookups(
+    mapping: &Mapping,
+    source: &mut mysql_async::Conn,
+    target: &tokio_postgres::Client,
+    source_tables: &[SourceTable],
+) -> Result<crate::transform::Lookups, Error> {
+    let mut out = HashMap::new();
+    for tm in mapping.tables.values() {
+        for cm in tm.columns.values() {
+            let Some(Transform::RemapByLookup { table, by }) = &cm.transform else {
+                continue;
+            };
+            if out.contains_key(&(table.clone(), by.clone())) {
+                continue;
+            }
+            let pk = source_tables
+                .iter()
+                .find(|t| &t.name == table)
+                .and_then(|t| t.primary_key.first().cloned())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "remap_by_lookup names table {table}, which the source lacks"
+                    ))
+                })?;
+            let src_rows: Vec<(Vec<u8>, Vec<u8>)> = source
+                .query(format!(
+                    "SELECT {}, {} FROM {}",
+                    mysql_ident(&pk),
+                    mysql_ident(by),
+                    mysql_ident(table)
+                ))
+                .await
+                .map_err(|source| src::SourceError::Query {
+                    context: format!("reading lookup {table}.{by}"),
+                    source,
+                })?;
+            let ttable = mapping.target_table(table);
+            let dst_rows = target
+                .query(
+                    &format!(
+                        "SELECT {}::text, {}::text FROM {}",
+                        qi(&pk),
+                        qi(by),
+                        qualified(&mapping.target_schema, ttable)
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(crate::target::error::pg(format!(
+                    "reading lookup {table}.{by}"
+                )))?;
+            let by_name: HashMap<String, String> = dst_rows
+                .iter()
+                .map(|r| (r.get::<_, String>(1), r.get::<_, String>(0)))
+                .collect();
+            let mut map = HashMap::new();
+            for (k, name) in src_rows {
+                if let Some(t) = by_name.get(&String::from_utf8_lossy(&name).into_owned()) {
+                    map.insert(k, t.clone());
+                }
+            }
+            tracing::info!(table = %table, by = %by, remapped = map.len(), "Lookup resolved.");
+            out.insert((table.clone(), by.clone()), Arc::new(map));
+        }
+    }
+    Ok(out)
+}
+
+/// How a session treats an interrupted run's ledger in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ledger {
+    /// A read-only preflight: the ledger does not matter.
+    Ignore,
+    /// A new run: an existing ledger is an error.
+    Fresh,
+    /// `--resume`: the ledger must exist and match.
+    Resume,
+}
+
+/// Everything up to the first write: contract, snapshot, lookups, chunk plan.
+pub struct Session {
+    pub plan: crate::plan::Plan,
+    pub source_tables: Vec<SourceTable>,
+    pub target_tables: Vec<TargetTable>,
+    pub snapshot: src::Snapshot,
+    pub jobs: Vec<Arc<ChunkWork>>,
+    pub lookups: crate::transform::Lookups,
+    pub chunk_plan: BTreeMap<String, Vec<ChunkRange>>,
+    pub control: tokio_postgres::Client,
+    pub previous: Option<Run>,
+    pub inputs: Inputs,
+}
+
+/// Introspects both sides, checks the contract, compares with an interrupted run's ledger (as `ledger` says),
+/// takes the snapshot and plans the chunks. Nothing is written anywhere.
+pub async fn open(
+    source_url: &str,
+    target_url: &str,
+    mapping: &Mapping,
+    opts: &Tuning,
+    binary: bool,
+    ledger: Ledger,
+) -> Result<Session, Error> {
+    let db = crate::connect::source_database(source_url)?;
+    let mut meta = crate::connect::source(source_url).await?;
+    let source_tables = crate::schema::mysql::introspect(&mut meta, &db).await?;
+    meta.disconnect().await.ok();
+    let control = crate::connect::target(target_url).await?;
+    let target_tables = crate::schema::pg::introspect(&control, &mapping.target_schema).await?;
+    let plan = crate::plan::build(&source_tables, &target_tables, mapping);
+    if !plan.holds() {
+        eprint!("{}", crate::plan::render_text(&plan));
+        return Err(Error::Contract(plan.problems.len()));
+    }
+    let inputs = Inputs::of(
+        mapping,
+        &source_tables,
+        &target_tables,
+        opts.chunk_rows,
+        opts.chunk_bytes,
+    );
+    let previous = match ledger {
+        Ledger::Ignore => None,
+        _ => ledger::read_run(&control).await?,
+    };
+    match (&previous, ledger) {
+        (Some(_), Ledger::Fresh) => {
+            return Err(Error::Usage(format!(
+                "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or reset \
+                 the target for a new run",
+                ledger::LEDGER_SCHEMA
+            )))
+        }
+        (None, Ledger::Resume) => {
+            return Err(Error::Usage("there is no interrupted run to resume in this target".into()))
+        }
+        (Some(run), Ledger::Resume) => {
+            let diff = run.inputs.differences(&inputs);
+            if !diff.is_empty() {
+                return Err(Error::Usage(format!(
+                    "cannot resume: {} changed since the interrupted run; reset the target and start again",
+                    diff.join(", ")
+                )));
+            }
+        }
+        _ => {}
+    }
+
+    let mut snapshot = src::open_snapshot(source_url, opts.readers, opts.source_quiesced).await?;
+    tracing::info!(locked = snapshot.info.locked, binlog = ?snapshot.info.binlog, "Source snapshot taken.");
+    if let Some(run) = &previous {
+        check_same_source(&run.snapshot, &snapshot.info, opts.source_quiesced)?;
+    }
+    let lookups = match &previous {
+        Some(run) => run.lookups(),
+        None => resolve_lookups(mapping, &mut snapshot.conns[0], &control, &source_tables).await?,
+    };
+
+    // Chunk plan (stored in the ledger, so a resumed run uses the very same ranges), biggest tables first.
+    let mut jobs: Vec<ChunkWork> = Vec::new();
+    let mut chunk_plan: BTreeMap<String, Vec<ChunkRange>> = BTreeMap::new();
+    let mut table_plans: Vec<&TablePlan> = plan.tables.iter().collect();
+    table_plans.sort_by_key(|t| std::cmp::Reverse(t.bytes_estimate.max(t.rows_estimate)));
+    for tp in table_plans {
+        let s = source_tables
+            .iter()
+            .find(|s| s.name == tp.source)
+            .expect("planned source table");
+        let t = target_tables
+            .iter()
+            .find(|t| t.name == tp.target)
+            .expect("planned target table");
+        let ranges = match previous.as_ref().and_then(|r| r.chunks.get(&tp.source)) {
+            Some(r) => r.clone(),
+            None => {
+                let want = (s.rows_estimate.div_ceil(opts.chunk_rows.max(1)))
+                    .max(s.data_bytes.div_ceil(opts.chunk_bytes.max(1)))
+                    .max(1) as usize;
+                src::plan_ranges(&mut snapshot.conns[0], s, want).await?
+            }
+        };
+        chunk_plan.insert(tp.source.clone(), ranges.clone());
+        // The preflight has no PostgreSQL to parse JSON for it, so it parses on the client.
+        let job = Arc::new(table_work(
+            tp,
+            s,
+            t,
+            &lookups,
+            mapping,
+            ledger == Ledger::Ignore,
+            binary,
+        ));
+        if binary {
+            if let Some((c, why)) = tp
+                .columns
+                .iter()
+                .find_map(|c| crate::sink::binary::unsupported(&c.conversion).map(|w| (c, w)))
+            {
+                return Err(Error::Usage(format!(
+                    "--copy-format binary does not support {why}: {}.{}; use the default CSV format",
+                    tp.source, c.source
+                )));
+            }
+        }
+        for (i, range) in ranges.into_iter().enumerate() {
+            jobs.push(ChunkWork::new(job.clone(), i as u32, range));
+        }
+    }
+    Ok(Session {
+        plan,
+        source_tables,
+        target_tables,
+        snapshot,
+        jobs: interleave(jobs),
+        lookups,
+        chunk_plan,
+        control,
+        previous,
+        inputs,
+    })
+}
+
+/// A resumed run must read the same data as the interrupted one: same binlog position (or GTID), or the
+/// operator's word that the source received no writes.
+fn check_same_source(
+    before: &SnapshotInfo,
+    now: &SnapshotInfo,
+    quiesced: bool,
+) -> Result<(), Error> {
+    let comparable = (before.binlog.is_some() && now.binlog.is_some())
+        || (before.gtid.is_some() && now.gtid.is_some());
+    let moved = comparable && (before.binlog != now.binlog || before.gtid != now.gtid);
+    if quiesced {
+        // The position is server-wide: writes to other databases on the same server move it too, so the
+        // operator's word about this database decides.
+        if moved {
+            tracing::warn!(then = ?before.binlog, now = ?now.binlog, "Binary log moved since the interrupted run; trusting --source-quiesced.");
+        }
+        return Ok(());
+    }
+    if moved {
+        return Err(Error::Usage(format!(
+            "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
+             now); reset the target and start again, or pass --source-quiesced if only other databases were written",
+            before.binlog, before.gtid, now.binlog, now.gtid
+        )));
+    }
+    if comparable {
+        return Ok(());
+    }
+    Err(Error::Usage(
+        "cannot resume: the source has no binary log position to prove it is unchanged; if no writes reached it \
+         since the interrupted run, pass --source-quiesced"
+            .into(),
+    ))
+}
+
+/// The per-table part of the pipeline: what to read, how to convert, where to COPY.
+fn table_work(
+    tp: &TablePlan,
+    s: &SourceTable,
+    t: &TargetTable,
+    lookups: &crate::transform::Lookups,
+    mapping: &Mapping,
+    validate_json: bool,
+    binary: bool,
+) -> TableWork {
+    let mut read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
+    for k in &tp.primary_key {
+        if !read_columns.contains(k) {
+            read_columns.push(k.clone());
+        }
+    }
+    let nullable: HashMap<String, bool> = t
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.nullable))
+        .collect();
+    let transform = TableTransform::new(
+        tp,
+        &read_columns,
+        &nullable,
+        lookups,
+        mapping.source_offset_seconds().unwrap_or(0),
+    );
+    let transform = if validate_json {
+        transform
+    } else {
+        transform.without_json_validation()
+    };
+    let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
+    let copy_sql = format!(
+        "COPY {} ({}) FROM STDIN (FORMAT {})",
+        qualified(&mapping.target_schema, &t.name),
+        cols.join(", "),
+        if binary { "binary" } else { "csv" }
+    );
+    TableWork {
+        source: s.clone(),
+        plan: tp.clone(),
+        conversions: transform.conversions(),
+        transform,
+        raw_schema: src::raw_schema(&read_columns),
+        read_columns,
+        copy_sql,
+        binary,
+    }
+}
+
+/// Round-robin over tables, each table's chunks in order, biggest tables first.
+fn interleave(jobs: Vec<ChunkWork>) -> Vec<Arc<ChunkWork>> {
+    let mut per: Vec<VecDeque<ChunkWork>> = Vec::new();
+    for j in jobs {
+        match per
+            .iter_mut()
+            .find(|q| q.front().is_some_and(|f| Arc::ptr_eq(&f.table, &j.table)))
+        {
+            Some(q) => q.push_back(j),
+            None => per.push(VecDeque::from([j])),
+        }
+    }
+    let mut out = Vec::new();
+    while per.iter().any(|q| !q.is_empty()) {
+        for q in per.iter_mut() {
+            if let Some(j) = q.pop_front() {
+                out.push(Arc::new(j));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,251 @@
+//! The run ledger in the target (schema `pgconverge`): what a run depends on and decided (inputs fingerprint,
+//! chunk plan, snapshot position, resolved lookups, dropped foreign keys) and one row per committed chunk, written
+//! in the chunk's own transaction by the COPY sink. `--resume` repeats exactly what it records.
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use super::error::{pg, TargetError};
+use crate::mapping::Mapping;
+use crate::schema::{SourceTable, TargetTable};
+use crate::source::mysql::{ChunkRange, SnapshotInfo};
+use crate::util::hash::fnv;
+use crate::util::sql::pg_ident as qi;
+
+/// Name of the schema pgconverge keeps its run state in, inside the target database. Dropped after success.
+pub const LEDGER_SCHEMA: &str = "pgconverge";
+
+/// What a run depends on; `--resume` refuses when any of it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Inputs {
+    pub mapping: String,
+    pub source_schema: String,
+    /// Target schema without foreign keys (they are dropped while loading).
+    pub target_schema: String,
+    pub chunking: String,
+}
+
+impl Inputs {
+    pub fn of(
+        mapping: &Mapping,
+        source: &[SourceTable],
+        target: &[TargetTable],
+        chunk_rows: u64,
+        chunk_bytes: u64,
+    ) -> Inputs {
+        let src: Vec<_> = source
+            .iter()
+            .map(|t| (&t.name, &t.columns, &t.primary_key))
+            .collect();
+        let dst: Vec<_> = target
+            .iter()
+            .map(|t| {
+                (
+                    &t.name,
+                    &t.columns,
+                    t.constraints
+                        .iter()
+                        .filter(|c| c.kind != 'f')
+                        .collect::<Vec<_>>(),
+                    &t.indexes,
+                )
+            })
+            .collect();
+        let h = |v: String| format!("{:016x}", fnv(&v));
+        Inputs {
+            mapping: h(serde_json::to_string(mapping).unwrap_or_default()),
+            source_schema: h(serde_json::to_string(&src).unwrap_or_default()),
+            target_schema: h(serde_json::to_string(&dst).unwrap_or_default()),
+            chunking: format!("rows={chunk_rows} bytes={chunk_bytes}"),
+        }
+    }
+
+    /// Names of the inputs that differ from `other`.
+    pub fn differences(&self, other: &Inputs) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.mapping != other.mapping {
+            d.push("the mapping file");
+        }
+        if self.source_schema != other.source_schema {
+            d.push("the source schema");
+        }
+        if self.target_schema != other.target_schema {
+            d.push("the target schema");
+        }
+        if self.chunking != other.chunking {
+            d.push("the chunk plan options (--chunk-rows/--chunk-bytes)");
+        }
+        d
+    }
+}
+
+/// A foreign key dropped for the load.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DroppedFk {
+    pub table: String,
+    pub name: String,
+    pub definition: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+/// One resolved lookup as stored: (table, by, [(source key, target key)]).
+pub type StoredLookup = (String, String, Vec<(String, String)>);
+
+/// The ledger's record of a run: what it depends on and what it decided, so a resumed run repeats it exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub inputs: Inputs,
+    pub snapshot: SnapshotInfo,
+    pub chunks: std::collections::BTreeMap<String, Vec<ChunkRange>>,
+    /// Resolved lookups as (table, by, [(source key, target key)]); the target's seeded rows are gone on resume.
+    pub lookups: Vec<StoredLookup>,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub dropped_fks: Vec<DroppedFk>,
+}
+
+impl Run {
+    pub fn new(
+        inputs: Inputs,
+        snapshot: SnapshotInfo,
+        chunks: std::collections::BTreeMap<String, Vec<ChunkRange>>,
+        lookups: &crate::transform::Lookups,
+    ) -> Run {
+        let lookups = lookups
+            .iter()
+            .map(|((t, by), m)| {
+                let mut pairs: Vec<(String, String)> = m
+                    .iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.clone()))
+                    .collect();
+                pairs.sort();
+                (t.clone(), by.clone(), pairs)
+            })
+            .collect();
+        Run {
+            inputs,
+            snapshot,
+            chunks,
+            lookups,
+            state: "preparing".into(),
+            dropped_fks: Vec::new(),
+        }
+    }
+
+    pub fn lookups(&self) -> crate::transform::Lookups {
+        self.lookups
+            .iter()
+            .map(|(t, by, pairs)| {
+                let m = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+                    .collect();
+                ((t.clone(), by.clone()), std::sync::Arc::new(m))
+            })
+            .collect()
+    }
+}
+
+/// Creates the ledger schema and records the run (state `preparing`).
+pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError> {
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s};
+             CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
+               record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
+               started_at timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
+               bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+               PRIMARY KEY (table_name, chunk));",
+            s = qi(LEDGER_SCHEMA)
+        ))
+        .await
+        .map_err(pg("creating the ledger"))?;
+    let record = serde_json::to_string(run).expect("the run record serializes");
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {}.run (state, record) VALUES ('preparing', $1::text::jsonb)",
+                qi(LEDGER_SCHEMA)
+            ),
+            &[&record],
+        )
+        .await
+        .map_err(pg("creating the ledger"))?;
+    Ok(())
+}
+
+/// The interrupted run recorded in the target, if any.
+pub async fn read_run(client: &Client) -> Result<Option<Run>, TargetError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.run", qi(LEDGER_SCHEMA))],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT state, record::text, dropped_fks::text FROM {}.run",
+                qi(LEDGER_SCHEMA)
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    let Some(row) = row else { return Ok(None) };
+    let bad = |e: serde_json::Error| TargetError::LedgerUnreadable {
+        schema: LEDGER_SCHEMA,
+        message: e.to_string(),
+    };
+    let mut run: Run = serde_json::from_str(row.get(1)).map_err(bad)?;
+    run.state = row.get(0);
+    run.dropped_fks = serde_json::from_str(row.get(2)).map_err(bad)?;
+    Ok(Some(run))
+}
+
+/// Chunks committed so far, as (source table, chunk index).
+pub async fn loaded_chunks(
+    client: &Client,
+) -> Result<std::collections::HashSet<(String, u32)>, TargetError> {
+    Ok(client
+        .query(
+            &format!("SELECT table_name, chunk FROM {}.chunk", qi(LEDGER_SCHEMA)),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
+        .collect())
+}
+
+pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> {
+    client
+        .execute(
+            &format!("UPDATE {}.run SET state = $1", qi(LEDGER_SCHEMA)),
+            &[&state],
+        )
+        .await
+        .map_err(pg("updating the ledger"))?;
+    Ok(())
+}
+
+/// Drops the ledger after a successful run.
+pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            qi(LEDGER_SCHEMA)
+        ))
+        .await
+        .map_err(pg("dropping the ledger"))
+}

@@ -1,0 +1,235 @@
+//! The PostgreSQL target around the load: refuse unexpected rows, drop and later re-create foreign keys with
+//! identical names and definitions, delete seeded rows, set owned sequences; `ledger` keeps the run's state.
+//!
+//! Everything works as a non-superuser that owns the tables: no `session_replication_role`, no triggers off.
+
+pub mod error;
+pub mod ledger;
+
+use tokio_postgres::Client;
+
+use error::pg;
+pub use error::TargetError;
+pub use ledger::{DroppedFk, LEDGER_SCHEMA};
+
+use crate::connect::pg_message as db_message;
+use crate::schema::TargetTable;
+use crate::transform::{Rule, Violation};
+use crate::util::sql::{pg_ident as qi, pg_qualified as qualified};
+
+/// Refuses tables holding rows no migration seeded, unless `replace`. Runs before anything is changed.
+pub async fn check_occupied(
+    client: &Client,
+    schema: &str,
+    tables: &[&TargetTable],
+    seeded: &[String],
+    replace: bool,
+) -> Result<(), TargetError> {
+    let mut occupied = Vec::new();
+    for t in tables {
+        let has: bool = client
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {})",
+                    qualified(schema, &t.name)
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg(format!("checking {}", t.name)))?
+            .get(0);
+        if has && !seeded.contains(&t.name) {
+            occupied.push(t.name.clone());
+        }
+    }
+    if !occupied.is_empty() && !replace {
+        return Err(TargetError::Occupied(occupied));
+    }
+    Ok(())
+}
+
+/// Before the load, in one transaction: drop the foreign keys touching the loaded tables (recorded in the
+/// ledger) and delete seeded rows (or every row with `replace`).
+pub async fn prepare(
+    client: &mut Client,
+    schema: &str,
+    tables: &[&TargetTable],
+    seeded: &[String],
+    replace: bool,
+) -> Result<Vec<DroppedFk>, TargetError> {
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    // Every FK whose child or parent is loaded: a parent's delete or load must not be blocked by it.
+    let mut fks = Vec::new();
+    let all = crate::schema::pg::introspect(client, schema).await?;
+    for t in &all {
+        for c in t.constraints.iter().filter(|c| c.kind == 'f') {
+            let parent = c.ref_table.clone().unwrap_or_default();
+            if names.contains(&t.name.as_str()) || names.contains(&parent.as_str()) {
+                fks.push(DroppedFk {
+                    table: t.name.clone(),
+                    name: c.name.clone(),
+                    definition: c.definition.clone(),
+                    columns: c.columns.clone(),
+                    ref_table: parent,
+                    ref_columns: c.ref_columns.clone(),
+                });
+            }
+        }
+    }
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("preparing the target"))?;
+    let json = serde_json::to_string(&fks).expect("foreign keys serialize");
+    tx.execute(
+        &format!(
+            "UPDATE {}.run SET dropped_fks = $1::text::jsonb, state = 'loading'",
+            qi(LEDGER_SCHEMA)
+        ),
+        &[&json],
+    )
+    .await
+    .map_err(pg("recording foreign keys"))?;
+    for fk in &fks {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            qualified(schema, &fk.table),
+            qi(&fk.name)
+        ))
+        .await
+        .map_err(pg(format!(
+            "dropping foreign key {} on {}",
+            fk.name, fk.table
+        )))?;
+    }
+    for t in tables {
+        if replace || seeded.contains(&t.name) {
+            tx.batch_execute(&format!("DELETE FROM {}", qualified(schema, &t.name)))
+                .await
+                .map_err(pg(format!("deleting seeded rows of {}", t.name)))?;
+        }
+    }
+    tx.commit().await.map_err(pg("preparing the target"))?;
+    Ok(fks)
+}
+
+/// After the load: re-create the foreign keys (an orphan is reported with its row), set owned sequences to their
+/// column's maximum, and refresh planner statistics.
+pub async fn finish(
+    client: &Client,
+    schema: &str,
+    tables: &[&TargetTable],
+    fks: &[DroppedFk],
+) -> Result<(), TargetError> {
+    // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
+    let existing: std::collections::HashSet<(String, String)> = client
+        .query(
+            "SELECT c.relname::text, k.conname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+             WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
+            &[&qi(schema)],
+        )
+        .await
+        .map_err(pg("listing foreign keys"))?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    for (restored, fk) in fks.iter().enumerate() {
+        crate::hooks::pause(|| format!("finishing:{restored}")).await;
+        if existing.contains(&(fk.table.clone(), fk.name.clone())) {
+            continue;
+        }
+        let sql = format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            qualified(schema, &fk.table),
+            qi(&fk.name),
+            fk.definition
+        );
+        if let Err(e) = client.batch_execute(&sql).await {
+            if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+                return Err(orphan(client, schema, fk, tables).await.unwrap_or_else(|| {
+                    TargetError::FkRestore {
+                        table: fk.table.clone(),
+                        name: fk.name.clone(),
+                        message: db_message(&e),
+                    }
+                }));
+            }
+            return Err(pg(format!(
+                "re-creating foreign key {} on {}",
+                fk.name, fk.table
+            ))(e));
+        }
+    }
+    for t in tables {
+        for c in &t.columns {
+            if let Some(seq) = &c.owned_sequence {
+                let col = qi(&c.name);
+                client
+                    .execute(
+                        &format!(
+                            "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
+                            qualified(schema, &t.name)
+                        ),
+                        &[seq],
+                    )
+                    .await
+                    .map_err(pg(format!("setting sequence {seq}")))?;
+            }
+        }
+    }
+    for t in tables {
+        client
+            .batch_execute(&format!("ANALYZE {}", qualified(schema, &t.name)))
+            .await
+            .map_err(pg(format!("analyzing {}", t.name)))?;
+    }
+    Ok(())
+}
+
+/// Finds one row breaking `fk` and names it.
+async fn orphan(
+    client: &Client,
+    schema: &str,
+    fk: &DroppedFk,
+    tables: &[&TargetTable],
+) -> Option<TargetError> {
+    let pk = tables
+        .iter()
+        .find(|t| t.name == fk.table)
+        .map(|t| t.primary_key())
+        .unwrap_or_default();
+    let pairs: Vec<(String, String)> = fk
+        .columns
+        .iter()
+        .cloned()
+        .zip(fk.ref_columns.iter().cloned())
+        .collect();
+    let sql = crate::util::sql::orphan_sql(
+        crate::util::sql::Dialect::Postgres,
+        &qualified(schema, &fk.table),
+        &qualified(schema, &fk.ref_table),
+        &pk,
+        &pairs,
+        1,
+    );
+    let row = client.query_opt(&sql, &[]).await.ok()??;
+    let (key, value): (String, String) = (row.get(0), row.get(1));
+    let key = if pk.is_empty() {
+        key
+    } else {
+        format!("{}={key}", pk.join(","))
+    };
+    Some(TargetError::Orphan(Box::new(Violation {
+        table: fk.table.clone(),
+        key,
+        column: fk.columns.join(","),
+        rule: Rule::OrphanForeignKey {
+            parent: fk.ref_table.clone(),
+        },
+        excerpt: format!("{value:?}"),
+        hint: Some(format!(
+            "foreign key {}: add the parent row in the source or fix the reference",
+            fk.name
+        )),
+    })))
+}
