@@ -49,6 +49,16 @@ struct Endpoints {
     mapping: std::path::PathBuf,
 }
 
+impl From<Endpoints> for commands::session::Endpoints {
+    fn from(e: Endpoints) -> Self {
+        commands::session::Endpoints {
+            source: e.source,
+            target: e.target,
+            mapping: e.mapping,
+        }
+    }
+}
+
 #[derive(Args)]
 struct PlanArgs {
     #[command(flatten)]
@@ -206,9 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tuning.max_memory = a.max_memory;
             tuning.source_quiesced = a.source_quiesced;
             let settings = commands::migrate::Settings {
-                source: a.endpoints.source,
-                target: a.endpoints.target,
-                mapping: a.endpoints.mapping,
+                endpoints: a.endpoints.into(),
                 tuning,
                 replace: a.replace,
                 csv_dir: a.csv_dir,
@@ -225,9 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tuning.readers = a.readers.unwrap_or(tuning.readers + 1);
             tuning.source_quiesced = a.source_quiesced;
             let settings = commands::check::Settings {
-                source: a.endpoints.source,
-                target: a.endpoints.target,
-                mapping: a.endpoints.mapping,
+                endpoints: a.endpoints.into(),
                 tuning,
                 all_foreign_keys: a.all_foreign_keys,
                 report: a.report,

@@ -12,7 +12,7 @@ use arrow::array::RecordBatch;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use super::session::{self, ChunkWork, Ledger, Tuning};
+use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
@@ -26,9 +26,7 @@ use crate::util::sql::{mysql_ident as quote_ident, orphan_sql, Dialect};
 /// Everything `pgconverge check` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub source: String,
-    pub target: String,
-    pub mapping: PathBuf,
+    pub endpoints: Endpoints,
     pub tuning: Tuning,
     /// Also scan foreign keys the source declares.
     pub all_foreign_keys: bool,
@@ -118,8 +116,8 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
         mut snapshot,
         ..
     } = session::open(
-        &settings.source,
-        &settings.target,
+        &settings.endpoints.source,
+        &settings.endpoints.target,
         mapping,
         opts,
         false,
@@ -199,14 +197,11 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
 
 /// `pgconverge check`: runs it, prints the findings, writes the JSON report if asked.
 pub async fn command(settings: &Settings) -> Result<CheckReport, Error> {
-    let mapping = Mapping::load(&settings.mapping)?;
+    let mapping = Mapping::load(&settings.endpoints.mapping)?;
     let report = check(&mapping, settings).await?;
     print!("{}", render_text(&report));
     if let Some(path) = &settings.report {
-        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
-        std::fs::write(path, json).map_err(|e| {
-            Error::Usage(format!("cannot write the report {}: {e}", path.display()))
-        })?;
+        session::write_report(path, &report)?;
     }
     Ok(report)
 }

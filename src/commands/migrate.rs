@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::session::{self, ChunkWork, Ledger, Tuning, QUEUE_BATCHES};
+use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
@@ -25,9 +25,7 @@ use crate::target::{self, ledger};
 /// Everything `pgconverge migrate` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub source: String,
-    pub target: String,
-    pub mapping: PathBuf,
+    pub endpoints: Endpoints,
     pub tuning: Tuning,
     /// Delete rows already in the target tables instead of refusing.
     pub replace: bool,
@@ -113,7 +111,10 @@ async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
 
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
 pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
-    let (source_url, target_url) = (settings.source.as_str(), settings.target.as_str());
+    let (source_url, target_url) = (
+        settings.endpoints.source.as_str(),
+        settings.endpoints.target.as_str(),
+    );
     let (opts, resume) = (&settings.tuning, settings.resume);
     let started = Instant::now();
     let ledger = if resume {
@@ -309,13 +310,10 @@ impl Transform<ChunkWork> for Encode {
 
 /// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.
 pub async fn command(settings: &Settings) -> Result<Report, Error> {
-    let mapping = Mapping::load(&settings.mapping)?;
+    let mapping = Mapping::load(&settings.endpoints.mapping)?;
     let report = migrate(&mapping, settings).await?;
     if let Some(path) = &settings.report {
-        let json = serde_json::to_string_pretty(&report).expect("the report serializes");
-        std::fs::write(path, json).map_err(|e| {
-            Error::Usage(format!("cannot write the report {}: {e}", path.display()))
-        })?;
+        session::write_report(path, &report)?;
     }
     println!("{}", summary(&report));
     Ok(report)

@@ -28,9 +28,7 @@ pub async fn plan_command(
     let p = plan(source_url, target_url, &mapping).await?;
     print!("{}", plan::render_text(&p));
     if let Some(path) = report {
-        let json = serde_json::to_string_pretty(&p).map_err(|e| Error::Internal(e.to_string()))?;
-        std::fs::write(path, json)
-            .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))?;
+        super::session::write_report(path, &p)?;
     }
     if p.holds() {
         Ok(p)

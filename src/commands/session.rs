@@ -21,6 +21,22 @@ use crate::util::sql::{mysql_ident, pg_ident as qi, pg_qualified as qualified};
 /// Pieces queued per chunk between its reader and its writer (see `pipeline::Settings::depth`).
 pub const QUEUE_BATCHES: usize = 2;
 
+/// Where a command reads from, writes to, and the mapping between them. URLs hold passwords: never print them
+/// except through `url::redact`.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub source: String,
+    pub target: String,
+    pub mapping: std::path::PathBuf,
+}
+
+/// Writes a command's report as pretty JSON.
+pub fn write_report<T: serde::Serialize>(path: &std::path::Path, report: &T) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(report).expect("reports serialize");
+    std::fs::write(path, json)
+        .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))
+}
+
 /// Tuning shared by the commands that read the source; `Default` derives it from the machine.
 #[derive(Debug, Clone)]
 pub struct Tuning {
