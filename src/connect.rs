@@ -22,9 +22,10 @@ fn err(side: &'static str, url: &str, e: impl std::fmt::Display) -> ConnectError
 }
 
 /// Session settings of every source connection: UTC so TIMESTAMP columns arrive as stored, utf8mb4 so no
-/// character is converted on the way, and a read-only transaction is opened by the callers that read data.
+/// character is converted on the way, and every transaction read-only: the source is only ever read.
 pub const SOURCE_SESSION: &str =
-    "SET NAMES utf8mb4, time_zone = '+00:00', SESSION net_write_timeout = 600";
+    "SET NAMES utf8mb4, time_zone = '+00:00', SESSION net_write_timeout = 600; \
+     SET SESSION TRANSACTION READ ONLY";
 
 /// Database name of a `mysql://.../db` URL.
 pub fn source_database(url: &str) -> Result<String, ConnectError> {

@@ -34,9 +34,31 @@ pub enum Error {
     Verify(String),
     #[error(
         "interrupted: the open chunks were rolled back and every committed chunk is recorded in the target's \
-         ledger; continue with `pgconverge migrate --resume` and the same flags"
+         ledger; continue with `pgconverge migrate --resume` and the same flags, or return the target to its state \
+         before the run with `pgconverge reset --yes`"
     )]
     Interrupted,
+    /// A data violation after the target was prepared; the target was then restored.
+    #[error(
+        "{0}; the target was restored to its state before the run (loaded tables emptied, seeded rows, foreign \
+         keys and sequences as they were, ledger removed): fix the source and run `pgconverge migrate` again"
+    )]
+    Restored(Box<Error>),
+    #[error(
+        "{cause}; restoring the target failed too ({restore}); the ledger is kept: return the target to its state \
+         before the run with `pgconverge reset --yes`"
+    )]
+    RestoreFailed {
+        cause: Box<Error>,
+        restore: Box<Error>,
+    },
+    /// A server connection was lost after the target was prepared.
+    #[error(
+        "{0}; a connection was lost: every committed chunk is recorded in the target's ledger; continue with \
+         `pgconverge migrate --resume` and the same flags, or return the target to its state before the run with \
+         `pgconverge reset --yes`"
+    )]
+    Lost(Box<Error>),
     #[error("{0}")]
     Internal(String),
 }
@@ -48,6 +70,24 @@ impl From<std::convert::Infallible> for Error {
 }
 
 impl Error {
+    /// A server connection went away (a restart, a network cut): the run can be resumed, nothing is wrong with
+    /// the data.
+    pub fn is_connection_loss(&self) -> bool {
+        match self {
+            Error::Source(SourceError::Query { source, .. }) => matches!(
+                source,
+                mysql_async::Error::Io(_)
+                    | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
+            ),
+            Error::Source(SourceError::Connect(_))
+            | Error::Sink(SinkError::Connect(_))
+            | Error::Connect(_) => true,
+            Error::Sink(SinkError::Copy(f)) => f.transient,
+            Error::Target(TargetError::Sql { transient, .. }) => *transient,
+            _ => false,
+        }
+    }
+
     /// Exit codes: 1 internal, 2 usage, 3 connection, 4 contract, 5 data, 6 verification, 130 interrupted.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -63,6 +103,9 @@ impl Error {
             | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. }) => 2,
             Error::Verify(_) => 6,
             Error::Interrupted => 130,
+            Error::Restored(e) => e.exit_code(),
+            Error::RestoreFailed { cause, .. } => cause.exit_code(),
+            Error::Lost(_) => 3,
             Error::Source(_)
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)

@@ -33,6 +33,9 @@ enum Command {
     Migrate(MigrateArgs),
     /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.
     Check(CheckArgs),
+    /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
+    /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
+    Reset(ResetArgs),
 }
 
 /// Where the data comes from and goes to. Passwords in URLs are never printed.
@@ -112,6 +115,19 @@ struct MigrateArgs {
     /// Continue an interrupted run from its ledger: loaded chunks are skipped, the rest is loaded.
     #[arg(long)]
     resume: bool,
+}
+
+#[derive(Args)]
+struct ResetArgs {
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    target: String,
+    /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
+    #[arg(long)]
+    mapping: std::path::PathBuf,
+    /// Do it; without this flag reset only prints what it would do.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args)]
@@ -241,6 +257,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if commands::check::command(&settings).await?.violations > 0 {
                 return Ok(ExitCode::from(5));
             }
+        }
+        Command::Reset(a) => {
+            let settings = commands::reset::Settings {
+                target: a.target,
+                mapping: a.mapping,
+                yes: a.yes,
+            };
+            commands::reset::command(&settings).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

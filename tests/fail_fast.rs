@@ -1,6 +1,6 @@
 //! Strict fail-fast with provenance: one planted bad row per violation class stops `migrate` with exit 5, the
-//! message names table, key and column, and the failing table keeps no row of the failing chunk.
-//! `check` lists every planted violation at once.
+//! message names table, key and column, and the target is restored to exactly its state before the run
+//! (catalog and every table's rows). `check` lists every planted violation at once.
 
 mod common;
 
@@ -76,15 +76,21 @@ async fn fails(app: App, table: &str, column: &str, plant: &str, target_sql: &st
     my.query_drop(plant.replace("{id}", &id))
         .await
         .unwrap_or_else(|e| panic!("planting {plant}: {e}"));
+    let before = common::target_state(&dbs).await;
     let (code, text) = run(
         &dbs,
         "migrate",
         &["--chunk-rows", "1000000", "--chunk-bytes", "1000000000"],
     );
     assert_eq!(code, 5, "expected a data violation (exit 5):\n{text}");
-    for n in [table, column, &id, needle] {
+    for n in [table, column, &id, needle, "the target was restored"] {
         assert!(text.contains(n), "the message lacks {n:?}:\n{text}");
     }
+    assert_eq!(
+        common::target_state(&dbs).await,
+        before,
+        "the target differs from its state before the failed run"
+    );
     assert_eq!(
         target_rows(&dbs, table).await,
         0,
@@ -257,6 +263,7 @@ async fn duplicate_against_a_target_only_unique_constraint() {
     ))
     .await
     .unwrap();
+    let before = common::target_state(&dbs).await;
     let (code, text) = run(
         &dbs,
         "migrate",
@@ -267,6 +274,7 @@ async fn duplicate_against_a_target_only_unique_constraint() {
         text.contains("session_devices") && text.contains("unique_session_device"),
         "{text}"
     );
+    assert_eq!(common::target_state(&dbs).await, before, "{text}");
     // PostgreSQL rejects the later row in key order; the message names it by its source key.
     assert!(
         text.contains(&format!("id={b}")),
@@ -289,6 +297,7 @@ async fn foreign_key_without_parent() {
     my.query_drop(format!("UPDATE callout SET calloutsSetId = '00000000-0000-4000-8000-00000000dead' WHERE id = '{id}'"))
         .await
         .unwrap();
+    let before = common::target_state(&dbs).await;
     let (code, text) = run(&dbs, "migrate", &[]);
     assert_eq!(code, 5, "{text}");
     for n in [
@@ -297,9 +306,12 @@ async fn foreign_key_without_parent() {
         &id,
         "00000000-0000-4000-8000-00000000dead",
         "callouts_set",
+        "the target was restored",
     ] {
         assert!(text.contains(n), "the message lacks {n:?}:\n{text}");
     }
+    // Found when the keys were re-created, after every table was loaded: the orphan row is gone too.
+    assert_eq!(common::target_state(&dbs).await, before, "{text}");
 }
 
 #[tokio::test]

@@ -240,3 +240,170 @@ async fn a_target_connection_lost_mid_copy_is_retried() {
     );
     common::compare::compare_all(App::Kratos, &dbs).await;
 }
+
+fn reset(dbs: &common::TestDbs, mapping: &str, yes: bool) -> (i32, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
+    c.args(["reset", "--mapping", mapping])
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn");
+    if yes {
+        c.arg("--yes");
+    }
+    let out = c.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Killed at `point`, then `reset`: without --yes nothing changes; with it the target is exactly as before the
+/// run (catalog and rows); a second reset is a no-op.
+async fn killed_and_reset(app: App, point: &str) {
+    let dbs = common::TestDbs::new(app).await;
+    pgconverge_testbed::gen::generate(
+        &dbs.source_admin(),
+        app,
+        35,
+        if app == App::Alkemio { 0.001 } else { 0.02 },
+        2,
+    )
+    .await
+    .unwrap();
+    let mapping = format!("mappings/{}.toml", app.name());
+    let pristine = common::target_state(&dbs).await;
+    kill_at(&dbs, &mapping, point);
+    let left = common::target_state(&dbs).await;
+    assert_ne!(left, pristine, "the killed run left no trace at {point}");
+    let (code, text) = reset(&dbs, &mapping, false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Nothing was changed"), "{text}");
+    assert_eq!(
+        common::target_state(&dbs).await,
+        left,
+        "reset without --yes changed the target"
+    );
+    let (code, text) = reset(&dbs, &mapping, true);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        common::target_state(&dbs).await,
+        pristine,
+        "reset --yes after a kill at {point} did not give the pristine target:\n{text}"
+    );
+    let (code, text) = reset(&dbs, &mapping, true);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Nothing to reset"), "{text}");
+    assert_eq!(common::target_state(&dbs).await, pristine);
+}
+
+#[tokio::test]
+async fn killed_right_after_preparing_then_reset() {
+    killed_and_reset(App::Kratos, "prepared").await;
+}
+
+#[tokio::test]
+async fn killed_mid_load_then_reset() {
+    killed_and_reset(App::Kratos, "chunk:5").await;
+}
+
+#[tokio::test]
+async fn killed_while_restoring_foreign_keys_then_reset() {
+    killed_and_reset(App::Alkemio, "finishing:40").await;
+}
+
+/// After a completed run there is no ledger: reset refuses to empty rows it cannot account for.
+#[tokio::test]
+async fn reset_refuses_a_target_it_has_no_ledger_for() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 36, 0.01, 1)
+        .await
+        .unwrap();
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 0, "{text}");
+    let migrated = common::target_state(&dbs).await;
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("refusing to reset"), "{text}");
+    assert_eq!(common::target_state(&dbs).await, migrated);
+}
+
+/// Runs that stop before preparing change nothing: a contract problem, a refused connection, a bad flag.
+#[tokio::test]
+async fn failures_before_preparing_change_nothing() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 37, 0.01, 1)
+        .await
+        .unwrap();
+    let pristine = common::target_state(&dbs).await;
+    let (code, text) = common::run(&dbs, "migrate", &["--chunk-rows", "many"]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(common::target_state(&dbs).await, pristine);
+    let out = command(&dbs, "mappings/kratos.toml", &[])
+        .env(
+            "PGCONVERGE_TARGET",
+            dbs.target()
+                .replace("pgc_owner:pgc_owner", "pgc_owner:wrong"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(common::target_state(&dbs).await, pristine);
+    // A narrowed target column the source cannot fit is a contract problem: exit 4 before any write.
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute("ALTER TABLE identities ALTER COLUMN schema_id TYPE varchar(8)")
+        .await
+        .unwrap();
+    let narrowed = common::target_state(&dbs).await;
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 4, "{text}");
+    assert_eq!(common::target_state(&dbs).await, narrowed);
+}
+
+/// The source is only read: its checksum is the same after plan, check, a migration, a failed migration, a
+/// killed and a resumed one.
+#[tokio::test]
+async fn the_source_is_only_read() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 38, 0.02, 2)
+        .await
+        .unwrap();
+    let before = common::source_checksum(&dbs).await;
+    let (code, text) = common::run(&dbs, "plan", &[]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = common::run(&dbs, "check", &[]);
+    assert_eq!(code, 0, "{text}");
+    kill_at(&dbs, "mappings/kratos.toml", "chunk:3");
+    let (code, text) = resume(&dbs, "mappings/kratos.toml");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(common::source_checksum(&dbs).await, before);
+    // A failed run: a target column too narrow for one value, then restored.
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 2, "{text}");
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    let tables: Vec<String> = pg
+        .query(
+            "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
+             AND relkind = 'r' AND relname NOT IN ('schema_migration', 'identity_credential_types', 'networks')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    pg.batch_execute(&format!("TRUNCATE {} CASCADE", tables.join(", ")))
+        .await
+        .unwrap();
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    mysql_async::prelude::Queryable::query_drop(
+        &mut my,
+        "UPDATE courier_messages SET send_count = 40000 ORDER BY id LIMIT 1",
+    )
+    .await
+    .unwrap();
+    let before = common::source_checksum(&dbs).await;
+    pg.batch_execute("ALTER TABLE courier_messages ALTER COLUMN send_count TYPE smallint")
+        .await
+        .unwrap();
+    let (code, text) = common::run(&dbs, "migrate", &["--replace"]);
+    assert_eq!(code, 5, "{text}");
+    assert_eq!(common::source_checksum(&dbs).await, before);
+}

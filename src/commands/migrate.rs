@@ -178,7 +178,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 settings.replace,
             )
             .await?;
-            let run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+            let mut run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+            run.target_schema = mapping.target_schema.clone();
+            run.tables = loaded.iter().map(|t| t.name.clone()).collect();
             ledger::create_ledger(&control, &run).await?;
             None
         }
@@ -245,14 +247,21 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             Err(Stop::Fault(f)) => return Err(f.into()),
         };
         let load_done = Instant::now();
-        ledger::set_state(&control, "finishing").await?;
-        target::finish(&control, &mapping.target_schema, &loaded, &fks).await?;
-        ledger::drop_ledger(&control).await?;
+        finish(
+            &mut control,
+            target_url,
+            &mapping.target_schema,
+            &loaded,
+            &fks,
+        )
+        .await?;
         Ok::<_, Error>((results, load_done))
     };
-    let (results, load_done) = pipeline::until_interrupted(work)
-        .await
-        .ok_or(Error::Interrupted)??;
+    let (results, load_done) = match pipeline::until_interrupted(work).await {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(after_failure(control, target_url, e).await),
+        None => return Err(Error::Interrupted),
+    };
     for d in results {
         let r = reports
             .get_mut(&d.work.table.plan.source)
@@ -276,6 +285,67 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         rows_per_second: rows as f64 / total.max(1e-9),
         mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
     })
+}
+
+/// The finish stage on the control connection (state, foreign keys, sequences, ANALYZE, ledger dropped): every
+/// step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
+/// stage again.
+async fn finish(
+    control: &mut tokio_postgres::Client,
+    target_url: &str,
+    schema: &str,
+    loaded: &[&TargetTable],
+    fks: &[target::DroppedFk],
+) -> Result<(), Error> {
+    let mut attempt = 0;
+    loop {
+        let r = async {
+            ledger::set_state(control, "finishing").await?;
+            target::finish(control, schema, loaded, fks).await?;
+            ledger::drop_ledger(control).await
+        }
+        .await;
+        match r {
+            Err(target::TargetError::Sql {
+                transient: true,
+                message,
+                ..
+            }) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %message, "Target connection lost while finishing; finishing again.");
+                *control = crate::connect::target_with_retry(target_url).await?;
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
+/// Names the state a failed run leaves. A data violation cannot be resumed (the source must change), so the
+/// target is restored to its state before the run; a lost connection keeps the resumable state.
+async fn after_failure(mut control: tokio_postgres::Client, target_url: &str, e: Error) -> Error {
+    if e.is_connection_loss() {
+        return Error::Lost(Box::new(e));
+    }
+    if e.exit_code() != 5 {
+        return e;
+    }
+    let restored = async {
+        if control.is_closed() {
+            control = crate::connect::target_with_retry(target_url).await?;
+        }
+        match ledger::read_run(&control).await? {
+            Some(run) => Ok::<_, Error>(target::restore(&mut control, &run).await?),
+            None => Ok(()),
+        }
+    }
+    .await;
+    match restored {
+        Ok(()) => Error::Restored(Box::new(e)),
+        Err(r) => Error::RestoreFailed {
+            cause: Box::new(e),
+            restore: Box::new(r),
+        },
+    }
 }
 
 /// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.

@@ -4,4 +4,5 @@
 pub mod check;
 pub mod migrate;
 pub mod plan;
+pub mod reset;
 pub mod session;

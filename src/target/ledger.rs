@@ -105,6 +105,11 @@ pub struct Run {
     pub state: String,
     #[serde(default)]
     pub dropped_fks: Vec<DroppedFk>,
+    /// The target schema and the tables the run loads: what a restore empties.
+    #[serde(default)]
+    pub target_schema: String,
+    #[serde(default)]
+    pub tables: Vec<String>,
 }
 
 impl Run {
@@ -132,6 +137,8 @@ impl Run {
             lookups,
             state: "preparing".into(),
             dropped_fks: Vec::new(),
+            target_schema: String::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -157,6 +164,8 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
              CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
                record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
                started_at timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE {s}.saved (table_name text PRIMARY KEY, rows jsonb NOT NULL);
+             CREATE TABLE {s}.sequence (name text PRIMARY KEY, last_value bigint NOT NULL, is_called boolean NOT NULL);
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
                bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                PRIMARY KEY (table_name, chunk));",

@@ -102,6 +102,33 @@ pub async fn prepare(
             fk.name, fk.table
         )))?;
     }
+    // What a restore puts back: the seeded rows (saved server-side, as jsonb, before they are deleted) and the
+    // state of every sequence the load will move.
+    let ledger = qi(LEDGER_SCHEMA);
+    for t in tables {
+        if seeded.contains(&t.name) {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {ledger}.saved SELECT $1, coalesce(jsonb_agg(to_jsonb(x)), '[]') FROM {} x",
+                    qualified(schema, &t.name)
+                ),
+                &[&t.name],
+            )
+            .await
+            .map_err(pg(format!("saving the seeded rows of {}", t.name)))?;
+        }
+        for seq in t.columns.iter().filter_map(|c| c.owned_sequence.as_ref()) {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {ledger}.sequence SELECT $1, last_value, is_called FROM {seq} \
+                     ON CONFLICT (name) DO NOTHING"
+                ),
+                &[seq],
+            )
+            .await
+            .map_err(pg(format!("saving sequence {seq}")))?;
+        }
+    }
     for t in tables {
         if replace || seeded.contains(&t.name) {
             tx.batch_execute(&format!("DELETE FROM {}", qualified(schema, &t.name)))
@@ -184,6 +211,138 @@ pub async fn finish(
             .map_err(pg(format!("analyzing {}", t.name)))?;
     }
     Ok(())
+}
+
+/// What [`restore`] would do, for `reset` to show before it acts.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Restoration {
+    /// The run never got past preparing: the target is untouched, only the ledger goes.
+    pub untouched: bool,
+    pub tables_emptied: Vec<String>,
+    pub seeded_rows: Vec<(String, i64)>,
+    pub foreign_keys: usize,
+    pub sequences: usize,
+}
+
+/// Reads from the ledger what a restore would put back.
+pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restoration, TargetError> {
+    if run.state == "preparing" {
+        return Ok(Restoration {
+            untouched: true,
+            ..Default::default()
+        });
+    }
+    let l = qi(LEDGER_SCHEMA);
+    let seeded_rows = client
+        .query(
+            &format!(
+                "SELECT table_name, jsonb_array_length(rows)::bigint FROM {l}.saved ORDER BY 1"
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let sequences: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {l}.sequence"), &[])
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    Ok(Restoration {
+        untouched: false,
+        tables_emptied: run.tables.clone(),
+        seeded_rows,
+        foreign_keys: run.dropped_fks.len(),
+        sequences: sequences as usize,
+    })
+}
+
+/// Returns the target to its state before the run the ledger records, in one transaction: every loaded table
+/// emptied, the seeded rows put back as they were, every dropped foreign key re-created by name, the owned
+/// sequences as they were, the ledger removed. Safe at any point of a run (idempotent: a failed restore leaves
+/// everything as it was, and running it again does the same).
+pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), TargetError> {
+    let schema = run.target_schema.as_str();
+    let l = qi(LEDGER_SCHEMA);
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("restoring the target"))?;
+    if run.state != "preparing" {
+        // Keys restored by an interrupted finish are dropped again so that every loaded table can be emptied.
+        for fk in &run.dropped_fks {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                qualified(schema, &fk.table),
+                qi(&fk.name)
+            ))
+            .await
+            .map_err(pg(format!(
+                "dropping foreign key {} on {}",
+                fk.name, fk.table
+            )))?;
+        }
+        if !run.tables.is_empty() {
+            let list: Vec<String> = run.tables.iter().map(|t| qualified(schema, t)).collect();
+            tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                .await
+                .map_err(pg("emptying the loaded tables"))?;
+        }
+        let saved = tx
+            .query(
+                &format!("SELECT table_name, rows::text FROM {l}.saved"),
+                &[],
+            )
+            .await
+            .map_err(pg("reading the saved seeded rows"))?;
+        for row in saved {
+            let (table, rows): (String, String) = (row.get(0), row.get(1));
+            let t = qualified(schema, &table);
+            // Generated columns take no value; identity columns take the saved one.
+            let cols: String = tx
+                .query_one(
+                    "SELECT coalesce(string_agg(quote_ident(attname), ', ' ORDER BY attnum), '') FROM pg_attribute \
+                     WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+                    &[&t],
+                )
+                .await
+                .map_err(pg(format!("listing the columns of {table}")))?
+                .get(0);
+            tx.execute(
+                &format!(
+                    "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM \
+                     jsonb_populate_recordset(NULL::{t}, $1::text::jsonb)"
+                ),
+                &[&rows],
+            )
+            .await
+            .map_err(pg(format!("putting back the seeded rows of {table}")))?;
+        }
+        for fk in &run.dropped_fks {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                qualified(schema, &fk.table),
+                qi(&fk.name),
+                fk.definition
+            ))
+            .await
+            .map_err(pg(format!(
+                "re-creating foreign key {} on {}",
+                fk.name, fk.table
+            )))?;
+        }
+        tx.batch_execute(&format!(
+            "SELECT setval(name::regclass, last_value, is_called) FROM {l}.sequence"
+        ))
+        .await
+        .map_err(pg("resetting sequences"))?;
+    }
+    tx.batch_execute(&format!("DROP SCHEMA {l} CASCADE"))
+        .await
+        .map_err(pg("dropping the ledger"))?;
+    tx.commit().await.map_err(pg("restoring the target"))
 }
 
 /// Finds one row breaking `fk` and names it.

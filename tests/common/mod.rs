@@ -176,3 +176,75 @@ impl Drop for TestDbs {
         .join();
     }
 }
+
+/// The whole observable state of a test's target: schemas, constraints (with definitions), indexes, triggers,
+/// sequences with their positions, and every table's row count and content digest. Two equal states mean the
+/// same catalog and the same rows.
+pub async fn target_state(dbs: &TestDbs) -> String {
+    let pg = pg_conn(&dbs.target_super()).await;
+    let catalog: String = pg
+        .query_one(
+            "SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+               SELECT 'schema ' || nspname FROM pg_namespace
+                 WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+               UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+               UNION ALL SELECT 'index ' || pg_get_indexdef(indexrelid)
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace
+               UNION ALL SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+               UNION ALL SELECT 'sequence ' || sequencename || ' ' || coalesce(last_value::text, 'unused')
+                 FROM pg_sequences WHERE schemaname = 'public'
+             ) s(x)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let tables: Vec<String> = pg
+        .query(
+            "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
+             AND relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = catalog;
+    for t in tables {
+        let (n, digest): (i64, Option<String>) = pg
+            .query_one(
+                &format!(
+                    "SELECT count(*), md5(string_agg(x::text, E'\\n' ORDER BY x::text)) FROM public.{t} x"
+                ),
+                &[],
+            )
+            .await
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
+        out.push_str(&format!("\nrows {t} {n} {}", digest.unwrap_or_default()));
+    }
+    out
+}
+
+/// Every table of the test's source with its server checksum: proves the source was only read.
+pub async fn source_checksum(dbs: &TestDbs) -> String {
+    let mut my = mysql_conn(&dbs.source_admin()).await;
+    let tables: Vec<String> = my
+        .query(format!(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = '{}' ORDER BY 1",
+            dbs.name
+        ))
+        .await
+        .unwrap();
+    let list: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
+    let rows: Vec<(String, Option<u64>)> = my
+        .query(format!("CHECKSUM TABLE {} EXTENDED", list.join(", ")))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|(t, c)| format!("{t} {c:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
