@@ -10,86 +10,10 @@ compile_error!(
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::Command;
 
+use common::runs::{command, kill_at, reset, resume, start_paused};
 use pgconverge_testbed::facts::App;
-
-fn command(dbs: &common::TestDbs, mapping: &str, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
-    c.args(["migrate", "--mapping", mapping])
-        .args(extra)
-        .env("PGCONVERGE_SOURCE", dbs.source())
-        .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn");
-    c
-}
-
-/// A one-reader, one-writer migration stopped at a pause point.
-struct Paused {
-    child: Child,
-    /// The rest of its stderr, to read after it ends.
-    stderr: BufReader<ChildStderr>,
-}
-
-/// Starts a migration that pauses at `point` (for `secs` seconds) and returns once it got there.
-fn start_paused(dbs: &common::TestDbs, mapping: &str, point: &str, secs: &str) -> Paused {
-    let mut child = command(
-        dbs,
-        mapping,
-        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
-    )
-    .env("PGCONVERGE_PAUSE_AT", point)
-    .env("PGCONVERGE_PAUSE_SECS", secs)
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn pgconverge");
-    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
-        if line.contains(&format!("paused at {point}")) {
-            return Paused { child, stderr };
-        }
-        seen.push_str(&line);
-        line.clear();
-    }
-    let status = child.wait().expect("wait for pgconverge");
-    panic!("pgconverge never reached {point} ({status}); it printed:\n{seen}");
-}
-
-impl Paused {
-    /// Waits for the end; returns the exit code and the rest of stderr.
-    fn finish(mut self) -> (Option<i32>, String) {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.stderr, &mut rest).ok();
-        let status = self.child.wait().expect("wait for pgconverge");
-        (status.code(), rest)
-    }
-}
-
-/// Starts a migration that pauses at `point`, waits until it gets there, and kills it with SIGKILL.
-fn kill_at(dbs: &common::TestDbs, mapping: &str, point: &str) {
-    let mut p = start_paused(dbs, mapping, point, "600");
-    // Child::kill sends SIGKILL on Unix: no destructor, no rollback message, like a crash.
-    p.child.kill().expect("kill pgconverge");
-    p.finish();
-}
-
-fn resume(dbs: &common::TestDbs, mapping: &str) -> (i32, String) {
-    // The test servers run without a binary log, so only the operator's word proves the source unchanged.
-    let out = command(
-        dbs,
-        mapping,
-        &["--resume", "--source-quiesced", "--chunk-rows", "60"],
-    )
-    .output()
-    .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
 
 async fn ledger_chunks(dbs: &common::TestDbs) -> i64 {
     let pg = common::pg_conn(&dbs.target()).await;
@@ -209,8 +133,24 @@ async fn ctrl_c_rolls_back_and_leaves_a_resumable_run() {
         3,
         "exactly the committed chunks are recorded"
     );
+    let before: i64 = common::pg_conn(&dbs.target())
+        .await
+        .query_one(
+            "SELECT coalesce(sum(rows), 0)::bigint FROM pgconverge.chunk",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     let (code, text) = resume(&dbs, "mappings/kratos.toml");
     assert_eq!(code, 0, "{text}");
+    // The summary tells rows loaded now from rows loaded before the interruption.
+    assert!(
+        text.contains(&format!(
+            "Resumed: {before} rows were loaded before the interruption"
+        )),
+        "{text}"
+    );
     common::compare::compare_all(App::Kratos, &dbs).await;
 }
 
@@ -239,20 +179,6 @@ async fn a_target_connection_lost_mid_copy_is_retried() {
         "the retry must be visible: {rest}"
     );
     common::compare::compare_all(App::Kratos, &dbs).await;
-}
-
-fn reset(dbs: &common::TestDbs, mapping: &str, yes: bool) -> (i32, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
-    c.args(["reset", "--mapping", mapping])
-        .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn");
-    if yes {
-        c.arg("--yes");
-    }
-    let out = c.output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 /// Killed at `point`, then `reset`: without --yes nothing changes; with it the target is exactly as before the

@@ -46,8 +46,11 @@ pub struct Settings {
 pub struct TableReport {
     pub target: String,
     pub chunks: usize,
+    /// Rows loaded by this run.
     pub rows: u64,
     pub csv_bytes: u64,
+    /// Rows an interrupted run had loaded before this one resumed it.
+    pub rows_before: u64,
 }
 
 /// Outcome of a run.
@@ -56,7 +59,10 @@ pub struct Report {
     pub app: String,
     pub snapshot: SnapshotInfo,
     pub tables: BTreeMap<String, TableReport>,
+    /// Rows loaded by this run.
     pub rows: u64,
+    /// Rows in the target when it ended: this run's and, after `--resume`, the interrupted run's.
+    pub rows_total: u64,
     pub csv_bytes: u64,
     pub seconds_prepare: f64,
     pub seconds_load: f64,
@@ -208,8 +214,13 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     let skipped = done.len();
     let jobs: Vec<_> = jobs
         .into_iter()
-        .filter(|j| !done.contains(&(j.table.plan.source.clone(), j.index)))
+        .filter(|j| !done.contains_key(&(j.table.plan.source.clone(), j.index)))
         .collect();
+    for ((table, _), rows) in &done {
+        if let Some(r) = reports.get_mut(table) {
+            r.rows_before += rows;
+        }
+    }
     if resume {
         tracing::info!(
             skipped,
@@ -271,12 +282,14 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     }
     let rows: u64 = reports.values().map(|r| r.rows).sum();
     let csv_bytes: u64 = reports.values().map(|r| r.csv_bytes).sum();
+    let rows_total = rows + reports.values().map(|r| r.rows_before).sum::<u64>();
     let total = started.elapsed().as_secs_f64();
     Ok(Report {
         app: mapping.app.clone(),
         snapshot: snapshot.info,
         tables: reports,
         rows,
+        rows_total,
         csv_bytes,
         seconds_prepare: (prepared - started).as_secs_f64(),
         seconds_load: (load_done - prepared).as_secs_f64(),
@@ -391,7 +404,16 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
 
 /// One line for the operator.
 pub fn summary(r: &Report) -> String {
-    format!(
+    let resumed = if r.rows_total > r.rows {
+        format!(
+            " Resumed: {} rows were loaded before the interruption, {} in total.",
+            r.rows_total - r.rows,
+            r.rows_total
+        )
+    } else {
+        String::new()
+    };
+    let line = format!(
         "Migrated {} rows ({:.1} MB CSV) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
         r.rows,
         r.csv_bytes as f64 / 1e6,
@@ -402,5 +424,6 @@ pub fn summary(r: &Report) -> String {
         r.seconds_finish,
         r.rows_per_second,
         r.mb_per_second
-    )
+    );
+    line + &resumed
 }

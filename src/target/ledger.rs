@@ -221,19 +221,27 @@ pub async fn read_run(client: &Client) -> Result<Option<Run>, TargetError> {
     Ok(Some(run))
 }
 
-/// Chunks committed so far, as (source table, chunk index).
+/// Chunks committed so far: (source table, chunk index) -> rows.
 pub async fn loaded_chunks(
     client: &Client,
-) -> Result<std::collections::HashSet<(String, u32)>, TargetError> {
+) -> Result<std::collections::HashMap<(String, u32), u64>, TargetError> {
     Ok(client
         .query(
-            &format!("SELECT table_name, chunk FROM {}.chunk", qi(LEDGER_SCHEMA)),
+            &format!(
+                "SELECT table_name, chunk, rows FROM {}.chunk",
+                qi(LEDGER_SCHEMA)
+            ),
             &[],
         )
         .await
         .map_err(pg("reading the ledger"))?
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u32))
+        .map(|r| {
+            (
+                (r.get::<_, String>(0), r.get::<_, i32>(1) as u32),
+                r.get::<_, i64>(2) as u64,
+            )
+        })
         .collect())
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod runs;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,0 +1,95 @@
+//! Running the pgconverge binary the way the kill, resume, reset and restart tests need: paused at a test hook,
+//! killed, resumed, reset.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+pub fn command(dbs: &super::TestDbs, mapping: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
+    c.args(["migrate", "--mapping", mapping])
+        .args(extra)
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn");
+    c
+}
+
+/// A one-reader, one-writer migration stopped at a pause point.
+pub struct Paused {
+    pub child: Child,
+    /// The rest of its stderr, to read after it ends.
+    stderr: BufReader<ChildStderr>,
+}
+
+/// Starts a migration that pauses at `point` (for `secs` seconds) and returns once it got there.
+pub fn start_paused(dbs: &super::TestDbs, mapping: &str, point: &str, secs: &str) -> Paused {
+    let mut child = command(
+        dbs,
+        mapping,
+        &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
+    )
+    .env("PGCONVERGE_PAUSE_AT", point)
+    .env("PGCONVERGE_PAUSE_SECS", secs)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn pgconverge");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.contains(&format!("paused at {point}")) {
+            return Paused { child, stderr };
+        }
+        seen.push_str(&line);
+        line.clear();
+    }
+    let status = child.wait().expect("wait for pgconverge");
+    panic!("pgconverge never reached {point} ({status}); it printed:\n{seen}");
+}
+
+impl Paused {
+    /// Waits for the end; returns the exit code and the rest of stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).ok();
+        let status = self.child.wait().expect("wait for pgconverge");
+        (status.code(), rest)
+    }
+}
+
+/// Starts a migration that pauses at `point`, waits until it gets there, and kills it with SIGKILL.
+pub fn kill_at(dbs: &super::TestDbs, mapping: &str, point: &str) {
+    let mut p = start_paused(dbs, mapping, point, "600");
+    // Child::kill sends SIGKILL on Unix: no destructor, no rollback message, like a crash.
+    p.child.kill().expect("kill pgconverge");
+    p.finish();
+}
+
+pub fn resume(dbs: &super::TestDbs, mapping: &str) -> (i32, String) {
+    // The test servers run without a binary log, so only the operator's word proves the source unchanged.
+    let out = command(
+        dbs,
+        mapping,
+        &["--resume", "--source-quiesced", "--chunk-rows", "60"],
+    )
+    .output()
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+pub fn reset(dbs: &super::TestDbs, mapping: &str, yes: bool) -> (i32, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
+    c.args(["reset", "--mapping", mapping])
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn");
+    if yes {
+        c.arg("--yes");
+    }
+    let out = c.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
