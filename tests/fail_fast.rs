@@ -382,3 +382,43 @@ async fn check_lists_every_planted_violation() {
     // Nothing was written to the target by the preflight.
     assert_eq!(target_rows(&dbs, "activity").await, 0);
 }
+
+/// A foreign key only the target has (the source never enforced it) is checked inside the snapshot before
+/// anything is written: the run stops naming the row, and the target was never touched.
+#[tokio::test]
+async fn foreign_key_the_source_lacks_is_found_before_loading() {
+    let dbs = planted(App::Alkemio, &[], "").await;
+    let id = first_id(&dbs, "callout").await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let fk: String = my
+        .query_first(format!(
+            "SELECT constraint_name FROM information_schema.key_column_usage WHERE table_schema = '{}' \
+             AND table_name = 'callout' AND column_name = 'calloutsSetId' AND referenced_table_name IS NOT NULL",
+            dbs.name
+        ))
+        .await
+        .unwrap()
+        .expect("the source declares callout.calloutsSetId");
+    my.query_drop(format!("ALTER TABLE callout DROP FOREIGN KEY `{fk}`"))
+        .await
+        .unwrap();
+    my.query_drop(format!("UPDATE callout SET calloutsSetId = '00000000-0000-4000-8000-00000000beef' WHERE id = '{id}'"))
+        .await
+        .unwrap();
+    let before = common::target_state(&dbs).await;
+    let (code, text) = run(&dbs, "migrate", &[]);
+    assert_eq!(code, 5, "{text}");
+    for n in [
+        "callout",
+        "calloutsSetId",
+        &id,
+        "00000000-0000-4000-8000-00000000beef",
+    ] {
+        assert!(text.contains(n), "the message lacks {n:?}:\n{text}");
+    }
+    assert!(
+        !text.contains("the target was restored"),
+        "found before loading, nothing needed restoring: {text}"
+    );
+    assert_eq!(common::target_state(&dbs).await, before, "{text}");
+}

@@ -217,6 +217,91 @@ fn source_column<'a>(
     Some((tp.source.as_str(), c.source.as_str()))
 }
 
+/// Rows whose value of a target foreign key has no parent row, found on the source inside the snapshot (at most
+/// `limit` per key). Keys the source declares were enforced on its writes and are scanned only with `all`.
+pub async fn foreign_key_orphans(
+    conn: &mut mysql_async::Conn,
+    plan: &Plan,
+    sources: &[crate::schema::SourceTable],
+    target: &[TargetTable],
+    all_foreign_keys: bool,
+    limit: usize,
+) -> Result<Vec<Violation>, Error> {
+    let q =
+        |context: String| move |source: mysql_async::Error| SourceError::Query { context, source };
+    let mut found = Vec::new();
+    for t in target {
+        let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
+            continue;
+        };
+        for con in t.constraints.iter().filter(|c| c.kind == 'f') {
+            let Some(parent) = con.ref_table.as_deref() else {
+                continue;
+            };
+            let cols: Option<Vec<(&str, &str)>> = con
+                .columns
+                .iter()
+                .zip(&con.ref_columns)
+                .map(|(c, r)| {
+                    Some((
+                        source_column(plan, &t.name, c)?.1,
+                        source_column(plan, parent, r)?.1,
+                    ))
+                })
+                .collect();
+            let (Some(cols), Some(ptp)) = (cols, plan.tables.iter().find(|p| p.target == parent))
+            else {
+                continue;
+            };
+            // A key the source declares was enforced on every write made with foreign_key_checks on;
+            // only bulk loads with the checks off (restored dumps) can break it. Those are scanned
+            // with --all-foreign-keys; PostgreSQL re-validates every key at the end of migrate anyway.
+            let declared = sources
+                .iter()
+                .find(|s| s.name == tp.source)
+                .is_some_and(|s| {
+                    s.foreign_keys.iter().any(|(c, p)| {
+                        p == &ptp.source
+                            && c.len() == cols.len()
+                            && cols.iter().all(|(x, _)| c.iter().any(|y| y == x))
+                    })
+                });
+            if declared && !all_foreign_keys {
+                continue;
+            }
+            let pairs: Vec<(String, String)> = cols
+                .iter()
+                .map(|(c, r)| (c.to_string(), r.to_string()))
+                .collect();
+            let sql = orphan_sql(
+                Dialect::MySql,
+                &quote_ident(&tp.source),
+                &quote_ident(&ptp.source),
+                &tp.primary_key,
+                &pairs,
+                limit as u32,
+            );
+            let rows: Vec<(String, String)> = conn
+                .query(&sql)
+                .await
+                .map_err(q(format!("checking {}", con.name)))?;
+            for (key, value) in rows {
+                found.push(Violation {
+                    table: tp.source.clone(),
+                    key: format!("{}={key}", tp.primary_key.join(",")),
+                    column: cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(","),
+                    rule: Rule::OrphanForeignKey {
+                        parent: ptp.source.clone(),
+                    },
+                    excerpt: format!("{value:?}"),
+                    hint: Some(format!("target foreign key {}", con.name)),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Foreign keys and UNIQUE constraints of the target, checked on the source inside the snapshot.
 async fn keys(
     conn: &mut mysql_async::Conn,
@@ -228,80 +313,24 @@ async fn keys(
 ) -> Result<(), Error> {
     let q =
         |context: String| move |source: mysql_async::Error| SourceError::Query { context, source };
+    let orphans = foreign_key_orphans(
+        conn,
+        plan,
+        sources,
+        target,
+        all_foreign_keys,
+        EXAMPLES_PER_GROUP,
+    )
+    .await?;
+    for v in orphans {
+        collector.lock().expect("collector lock").add(v, 1);
+    }
     for t in target {
         let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
             continue;
         };
         for con in &t.constraints {
             match con.kind {
-                'f' => {
-                    let Some(parent) = con.ref_table.as_deref() else {
-                        continue;
-                    };
-                    let cols: Option<Vec<(&str, &str)>> = con
-                        .columns
-                        .iter()
-                        .zip(&con.ref_columns)
-                        .map(|(c, r)| {
-                            Some((
-                                source_column(plan, &t.name, c)?.1,
-                                source_column(plan, parent, r)?.1,
-                            ))
-                        })
-                        .collect();
-                    let (Some(cols), Some(ptp)) =
-                        (cols, plan.tables.iter().find(|p| p.target == parent))
-                    else {
-                        continue;
-                    };
-                    // A key the source declares was enforced on every write made with foreign_key_checks on;
-                    // only bulk loads with the checks off (restored dumps) can break it. Those are scanned
-                    // with --all-foreign-keys; PostgreSQL re-validates every key at the end of migrate anyway.
-                    let declared = sources
-                        .iter()
-                        .find(|s| s.name == tp.source)
-                        .is_some_and(|s| {
-                            s.foreign_keys.iter().any(|(c, p)| {
-                                p == &ptp.source
-                                    && c.len() == cols.len()
-                                    && cols.iter().all(|(x, _)| c.iter().any(|y| y == x))
-                            })
-                        });
-                    if declared && !all_foreign_keys {
-                        continue;
-                    }
-                    let pairs: Vec<(String, String)> = cols
-                        .iter()
-                        .map(|(c, r)| (c.to_string(), r.to_string()))
-                        .collect();
-                    let sql = orphan_sql(
-                        Dialect::MySql,
-                        &quote_ident(&tp.source),
-                        &quote_ident(&ptp.source),
-                        &tp.primary_key,
-                        &pairs,
-                        EXAMPLES_PER_GROUP as u32,
-                    );
-                    let rows: Vec<(String, String)> = conn
-                        .query(&sql)
-                        .await
-                        .map_err(q(format!("checking {}", con.name)))?;
-                    for (key, value) in rows {
-                        collector.lock().expect("collector lock").add(
-                            Violation {
-                                table: tp.source.clone(),
-                                key: format!("{}={key}", tp.primary_key.join(",")),
-                                column: cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(","),
-                                rule: Rule::OrphanForeignKey {
-                                    parent: ptp.source.clone(),
-                                },
-                                excerpt: format!("{value:?}"),
-                                hint: Some(format!("target foreign key {}", con.name)),
-                            },
-                            1,
-                        );
-                    }
-                }
                 'u' => {
                     let cols: Option<Vec<&str>> = con
                         .columns

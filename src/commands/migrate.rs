@@ -130,6 +130,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     };
     let session::Session {
         plan,
+        source_tables,
         target_tables,
         mut snapshot,
         jobs,
@@ -174,6 +175,23 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         })
         .collect();
 
+    if previous.is_none() {
+        // Foreign keys the target adds (the source never enforced them) are checked inside the snapshot before
+        // anything is written: a cheap indexed anti-join that spares a whole load. Keys the source declares are
+        // validated by PostgreSQL when they are re-created; an orphan found then restores the target.
+        let orphans = super::check::foreign_key_orphans(
+            &mut snapshot.conns[0],
+            &plan,
+            &source_tables,
+            &target_tables,
+            false,
+            1,
+        )
+        .await?;
+        if let Some(v) = orphans.into_iter().next() {
+            return Err(Error::Violation(Box::new(v)));
+        }
+    }
     let fks = match &previous {
         None => {
             target::check_occupied(
