@@ -302,7 +302,8 @@ pub async fn foreign_key_orphans(
     Ok(found)
 }
 
-/// Foreign keys and UNIQUE constraints of the target, checked on the source inside the snapshot.
+/// Foreign keys and UNIQUE constraints of the target, checked on the source inside the snapshot (target UNIQUE
+/// constraints the source does not enforce: duplicates PostgreSQL would reject).
 async fn keys(
     conn: &mut mysql_async::Conn,
     plan: &Plan,
@@ -329,65 +330,59 @@ async fn keys(
         let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
             continue;
         };
-        for con in &t.constraints {
-            match con.kind {
-                'u' => {
-                    let cols: Option<Vec<&str>> = con
-                        .columns
-                        .iter()
-                        .map(|c| source_column(plan, &t.name, c).map(|x| x.1))
-                        .collect();
-                    let Some(cols) = cols else { continue };
-                    // A source UNIQUE index on the same columns already forbids what PostgreSQL would reject:
-                    // MySQL's collations and PAD SPACE compare more loosely, never more strictly.
-                    let enforced = sources
-                        .iter()
-                        .find(|s| s.name == tp.source)
-                        .is_some_and(|s| {
-                            s.unique_keys.iter().any(|k| {
-                                k.len() == cols.len()
-                                    && cols.iter().all(|c| k.iter().any(|x| x == c))
-                            })
-                        });
-                    if enforced {
-                        continue;
-                    } // PostgreSQL compares bytes and lets NULLs repeat; MySQL's collation may fold case.
-                    let bin: Vec<String> = cols
-                        .iter()
-                        .map(|c| format!("CAST({} AS BINARY)", quote_ident(c)))
-                        .collect();
-                    let present: Vec<String> = cols
-                        .iter()
-                        .map(|c| format!("{0} IS NOT NULL AND {0} <> ''", quote_ident(c)))
-                        .collect();
-                    let sql = format!(
-                        "SELECT CONCAT_WS(', ', {}), COUNT(*) FROM {} WHERE {} GROUP BY {} HAVING COUNT(*) > 1 LIMIT {EXAMPLES_PER_GROUP}",
-                        cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
-                        quote_ident(&tp.source),
-                        present.join(" AND "),
-                        bin.join(", ")
-                    );
-                    let rows: Vec<(String, u64)> = conn
-                        .query(&sql)
-                        .await
-                        .map_err(q(format!("checking {}", con.name)))?;
-                    for (value, n) in rows {
-                        collector.lock().expect("collector lock").add(
-                            Violation {
-                                table: tp.source.clone(),
-                                key: format!("{n} rows"),
-                                column: cols.join(","),
-                                rule: Rule::Duplicate {
-                                    constraint: con.name.clone(),
-                                },
-                                excerpt: format!("{value:?}"),
-                                hint: Some("keep one of the rows in the source".into()),
-                            },
-                            n,
-                        );
-                    }
-                }
-                _ => {}
+        for con in t.constraints.iter().filter(|c| c.kind == 'u') {
+            let cols: Option<Vec<&str>> = con
+                .columns
+                .iter()
+                .map(|c| source_column(plan, &t.name, c).map(|x| x.1))
+                .collect();
+            let Some(cols) = cols else { continue };
+            // A source UNIQUE index on the same columns already forbids what PostgreSQL would reject:
+            // MySQL's collations and PAD SPACE compare more loosely, never more strictly.
+            let enforced = sources
+                .iter()
+                .find(|s| s.name == tp.source)
+                .is_some_and(|s| {
+                    s.unique_keys.iter().any(|k| {
+                        k.len() == cols.len() && cols.iter().all(|c| k.iter().any(|x| x == c))
+                    })
+                });
+            if enforced {
+                continue;
+            } // PostgreSQL compares bytes and lets NULLs repeat; MySQL's collation may fold case.
+            let bin: Vec<String> = cols
+                .iter()
+                .map(|c| format!("CAST({} AS BINARY)", quote_ident(c)))
+                .collect();
+            let present: Vec<String> = cols
+                .iter()
+                .map(|c| format!("{0} IS NOT NULL AND {0} <> ''", quote_ident(c)))
+                .collect();
+            let sql = format!(
+                "SELECT CONCAT_WS(', ', {}), COUNT(*) FROM {} WHERE {} GROUP BY {} HAVING COUNT(*) > 1 LIMIT {EXAMPLES_PER_GROUP}",
+                cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
+                quote_ident(&tp.source),
+                present.join(" AND "),
+                bin.join(", ")
+            );
+            let rows: Vec<(String, u64)> = conn
+                .query(&sql)
+                .await
+                .map_err(q(format!("checking {}", con.name)))?;
+            for (value, n) in rows {
+                collector.lock().expect("collector lock").add(
+                    Violation {
+                        table: tp.source.clone(),
+                        key: format!("{n} rows"),
+                        column: cols.join(","),
+                        rule: Rule::Duplicate {
+                            constraint: con.name.clone(),
+                        },
+                        excerpt: format!("{value:?}"),
+                        hint: Some("keep one of the rows in the source".into()),
+                    },
+                    n,
+                );
             }
         }
     }
