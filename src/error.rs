@@ -90,6 +90,9 @@ impl Error {
 
     /// Exit codes: 1 internal, 2 usage, 3 connection, 4 contract, 5 data, 6 verification, 130 interrupted.
     pub fn exit_code(&self) -> u8 {
+        if self.is_connection_loss() {
+            return 3;
+        }
         match self {
             Error::Usage(_) | Error::Mapping(_) => 2,
             Error::Connect(_)
