@@ -38,6 +38,11 @@ pub enum Error {
          before the run with `pgconverge reset --yes`"
     )]
     Interrupted,
+    #[error(
+        "interrupted: the chunk files written so far are complete, but no manifest was written, so the directory \
+         is no export yet; run the export again with --replace"
+    )]
+    ExportInterrupted,
     /// A data violation after the target was prepared; the target was then restored.
     #[error(
         "{0}; the target was restored to its state before the run (loaded tables emptied, seeded rows, foreign \
@@ -105,7 +110,7 @@ impl Error {
             Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. })
             | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. }) => 2,
             Error::Verify(_) => 6,
-            Error::Interrupted => 130,
+            Error::Interrupted | Error::ExportInterrupted => 130,
             Error::Restored(e) => e.exit_code(),
             Error::RestoreFailed { cause, .. } => cause.exit_code(),
             Error::Lost(_) => 3,

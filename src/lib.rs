@@ -17,6 +17,7 @@ pub mod connect;
 pub mod convert;
 pub mod error;
 pub mod hooks;
+pub mod manifest;
 pub mod mapping;
 pub mod pipeline;
 pub mod plan;

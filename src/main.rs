@@ -33,6 +33,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.
     Check(CheckArgs),
+    /// Write every mapped table as CSV files with a manifest (the target is only read, for its schema).
+    Export(ExportArgs),
     /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
     /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
     Reset(ResetArgs),
@@ -71,17 +73,16 @@ struct PlanArgs {
     report: Option<std::path::PathBuf>,
 }
 
+/// How the source is read and the chunks are cut (migrate, export).
 #[derive(Args)]
-struct MigrateArgs {
-    #[command(flatten)]
-    endpoints: Endpoints,
+struct TuningArgs {
     /// Source connections reading chunks in parallel [default: cores, at most 4].
     #[arg(long)]
     readers: Option<usize>,
-    /// Target connections running COPY in parallel [default: cores, at most 4].
+    /// Target connections (or file writers) in parallel [default: cores, at most 4].
     #[arg(long)]
     writers: Option<usize>,
-    /// Target rows per chunk (one COPY transaction each).
+    /// Target rows per chunk (one COPY transaction, or one file, each).
     #[arg(long, default_value_t = 200_000)]
     chunk_rows: u64,
     /// Target bytes per chunk (by the source's size estimate); the smaller chunk of the two limits wins.
@@ -93,12 +94,51 @@ struct MigrateArgs {
     /// Memory budget for all queued batches; batch sizes are derived from it.
     #[arg(long, default_value_t = 512 << 20)]
     max_memory: u64,
-    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
-    #[arg(long)]
-    replace: bool,
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     source_quiesced: bool,
+}
+
+impl TuningArgs {
+    fn tuning(&self) -> Tuning {
+        let mut t = Tuning::default();
+        t.readers = self.readers.unwrap_or(t.readers);
+        t.writers = self.writers.unwrap_or(t.writers);
+        t.chunk_rows = self.chunk_rows;
+        t.chunk_bytes = self.chunk_bytes;
+        t.batch_rows = self.batch_rows;
+        t.max_memory = self.max_memory;
+        t.source_quiesced = self.source_quiesced;
+        t
+    }
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    #[command(flatten)]
+    tuning: TuningArgs,
+    /// The export directory: DIR/<table>/<chunk>.csv and DIR/manifest.json (docs/csv-format.md).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Empty a non-empty export directory first instead of refusing.
+    #[arg(long)]
+    replace: bool,
+    /// Write the run report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    #[command(flatten)]
+    tuning: TuningArgs,
+    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
+    #[arg(long)]
+    replace: bool,
     /// Keep a CSV snapshot of exactly what was loaded, one file per chunk (CSV format only).
     #[arg(long, conflicts_with = "copy_format")]
     csv_dir: Option<std::path::PathBuf>,
@@ -223,14 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Migrate(a) => {
-            let mut tuning = Tuning::default();
-            tuning.readers = a.readers.unwrap_or(tuning.readers);
-            tuning.writers = a.writers.unwrap_or(tuning.writers);
-            tuning.chunk_rows = a.chunk_rows;
-            tuning.chunk_bytes = a.chunk_bytes;
-            tuning.batch_rows = a.batch_rows;
-            tuning.max_memory = a.max_memory;
-            tuning.source_quiesced = a.source_quiesced;
+            let tuning = a.tuning.tuning();
             let settings = commands::migrate::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,
@@ -257,6 +290,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if commands::check::command(&settings).await?.violations > 0 {
                 return Ok(ExitCode::from(5));
             }
+        }
+        Command::Export(a) => {
+            let settings = commands::export::Settings {
+                endpoints: a.endpoints.into(),
+                tuning: a.tuning.tuning(),
+                out: a.out,
+                replace: a.replace,
+                report: a.report,
+            };
+            commands::export::command(&settings).await?;
         }
         Command::Reset(a) => {
             let settings = commands::reset::Settings {

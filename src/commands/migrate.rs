@@ -380,9 +380,9 @@ async fn after_failure(mut control: tokio_postgres::Client, target_url: &str, e:
 }
 
 /// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
-struct Encode {
+pub struct Encode {
     /// Keep the converted batch in each piece, for the Parquet snapshot.
-    keep_batches: bool,
+    pub keep_batches: bool,
 }
 
 impl Transform<ChunkWork> for Encode {

@@ -2,6 +2,7 @@
 //! behind a settings struct that the binary fills from its flags. Only commands use the run-level error.
 
 pub mod check;
+pub mod export;
 pub mod migrate;
 pub mod plan;
 pub mod reset;

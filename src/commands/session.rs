@@ -132,6 +132,9 @@ impl ReadSpec for ChunkWork {
 }
 
 impl crate::sink::Spec for ChunkWork {
+    fn target(&self) -> &str {
+        &self.table.plan.target
+    }
     fn chunk(&self) -> u32 {
         self.index
     }

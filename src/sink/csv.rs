@@ -57,6 +57,25 @@ pub fn encode(batch: &RecordBatch, out: &mut Vec<u8>) -> Vec<(u32, u32, u32)> {
     multiline
 }
 
+/// The header row of a CSV file: the column names, quoted where needed, as `COPY ... (HEADER true)` skips it.
+pub fn header(names: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if needs_quotes(n.as_bytes()) {
+            out.push(b'"');
+            out.extend_from_slice(n.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(n.as_bytes());
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
 /// Maps the line numbers PostgreSQL reports for a COPY stream back to row numbers.
 ///
 /// PostgreSQL (copyfromparse.c, CopyReadLineText) counts one line per record, plus every line break inside a

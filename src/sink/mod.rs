@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod copy;
 pub mod csv;
+pub mod export;
 pub mod files;
 pub mod parquet;
 
@@ -31,6 +32,8 @@ pub struct Encoded {
 
 /// What the sinks need to know about a chunk.
 pub trait Spec: Work {
+    /// The target table.
+    fn target(&self) -> &str;
     /// Index of the chunk within its table.
     fn chunk(&self) -> u32;
     /// The chunk's key range, for messages.

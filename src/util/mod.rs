@@ -1,8 +1,9 @@
 //! Small pure helpers shared by several layers: calendar arithmetic, hex, stable hashing, row-key rendering,
 //! SQL quoting.
-//! Nothing here does I/O or knows about a database.
+//! Nothing here knows about a database; `fsio` is the only one that touches files.
 
 pub mod calendar;
+pub mod fsio;
 pub mod hash;
 pub mod hex;
 pub mod key;
