@@ -23,6 +23,8 @@ pub enum Error {
     #[error(transparent)]
     Violation(#[from] Box<crate::transform::Violation>),
     #[error(transparent)]
+    File(#[from] crate::source::files::FileError),
+    #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
     Target(#[from] TargetError),
@@ -34,8 +36,8 @@ pub enum Error {
     Verify(String),
     #[error(
         "interrupted: the open chunks were rolled back and every committed chunk is recorded in the target's \
-         ledger; continue with `pgconverge migrate --resume` and the same flags, or return the target to its state \
-         before the run with `pgconverge reset --yes`"
+         ledger; continue with the same command, its flags and `--resume` (`pgconverge migrate --resume`, \
+         `pgconverge import --resume`), or return the target to its state before the run with `pgconverge reset --yes`"
     )]
     Interrupted,
     #[error(
@@ -59,8 +61,8 @@ pub enum Error {
     },
     /// A server connection was lost after the target was prepared.
     #[error(
-        "{0}; a connection was lost: every committed chunk is recorded in the target's ledger; continue with \
-         `pgconverge migrate --resume` and the same flags, or return the target to its state before the run with \
+        "{0}; a connection was lost: every committed chunk is recorded in the target's ledger; continue with the \
+         same command, its flags and `--resume`, or return the target to its state before the run with \
          `pgconverge reset --yes`"
     )]
     Lost(Box<Error>),
@@ -108,7 +110,8 @@ impl Error {
             | Error::Sink(SinkError::Copy(_) | SinkError::RowCount { .. })
             | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => 5,
             Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. })
-            | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. }) => 2,
+            | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
+            | Error::File(_) => 2,
             Error::Verify(_) => 6,
             Error::Interrupted | Error::ExportInterrupted => 130,
             Error::Restored(e) => e.exit_code(),

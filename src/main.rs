@@ -35,6 +35,8 @@ enum Command {
     Check(CheckArgs),
     /// Write every mapped table as CSV files with a manifest (the target is only read, for its schema).
     Export(ExportArgs),
+    /// Load an export directory into the target, after checking the manifest and every file's SHA-256.
+    Import(ImportArgs),
     /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
     /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
     Reset(ResetArgs),
@@ -125,6 +127,34 @@ struct ExportArgs {
     /// Empty a non-empty export directory first instead of refusing.
     #[arg(long)]
     replace: bool,
+    /// Write the run report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    target: String,
+    /// Mapping file the export was made with.
+    #[arg(long)]
+    mapping: std::path::PathBuf,
+    /// The export directory (with manifest.json).
+    #[arg(long)]
+    from: std::path::PathBuf,
+    /// Files read in parallel [default: cores, at most 4].
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Target connections running COPY in parallel [default: cores, at most 4].
+    #[arg(long)]
+    writers: Option<usize>,
+    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
+    #[arg(long)]
+    replace: bool,
+    /// Continue an interrupted import from its ledger: loaded files are skipped, the rest is loaded.
+    #[arg(long)]
+    resume: bool,
     /// Write the run report as JSON to this file.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
@@ -300,6 +330,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report: a.report,
             };
             commands::export::command(&settings).await?;
+        }
+        Command::Import(a) => {
+            let mut tuning = Tuning::default();
+            tuning.readers = a.readers.unwrap_or(tuning.readers);
+            tuning.writers = a.writers.unwrap_or(tuning.writers);
+            let settings = commands::import::Settings {
+                target: a.target,
+                mapping: a.mapping,
+                from: a.from,
+                tuning,
+                replace: a.replace,
+                resume: a.resume,
+                report: a.report,
+            };
+            commands::import::command(&settings).await?;
         }
         Command::Reset(a) => {
             let settings = commands::reset::Settings {

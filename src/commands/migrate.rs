@@ -321,7 +321,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
 /// The finish stage on the control connection (state, foreign keys, sequences, ANALYZE, ledger dropped): every
 /// step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
 /// stage again.
-async fn finish(
+pub(crate) async fn finish(
     control: &mut tokio_postgres::Client,
     target_url: &str,
     schema: &str,
@@ -353,7 +353,11 @@ async fn finish(
 
 /// Names the state a failed run leaves. A data violation cannot be resumed (the source must change), so the
 /// target is restored to its state before the run; a lost connection keeps the resumable state.
-async fn after_failure(mut control: tokio_postgres::Client, target_url: &str, e: Error) -> Error {
+pub(crate) async fn after_failure(
+    mut control: tokio_postgres::Client,
+    target_url: &str,
+    e: Error,
+) -> Error {
     if e.is_connection_loss() {
         return Error::Lost(Box::new(e));
     }

@@ -12,6 +12,13 @@ use crate::source::mysql::{ChunkRange, SnapshotInfo};
 use crate::util::hash::fnv;
 use crate::util::sql::pg_ident as qi;
 
+fn fingerprint<T: Serialize + ?Sized>(v: &T) -> String {
+    format!(
+        "{:016x}",
+        fnv(&serde_json::to_string(v).unwrap_or_default())
+    )
+}
+
 /// Name of the schema pgconverge keeps its run state in, inside the target database. Dropped after success.
 pub const LEDGER_SCHEMA: &str = "pgconverge";
 
@@ -37,6 +44,20 @@ impl Inputs {
             .iter()
             .map(|t| (&t.name, &t.columns, &t.primary_key))
             .collect();
+        Inputs {
+            mapping: Inputs::mapping_fingerprint(mapping),
+            source_schema: fingerprint(&src),
+            target_schema: Inputs::target_fingerprint(target),
+            chunking: format!("rows={chunk_rows} bytes={chunk_bytes}"),
+        }
+    }
+
+    pub fn mapping_fingerprint(mapping: &Mapping) -> String {
+        fingerprint(mapping)
+    }
+
+    /// The target schema without foreign keys (they are dropped while loading).
+    pub fn target_fingerprint(target: &[TargetTable]) -> String {
         let dst: Vec<_> = target
             .iter()
             .map(|t| {
@@ -51,13 +72,7 @@ impl Inputs {
                 )
             })
             .collect();
-        let h = |v: String| format!("{:016x}", fnv(&v));
-        Inputs {
-            mapping: h(serde_json::to_string(mapping).unwrap_or_default()),
-            source_schema: h(serde_json::to_string(&src).unwrap_or_default()),
-            target_schema: h(serde_json::to_string(&dst).unwrap_or_default()),
-            chunking: format!("rows={chunk_rows} bytes={chunk_bytes}"),
-        }
+        fingerprint(&dst)
     }
 
     /// Names of the inputs that differ from `other`.

@@ -1,0 +1,340 @@
+//! `pgconverge import`: loads an export directory into the target through the same pipeline, COPY sinks,
+//! ledger, resume, preparation and finishing as `migrate`. Before anything is written it checks the manifest
+//! against the mapping and the live target schema, and every file's size and SHA-256; any truncated, edited,
+//! missing or extra file stops it, naming the file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::migrate::{after_failure, finish};
+use super::session::{self, Tuning, QUEUE_BATCHES};
+use crate::error::Error;
+use crate::manifest::{FileEntry, Manifest};
+use crate::mapping::Mapping;
+use crate::pipeline::{self, Stop, Transform, Work};
+use crate::schema::TargetTable;
+use crate::sink::copy::CopySink;
+use crate::sink::{Encoded, Spec};
+use crate::source::files::{FileReader, FileSpec};
+use crate::target::{self, ledger};
+use crate::util::sql::{pg_ident, pg_qualified};
+
+/// Everything `pgconverge import` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: String,
+    pub mapping: PathBuf,
+    /// The export directory.
+    pub from: PathBuf,
+    pub tuning: Tuning,
+    /// Delete rows already in the target tables instead of refusing.
+    pub replace: bool,
+    /// Continue an interrupted import from its ledger.
+    pub resume: bool,
+    pub report: Option<PathBuf>,
+}
+
+/// What an import loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub app: String,
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds_check: f64,
+    pub seconds_total: f64,
+}
+
+/// One file of the export as a pipeline job.
+pub struct FileWork {
+    entry: FileEntry,
+    path: PathBuf,
+    copy_sql: String,
+    schema: Arc<Schema>,
+}
+
+impl Work for FileWork {
+    fn table(&self) -> &str {
+        &self.entry.table
+    }
+}
+
+impl FileSpec for FileWork {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn rows(&self) -> u64 {
+        self.entry.rows
+    }
+}
+
+impl Spec for FileWork {
+    fn target(&self) -> &str {
+        &self.entry.target_table
+    }
+    fn chunk(&self) -> u32 {
+        self.entry.chunk
+    }
+    fn describe(&self) -> String {
+        format!("file {}", self.entry.path)
+    }
+    fn copy_sql(&self) -> &str {
+        &self.copy_sql
+    }
+    fn binary(&self) -> bool {
+        false
+    }
+    fn out_schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+}
+
+/// The import transform: the files already hold the target's CSV, so blocks pass through unchanged.
+struct Pass;
+
+impl Transform<FileWork> for Pass {
+    type Output = Encoded;
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, _: &FileWork, raw: RecordBatch) -> Result<Encoded, Self::Error> {
+        let block = raw.column(0).as_binary::<i32>().value(0);
+        Ok(Encoded {
+            rows: 0,
+            data: Bytes::copy_from_slice(block),
+            multiline: Vec::new(),
+            batch: None,
+        })
+    }
+}
+
+fn refused(what: String) -> Error {
+    Error::Usage(format!(
+        "{what}; nothing was written to the target: export again, or restore the directory from its copy"
+    ))
+}
+
+/// Every `.csv` file under `dir`, relative to it.
+fn csv_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
+    for e in entries {
+        let e = e.map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel_name = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if e.path().is_dir() {
+            csv_files(&e.path(), &rel_name, out)?;
+        } else if name.ends_with(".csv") || name.ends_with(".partial") {
+            out.insert(rel_name);
+        }
+    }
+    Ok(())
+}
+
+/// The manifest against the mapping and the live target, then every file against the manifest.
+fn check_files(dir: &Path, m: &Manifest) -> Result<(), Error> {
+    let mut present = BTreeSet::new();
+    csv_files(dir, "", &mut present)?;
+    let listed: BTreeSet<String> = m.files.iter().map(|f| f.path.clone()).collect();
+    if let Some(extra) = present.difference(&listed).next() {
+        return Err(refused(format!(
+            "{} is in the export directory but not in its manifest",
+            dir.join(extra).display()
+        )));
+    }
+    for f in &m.files {
+        let path = dir.join(&f.path);
+        let (bytes, sha) = crate::util::fsio::sha256_file(&path).map_err(|e| {
+            refused(format!(
+                "{} is listed in the manifest but cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        if bytes != f.bytes {
+            return Err(refused(format!(
+                "{} holds {bytes} bytes, the manifest says {}",
+                path.display(),
+                f.bytes
+            )));
+        }
+        if sha != f.sha256 {
+            return Err(refused(format!(
+                "{} does not have the SHA-256 the manifest records (its content changed)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportReport, Error> {
+    let started = Instant::now();
+    let m = Manifest::read(&settings.from).map_err(|e| refused(e.to_string()))?;
+    if m.inputs.mapping != ledger::Inputs::mapping_fingerprint(mapping) {
+        return Err(refused(format!(
+            "the manifest in {} was written with another mapping than {}",
+            settings.from.display(),
+            settings.mapping.display()
+        )));
+    }
+    let mut control = crate::connect::target(&settings.target).await?;
+    let target_tables = crate::schema::pg::introspect(&control, &m.target_schema).await?;
+    if m.inputs.target_schema != ledger::Inputs::target_fingerprint(&target_tables) {
+        return Err(refused(format!(
+            "the target schema differs from the one the export in {} was converted for",
+            settings.from.display()
+        )));
+    }
+    check_files(&settings.from, &m)?;
+    let checked = Instant::now();
+
+    let loaded: Vec<&TargetTable> = m
+        .tables
+        .iter()
+        .map(|t| {
+            target_tables
+                .iter()
+                .find(|x| &x.name == t)
+                .ok_or_else(|| refused(format!("the target has no table {t}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let previous = ledger::read_run(&control).await?;
+    match (&previous, settings.resume) {
+        (Some(_), false) => {
+            return Err(Error::Usage(format!(
+                "the target holds the ledger of an interrupted run (schema {}); continue it with \
+                 `pgconverge import --resume`, or return the target to its state before it with `pgconverge reset --yes`",
+                ledger::LEDGER_SCHEMA
+            )))
+        }
+        (None, true) => {
+            return Err(Error::Usage(
+                "there is no interrupted run to resume in this target".into(),
+            ))
+        }
+        (Some(run), true) if run.inputs != m.inputs => {
+            return Err(Error::Usage(
+                "cannot resume: the interrupted run loaded another export; reset the target first".into(),
+            ))
+        }
+        _ => {}
+    }
+    let fks = match &previous {
+        Some(run) if run.state != "preparing" => run.dropped_fks.clone(),
+        _ => {
+            if previous.is_none() {
+                target::check_occupied(
+                    &control,
+                    &m.target_schema,
+                    &loaded,
+                    &m.seeded_tables,
+                    settings.replace,
+                )
+                .await?;
+                let mut run = ledger::Run::new(
+                    m.inputs.clone(),
+                    m.snapshot.clone(),
+                    Default::default(),
+                    &Default::default(),
+                );
+                run.target_schema = m.target_schema.clone();
+                run.tables = m.tables.clone();
+                ledger::create_ledger(&control, &run).await?;
+            }
+            target::prepare(
+                &mut control,
+                &m.target_schema,
+                &loaded,
+                &m.seeded_tables,
+                settings.replace,
+            )
+            .await?
+        }
+    };
+    let done = ledger::loaded_chunks(&control).await?;
+    let jobs: Vec<Arc<FileWork>> = m
+        .files
+        .iter()
+        .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
+        .map(|f| {
+            let cols: Vec<String> = f.columns.iter().map(|c| pg_ident(c)).collect();
+            Arc::new(FileWork {
+                path: settings.from.join(&f.path),
+                copy_sql: format!(
+                    "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)",
+                    pg_qualified(&m.target_schema, &f.target_table),
+                    cols.join(", ")
+                ),
+                schema: Arc::new(Schema::new(
+                    f.columns
+                        .iter()
+                        .map(|c| Field::new(c, DataType::Utf8, true))
+                        .collect::<Vec<_>>(),
+                )),
+                entry: f.clone(),
+            })
+        })
+        .collect();
+    let url = settings.target.as_str();
+    let work = async {
+        let readers: Vec<FileReader> = (0..settings.tuning.readers.max(1))
+            .map(|_| FileReader)
+            .collect();
+        let mut sinks = Vec::new();
+        for _ in 0..settings.tuning.writers.max(1) {
+            sinks.push(CopySink::connect(url, ledger::LEDGER_SCHEMA).await?);
+        }
+        let tuning = pipeline::Settings {
+            depth: QUEUE_BATCHES,
+            ..Default::default()
+        };
+        let done = match pipeline::run(jobs, readers, Pass, sinks, tuning).await {
+            Ok(done) => done,
+            Err(Stop::Failed { error, .. }) => return Err(error),
+            Err(Stop::Fault(f)) => return Err(Error::from(f)),
+        };
+        finish(&mut control, url, &m.target_schema, &loaded, &fks).await?;
+        Ok::<_, Error>(done)
+    };
+    let done = match pipeline::until_interrupted(work).await {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(after_failure(control, url, e).await),
+        None => return Err(Error::Interrupted),
+    };
+    Ok(ImportReport {
+        app: m.app.clone(),
+        files: done.len(),
+        rows: done.iter().map(|d| d.rows).sum(),
+        bytes: done.iter().map(|d| d.bytes).sum(),
+        seconds_check: (checked - started).as_secs_f64(),
+        seconds_total: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// `pgconverge import`: runs it, writes the report if asked, prints the summary line.
+pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
+    let mapping = Mapping::load(&settings.mapping)?;
+    let r = import(&mapping, settings).await?;
+    if let Some(path) = &settings.report {
+        session::write_report(path, &r)?;
+    }
+    println!(
+        "Imported {} rows from {} files ({:.1} MB) in {:.1}s (files checked in {:.1}s).",
+        r.rows,
+        r.files,
+        r.bytes as f64 / 1e6,
+        r.seconds_total,
+        r.seconds_check
+    );
+    Ok(r)
+}
