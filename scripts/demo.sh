@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job end to end on the built-in sample: starts the servers, builds pgconverge, generates a small
 # Alkemio + Kratos source on MariaDB, creates the migrated target schemas on PostgreSQL, then runs pgconverge:
-# `plan` (the schema contract) and `migrate` (the data), with the read-only source user and the non-superuser
-# target owner, as an operator would.
+# `plan` (the schema contract), `migrate` (the data), then `export` to CSV files with a manifest and `import` of
+# them into a second target, with the read-only source user and the non-superuser target owner, as an operator
+# would.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/db-up.sh >/dev/null
@@ -31,5 +32,15 @@ for app in alkemio kratos; do
   echo "== $app: pgconverge migrate"
   "$BIN" migrate --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" --target "$PGCONVERGE_TEST_PG_OWNER/demo_$app" \
     --mapping "mappings/$app.toml" --report "target/demo-$app-migrate.json"
+  echo "== $app: pgconverge export (CSV files + manifest) and import into a second target"
+  PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p 15432 -U pgc_super -d postgres \
+    -c "DROP DATABASE IF EXISTS demo_${app}_import WITH (FORCE)" -c "CREATE DATABASE demo_${app}_import OWNER pgc_owner"
+  PGPASSWORD=pgc_owner psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 15432 -U pgc_owner -d "demo_${app}_import" \
+    -f "testbed/fixtures/$app.pg.sql"
+  "$BIN" export --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" \
+    --target "$PGCONVERGE_TEST_PG_OWNER/demo_${app}_import" --mapping "mappings/$app.toml" \
+    --out "target/demo-$app-export" --replace
+  "$BIN" import --target "$PGCONVERGE_TEST_PG_OWNER/demo_${app}_import" --mapping "mappings/$app.toml" \
+    --from "target/demo-$app-export"
 done
 echo "== demo finished: sources demo_alkemio/demo_kratos on MariaDB 127.0.0.1:13306, targets on PostgreSQL 127.0.0.1:15432"
