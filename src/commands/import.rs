@@ -222,9 +222,16 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
                 "there is no interrupted run to resume in this target".into(),
             ))
         }
+        (Some(run), true) if run.command != "import" => {
+            return Err(Error::Usage(format!(
+                "the interrupted run in this target was started by `pgconverge {}`; continue it with that command \
+                 and --resume, or return the target to its state before it with `pgconverge reset --yes`",
+                run.command
+            )))
+        }
         (Some(run), true) if run.inputs != m.inputs => {
             return Err(Error::Usage(
-                "cannot resume: the interrupted run loaded another export; reset the target first".into(),
+                "cannot resume: the interrupted run loaded another export; return the target to its state before it with `pgconverge reset --yes` first".into(),
             ))
         }
         _ => {}
@@ -247,6 +254,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
                     Default::default(),
                     &Default::default(),
                 );
+                run.command = "import".into();
                 run.target_schema = m.target_schema.clone();
                 run.tables = m.tables.clone();
                 ledger::create_ledger(&control, &run).await?;

@@ -203,6 +203,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             )
             .await?;
             let mut run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+            run.command = "migrate".into();
             run.target_schema = mapping.target_schema.clone();
             run.tables = loaded.iter().map(|t| t.name.clone()).collect();
             ledger::create_ledger(&control, &run).await?;

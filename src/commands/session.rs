@@ -281,19 +281,27 @@ pub async fn open(
     match (&previous, ledger) {
         (Some(_), Ledger::Fresh) => {
             return Err(Error::Usage(format!(
-                "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or reset \
-                 the target for a new run",
+                "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or return \
+                 the target to its state before it with `pgconverge reset --yes`",
                 ledger::LEDGER_SCHEMA
             )))
         }
         (None, Ledger::Resume) => {
             return Err(Error::Usage("there is no interrupted run to resume in this target".into()))
         }
+        (Some(run), Ledger::Resume) if run.command == "import" => {
+            return Err(Error::Usage(
+                "the interrupted run in this target is an import; continue it with `pgconverge import --resume` \
+                 and the same export directory, or return the target to its state before it with \
+                 `pgconverge reset --yes`"
+                    .into(),
+            ))
+        }
         (Some(run), Ledger::Resume) => {
             let diff = run.inputs.differences(&inputs);
             if !diff.is_empty() {
                 return Err(Error::Usage(format!(
-                    "cannot resume: {} changed since the interrupted run; reset the target and start again",
+                    "cannot resume: {} changed since the interrupted run; return the target to its state before it with `pgconverge reset --yes` and start again",
                     diff.join(", ")
                 )));
             }
@@ -396,7 +404,7 @@ fn check_same_source(
     if moved {
         return Err(Error::Usage(format!(
             "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
-             now); reset the target and start again, or pass --source-quiesced if only other databases were written",
+             now); return the target to its state before it with `pgconverge reset --yes` and start again, or pass --source-quiesced if only other databases were written",
             before.binlog, before.gtid, now.binlog, now.gtid
         )));
     }

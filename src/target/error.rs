@@ -20,7 +20,10 @@ pub enum TargetError {
         .0.join(", ")
     )]
     Occupied(Vec<String>),
-    #[error("the ledger in schema {schema} is unreadable ({message}); reset the target")]
+    #[error(
+        "the ledger in schema {schema} is unreadable ({message}), so neither --resume nor reset can use it; re-create \
+         the target database with the application's migrations"
+    )]
     LedgerUnreadable {
         schema: &'static str,
         message: String,

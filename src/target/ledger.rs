@@ -120,6 +120,9 @@ pub struct Run {
     pub state: String,
     #[serde(default)]
     pub dropped_fks: Vec<DroppedFk>,
+    /// The command that started the run (`migrate` or `import`): only the same command resumes it.
+    #[serde(default)]
+    pub command: String,
     /// The target schema and the tables the run loads: what a restore empties.
     #[serde(default)]
     pub target_schema: String,
@@ -152,6 +155,7 @@ impl Run {
             lookups,
             state: "preparing".into(),
             dropped_fks: Vec::new(),
+            command: String::new(),
             target_schema: String::new(),
             tables: Vec::new(),
         }

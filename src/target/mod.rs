@@ -90,18 +90,7 @@ pub async fn prepare(
     )
     .await
     .map_err(pg("recording foreign keys"))?;
-    for fk in &fks {
-        tx.batch_execute(&format!(
-            "ALTER TABLE {} DROP CONSTRAINT {}",
-            qualified(schema, &fk.table),
-            qi(&fk.name)
-        ))
-        .await
-        .map_err(pg(format!(
-            "dropping foreign key {} on {}",
-            fk.name, fk.table
-        )))?;
-    }
+    drop_foreign_keys(&tx, schema, &fks, false).await?;
     // What a restore puts back: the seeded rows (saved server-side, as jsonb, before they are deleted) and the
     // state of every sequence the load will move.
     let ledger = qi(LEDGER_SCHEMA);
@@ -213,6 +202,29 @@ pub async fn finish(
     Ok(())
 }
 
+/// Drops `fks` inside `tx` (`if_exists`: those present only).
+async fn drop_foreign_keys(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    fks: &[DroppedFk],
+    if_exists: bool,
+) -> Result<(), TargetError> {
+    for fk in fks {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}{}",
+            qualified(schema, &fk.table),
+            if if_exists { "IF EXISTS " } else { "" },
+            qi(&fk.name)
+        ))
+        .await
+        .map_err(pg(format!(
+            "dropping foreign key {} on {}",
+            fk.name, fk.table
+        )))?;
+    }
+    Ok(())
+}
+
 /// What [`restore`] would do, for `reset` to show before it acts.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Restoration {
@@ -272,18 +284,7 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
         .map_err(pg("restoring the target"))?;
     if run.state != "preparing" {
         // Keys restored by an interrupted finish are dropped again so that every loaded table can be emptied.
-        for fk in &run.dropped_fks {
-            tx.batch_execute(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
-                qualified(schema, &fk.table),
-                qi(&fk.name)
-            ))
-            .await
-            .map_err(pg(format!(
-                "dropping foreign key {} on {}",
-                fk.name, fk.table
-            )))?;
-        }
+        drop_foreign_keys(&tx, schema, &run.dropped_fks, true).await?;
         if !run.tables.is_empty() {
             let list: Vec<String> = run.tables.iter().map(|t| qualified(schema, t)).collect();
             tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
