@@ -333,3 +333,82 @@ async fn the_source_is_only_read() {
     assert_eq!(code, 5, "{text}");
     assert_eq!(common::source_checksum(&dbs).await, before);
 }
+
+/// A run is resumed only by the command that started it: `import --resume` refuses a migrate's ledger and
+/// `migrate --resume` an import's.
+#[tokio::test]
+async fn only_the_command_that_started_a_run_resumes_it() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 39, 0.02, 2)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("pgc-export-{}", dbs.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, text) = common::run(
+        &dbs,
+        "export",
+        &["--out", dir.to_str().unwrap(), "--chunk-rows", "60"],
+    );
+    assert_eq!(code, 0, "{text}");
+    let import = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+            .args([
+                "import",
+                "--mapping",
+                "mappings/kratos.toml",
+                "--from",
+                dir.to_str().unwrap(),
+            ])
+            .args(extra)
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env("PGCONVERGE_LOG", "warn")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    };
+    kill_at(&dbs, "mappings/kratos.toml", "chunk:3");
+    let (code, text) = import(&["--resume"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("started by `pgconverge migrate`"), "{text}");
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    // An import killed at its third chunk, then migrate --resume.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args([
+            "import",
+            "--mapping",
+            "mappings/kratos.toml",
+            "--from",
+            dir.to_str().unwrap(),
+        ])
+        .args(["--readers", "1", "--writers", "1"])
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn")
+        .env("PGCONVERGE_PAUSE_AT", "chunk:3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) > 0
+        && !line.contains("paused at")
+    {
+        line.clear();
+    }
+    assert!(
+        line.contains("paused at chunk:3"),
+        "the import never paused: {line}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, text) = resume(&dbs, "mappings/kratos.toml");
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("import --resume"), "{text}");
+    let (code, text) = import(&["--resume"]);
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
