@@ -87,14 +87,15 @@ struct TuningArgs {
     /// Target rows per chunk (one COPY transaction, or one file, each).
     #[arg(long, default_value_t = 200_000)]
     chunk_rows: u64,
-    /// Target bytes per chunk (by the source's size estimate); the smaller chunk of the two limits wins.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Target bytes per chunk (by the source's size estimate), e.g. 64MiB; the smaller chunk of the two limits
+    /// wins.
+    #[arg(long, default_value = "64MiB", value_parser = pgconverge::util::size::parse)]
     chunk_bytes: u64,
     /// Rows per Arrow batch.
     #[arg(long, default_value_t = 8192)]
     batch_rows: usize,
-    /// Memory budget for all queued batches; batch sizes are derived from it.
-    #[arg(long, default_value_t = 512 << 20)]
+    /// Memory budget for all queued batches, e.g. 512MiB or 2G; batch sizes are derived from it.
+    #[arg(long, default_value = "512MiB", value_parser = pgconverge::util::size::parse)]
     max_memory: u64,
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]

@@ -160,6 +160,11 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
         &[
             "--chunk-rows",
             "100",
+            // Sizes as operators write them: a small memory budget cuts batches small.
+            "--max-memory",
+            "16MiB",
+            "--chunk-bytes",
+            "64M",
             "--csv-dir",
             csv.to_str().unwrap(),
             "--parquet-dir",

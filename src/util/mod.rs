@@ -7,4 +7,5 @@ pub mod fsio;
 pub mod hash;
 pub mod hex;
 pub mod key;
+pub mod size;
 pub mod sql;
