@@ -13,7 +13,17 @@ pub fn parse(s: &str) -> Result<u64, String> {
             "{s:?} is no size: write bytes, or a number with K, M, G, KiB, MiB, GiB, KB, MB, GB"
         )
     })?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let mult = multiplier(unit).ok_or_else(|| {
+        format!(
+            "{s:?}: unknown unit {unit:?}; use K, M, G, KiB, MiB, GiB (1024) or KB, MB, GB (1000)"
+        )
+    })?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn multiplier(unit: &str) -> Option<u64> {
+    Some(match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
@@ -23,12 +33,8 @@ pub fn parse(s: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        _ => return Err(format!(
-            "{s:?}: unknown unit {unit:?}; use K, M, G, KiB, MiB, GiB (1024) or KB, MB, GB (1000)"
-        )),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
