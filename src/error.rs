@@ -48,9 +48,22 @@ pub enum Error {
     /// A data violation after the target was prepared; the target was then restored.
     #[error(
         "{0}; the target was restored to its state before the run (loaded tables emptied, seeded rows, foreign \
-         keys and sequences as they were, ledger removed): fix the source and run `pgconverge migrate` again"
+         keys and sequences as they were, ledger removed): fix the source and run the same command again"
     )]
     Restored(Box<Error>),
+    /// Any other failure after the target was prepared: the ledger keeps the resumable state.
+    #[error(
+        "{0}; every committed chunk is recorded in the target's ledger: fix the cause and continue with the same \
+         command, its flags and `--resume`, or return the target to its state before the run with \
+         `pgconverge reset --yes`"
+    )]
+    Stopped(Box<Error>),
+    /// A failure while writing an export: the directory holds no manifest.
+    #[error(
+        "{0}; no manifest was written, so the directory is no export: fix the cause and run the export again \
+         with --replace"
+    )]
+    ExportFailed(Box<Error>),
     #[error(
         "{cause}; restoring the target failed too ({restore}); the ledger is kept: return the target to its state \
          before the run with `pgconverge reset --yes`"
@@ -114,7 +127,7 @@ impl Error {
             | Error::File(_) => 2,
             Error::Verify(_) => 6,
             Error::Interrupted | Error::ExportInterrupted => 130,
-            Error::Restored(e) => e.exit_code(),
+            Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit_code(),
             Error::RestoreFailed { cause, .. } => cause.exit_code(),
             Error::Lost(_) => 3,
             Error::Source(_)

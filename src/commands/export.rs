@@ -121,8 +121,8 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         };
         match pipeline::run(jobs, readers, encode, sinks, tuning).await {
             Ok(done) => Ok(done),
-            Err(Stop::Failed { error, .. }) => Err(error),
-            Err(Stop::Fault(f)) => Err(Error::from(f)),
+            Err(Stop::Failed { error, .. }) => Err(Error::ExportFailed(Box::new(error))),
+            Err(Stop::Fault(f)) => Err(Error::ExportFailed(Box::new(f.into()))),
         }
     };
     let done = pipeline::until_interrupted(work)

@@ -23,7 +23,7 @@ use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
 use crate::sink::{Encoded, Spec};
 use crate::source::files::{FileReader, FileSpec};
-use crate::target::{self, ledger};
+use crate::target::ledger;
 use crate::util::sql::{pg_ident, pg_qualified};
 
 /// Everything `pgconverge import` was asked to do.
@@ -236,39 +236,28 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         }
         _ => {}
     }
-    let fks = match &previous {
-        Some(run) if run.state != "preparing" => run.dropped_fks.clone(),
-        _ => {
-            if previous.is_none() {
-                target::check_occupied(
-                    &control,
-                    &m.target_schema,
-                    &loaded,
-                    &m.seeded_tables,
-                    settings.replace,
-                )
-                .await?;
-                let mut run = ledger::Run::new(
-                    m.inputs.clone(),
-                    m.snapshot.clone(),
-                    Default::default(),
-                    &Default::default(),
-                );
-                run.command = "import".into();
-                run.target_schema = m.target_schema.clone();
-                run.tables = m.tables.clone();
-                ledger::create_ledger(&control, &run).await?;
-            }
-            target::prepare(
-                &mut control,
-                &m.target_schema,
-                &loaded,
-                &m.seeded_tables,
-                settings.replace,
-            )
-            .await?
-        }
+    let new_run = || {
+        let mut run = ledger::Run::new(
+            m.inputs.clone(),
+            m.snapshot.clone(),
+            Default::default(),
+            &Default::default(),
+        );
+        run.command = "import".into();
+        run.target_schema = m.target_schema.clone();
+        run.tables = m.tables.clone();
+        run
     };
+    let fks = session::prepare_target(
+        &mut control,
+        previous.as_ref(),
+        new_run,
+        &m.target_schema,
+        &loaded,
+        &m.seeded_tables,
+        settings.replace,
+    )
+    .await?;
     let done = ledger::loaded_chunks(&control).await?;
     let jobs: Vec<Arc<FileWork>> = m
         .files

@@ -192,40 +192,23 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             return Err(Error::Violation(Box::new(v)));
         }
     }
-    let fks = match &previous {
-        None => {
-            target::check_occupied(
-                &control,
-                &mapping.target_schema,
-                &loaded,
-                &mapping.seeded_tables,
-                settings.replace,
-            )
-            .await?;
-            let mut run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
-            run.command = "migrate".into();
-            run.target_schema = mapping.target_schema.clone();
-            run.tables = loaded.iter().map(|t| t.name.clone()).collect();
-            ledger::create_ledger(&control, &run).await?;
-            None
-        }
-        // A crash before the preparing transaction committed left the target untouched: prepare again.
-        Some(run) if run.state == "preparing" => None,
-        Some(run) => Some(run.dropped_fks.clone()),
+    let new_run = || {
+        let mut run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+        run.command = "migrate".into();
+        run.target_schema = mapping.target_schema.clone();
+        run.tables = loaded.iter().map(|t| t.name.clone()).collect();
+        run
     };
-    let fks = match fks {
-        Some(fks) => fks,
-        None => {
-            target::prepare(
-                &mut control,
-                &mapping.target_schema,
-                &loaded,
-                &mapping.seeded_tables,
-                settings.replace,
-            )
-            .await?
-        }
-    };
+    let fks = session::prepare_target(
+        &mut control,
+        previous.as_ref(),
+        new_run,
+        &mapping.target_schema,
+        &loaded,
+        &mapping.seeded_tables,
+        settings.replace,
+    )
+    .await?;
     let prepared = Instant::now();
     crate::hooks::pause(|| "prepared".into()).await;
 
@@ -363,7 +346,7 @@ pub(crate) async fn after_failure(
         return Error::Lost(Box::new(e));
     }
     if e.exit_code() != 5 {
-        return e;
+        return Error::Stopped(Box::new(e));
     }
     let restored = async {
         if control.is_closed() {

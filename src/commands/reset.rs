@@ -68,24 +68,18 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
 /// Without a ledger there is no unfinished run to undo: pristine, or rows that reset did not see loaded.
 async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result<Outcome, Error> {
     let tables = crate::schema::pg::introspect(client, &mapping.target_schema).await?;
-    let mut occupied = Vec::new();
-    for t in tables.iter().filter(|t| {
-        !mapping.target_only_tables.contains_key(&t.name)
-            && !mapping.seeded_tables.contains(&t.name)
-    }) {
-        let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM {})",
-            crate::util::sql::pg_qualified(&mapping.target_schema, &t.name)
-        );
-        let has: bool = client
-            .query_one(&sql, &[])
-            .await
-            .map_err(target::error::pg(format!("checking {}", t.name)))?
-            .get(0);
-        if has {
-            occupied.push(t.name.clone());
-        }
-    }
+    let names: Vec<&str> = tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|t| !mapping.target_only_tables.contains_key(*t))
+        .collect();
+    let occupied = target::occupied_tables(
+        client,
+        &mapping.target_schema,
+        &names,
+        &mapping.seeded_tables,
+    )
+    .await?;
     if occupied.is_empty() {
         println!(
             "Nothing to reset: no ledger (schema {}) and no loaded rows; the target is as its migrations left it.",

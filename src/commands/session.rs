@@ -232,6 +232,30 @@ pub enum Ledger {
     Resume,
 }
 
+/// Prepares the target for a load, or picks up an interrupted one, and returns the foreign keys the load runs
+/// without. A new run (no `previous`) refuses unexpected rows, records `new_run()` in a new ledger and prepares;
+/// a run that crashed before its preparing transaction committed left the target untouched and prepares again;
+/// a run past preparing keeps the keys it dropped.
+pub async fn prepare_target(
+    control: &mut tokio_postgres::Client,
+    previous: Option<&Run>,
+    new_run: impl FnOnce() -> Run,
+    schema: &str,
+    loaded: &[&TargetTable],
+    seeded: &[String],
+    replace: bool,
+) -> Result<Vec<crate::target::DroppedFk>, Error> {
+    match previous {
+        Some(run) if run.state != "preparing" => return Ok(run.dropped_fks.clone()),
+        Some(_) => {}
+        None => {
+            crate::target::check_occupied(control, schema, loaded, seeded, replace).await?;
+            ledger::create_ledger(control, &new_run()).await?;
+        }
+    }
+    Ok(crate::target::prepare(control, schema, loaded, seeded, replace).await?)
+}
+
 /// Everything up to the first write: contract, snapshot, lookups, chunk plan.
 pub struct Session {
     pub plan: crate::plan::Plan,

@@ -25,27 +25,36 @@ pub async fn check_occupied(
     seeded: &[String],
     replace: bool,
 ) -> Result<(), TargetError> {
-    let mut occupied = Vec::new();
-    for t in tables {
-        let has: bool = client
-            .query_one(
-                &format!(
-                    "SELECT EXISTS (SELECT 1 FROM {})",
-                    qualified(schema, &t.name)
-                ),
-                &[],
-            )
-            .await
-            .map_err(pg(format!("checking {}", t.name)))?
-            .get(0);
-        if has && !seeded.contains(&t.name) {
-            occupied.push(t.name.clone());
-        }
-    }
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let occupied = occupied_tables(client, schema, &names, seeded).await?;
     if !occupied.is_empty() && !replace {
         return Err(TargetError::Occupied(occupied));
     }
     Ok(())
+}
+
+/// The tables of `tables` that hold rows, leaving out the `seeded` ones (their rows came from the migrations).
+pub async fn occupied_tables(
+    client: &Client,
+    schema: &str,
+    tables: &[&str],
+    seeded: &[String],
+) -> Result<Vec<String>, TargetError> {
+    let mut occupied = Vec::new();
+    for t in tables.iter().filter(|t| !seeded.iter().any(|s| s == *t)) {
+        let has: bool = client
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(schema, t)),
+                &[],
+            )
+            .await
+            .map_err(pg(format!("checking {t}")))?
+            .get(0);
+        if has {
+            occupied.push(t.to_string());
+        }
+    }
+    Ok(occupied)
 }
 
 /// Before the load, in one transaction: drop the foreign keys touching the loaded tables (recorded in the
