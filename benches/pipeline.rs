@@ -24,6 +24,7 @@ fn column(name: &str, conv: Conversion) -> ColumnPlan {
         conversion: conv,
         transform: None,
         on_null: None,
+        narrowing: None,
     }
 }
 
@@ -36,8 +37,8 @@ fn setup() -> (TableTransform, RecordBatch) {
                 empty_to_null: false,
             },
         ),
-        column("createdDate", Conversion::Timestamp),
-        column("updatedDate", Conversion::Timestamp),
+        column("createdDate", Conversion::Timestamp { precision: 6 }),
+        column("updatedDate", Conversion::Timestamp { precision: 6 }),
         column(
             "version",
             Conversion::Int {
@@ -75,7 +76,13 @@ fn setup() -> (TableTransform, RecordBatch) {
         .iter()
         .map(|n| (n.clone(), n.starts_with("parent")))
         .collect();
-    let t = TableTransform::new(&plan, &names, &nullable, &HashMap::new(), 0);
+    let t = TableTransform::new(
+        &plan,
+        &names,
+        &nullable,
+        &HashMap::new(),
+        &pgconverge::util::zone::Zone::UTC,
+    );
     let rule = r#"{"name":"credentialRule-7","cascade":true,"criterias":[{"type":"space-member","resourceID":"0b9f1a6e-3c1d-4a8e-9f00-1234567890ab"}],"grantedPrivileges":["read","update","create","delete","contribute"]}"#;
     let rules = format!("[{}]", vec![rule; 14].join(","));
     let mut builders: Vec<BinaryBuilder> = names.iter().map(|_| BinaryBuilder::new()).collect();

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::util::zone::{Fold, Zone};
+
 /// Errors loading a mapping file.
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
@@ -23,9 +25,15 @@ pub enum MappingError {
 pub struct Mapping {
     /// Name of the application, for reports.
     pub app: String,
-    /// Zone of the source's naive DATETIME values: `UTC` or a fixed offset like `+02:00`.
+    /// Zone of the source's naive DATETIME values: `UTC`, a fixed offset like `+02:00`, or an IANA name like
+    /// `Europe/Amsterdam` (daylight saving time applied per value). TIMESTAMP columns are read in UTC and never
+    /// take this zone.
     #[serde(default = "utc")]
     pub source_time_zone: String,
+    /// Which instant a DATETIME in a repeated (DST fold) hour of a named `source_time_zone` means:
+    /// `refuse` (default: a data violation), `earlier` or `later`.
+    #[serde(default)]
+    pub ambiguous_local_times: Fold,
     /// Schema of the target tables.
     #[serde(default = "public")]
     pub target_schema: String,
@@ -75,6 +83,10 @@ pub struct ColumnMapping {
     /// What a NULL becomes when the source allows NULL and the target does not. Declaring it acknowledges the
     /// difference; without it the difference is a contract problem.
     pub on_null: Option<OnNull>,
+    /// Accepts a target type narrower than the source's (fewer decimals, a smaller float, a shorter string, a
+    /// coarser time), with the reason every value fits. Nothing is ever rounded: each value is checked and one the
+    /// target would store differently stops the run.
+    pub narrowing: Option<String>,
 }
 
 /// Value rewrites that introspection cannot infer.
@@ -118,12 +130,7 @@ impl Mapping {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.source_offset_seconds().is_none() {
-            return Err(format!(
-                "source_time_zone {:?} is not supported: use \"UTC\" or a fixed offset like \"+02:00\"",
-                self.source_time_zone
-            ));
-        }
+        self.source_zone()?;
         for t in self.tables.keys() {
             if self.skip_tables.contains_key(t) {
                 return Err(format!("table {t} is both skipped and mapped"));
@@ -132,20 +139,9 @@ impl Mapping {
         Ok(())
     }
 
-    /// Offset of the source time zone from UTC in seconds.
-    pub fn source_offset_seconds(&self) -> Option<i64> {
-        let z = self.source_time_zone.trim();
-        if z.eq_ignore_ascii_case("utc") || z == "+00:00" || z == "Z" {
-            return Some(0);
-        }
-        let (sign, rest) = match z.as_bytes().first()? {
-            b'+' => (1, &z[1..]),
-            b'-' => (-1, &z[1..]),
-            _ => return None,
-        };
-        let (h, m) = rest.split_once(':')?;
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    /// The zone of naive DATETIME values.
+    pub fn source_zone(&self) -> Result<Zone, String> {
+        Zone::parse(&self.source_time_zone, self.ambiguous_local_times)
     }
 
     pub fn table(&self, source: &str) -> Option<&TableMapping> {
@@ -201,7 +197,7 @@ on_null = { replace = "{}" }
 "#,
         )
         .unwrap();
-        assert_eq!(m.source_offset_seconds(), Some(7200));
+        assert_eq!(m.source_zone().unwrap().fixed(), Some(7200));
         assert_eq!(m.target_table("t"), "t2");
         assert_eq!(m.target_column("t", "c"), "c2");
         assert_eq!(
@@ -215,7 +211,7 @@ on_null = { replace = "{}" }
         assert!(Mapping::parse("app = \"x\"\nskip = 1\n")
             .unwrap_err()
             .contains("unknown field"));
-        assert!(Mapping::parse("app = \"x\"\nsource_time_zone = \"Europe/Paris\"\n").is_err());
+        assert!(Mapping::parse("app = \"x\"\nsource_time_zone = \"Europe/Pariss\"\n").is_err());
         assert!(Mapping::parse("app = \"x\"\n[tables.t.columns.c]\ntransfrom = 1\n").is_err());
     }
 }

@@ -20,6 +20,9 @@ pub struct ColumnPlan {
     pub transform: Option<Transform>,
     /// Set when the source allows NULL and the target does not.
     pub on_null: Option<OnNull>,
+    /// The mapping's reason for accepting a narrower target (every value is still checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrowing: Option<String>,
 }
 
 /// One source table and where it goes.
@@ -175,18 +178,6 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                         continue;
                     }
                 }
-                Err(Incompatibility::Narrower {
-                    source_chars,
-                    target_chars,
-                }) => {
-                    problem(
-                        ProblemKind::TargetNarrower,
-                        &s.name,
-                        Some(&sc.name),
-                        format!("target is narrower: {at} holds {target_chars} characters, the source up to {source_chars}"),
-                    );
-                    continue;
-                }
                 Err(Incompatibility::MissingLabels(l)) => {
                     problem(
                         ProblemKind::MissingEnumLabels,
@@ -206,6 +197,20 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                     continue;
                 }
             };
+            let narrowing = convert::narrowing(sc, tc, &conversion);
+            let accepted = cm.and_then(|c| c.narrowing.clone());
+            if let (Some(why), None) = (&narrowing, &accepted) {
+                problem(
+                    ProblemKind::TargetNarrower,
+                    &s.name,
+                    Some(&sc.name),
+                    format!(
+                        "target is narrower: {at}: {why}; if every value fits, declare narrowing = \"<why>\" for \
+                         this column in the mapping (each value is then checked and one that would change stops the run)"
+                    ),
+                );
+                continue;
+            }
             let on_null = if sc.nullable && !tc.nullable {
                 match cm.and_then(|c| c.on_null.clone()) {
                     Some(p) => Some(p),
@@ -233,6 +238,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                 conversion,
                 transform: cm.and_then(|c| c.transform.clone()),
                 on_null,
+                narrowing: narrowing.and(accepted),
             });
         }
         let mut defaulted = Vec::new();

@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::convert::Conversion;
 use crate::mapping::{OnNull, Transform};
 use crate::plan::TablePlan;
+use crate::util::zone::{offset_suffix, LocalTimeError, Zone};
 use crate::util::{calendar, hex};
 
 /// The rule a value broke.
@@ -46,6 +47,24 @@ pub enum Rule {
     NullInNotNull,
     NotLatin1,
     NotANumber,
+    /// The target type would store the value differently (rounded): nothing is ever rounded silently.
+    WouldRound {
+        target: String,
+    },
+    /// More integer digits than the target numeric's precision leaves.
+    TooManyDigits {
+        max: u32,
+    },
+    /// A local time skipped by a daylight-saving change in the source zone: no instant had it.
+    LocalTimeGap {
+        zone: String,
+    },
+    /// A local time repeated by a daylight-saving change and the mapping does not say which instant it means.
+    LocalTimeFold {
+        zone: String,
+    },
+    /// A MySQL TIME outside 00:00:00..24:00:00, the range of PostgreSQL's `time`.
+    TimeOutOfRange,
     /// A foreign key value whose parent row does not exist.
     OrphanForeignKey {
         parent: String,
@@ -80,6 +99,20 @@ impl std::fmt::Display for Rule {
             Rule::NullInNotNull => write!(f, "NULL in a NOT NULL target column"),
             Rule::NotLatin1 => write!(f, "character above U+00FF in latin1-bytes text"),
             Rule::NotANumber => write!(f, "not a number"),
+            Rule::WouldRound { target } => write!(f, "{target} would store it rounded"),
+            Rule::TooManyDigits { max } => {
+                write!(f, "more than {max} integer digits, the target's precision")
+            }
+            Rule::LocalTimeGap { zone } => write!(
+                f,
+                "local time that did not exist in {zone} (skipped by a daylight-saving change)"
+            ),
+            Rule::LocalTimeFold { zone } => write!(
+                f,
+                "local time that happened twice in {zone} (a daylight-saving change); set \
+                 ambiguous_local_times = \"earlier\" or \"later\" in the mapping to say which"
+            ),
+            Rule::TimeOutOfRange => write!(f, "time outside 00:00:00..24:00:00"),
             Rule::OrphanForeignKey { parent } => {
                 write!(f, "foreign key value with no parent row in {parent}")
             }
@@ -137,6 +170,8 @@ struct ColumnStep {
     src_idx: usize,
     source: String,
     target: String,
+    /// The target's type as PostgreSQL prints it, for messages.
+    target_type: String,
     conv: Conversion,
     transform: Option<Resolved>,
     on_null: Option<OnNull>,
@@ -149,7 +184,9 @@ pub struct TableTransform {
     pub table: String,
     key_idx: Vec<usize>,
     steps: Vec<ColumnStep>,
-    tz_suffix: String,
+    /// Zone of naive DATETIME values, and its suffix when the offset is fixed.
+    zone: Zone,
+    zone_suffix: Option<String>,
     out_schema: Arc<Schema>,
     /// Parse JSON on the client. `migrate` turns it off: PostgreSQL's json/jsonb input parses every value anyway
     /// and a rejection is traced back to its source row, so parsing twice only costs CPU. `check` keeps it on.
@@ -163,7 +200,7 @@ impl TableTransform {
         source_columns: &[String],
         target_nullable: &HashMap<String, bool>,
         lookups: &Lookups,
-        source_offset_seconds: i64,
+        zone: &Zone,
     ) -> TableTransform {
         let idx = |c: &str| {
             source_columns
@@ -178,6 +215,7 @@ impl TableTransform {
                 src_idx: idx(&c.source),
                 source: c.source.clone(),
                 target: c.target.clone(),
+                target_type: c.target_type.clone(),
                 conv: c.conversion.clone(),
                 transform: c.transform.as_ref().map(|t| match t {
                     Transform::Latin1BytesToBase64 => Resolved::Base64,
@@ -202,7 +240,8 @@ impl TableTransform {
             table: plan.source.clone(),
             key_idx: plan.primary_key.iter().map(|k| idx(k)).collect(),
             steps,
-            tz_suffix: offset_suffix(source_offset_seconds),
+            zone_suffix: zone.fixed().map(offset_suffix),
+            zone: zone.clone(),
             out_schema,
             validate_json: true,
         }
@@ -471,24 +510,79 @@ impl TableTransform {
                 }
                 out.push_str(t);
             }
-            Conversion::Numeric { .. } | Conversion::Float => {
-                let t = utf8(v)?;
-                if t.is_empty()
-                    || !t
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-                {
-                    return Err(Rule::NotANumber);
+            Conversion::Numeric {
+                max_int_digits,
+                scale,
+            } => {
+                let t = number(v)?;
+                check_numeric(t, *max_int_digits, *scale, &s.target_type)?;
+                out.push_str(t);
+            }
+            Conversion::Float { bits } => {
+                let t = number(v)?;
+                if *bits == 32 {
+                    check_real(t)?;
                 }
                 out.push_str(t);
             }
-            Conversion::Timestamp | Conversion::TimestampTz | Conversion::Date => {
+            Conversion::Date => {
                 let t = utf8(v)?;
                 check_datetime(t)?;
                 out.push_str(t);
-                if s.conv == Conversion::TimestampTz {
-                    out.push_str(&self.tz_suffix);
+            }
+            Conversion::Timestamp { precision } => {
+                let t = utf8(v)?;
+                check_datetime(t)?;
+                check_fraction(t, *precision, &s.target_type)?;
+                out.push_str(t);
+            }
+            Conversion::TimestampTz { utc, precision } => {
+                let t = utf8(v)?;
+                check_datetime(t)?;
+                check_fraction(t, *precision, &s.target_type)?;
+                out.push_str(t);
+                match (utc, &self.zone_suffix) {
+                    (true, _) => out.push_str("+00:00"),
+                    (false, Some(suffix)) => out.push_str(suffix),
+                    (false, None) => {
+                        let zone = || match &self.zone {
+                            Zone::Named { name, .. } => name.clone(),
+                            Zone::Fixed(_) => String::new(),
+                        };
+                        match self.zone.offset_of(t) {
+                            Ok(secs) => out.push_str(&offset_suffix(secs)),
+                            Err(LocalTimeError::Gap) => {
+                                return Err(Rule::LocalTimeGap { zone: zone() })
+                            }
+                            Err(LocalTimeError::Fold) => {
+                                return Err(Rule::LocalTimeFold { zone: zone() })
+                            }
+                            Err(LocalTimeError::Invalid) => return Err(Rule::InvalidDate),
+                        }
+                    }
                 }
+            }
+            Conversion::Time { precision } => {
+                let t = utf8(v)?;
+                let micros = calendar::time_micros(t).ok_or(Rule::InvalidDate)?;
+                if !(0..=86_400_000_000).contains(&micros) {
+                    return Err(Rule::TimeOutOfRange);
+                }
+                check_fraction(t, *precision, &s.target_type)?;
+                out.push_str(t);
+            }
+            Conversion::Interval => {
+                let t = utf8(v)?;
+                calendar::time_micros(t).ok_or(Rule::InvalidDate)?;
+                out.push_str(t);
+            }
+            Conversion::Bits { width } => {
+                let n: u64 = utf8(v)?.parse().map_err(|_| Rule::NotANumber)?;
+                if *width < 64 && n >> width != 0 {
+                    return Err(Rule::NotANumber);
+                }
+                use std::fmt::Write as _;
+                let _ = write!(out, "{n:0w$b}", w = *width as usize);
             }
             Conversion::Json | Conversion::Jsonb => {
                 serde_json::from_slice::<serde::de::IgnoredAny>(v)
@@ -521,10 +615,70 @@ fn utf8(v: &[u8]) -> Result<&str, Rule> {
     std::str::from_utf8(v).map_err(|_| Rule::InvalidUtf8)
 }
 
-fn offset_suffix(secs: i64) -> String {
-    let sign = if secs < 0 { '-' } else { '+' };
-    let a = secs.abs();
-    format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60)
+/// The ASCII number MySQL printed (digits, sign, point, exponent).
+fn number(v: &[u8]) -> Result<&str, Rule> {
+    let t = utf8(v)?;
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
+        return Err(Rule::NotANumber);
+    }
+    Ok(t)
+}
+
+/// A decimal fits `numeric(p, s)` unchanged: at most p - s integer digits, and only zeros past s decimals.
+fn check_numeric(
+    t: &str,
+    max_int_digits: Option<u32>,
+    scale: Option<u32>,
+    target: &str,
+) -> Result<(), Rule> {
+    if t.contains(['e', 'E']) {
+        return Err(Rule::NotANumber);
+    }
+    let unsigned = t.trim_start_matches(['+', '-']);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if let Some(max) = max_int_digits {
+        if int.trim_start_matches('0').len() > max as usize {
+            return Err(Rule::TooManyDigits { max });
+        }
+    }
+    if let Some(scale) = scale {
+        if frac.bytes().skip(scale as usize).any(|b| b != b'0') {
+            return Err(Rule::WouldRound {
+                target: target.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A value `real` holds as it is shown: the same binary value, or the same shortest decimal form.
+fn check_real(t: &str) -> Result<(), Rule> {
+    let d: f64 = t.parse().map_err(|_| Rule::NotANumber)?;
+    let f: f32 = t.parse().map_err(|_| Rule::NotANumber)?;
+    if f as f64 == d || (f.is_finite() && f.to_string() == d.to_string()) {
+        Ok(())
+    } else {
+        Err(Rule::WouldRound {
+            target: format!("real (as {f})"),
+        })
+    }
+}
+
+/// Only zeros past `precision` fractional second digits.
+fn check_fraction(t: &str, precision: u32, target: &str) -> Result<(), Rule> {
+    let time = t.rsplit(' ').next().unwrap_or(t);
+    match time.split_once('.') {
+        Some((_, frac)) if frac.bytes().skip(precision as usize).any(|b| b != b'0') => {
+            Err(Rule::WouldRound {
+                target: target.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Strict 8-4-4-4-12 hex form.
@@ -611,6 +765,7 @@ mod tests {
             conversion,
             transform: None,
             on_null: None,
+            narrowing: None,
         };
         let plan = TablePlan {
             source: "t".into(),
@@ -631,7 +786,7 @@ mod tests {
             defaulted: vec![],
         };
         let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
-        let t = TableTransform::new(&plan, &names, &HashMap::new(), &HashMap::new(), 0);
+        let t = TableTransform::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
         let batch = |v: &[u8], e: &[u8]| {
             let cols: Vec<ArrayRef> = vec![
                 Arc::new(BinaryArray::from(vec![&b"k1"[..], &b"k2"[..]])),
@@ -654,8 +809,40 @@ mod tests {
     }
 
     #[test]
-    fn offsets() {
-        assert_eq!(offset_suffix(0), "+00:00");
-        assert_eq!(offset_suffix(-5400), "-01:30");
+    fn numerics_fit_or_are_refused() {
+        let ok = |t, p, s| check_numeric(t, p, s, "numeric(10,2)");
+        assert_eq!(ok("9.9900", Some(8), Some(2)), Ok(()));
+        assert_eq!(ok("-12345678.00", Some(8), Some(2)), Ok(()));
+        assert!(matches!(
+            ok("9.9999", Some(8), Some(2)),
+            Err(Rule::WouldRound { .. })
+        ));
+        assert_eq!(
+            ok("123456789", Some(8), Some(2)),
+            Err(Rule::TooManyDigits { max: 8 })
+        );
+        assert_eq!(ok("0.5", Some(0), Some(2)), Ok(()));
+        assert_eq!(ok("123.456789", None, None), Ok(()));
+    }
+
+    #[test]
+    fn reals_hold_what_they_show() {
+        assert_eq!(check_real("0.1"), Ok(()));
+        assert_eq!(check_real("0.5"), Ok(()));
+        // A FLOAT read as its exact double.
+        assert_eq!(check_real("0.12345670163631439"), Ok(()));
+        assert!(check_real("0.1234567891234").is_err());
+        assert!(check_real("1e300").is_err());
+    }
+
+    #[test]
+    fn fractions_and_times() {
+        assert_eq!(check_fraction("2024-01-01 10:00:00.123000", 3, "t"), Ok(()));
+        assert!(check_fraction("2024-01-01 10:00:00.123400", 3, "t").is_err());
+        assert_eq!(check_fraction("2024-01-01 10:00:00", 0, "t"), Ok(()));
+        assert_eq!(calendar::time_micros("838:59:59"), Some(3_020_399_000_000));
+        assert_eq!(calendar::time_micros("-00:00:01.5"), Some(-1_500_000));
+        assert_eq!(calendar::time_micros("24:00:00"), Some(86_400_000_000));
+        assert_eq!(calendar::time_micros("12:61:00"), None);
     }
 }

@@ -377,18 +377,6 @@ pub async fn open(
             ledger == Ledger::Ignore,
             binary,
         ));
-        if binary {
-            if let Some((c, why)) = tp
-                .columns
-                .iter()
-                .find_map(|c| crate::sink::binary::unsupported(&c.conversion).map(|w| (c, w)))
-            {
-                return Err(Error::Usage(format!(
-                    "--copy-format binary does not support {why}: {}.{}; use the default CSV format",
-                    tp.source, c.source
-                )));
-            }
-        }
         for (i, range) in ranges.into_iter().enumerate() {
             jobs.push(ChunkWork::new(job.clone(), i as u32, range));
         }
@@ -468,7 +456,9 @@ fn table_work(
         &read_columns,
         &nullable,
         lookups,
-        mapping.source_offset_seconds().unwrap_or(0),
+        &mapping
+            .source_zone()
+            .expect("the zone was checked when the mapping was loaded"),
     );
     let transform = if validate_json {
         transform

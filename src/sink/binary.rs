@@ -15,28 +15,22 @@ pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Stream trailer: a tuple with -1 fields.
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
-/// Why a column cannot be sent in binary.
-pub fn unsupported(conv: &Conversion) -> Option<&'static str> {
-    match conv {
-        Conversion::Float => Some("float columns (the target width is not known to the encoder)"),
-        _ => None,
-    }
-}
-
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_DAYS: i64 = 10_957;
 
-/// `YYYY-MM-DD[ HH:MM:SS[.f]][+HH:MM]` to microseconds since 2000-01-01 00:00 UTC.
+/// `YYYY-MM-DD[ HH:MM:SS[.f]][+HH:MM[:SS]]` to microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_micros(t: &str) -> Option<i64> {
-    let (body, offset) = match t.len() > 19 && matches!(t.as_bytes()[t.len() - 6], b'+' | b'-') {
-        true => (&t[..t.len() - 6], Some(&t[t.len() - 6..])),
-        false => (t, None),
+    let (body, offset) = match t.get(19..).and_then(|tail| tail.find(['+', '-'])) {
+        Some(at) => (&t[..19 + at], Some(&t[19 + at..])),
+        None => (t, None),
     };
     let mut micros =
         calendar::parse_datetime(body).ok()?.unix_micros() - PG_EPOCH_DAYS * 86_400_000_000;
     if let Some(o) = offset {
-        let num = |s: &str| s.parse::<i64>().ok();
-        let secs = num(&o[1..3])? * 3600 + num(&o[4..6])? * 60;
+        let mut secs = 0i64;
+        for (part, unit) in o[1..].split(':').zip([3600, 60, 1]) {
+            secs += part.parse::<i64>().ok()? * unit;
+        }
         micros -= if o.starts_with('-') { -secs } else { secs } * 1_000_000;
     }
     Some(micros)
@@ -110,8 +104,28 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
             }
         }
         Conversion::Numeric { .. } => numeric(t, out)?,
-        Conversion::Timestamp | Conversion::TimestampTz => {
+        Conversion::Float { bits: 32 } => {
+            out.extend_from_slice(&t.parse::<f32>().ok()?.to_be_bytes())
+        }
+        Conversion::Float { .. } => out.extend_from_slice(&t.parse::<f64>().ok()?.to_be_bytes()),
+        Conversion::Timestamp { .. } | Conversion::TimestampTz { .. } => {
             out.extend_from_slice(&timestamp_micros(t)?.to_be_bytes())
+        }
+        Conversion::Time { .. } => out.extend_from_slice(&calendar::time_micros(t)?.to_be_bytes()),
+        Conversion::Interval => {
+            // microseconds, days, months: a TIME is all microseconds.
+            out.extend_from_slice(&calendar::time_micros(t)?.to_be_bytes());
+            out.extend_from_slice(&[0; 8]);
+        }
+        Conversion::Bits { .. } => {
+            out.extend_from_slice(&(t.len() as i32).to_be_bytes());
+            for chunk in t.as_bytes().chunks(8) {
+                let mut byte = 0u8;
+                for (i, b) in chunk.iter().enumerate() {
+                    byte |= u8::from(*b == b'1') << (7 - i);
+                }
+                out.push(byte);
+            }
         }
         Conversion::Date => {
             let d = calendar::parse_datetime(t).ok()?;
@@ -128,7 +142,6 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
         Conversion::Json | Conversion::Text { .. } | Conversion::Enum { .. } => {
             out.extend_from_slice(t.as_bytes())
         }
-        Conversion::Float => return None,
     }
     let len = (out.len() - at - 4) as i32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
@@ -173,6 +186,10 @@ mod tests {
         assert_eq!(timestamp_micros("1999-12-31 23:59:59.999999"), Some(-1));
         assert_eq!(timestamp_micros("2000-01-01 02:00:00+02:00"), Some(0));
         assert_eq!(
+            timestamp_micros("2000-01-01 00:00:00.5-00:00:30"),
+            Some(30_500_000)
+        );
+        assert_eq!(
             calendar::days_from_civil(2024, 2, 29) - PG_EPOCH_DAYS,
             8_825
         );
@@ -212,5 +229,8 @@ mod tests {
         out.clear();
         field(&Conversion::Bytea, "\\x00ff", &mut out).unwrap();
         assert_eq!(out, vec![0, 0, 0, 2, 0, 255]);
+        out.clear();
+        field(&Conversion::Bits { width: 10 }, "1000000001", &mut out).unwrap();
+        assert_eq!(out, vec![0, 0, 0, 6, 0, 0, 0, 10, 0x80, 0x40]);
     }
 }

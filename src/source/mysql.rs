@@ -306,9 +306,20 @@ fn interpolate_text(min: &str, max: &str, want: usize) -> Vec<String> {
         .collect()
 }
 
+/// How one column is read so that its text is the exact value: BIT as its unsigned integer (the text protocol
+/// sends raw bytes), FLOAT as the double it widens to exactly (its text form keeps only 6 digits).
+pub fn select_expr(table: &SourceTable, column: &str) -> String {
+    let q = quote_ident(column);
+    match table.columns.iter().find(|c| c.name == column) {
+        Some(c) if c.data_type == "bit" => format!("CAST({q} AS UNSIGNED) AS {q}"),
+        Some(c) if c.data_type == "float" => format!("({q} + 0e0) AS {q}"),
+        _ => q,
+    }
+}
+
 /// The SELECT of one chunk: every source column, in source order, within the range.
 pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let cols: Vec<String> = columns.iter().map(|c| select_expr(table, c)).collect();
     let mut sql = format!(
         "SELECT {} FROM {}",
         cols.join(", "),

@@ -124,6 +124,34 @@ pub fn parse_datetime(t: &str) -> Result<DateTime, DateError> {
     Ok(out)
 }
 
+/// MySQL's TIME text `[-]H+:MM:SS[.f]` as signed microseconds.
+pub fn time_micros(t: &str) -> Option<i64> {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t),
+    };
+    let (hms, frac) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = hms.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let s: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some()
+        || m > 59
+        || s > 59
+        || frac.len() > 6
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<i64>().ok()? * 10i64.pow(6 - frac.len() as u32)
+    };
+    let v = (h * 3600 + m * 60 + s) * 1_000_000 + f;
+    Some(if neg { -v } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,3 +9,4 @@ pub mod hex;
 pub mod key;
 pub mod size;
 pub mod sql;
+pub mod zone;

@@ -97,6 +97,30 @@ pub struct TestDbs {
 
 impl TestDbs {
     pub async fn new(app: App) -> TestDbs {
+        let dbs = TestDbs::empty(app).await;
+        let mut my = mysql_conn(&dbs.source_admin()).await;
+        for s in pgconverge_testbed::fixtures::statements(
+            pgconverge_testbed::fixtures::mysql_schema(app),
+        ) {
+            my.query_drop(&s)
+                .await
+                .unwrap_or_else(|e| panic!("mysql fixture statement failed: {e}\n{s}"));
+        }
+        my.disconnect().await.ok();
+        let owner = pg_conn(&dbs.target()).await;
+        for s in
+            pgconverge_testbed::fixtures::statements(pgconverge_testbed::fixtures::pg_schema(app))
+        {
+            owner
+                .batch_execute(&s)
+                .await
+                .unwrap_or_else(|e| panic!("pg fixture statement failed: {e}\n{s}"));
+        }
+        dbs
+    }
+
+    /// Fresh empty databases on both servers (the target owned by the non-superuser role).
+    async fn empty(app: App) -> TestDbs {
         let name = format!(
             "t{}_{}_{}",
             std::process::id(),
@@ -112,14 +136,6 @@ impl TestDbs {
         ))
         .await
         .unwrap();
-        my.query_drop(format!("USE `{name}`")).await.unwrap();
-        for s in pgconverge_testbed::fixtures::statements(
-            pgconverge_testbed::fixtures::mysql_schema(app),
-        ) {
-            my.query_drop(&s)
-                .await
-                .unwrap_or_else(|e| panic!("mysql fixture statement failed: {e}\n{s}"));
-        }
         my.disconnect().await.ok();
         let sup = pg_conn(&format!("{}/postgres", pg_super())).await;
         sup.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
@@ -128,16 +144,26 @@ impl TestDbs {
         sup.batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER pgc_owner"))
             .await
             .unwrap();
-        let owner = pg_conn(&format!("{}/{name}", pg_owner())).await;
-        for s in
-            pgconverge_testbed::fixtures::statements(pgconverge_testbed::fixtures::pg_schema(app))
-        {
-            owner
-                .batch_execute(&s)
-                .await
-                .unwrap_or_else(|e| panic!("pg fixture statement failed: {e}\n{s}"));
-        }
         TestDbs { app, name }
+    }
+
+    /// A pair of databases holding only `mysql` and `pg` (statements separated by `;\n`), for schemas that are not
+    /// the applications'. `app` only names the pair; pass the mapping explicitly.
+    pub async fn bare(mysql: &str, pg: &str) -> TestDbs {
+        let dbs = TestDbs::empty(App::Kratos).await;
+        let mut my = mysql_conn(&dbs.source_admin()).await;
+        for s in mysql.split(";\n").filter(|s| !s.trim().is_empty()) {
+            my.query_drop(s)
+                .await
+                .unwrap_or_else(|e| panic!("mysql statement failed: {e}\n{s}"));
+        }
+        my.disconnect().await.ok();
+        let owner = pg_conn(&dbs.target()).await;
+        owner
+            .batch_execute(pg)
+            .await
+            .unwrap_or_else(|e| panic!("pg statements failed: {e:?}\n{pg}"));
+        dbs
     }
 
     pub fn source_admin(&self) -> String {

@@ -1,0 +1,269 @@
+//! Every supported type pair on real servers, outside the applications' schemas: boundary values arrive
+//! cell-equal (checked against hand-written PostgreSQL text, in both COPY formats), each pair that would round is
+//! refused by `plan` naming table, column and reason, a declared narrowing still stops the run at the first value
+//! that would change, and MySQL TIMESTAMP values never take the DATETIME zone.
+
+mod common;
+
+use common::TestDbs;
+use mysql_async::prelude::Queryable;
+
+const MYSQL: &str = "
+CREATE TABLE pairs (
+  id int PRIMARY KEY,
+  b1 bit(1), b5 bit(5), b63 bit(63), yr year, ti tinyint, si smallint unsigned, bi bigint unsigned,
+  d decimal(10,4), d2 decimal(65,30), f float, db double,
+  dt datetime(6), ts timestamp(6) NULL DEFAULT NULL, dz datetime, dd date, tm time(6), tv time,
+  e enum('a','b'), st set('x','y'), vb varbinary(16), c char(10)
+)";
+
+const PG: &str = "
+CREATE TABLE pairs (
+  id integer PRIMARY KEY,
+  b1 boolean, b5 bit(5), b63 bigint, yr smallint, ti smallint, si integer, bi numeric(20,0),
+  d numeric(12,4), d2 numeric, f real, db double precision,
+  dt timestamp(6), ts timestamptz, dz timestamptz, dd date, tm time, tv interval,
+  e text, st text, vb bytea, c varchar(10)
+)";
+
+const ROWS: &str = "
+INSERT INTO pairs VALUES
+ (1, b'1', b'10101', b'111111111111111111111111111111111111111111111111111111111111111', 2155, -128, 65535,
+  18446744073709551615, 999999.9999, '12345678901234567890.123456789012345678901234567890', 0.1234567,
+  0.1234567891234, '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '2024-07-15 12:00:00',
+  '1000-01-01', '23:59:59.999999', '-838:59:59', 'b', 'x,y', 0x00ff, 'ünïcødé!'),
+ (2, b'0', b'00000', b'0', 1901, 127, 0, 0, -999999.9999, 0, 1.5, -1.7976931348623157e308,
+  '1000-01-01 00:00:00', '1970-01-01 00:00:01', '2024-01-15 12:00:00', '9999-12-31', '00:00:00', '838:59:59',
+  'a', '', '', ''),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL)";
+
+/// Each row as PostgreSQL prints it (session zone UTC), columns in table order after `id`.
+const EXPECTED: [&str; 3] = [
+    "1|true|10101|9223372036854775807|2155|-128|65535|18446744073709551615|999999.9999|\
+     12345678901234567890.123456789012345678901234567890|0.1234567|0.1234567891234|9999-12-31 23:59:59.999999|\
+     2038-01-19 03:14:07.999999+00|2024-07-15 10:00:00+00|1000-01-01|23:59:59.999999|-838:59:59|b|x,y|\\x00ff|\
+     ünïcødé!",
+    "2|false|00000|0|1901|127|0|0|-999999.9999|0.000000000000000000000000000000|1.5|-1.7976931348623157e+308|\
+     1000-01-01 00:00:00|1970-01-01 00:00:01+00|2024-01-15 11:00:00+00|9999-12-31|00:00:00|838:59:59|a||\\x|",
+    "3|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~|~",
+];
+
+fn mapping_file(dbs: &TestDbs, body: &str) -> String {
+    let path = std::env::temp_dir().join(format!("{}.toml", dbs.name));
+    std::fs::write(&path, format!("app = \"pairs\"\n{body}")).unwrap();
+    path.display().to_string()
+}
+
+fn run(dbs: &TestDbs, mapping: &str, command: &str, extra: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args([command, "--mapping", mapping])
+        .args(extra)
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env("PGCONVERGE_LOG", "warn")
+        .output()
+        .expect("run pgconverge");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+async fn target_rows(dbs: &TestDbs, table: &str) -> Vec<String> {
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    pg.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    let columns: Vec<String> = pg
+        .query(
+            "SELECT format('coalesce(%I::text, ''~'')', column_name) FROM information_schema.columns \
+             WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let q = format!(
+        "SELECT concat_ws('|', {}) FROM {table} ORDER BY 1",
+        columns.join(", ")
+    );
+    pg.query(&q, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+async fn empty_target(dbs: &TestDbs, table: &str) {
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    pg.batch_execute(&format!("TRUNCATE {table}"))
+        .await
+        .unwrap();
+}
+
+async fn source_exec(dbs: &TestDbs, sql: &str) {
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop(sql).await.unwrap();
+    my.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn every_pair_arrives_cell_equal_in_both_copy_formats() {
+    let dbs = TestDbs::bare(MYSQL, PG).await;
+    source_exec(&dbs, ROWS).await;
+    let mapping = mapping_file(&dbs, "source_time_zone = \"Europe/Amsterdam\"\n");
+    let (code, out) = run(&dbs, &mapping, "plan", &[]);
+    assert_eq!(code, 0, "{out}");
+    for format in ["csv", "binary"] {
+        let (code, out) = run(&dbs, &mapping, "migrate", &["--copy-format", format]);
+        assert_eq!(code, 0, "{format}: {out}");
+        let got = target_rows(&dbs, "pairs").await;
+        assert_eq!(got, EXPECTED, "{format}");
+        empty_target(&dbs, "pairs").await;
+    }
+}
+
+#[tokio::test]
+async fn local_times_a_dst_change_skipped_or_repeated_stop_the_run_unless_the_mapping_chooses() {
+    let dbs = TestDbs::bare(MYSQL, PG).await;
+    let zone = "source_time_zone = \"Europe/Amsterdam\"\n";
+    let mapping = mapping_file(&dbs, zone);
+    source_exec(
+        &dbs,
+        "INSERT INTO pairs (id, dz) VALUES (7, '2024-03-31 02:30:00')",
+    )
+    .await;
+    let (code, out) = run(&dbs, &mapping, "migrate", &[]);
+    assert_eq!(code, 5, "{out}");
+    assert!(
+        out.contains("id=7")
+            && out.contains("dz")
+            && out.contains("did not exist in Europe/Amsterdam"),
+        "{out}"
+    );
+    source_exec(&dbs, "UPDATE pairs SET dz = '2024-10-27 02:30:00'").await;
+    let (code, out) = run(&dbs, &mapping, "migrate", &[]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("happened twice in Europe/Amsterdam"), "{out}");
+    let mapping = mapping_file(&dbs, &format!("{zone}ambiguous_local_times = \"later\"\n"));
+    let (code, out) = run(&dbs, &mapping, "migrate", &[]);
+    assert_eq!(code, 0, "{out}");
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    let dz: String = pg
+        .query_one("SELECT (dz AT TIME ZONE 'UTC')::text FROM pairs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dz, "2024-10-27 01:30:00");
+}
+
+/// Regression: MySQL TIMESTAMP values are read in UTC and must not take the DATETIME offset.
+#[tokio::test]
+async fn timestamps_are_not_shifted_by_a_fixed_source_zone() {
+    let dbs = TestDbs::bare(MYSQL, PG).await;
+    source_exec(
+        &dbs,
+        "INSERT INTO pairs (id, ts, dz) VALUES (1, '2024-05-01 10:00:00', '2024-05-01 10:00:00')",
+    )
+    .await;
+    let mapping = mapping_file(&dbs, "source_time_zone = \"+02:00\"\n");
+    let (code, out) = run(&dbs, &mapping, "migrate", &[]);
+    assert_eq!(code, 0, "{out}");
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    let row = pg
+        .query_one(
+            "SELECT (ts AT TIME ZONE 'UTC')::text, (dz AT TIME ZONE 'UTC')::text FROM pairs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "2024-05-01 10:00:00");
+    assert_eq!(row.get::<_, String>(1), "2024-05-01 08:00:00");
+}
+
+const NARROW_MYSQL: &str = "
+CREATE TABLE narrow (id int PRIMARY KEY, d decimal(10,4), r double, t datetime(6), v varchar(40))";
+const NARROW_PG: &str = "
+CREATE TABLE narrow (id integer PRIMARY KEY, d numeric(10,2), r real, t timestamp(3), v varchar(20))";
+
+/// Regression: decimal(10,4) -> numeric(10,2) rounded 9.9999 to 10.00 and double -> real rounded silently.
+#[tokio::test]
+async fn narrower_targets_are_refused_or_checked_value_by_value() {
+    let dbs = TestDbs::bare(NARROW_MYSQL, NARROW_PG).await;
+    let plain = mapping_file(&dbs, "");
+    let (code, out) = run(&dbs, &plain, "plan", &[]);
+    assert_eq!(code, 4, "{out}");
+    for needle in [
+        "narrow.d (decimal(10,4)) -> narrow.d (numeric(10,2))",
+        "keeps 2 decimal places, the source 4",
+        "narrow.r (double) -> narrow.r (real)",
+        "narrow.t (datetime(6)) -> narrow.t (timestamp(3) without time zone)",
+        "narrow.v (varchar(40)) -> narrow.v (character varying(20))",
+        "declare narrowing",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    let declared = mapping_file(
+        &dbs,
+        "[tables.narrow.columns.d]\nnarrowing = \"prices have cents only\"\n\
+         [tables.narrow.columns.r]\nnarrowing = \"ratios are halves\"\n\
+         [tables.narrow.columns.t]\nnarrowing = \"written in milliseconds\"\n\
+         [tables.narrow.columns.v]\nnarrowing = \"codes are short\"\n",
+    );
+    let (code, out) = run(&dbs, &declared, "plan", &[]);
+    assert_eq!(code, 0, "{out}");
+    source_exec(
+        &dbs,
+        "INSERT INTO narrow VALUES (1, 9.9900, 0.5, '2024-01-01 10:00:00.123000', 'short'), \
+         (2, -123456.0000, 0.1, '2024-01-01 10:00:00', NULL)",
+    )
+    .await;
+    let (code, out) = run(&dbs, &declared, "migrate", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        target_rows(&dbs, "narrow").await,
+        [
+            "1|9.99|0.5|2024-01-01 10:00:00.123|short",
+            "2|-123456.00|0.1|2024-01-01 10:00:00|~"
+        ]
+    );
+    empty_target(&dbs, "narrow").await;
+    for (set, column, needle) in [
+        (
+            "d = 9.9999",
+            "d",
+            "numeric(10,2) would store it rounded; value \"9.9999\"",
+        ),
+        ("r = 0.1234567891234", "r", "would store it rounded"),
+        (
+            "t = '2024-01-01 10:00:00.123400'",
+            "t",
+            "timestamp(3) without time zone would store it rounded",
+        ),
+        (
+            "v = 'a string of twenty-one'",
+            "v",
+            "characters, the target holds 20",
+        ),
+    ] {
+        source_exec(&dbs, &format!("UPDATE narrow SET {set} WHERE id = 2")).await;
+        let (code, out) = run(&dbs, &declared, "migrate", &[]);
+        assert_eq!(code, 5, "{set}: {out}");
+        assert!(
+            out.contains("id=2")
+                && out.contains(&format!("column {column}"))
+                && out.contains(needle),
+            "{set}: {out}"
+        );
+        assert!(
+            target_rows(&dbs, "narrow").await.is_empty(),
+            "{set}: target restored"
+        );
+        source_exec(
+            &dbs,
+            "UPDATE narrow SET d = -123456, r = 0.1, t = '2024-01-01 10:00:00', v = NULL WHERE id = 2",
+        )
+        .await;
+    }
+}
