@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     File(#[from] crate::source::files::FileError),
     #[error(transparent)]
+    TargetRead(#[from] crate::source::pg::TargetReadError),
+    #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
     Target(#[from] TargetError),
@@ -100,6 +102,7 @@ impl Error {
                     | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
             ),
             Error::Source(SourceError::Connect(_))
+            | Error::TargetRead(crate::source::pg::TargetReadError::Connect(_))
             | Error::Sink(SinkError::Connect(_))
             | Error::Connect(_) => true,
             Error::Sink(SinkError::Copy(f)) => f.transient,
@@ -134,6 +137,7 @@ impl Error {
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
             | Error::Target(_)
+            | Error::TargetRead(_)
             | Error::Pipeline(_)
             | Error::Internal(_) => 1,
         }

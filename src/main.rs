@@ -37,6 +37,13 @@ enum Command {
     Export(ExportArgs),
     /// Load an export directory into the target, after checking the manifest and every file's SHA-256.
     Import(ImportArgs),
+    /// Prove the target holds what the source holds: row counts, every value (canonical digests by key), foreign
+    /// keys, sequences and the mapping's critical-data checks; prints the verification checklist. Only reads.
+    #[command(
+        after_help = "Example:\n  pgconverge verify --mapping mappings/alkemio.toml --checklist checklist.md --report verify.json\n\n\
+Exit 0 when everything matches, 6 when anything differs (each difference named by table, key and column)."
+    )]
+    Verify(VerifyArgs),
     /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
     /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
     Reset(ResetArgs),
@@ -186,6 +193,27 @@ struct MigrateArgs {
     /// Continue an interrupted run from its ledger: loaded chunks are skipped, the rest is loaded.
     #[arg(long)]
     resume: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    /// Source connections reading in parallel [default: cores, at most 4].
+    #[arg(long)]
+    readers: Option<usize>,
+    /// Target connections reading back in parallel [default: cores, at most 4].
+    #[arg(long)]
+    writers: Option<usize>,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    source_quiesced: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Write the checklist as Markdown to this file (it is printed in any case).
+    #[arg(long)]
+    checklist: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -346,6 +374,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report: a.report,
             };
             commands::import::command(&settings).await?;
+        }
+        Command::Verify(a) => {
+            let mut tuning = Tuning::default();
+            tuning.readers = a.readers.unwrap_or(tuning.readers);
+            tuning.writers = a.writers.unwrap_or(tuning.writers);
+            tuning.source_quiesced = a.source_quiesced;
+            let settings = commands::verify::Settings {
+                endpoints: a.endpoints.into(),
+                tuning,
+                report: a.report,
+                checklist: a.checklist,
+            };
+            commands::verify::command(&settings).await?;
         }
         Command::Reset(a) => {
             let settings = commands::reset::Settings {

@@ -49,6 +49,33 @@ pub struct Mapping {
     /// Per source table settings.
     #[serde(default)]
     pub tables: BTreeMap<String, TableMapping>,
+    /// Critical-data checks `verify` runs: a source query and a target query that must return the same rows.
+    #[serde(default)]
+    pub checks: Vec<CriticalCheck>,
+    /// Checklist items the operator ticks by hand after `verify` (sign in, browse, spot-check authorization).
+    #[serde(default)]
+    pub manual_checks: Vec<ManualCheck>,
+}
+
+/// A critical-data check: both queries must return the same rows, compared as text in order.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CriticalCheck {
+    pub name: String,
+    /// Checklist phase: data integrity, authentication, authorization, core features, performance, edge cases.
+    pub phase: String,
+    /// MySQL query on the source.
+    pub source: String,
+    /// PostgreSQL query on the target.
+    pub target: String,
+}
+
+/// A checklist item for the operator.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManualCheck {
+    pub phase: String,
+    pub item: String,
 }
 
 fn utc() -> String {

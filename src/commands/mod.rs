@@ -8,3 +8,4 @@ pub mod migrate;
 pub mod plan;
 pub mod reset;
 pub mod session;
+pub mod verify;

@@ -18,22 +18,9 @@ pub const TRAILER: &[u8] = &[0xff, 0xff];
 /// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_DAYS: i64 = 10_957;
 
-/// `YYYY-MM-DD[ HH:MM:SS[.f]][+HH:MM[:SS]]` to microseconds since 2000-01-01 00:00 UTC.
+/// A printed timestamp (with or without offset) as microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_micros(t: &str) -> Option<i64> {
-    let (body, offset) = match t.get(19..).and_then(|tail| tail.find(['+', '-'])) {
-        Some(at) => (&t[..19 + at], Some(&t[19 + at..])),
-        None => (t, None),
-    };
-    let mut micros =
-        calendar::parse_datetime(body).ok()?.unix_micros() - PG_EPOCH_DAYS * 86_400_000_000;
-    if let Some(o) = offset {
-        let mut secs = 0i64;
-        for (part, unit) in o[1..].split(':').zip([3600, 60, 1]) {
-            secs += part.parse::<i64>().ok()? * unit;
-        }
-        micros -= if o.starts_with('-') { -secs } else { secs } * 1_000_000;
-    }
-    Some(micros)
+    Some(calendar::timestamp_micros(t)? - PG_EPOCH_DAYS * 86_400_000_000)
 }
 
 /// PostgreSQL's binary numeric: ndigits, weight, sign, dscale, then base-10000 digits.

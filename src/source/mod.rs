@@ -1,5 +1,6 @@
-//! Sources of the data path (`pipeline::Source` implementations). Today: MySQL/MariaDB (`mysql`); exported files
-//! will be a second source.
+//! Sources of the data path (`pipeline::Source` implementations): MySQL/MariaDB (`mysql`), exported files
+//! (`files`) and, for `verify`, the target read back (`pg`).
 
 pub mod files;
 pub mod mysql;
+pub mod pg;

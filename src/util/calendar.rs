@@ -152,6 +152,24 @@ pub fn time_micros(t: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+/// `YYYY-MM-DD[ HH:MM:SS[.f]][+HH[:MM[:SS]]]` to microseconds since 1970-01-01 00:00 (UTC when an offset is
+/// given): the transform's form and PostgreSQL's timestamptz output alike.
+pub fn timestamp_micros(t: &str) -> Option<i64> {
+    let (body, offset) = match t.get(19..).and_then(|tail| tail.find(['+', '-'])) {
+        Some(at) => (&t[..19 + at], Some(&t[19 + at..])),
+        None => (t, None),
+    };
+    let mut micros = parse_datetime(body).ok()?.unix_micros();
+    if let Some(o) = offset {
+        let mut secs = 0i64;
+        for (part, unit) in o[1..].split(':').zip([3600, 60, 1]) {
+            secs += part.parse::<i64>().ok()? * unit;
+        }
+        micros -= if o.starts_with('-') { -secs } else { secs } * 1_000_000;
+    }
+    Some(micros)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,11 @@ pub fn pg_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A PostgreSQL string literal (standard_conforming_strings, the default since 9.1).
+pub fn pg_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// `"schema"."table"`.
 pub fn pg_qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", pg_ident(schema), pg_ident(table))

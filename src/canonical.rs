@@ -1,0 +1,400 @@
+//! The canonical form of a converted value: one string, the same whether it comes from the transform stage (what
+//! pgconverge writes) or from PostgreSQL's text output (what the target holds). `verify` hashes and compares these.
+//!
+//! Documented equivalences (each tested below), and nothing else:
+//! - numeric: trailing fractional zeros do not count (`9.9900` = `9.99`: the target's scale prints them or not);
+//! - float: the same binary value (`real` compared as 32-bit, `double precision` as 64-bit);
+//! - timestamp: the same instant to the microsecond (`10:00:00.500000` = `10:00:00.5`; for timestamptz,
+//!   `12:00:00+02:00` = `10:00:00+00`);
+//! - time/interval from MySQL TIME: the same number of microseconds;
+//! - uuid: case (`AB` = `ab`);
+//! - `character(n)`: trailing spaces (PostgreSQL pads on output);
+//! - jsonb: object key order, whitespace and number spelling (`1e2` = `100` = `100.0`), as jsonb itself stores
+//!   them; `json` is compared byte for byte, as PostgreSQL keeps it.
+//!
+//! Everything else (text, bytea hex, booleans, dates, enum labels, bit strings) must be equal byte for byte.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use twox_hash::{XxHash3_128, XxHash3_64};
+
+use crate::convert::Conversion;
+use crate::util::calendar;
+
+/// Buckets rows are spread over by key, per table and side: a mismatch narrows to buckets, then to keys.
+pub const BUCKETS: usize = 4096;
+
+/// How to canonicalize the columns of one table's converted rows.
+#[derive(Debug, Clone)]
+pub struct Canon {
+    columns: Vec<Column>,
+    key: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    conv: Conversion,
+    /// `character(n)`: PostgreSQL pads on output.
+    padded: bool,
+}
+
+/// One batch's rows folded into buckets: (bucket, rows, wrapping sum of row digests).
+pub type Partial = Vec<(u32, u64, u128)>;
+
+impl Canon {
+    /// `columns` are (target name, conversion, target type as PostgreSQL prints it) in output order; `key`
+    /// indexes the primary key among them.
+    pub fn new(columns: &[(String, Conversion, String)], key: Vec<usize>) -> Canon {
+        Canon {
+            columns: columns
+                .iter()
+                .map(|(name, conv, ty)| Column {
+                    name: name.clone(),
+                    conv: conv.clone(),
+                    padded: ty.starts_with("character(") || ty == "character",
+                })
+                .collect(),
+            key,
+        }
+    }
+
+    /// Canonical value of column `i` (`text` as the transform wrote it or PostgreSQL printed it).
+    pub fn value(&self, i: usize, text: &str, out: &mut String) {
+        let c = &self.columns[i];
+        value(&c.conv, c.padded, text, out)
+    }
+
+    fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<&str> {
+        let a = batch.column(col).as_string::<i32>();
+        (!a.is_null(row)).then(|| a.value(row))
+    }
+
+    /// The canonical key of `row`: `column=value` of its primary key, as the run's messages name rows.
+    pub fn key(&self, batch: &RecordBatch, row: usize, scratch: &mut String) -> String {
+        let mut key = String::new();
+        for (n, &k) in self.key.iter().enumerate() {
+            if n > 0 {
+                key.push_str(", ");
+            }
+            key.push_str(&self.columns[k].name);
+            key.push('=');
+            match Self::cell(batch, k, row) {
+                Some(t) => {
+                    scratch.clear();
+                    self.value(k, t, scratch);
+                    key.push_str(scratch);
+                }
+                None => key.push_str("NULL"),
+            }
+        }
+        key
+    }
+
+    /// Canonical values of `row`, NULL as None.
+    pub fn row(&self, batch: &RecordBatch, row: usize) -> Vec<Option<String>> {
+        (0..self.columns.len())
+            .map(|c| {
+                Self::cell(batch, c, row).map(|t| {
+                    let mut s = String::new();
+                    self.value(c, t, &mut s);
+                    s
+                })
+            })
+            .collect()
+    }
+
+    /// Bucket of a canonical key.
+    pub fn bucket(key: &str) -> u32 {
+        (XxHash3_64::oneshot(key.as_bytes()) % BUCKETS as u64) as u32
+    }
+
+    /// Folds a batch of converted rows (Utf8 columns in output order) into buckets.
+    pub fn digest(&self, batch: &RecordBatch) -> Partial {
+        let mut sums: std::collections::HashMap<u32, (u64, u128)> = Default::default();
+        let mut scratch = String::new();
+        let mut canon = String::new();
+        let mut bytes = Vec::new();
+        for row in 0..batch.num_rows() {
+            let key = self.key(batch, row, &mut scratch);
+            bytes.clear();
+            for c in 0..self.columns.len() {
+                match Self::cell(batch, c, row) {
+                    None => bytes.push(0xff),
+                    Some(t) => {
+                        canon.clear();
+                        self.value(c, t, &mut canon);
+                        bytes.push(0);
+                        bytes.extend_from_slice(&(canon.len() as u32).to_le_bytes());
+                        bytes.extend_from_slice(canon.as_bytes());
+                    }
+                }
+            }
+            let e = sums.entry(Self::bucket(&key)).or_default();
+            e.0 += 1;
+            e.1 = e.1.wrapping_add(XxHash3_128::oneshot(&bytes));
+        }
+        sums.into_iter().map(|(b, (n, s))| (b, n, s)).collect()
+    }
+}
+
+/// Appends the canonical form of one non-NULL value.
+pub fn value(conv: &Conversion, padded: bool, t: &str, out: &mut String) {
+    use std::fmt::Write as _;
+    match conv {
+        Conversion::Uuid { .. } => out.extend(t.chars().map(|c| c.to_ascii_lowercase())),
+        Conversion::Int { .. } => match t.trim_start_matches('+').parse::<i128>() {
+            Ok(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Err(_) => out.push_str(t),
+        },
+        Conversion::Numeric { .. } => numeric(t, out),
+        Conversion::Float { bits: 32 } => match t.parse::<f32>() {
+            Ok(v) => {
+                let _ = write!(out, "f{:08x}", v.to_bits());
+            }
+            Err(_) => out.push_str(t),
+        },
+        Conversion::Float { .. } => match t.parse::<f64>() {
+            Ok(v) => {
+                let _ = write!(out, "d{:016x}", v.to_bits());
+            }
+            Err(_) => out.push_str(t),
+        },
+        Conversion::Timestamp { .. } | Conversion::TimestampTz { .. } => {
+            match calendar::timestamp_micros(t) {
+                Some(v) => {
+                    let _ = write!(out, "@{v}");
+                }
+                None => out.push_str(t),
+            }
+        }
+        Conversion::Time { .. } | Conversion::Interval => match calendar::time_micros(t) {
+            Some(v) => {
+                let _ = write!(out, "@{v}");
+            }
+            None => out.push_str(t),
+        },
+        Conversion::Jsonb => match serde_json::from_str::<serde_json::Value>(t) {
+            Ok(v) => json(&v, out),
+            Err(_) => out.push_str(t),
+        },
+        Conversion::Text { .. } if padded => out.push_str(t.trim_end_matches(' ')),
+        Conversion::Bool
+        | Conversion::Date
+        | Conversion::Bits { .. }
+        | Conversion::Json
+        | Conversion::Text { .. }
+        | Conversion::Enum { .. }
+        | Conversion::Bytea => out.push_str(t),
+    }
+}
+
+/// A decimal without leading integer zeros or trailing fractional zeros; `-0` is `0`.
+fn numeric(t: &str, out: &mut String) {
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    if int.is_empty() && frac.is_empty() {
+        out.push('0');
+        return;
+    }
+    if neg {
+        out.push('-');
+    }
+    out.push_str(if int.is_empty() { "0" } else { int });
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+/// JSON with sorted keys, no whitespace, and numbers by value.
+fn json(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as J;
+    match v {
+        J::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (n, k) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&J::String(k.clone()).to_string());
+                out.push(':');
+                json(&m[k], out);
+            }
+            out.push('}');
+        }
+        J::Array(a) => {
+            out.push('[');
+            for (n, x) in a.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                json(x, out);
+            }
+            out.push(']');
+        }
+        J::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(u) = n.as_u64() {
+                out.push_str(&u.to_string());
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 1e15 {
+                    out.push_str(&(f as i64).to_string());
+                } else {
+                    out.push_str(&f.to_string());
+                }
+            }
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(conv: Conversion, t: &str) -> String {
+        let mut s = String::new();
+        value(&conv, false, t, &mut s);
+        s
+    }
+
+    fn same(conv: Conversion, a: &str, b: &str) -> bool {
+        canon(conv.clone(), a) == canon(conv, b)
+    }
+
+    const NUM: Conversion = Conversion::Numeric {
+        max_int_digits: None,
+        scale: None,
+    };
+
+    #[test]
+    fn numeric_scale_does_not_count_but_digits_do() {
+        assert!(same(NUM, "9.9900", "9.99"));
+        assert!(same(NUM, "-0.00", "0"));
+        assert!(same(NUM, "007", "7.000"));
+        assert!(!same(NUM, "9.99", "9.98"));
+        assert!(!same(NUM, "10", "1"));
+    }
+
+    #[test]
+    fn floats_by_binary_value() {
+        assert!(same(
+            Conversion::Float { bits: 32 },
+            "0.12345670163631439",
+            "0.1234567"
+        ));
+        assert!(!same(
+            Conversion::Float { bits: 32 },
+            "0.1234567",
+            "0.1234568"
+        ));
+        assert!(same(
+            Conversion::Float { bits: 64 },
+            "-1.7976931348623157e308",
+            "-1.7976931348623157e+308"
+        ));
+        assert!(!same(
+            Conversion::Float { bits: 64 },
+            "0.1",
+            "0.10000000000000002"
+        ));
+    }
+
+    #[test]
+    fn timestamps_by_instant_to_the_microsecond() {
+        let ts = Conversion::Timestamp { precision: 6 };
+        assert!(same(
+            ts.clone(),
+            "2024-01-01 10:00:00.500000",
+            "2024-01-01 10:00:00.5"
+        ));
+        assert!(!same(
+            ts,
+            "2024-01-01 10:00:00.000001",
+            "2024-01-01 10:00:00"
+        ));
+        let tz = Conversion::TimestampTz {
+            utc: false,
+            precision: 6,
+        };
+        assert!(same(
+            tz.clone(),
+            "2024-07-15 12:00:00+02:00",
+            "2024-07-15 10:00:00+00"
+        ));
+        assert!(!same(
+            tz,
+            "2024-07-15 12:00:00+02:00",
+            "2024-07-15 12:00:00+00"
+        ));
+        let time = Conversion::Time { precision: 6 };
+        assert!(same(time.clone(), "23:59:59.500000", "23:59:59.5"));
+        assert!(!same(time, "23:59:59", "23:59:58"));
+    }
+
+    #[test]
+    fn uuid_case_and_character_padding() {
+        let uuid = Conversion::Uuid {
+            empty_to_null: false,
+        };
+        assert!(same(
+            uuid.clone(),
+            "0B9F1A6E-3C1D-4A8E-9F00-1234567890AB",
+            "0b9f1a6e-3c1d-4a8e-9f00-1234567890ab"
+        ));
+        assert!(!same(
+            uuid,
+            "0b9f1a6e-3c1d-4a8e-9f00-1234567890ab",
+            "0b9f1a6e-3c1d-4a8e-9f00-1234567890ac"
+        ));
+        let mut a = String::new();
+        let mut b = String::new();
+        value(&Conversion::Text { max_chars: Some(5) }, true, "ab", &mut a);
+        value(
+            &Conversion::Text { max_chars: Some(5) },
+            true,
+            "ab   ",
+            &mut b,
+        );
+        assert_eq!(a, b);
+        // Outside character(n), a trailing space is content.
+        assert!(!same(Conversion::Text { max_chars: None }, "ab", "ab "));
+    }
+
+    #[test]
+    fn jsonb_key_order_whitespace_and_number_spelling_but_not_values() {
+        assert!(same(
+            Conversion::Jsonb,
+            r#"{"b": 1, "a": [1e2, "x"]}"#,
+            r#"{"a":[100,"x"],"b":1.0}"#
+        ));
+        assert!(!same(Conversion::Jsonb, r#"{"a": 1}"#, r#"{"a": 2}"#));
+        assert!(!same(Conversion::Jsonb, r#"{"a": "1"}"#, r#"{"a": 1}"#));
+        assert!(!same(Conversion::Jsonb, r#"[1, 2]"#, r#"[2, 1]"#));
+        // json is kept as written.
+        assert!(!same(
+            Conversion::Json,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":2,"b":1}"#
+        ));
+    }
+
+    #[test]
+    fn everything_else_byte_for_byte() {
+        assert!(!same(Conversion::Text { max_chars: None }, "ünï", "uni"));
+        assert!(!same(Conversion::Bytea, "\\x00ff", "\\x00fe"));
+        assert!(!same(Conversion::Bool, "t", "f"));
+        assert!(!same(Conversion::Date, "2024-01-01", "2024-01-02"));
+    }
+}

@@ -1,0 +1,952 @@
+//! `pgconverge verify`: proves the target holds what the source holds, and renders the verification checklist.
+//!
+//! Two pipelines run side by side: MySQL chunks inside one consistent snapshot through the very transform `migrate`
+//! uses, and the target read back by key ranges inside one exported PostgreSQL snapshot. Every row becomes a
+//! canonical digest (`canonical`), folded into per-table buckets by its key; equal buckets on both sides mean equal
+//! rows. A differing bucket is read again on both sides to name the keys, columns and values that differ. Then
+//! every foreign key must hold, every owned sequence must be past its column's maximum, and the mapping's
+//! critical-data checks (source/target query pairs) must give equal results.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use mysql_async::prelude::Queryable;
+use serde::Serialize;
+
+use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
+use crate::canonical::{Canon, Partial, BUCKETS};
+use crate::convert::Conversion;
+use crate::error::Error;
+use crate::mapping::Mapping;
+use crate::pipeline::{self, Stop, Transform, Work};
+use crate::plan::TablePlan;
+use crate::schema::TargetTable;
+use crate::sink::Collect;
+use crate::source::mysql::{self as src, ChunkRange, KeyBound};
+use crate::source::pg::{self as tgt, CopyOutSpec, TargetReader};
+use crate::transform::{excerpt, Violation};
+use crate::util::sql::{orphan_sql, pg_ident, pg_qualified, pg_string, Dialect};
+
+/// Everything `pgconverge verify` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub endpoints: Endpoints,
+    pub tuning: Tuning,
+    /// The report as JSON.
+    pub report: Option<PathBuf>,
+    /// The checklist as Markdown.
+    pub checklist: Option<PathBuf>,
+}
+
+/// Differing buckets read again per table, and differences listed per table.
+const DRILL_BUCKETS: usize = 4;
+const DIFFERENCES_PER_TABLE: usize = 20;
+/// Rows kept per table and side while locating differences (bounds memory whatever the damage).
+const DRILL_ROWS: usize = 100_000;
+
+/// One automatic item of the checklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub phase: String,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// One row that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub key: String,
+    /// `missing` (in the target), `extra` (only in the target) or `changed`.
+    pub kind: &'static str,
+    pub column: Option<String>,
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+/// The content comparison of one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableResult {
+    pub source: String,
+    pub target: String,
+    pub rows_source: u64,
+    pub rows_target: u64,
+    pub differing_buckets: usize,
+    pub differences: Vec<Difference>,
+}
+
+impl TableResult {
+    pub fn passed(&self) -> bool {
+        self.rows_source == self.rows_target && self.differing_buckets == 0
+    }
+}
+
+/// A manual item for the operator to tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manual {
+    pub phase: String,
+    pub item: String,
+}
+
+/// What `verify` found. Format 1; documented in docs/verification-checklist.md.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub format: u32,
+    pub tool_version: String,
+    pub app: String,
+    pub passed: bool,
+    pub seconds: f64,
+    pub rows_source: u64,
+    pub rows_target: u64,
+    pub tables: Vec<TableResult>,
+    pub items: Vec<Item>,
+    pub manual: Vec<Manual>,
+}
+
+/// The target side of one key range of a table.
+struct TargetRange {
+    table: Arc<Compared>,
+    sql: String,
+}
+
+/// One table as both sides see it.
+struct Compared {
+    source: String,
+    canon: Canon,
+    schema: Arc<Schema>,
+    /// Target column list, quoted, in output order.
+    select: String,
+    /// Target key column and its conversion when the target can be read by ranges of it.
+    range_key: Option<(String, Conversion)>,
+}
+
+impl Work for TargetRange {
+    fn table(&self) -> &str {
+        &self.table.source
+    }
+}
+
+impl CopyOutSpec for TargetRange {
+    fn copy_out_sql(&self) -> &str {
+        &self.sql
+    }
+    fn schema(&self) -> Arc<Schema> {
+        self.table.schema.clone()
+    }
+}
+
+/// What a pass collects: bucket digests, or the rows of some buckets.
+#[derive(Clone)]
+enum Mode {
+    Digest,
+    Rows(Arc<HashMap<String, HashSet<u32>>>),
+}
+
+enum Piece {
+    Digest(String, Partial),
+    Rows(String, Vec<(String, Vec<Option<String>>)>),
+}
+
+fn fold(mode: &Mode, canon: &Canon, table: &str, batch: &RecordBatch) -> Piece {
+    match mode {
+        Mode::Digest => Piece::Digest(table.to_string(), canon.digest(batch)),
+        Mode::Rows(wanted) => {
+            let Some(buckets) = wanted.get(table) else {
+                return Piece::Rows(table.to_string(), Vec::new());
+            };
+            let mut scratch = String::new();
+            let rows = (0..batch.num_rows())
+                .filter_map(|r| {
+                    let key = canon.key(batch, r, &mut scratch);
+                    buckets
+                        .contains(&Canon::bucket(&key))
+                        .then(|| (key, canon.row(batch, r)))
+                })
+                .collect();
+            Piece::Rows(table.to_string(), rows)
+        }
+    }
+}
+
+/// The source side: the run's own conversion, then the canonical digests.
+struct SourceSide {
+    canons: HashMap<String, Arc<Compared>>,
+    mode: Mode,
+}
+
+impl Transform<ChunkWork> for SourceSide {
+    type Output = Piece;
+    type Error = Box<Violation>;
+
+    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Piece, Box<Violation>> {
+        let out = work.table.transform.apply(&raw)?;
+        let c = &self.canons[work.table()];
+        Ok(fold(&self.mode, &c.canon, &c.source, &out))
+    }
+}
+
+/// The target side: PostgreSQL's output is already the converted form.
+struct TargetSide {
+    mode: Mode,
+}
+
+impl Transform<TargetRange> for TargetSide {
+    type Output = Piece;
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, work: &TargetRange, raw: RecordBatch) -> Result<Piece, Self::Error> {
+        Ok(fold(
+            &self.mode,
+            &work.table.canon,
+            &work.table.source,
+            &raw,
+        ))
+    }
+}
+
+type Buckets = Vec<(u64, u128)>;
+/// Canonical rows by key, of the buckets read again.
+type KeyedRows = BTreeMap<String, Vec<Option<String>>>;
+/// How one side of a pass ended.
+type Ended<W> = Option<Result<Vec<pipeline::Done<W>>, Stop<W, Error>>>;
+
+#[derive(Default)]
+struct Acc {
+    digests: HashMap<String, [Buckets; 2]>,
+    rows: HashMap<String, [KeyedRows; 2]>,
+}
+
+impl Acc {
+    fn add(&mut self, side: usize, piece: Piece) {
+        match piece {
+            Piece::Digest(table, partial) => {
+                let sides = self
+                    .digests
+                    .entry(table)
+                    .or_insert_with(|| [vec![(0, 0); BUCKETS], vec![(0, 0); BUCKETS]]);
+                for (b, n, sum) in partial {
+                    let slot = &mut sides[side][b as usize];
+                    slot.0 += n;
+                    slot.1 = slot.1.wrapping_add(sum);
+                }
+            }
+            Piece::Rows(table, rows) => {
+                let map = &mut self.rows.entry(table).or_default()[side];
+                for (k, v) in rows {
+                    if map.len() < DRILL_ROWS {
+                        map.insert(k, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs both sides of one pass into `acc`.
+async fn pass(
+    settings: &Settings,
+    source_jobs: Vec<Arc<ChunkWork>>,
+    target_jobs: Vec<Arc<TargetRange>>,
+    canons: &HashMap<String, Arc<Compared>>,
+    mode: Mode,
+    snapshot: Option<src::Snapshot>,
+    acc: &Arc<Mutex<Acc>>,
+) -> Result<(), Error> {
+    let opts = &settings.tuning;
+    let mut snapshot = match snapshot {
+        Some(s) => s,
+        None => {
+            src::open_snapshot(
+                &settings.endpoints.source,
+                opts.readers,
+                opts.source_quiesced,
+            )
+            .await?
+        }
+    };
+    let readers = opts.readers_of(&mut snapshot);
+    let clients = tgt::open_snapshot(&settings.endpoints.target, opts.writers).await?;
+    let pg_readers: Vec<TargetReader> = clients
+        .into_iter()
+        .map(|c| TargetReader::new(c, opts.batch_rows, opts.batch_bytes()))
+        .collect();
+    let sinks = |side: usize, n: usize| -> Vec<_> {
+        (0..n)
+            .map(|_| {
+                let acc = acc.clone();
+                Collect(move |p: Piece| acc.lock().expect("verify accumulator").add(side, p))
+            })
+            .collect()
+    };
+    let engine = pipeline::Settings {
+        depth: QUEUE_BATCHES,
+        retries: 0,
+    };
+    let source_sinks = sinks(0, readers.len());
+    let target_sinks = sinks(1, pg_readers.len());
+    let source = pipeline::run(
+        source_jobs,
+        readers,
+        SourceSide {
+            canons: canons.clone(),
+            mode: mode.clone(),
+        },
+        source_sinks,
+        engine,
+    );
+    let target = pipeline::run(
+        target_jobs,
+        pg_readers,
+        TargetSide { mode },
+        target_sinks,
+        engine,
+    );
+    let (s, t) = tokio::join!(
+        pipeline::until_interrupted(source),
+        pipeline::until_interrupted(target)
+    );
+    fn settle<W>(r: Ended<W>) -> Result<(), Error> {
+        match r {
+            None => Err(Error::Verify(
+                "interrupted; verify only reads, nothing was changed: run it again".into(),
+            )),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(Stop::Failed { error, .. })) => Err(error),
+            Some(Err(Stop::Fault(f))) => Err(f.into()),
+        }
+    }
+    settle(s)?;
+    settle(t)?;
+    Ok(())
+}
+
+/// How one table is compared: its canonical form, its target column list and how the target is cut in ranges.
+fn compared(tp: &TablePlan, schema: &str) -> Compared {
+    let columns: Vec<(String, Conversion, String)> = tp
+        .columns
+        .iter()
+        .map(|c| {
+            (
+                c.target.clone(),
+                c.conversion.clone(),
+                c.target_type.clone(),
+            )
+        })
+        .collect();
+    let key: Vec<usize> = tp
+        .primary_key
+        .iter()
+        .filter_map(|k| tp.columns.iter().position(|c| &c.source == k))
+        .collect();
+    let range_key = tp
+        .primary_key
+        .first()
+        .and_then(|k| tp.columns.iter().find(|c| &c.source == k))
+        .filter(|c| {
+            c.transform.is_none()
+                && matches!(
+                    c.conversion,
+                    Conversion::Int { .. } | Conversion::Uuid { .. }
+                )
+        })
+        .map(|c| (c.target.clone(), c.conversion.clone()));
+    Compared {
+        source: tp.source.clone(),
+        canon: Canon::new(&columns, key),
+        schema: Arc::new(Schema::new(
+            tp.columns
+                .iter()
+                .map(|c| Field::new(&c.target, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        )),
+        select: format!(
+            "SELECT {} FROM {}",
+            tp.columns
+                .iter()
+                .map(|c| pg_ident(&c.target))
+                .collect::<Vec<_>>()
+                .join(", "),
+            pg_qualified(schema, &tp.target)
+        ),
+        range_key,
+    }
+}
+
+/// The target's key ranges of a table: the source chunk boundaries, put in PostgreSQL's order of the key type so
+/// that the ranges partition the target table whatever the source collation did.
+async fn target_ranges(
+    control: &tokio_postgres::Client,
+    c: &Arc<Compared>,
+    chunks: &[ChunkRange],
+) -> Result<Vec<Arc<TargetRange>>, Error> {
+    let copy = |cond: String| {
+        Arc::new(TargetRange {
+            table: c.clone(),
+            sql: format!("COPY ({}{cond}) TO STDOUT", c.select),
+        })
+    };
+    let Some((key, conv)) = &c.range_key else {
+        return Ok(vec![copy(String::new())]);
+    };
+    let bounds: Vec<&KeyBound> = chunks.iter().filter_map(|r| r.hi.as_ref()).collect();
+    if bounds.is_empty() {
+        return Ok(vec![copy(String::new())]);
+    }
+    let mut literals: Vec<String> = match conv {
+        Conversion::Int { .. } => {
+            let mut v: Vec<i64> = bounds
+                .iter()
+                .filter_map(|b| match b {
+                    KeyBound::Int(i) => Some(*i),
+                    KeyBound::Text(t) => t.parse().ok(),
+                })
+                .collect();
+            v.sort_unstable();
+            v.into_iter().map(|i| i.to_string()).collect()
+        }
+        _ => {
+            let texts: Vec<String> = bounds
+                .iter()
+                .map(|b| match b {
+                    KeyBound::Int(i) => i.to_string(),
+                    KeyBound::Text(t) => t.clone(),
+                })
+                .collect();
+            control
+                .query(
+                    "SELECT b FROM unnest($1::text[]) AS b ORDER BY b::uuid",
+                    &[&texts],
+                )
+                .await
+                .map_err(crate::target::error::pg("ordering the key ranges"))?
+                .iter()
+                .map(|r| pg_string(r.get::<_, &str>(0)))
+                .collect()
+        }
+    };
+    literals.dedup();
+    let k = pg_ident(key);
+    let mut out = Vec::with_capacity(literals.len() + 1);
+    let mut lo: Option<&String> = None;
+    for hi in &literals {
+        out.push(copy(match lo {
+            None => format!(" WHERE {k} < {hi}"),
+            Some(lo) => format!(" WHERE {k} >= {lo} AND {k} < {hi}"),
+        }));
+        lo = Some(hi);
+    }
+    if let Some(lo) = lo {
+        out.push(copy(format!(" WHERE {k} >= {lo}")));
+    }
+    Ok(out)
+}
+
+/// Names the keys and columns that differ within the buckets read again.
+fn differences(columns: &[String], rows: &[KeyedRows; 2]) -> Vec<Difference> {
+    let show = |v: &Option<String>| match v {
+        Some(s) => excerpt(s.as_bytes()),
+        None => "NULL".to_string(),
+    };
+    let mut out = Vec::new();
+    for (key, s) in &rows[0] {
+        match rows[1].get(key) {
+            None => out.push(Difference {
+                key: key.clone(),
+                kind: "missing",
+                column: None,
+                source: None,
+                target: None,
+            }),
+            Some(t) => {
+                for (i, (a, b)) in s.iter().zip(t).enumerate() {
+                    if a != b {
+                        out.push(Difference {
+                            key: key.clone(),
+                            kind: "changed",
+                            column: Some(columns[i].clone()),
+                            source: Some(show(a)),
+                            target: Some(show(b)),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for key in rows[1].keys().filter(|k| !rows[0].contains_key(*k)) {
+        out.push(Difference {
+            key: key.clone(),
+            kind: "extra",
+            column: None,
+            source: None,
+            target: None,
+        });
+    }
+    out.truncate(DIFFERENCES_PER_TABLE);
+    out
+}
+
+/// Every foreign key of the loaded tables holds on the target.
+async fn foreign_keys(
+    control: &tokio_postgres::Client,
+    schema: &str,
+    tables: &[&TargetTable],
+) -> Result<Vec<Item>, Error> {
+    let mut items = Vec::new();
+    for t in tables {
+        let key = t.primary_key();
+        for con in t.constraints.iter().filter(|c| c.kind == 'f') {
+            let Some(parent) = &con.ref_table else {
+                continue;
+            };
+            let pairs: Vec<(String, String)> = con
+                .columns
+                .iter()
+                .cloned()
+                .zip(con.ref_columns.iter().cloned())
+                .collect();
+            let sql = orphan_sql(
+                Dialect::Postgres,
+                &pg_qualified(schema, &t.name),
+                &pg_qualified(schema, parent),
+                &key,
+                &pairs,
+                3,
+            );
+            let rows = control
+                .query(&sql, &[])
+                .await
+                .map_err(crate::target::error::pg("checking a foreign key"))?;
+            let examples: Vec<String> = rows
+                .iter()
+                .map(|r| format!("{} -> {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect();
+            items.push(Item {
+                phase: "data integrity".into(),
+                name: format!("foreign key {}.{} -> {parent}", t.name, con.name),
+                passed: examples.is_empty(),
+                detail: if examples.is_empty() {
+                    "every value has its parent row".into()
+                } else {
+                    format!(
+                        "rows without parent (key -> value): {}",
+                        examples.join("; ")
+                    )
+                },
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Every owned sequence of the loaded tables would hand out a value above its column's maximum.
+async fn sequences(
+    control: &tokio_postgres::Client,
+    schema: &str,
+    tables: &[&TargetTable],
+) -> Result<Vec<Item>, Error> {
+    let mut items = Vec::new();
+    for t in tables {
+        for c in &t.columns {
+            let Some(seq) = &c.owned_sequence else {
+                continue;
+            };
+            let row = control
+                .query_one(
+                    &format!(
+                        "SELECT (SELECT max({col})::bigint FROM {tab}), last_value, is_called FROM {seq}",
+                        col = pg_ident(&c.name),
+                        tab = pg_qualified(schema, &t.name),
+                        seq = seq,
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(crate::target::error::pg("checking a sequence"))?;
+            let (max, last, called): (Option<i64>, i64, bool) =
+                (row.get(0), row.get(1), row.get(2));
+            let next = if called { last + 1 } else { last };
+            let passed = max.is_none_or(|m| next > m);
+            items.push(Item {
+                phase: "data integrity".into(),
+                name: format!("sequence of {}.{}", t.name, c.name),
+                passed,
+                detail: format!(
+                    "next value {next}, column maximum {}",
+                    max.map(|m| m.to_string())
+                        .unwrap_or_else(|| "none (empty)".into())
+                ),
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// A query result as text rows, for comparing the two sides of a critical check.
+type Rows = Vec<Vec<Option<String>>>;
+
+async fn source_rows(conn: &mut mysql_async::Conn, sql: &str) -> Result<Rows, String> {
+    let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| e.to_string())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql_async::Value::NULL => None,
+                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                })
+                .collect()
+        })
+        .collect())
+}
+
+async fn target_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
+    let msgs = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| crate::connect::pg_message(&e))?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+fn show_rows(rows: &Rows) -> String {
+    let text: Vec<String> = rows
+        .iter()
+        .take(3)
+        .map(|r| {
+            r.iter()
+                .map(|v| {
+                    v.as_deref()
+                        .unwrap_or("NULL")
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    let more = if rows.len() > 3 {
+        format!(" (+{} rows)", rows.len() - 3)
+    } else {
+        String::new()
+    };
+    format!("[{}]{more}", text.join("; "))
+}
+
+/// The mapping's critical-data checks: each source query and target query must give the same rows.
+async fn critical_checks(
+    mapping: &Mapping,
+    settings: &Settings,
+    control: &tokio_postgres::Client,
+) -> Result<Vec<Item>, Error> {
+    if mapping.checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = crate::connect::source(&settings.endpoints.source).await?;
+    let mut items = Vec::new();
+    for c in &mapping.checks {
+        let s = source_rows(&mut conn, &c.source).await;
+        let t = target_rows(control, &c.target).await;
+        let (passed, detail) = match (s, t) {
+            (Ok(s), Ok(t)) if s == t => (true, format!("{} on both sides", show_rows(&s))),
+            (Ok(s), Ok(t)) => (
+                false,
+                format!("source {} but target {}", show_rows(&s), show_rows(&t)),
+            ),
+            (Err(e), _) => (false, format!("the source query failed: {e}")),
+            (_, Err(e)) => (false, format!("the target query failed: {e}")),
+        };
+        items.push(Item {
+            phase: c.phase.clone(),
+            name: c.name.clone(),
+            passed,
+            detail,
+        });
+    }
+    conn.disconnect().await.ok();
+    Ok(items)
+}
+
+/// Runs the verification; the caller decides the exit code from `passed`.
+pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyReport, Error> {
+    let started = Instant::now();
+    let control = crate::connect::target(&settings.endpoints.target).await?;
+    if let Some(run) = crate::target::ledger::read_run(&control).await? {
+        return Err(Error::Usage(format!(
+            "the target holds the ledger of an unfinished {} (schema {}): finish it with `pgconverge {} --resume` \
+             or return the target to its state before it with `pgconverge reset --yes`, then verify",
+            run.command,
+            crate::target::ledger::LEDGER_SCHEMA,
+            run.command
+        )));
+    }
+    drop(control);
+    let session::Session {
+        plan,
+        target_tables,
+        jobs,
+        snapshot,
+        chunk_plan,
+        control,
+        ..
+    } = session::open(
+        &settings.endpoints.source,
+        &settings.endpoints.target,
+        mapping,
+        &settings.tuning,
+        false,
+        Ledger::Ignore,
+    )
+    .await?;
+    let schema = mapping.target_schema.clone();
+    let canons: HashMap<String, Arc<Compared>> = plan
+        .tables
+        .iter()
+        .map(|tp| (tp.source.clone(), Arc::new(compared(tp, &schema))))
+        .collect();
+    let mut target_jobs = Vec::new();
+    for tp in &plan.tables {
+        let chunks = chunk_plan.get(&tp.source).map(Vec::as_slice).unwrap_or(&[]);
+        target_jobs.extend(target_ranges(&control, &canons[&tp.source], chunks).await?);
+    }
+    let acc = Arc::new(Mutex::new(Acc::default()));
+    pass(
+        settings,
+        jobs.clone(),
+        target_jobs.clone(),
+        &canons,
+        Mode::Digest,
+        Some(snapshot),
+        &acc,
+    )
+    .await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "Content compared."
+    );
+
+    // Tables whose buckets differ, and the buckets to read again.
+    let mut results = Vec::new();
+    let mut wanted: HashMap<String, HashSet<u32>> = HashMap::new();
+    {
+        let a = acc.lock().expect("verify accumulator");
+        for tp in &plan.tables {
+            let empty = vec![(0u64, 0u128); BUCKETS];
+            let sides = a.digests.get(&tp.source);
+            let (s, t) = match sides {
+                Some([s, t]) => (s, t),
+                None => (&empty, &empty),
+            };
+            let bad: Vec<u32> = (0..BUCKETS)
+                .filter(|&b| s[b] != t[b])
+                .map(|b| b as u32)
+                .collect();
+            if !bad.is_empty() {
+                wanted.insert(
+                    tp.source.clone(),
+                    bad.iter().take(DRILL_BUCKETS).copied().collect(),
+                );
+            }
+            results.push(TableResult {
+                source: tp.source.clone(),
+                target: tp.target.clone(),
+                rows_source: s.iter().map(|x| x.0).sum(),
+                rows_target: t.iter().map(|x| x.0).sum(),
+                differing_buckets: bad.len(),
+                differences: Vec::new(),
+            });
+        }
+    }
+    if !wanted.is_empty() {
+        tracing::info!(
+            tables = wanted.len(),
+            "Content differs; reading the differing buckets again."
+        );
+        let source_jobs = jobs
+            .iter()
+            .filter(|j| wanted.contains_key(j.table()))
+            .cloned()
+            .collect();
+        let target_jobs = target_jobs
+            .iter()
+            .filter(|j| wanted.contains_key(j.table()))
+            .cloned()
+            .collect();
+        pass(
+            settings,
+            source_jobs,
+            target_jobs,
+            &canons,
+            Mode::Rows(Arc::new(wanted)),
+            None,
+            &acc,
+        )
+        .await?;
+        let a = acc.lock().expect("verify accumulator");
+        for r in results.iter_mut().filter(|r| r.differing_buckets > 0) {
+            if let (Some(rows), Some(tp)) = (a.rows.get(&r.source), plan.table(&r.source)) {
+                let columns: Vec<String> = tp.columns.iter().map(|c| c.target.clone()).collect();
+                r.differences = differences(&columns, rows);
+            }
+        }
+    }
+
+    let loaded: Vec<&TargetTable> = target_tables
+        .iter()
+        .filter(|t| plan.tables.iter().any(|p| p.target == t.name))
+        .collect();
+    let mut items: Vec<Item> = results
+        .iter()
+        .map(|r| Item {
+            phase: "data integrity".into(),
+            name: format!("table {}", r.target),
+            passed: r.passed(),
+            detail: table_detail(r),
+        })
+        .collect();
+    items.extend(foreign_keys(&control, &schema, &loaded).await?);
+    items.extend(sequences(&control, &schema, &loaded).await?);
+    items.extend(critical_checks(mapping, settings, &control).await?);
+    let report = VerifyReport {
+        format: 1,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        app: mapping.app.clone(),
+        passed: items.iter().all(|i| i.passed),
+        seconds: started.elapsed().as_secs_f64(),
+        rows_source: results.iter().map(|r| r.rows_source).sum(),
+        rows_target: results.iter().map(|r| r.rows_target).sum(),
+        tables: results,
+        items,
+        manual: mapping
+            .manual_checks
+            .iter()
+            .map(|m| Manual {
+                phase: m.phase.clone(),
+                item: m.item.clone(),
+            })
+            .collect(),
+    };
+    Ok(report)
+}
+
+fn table_detail(r: &TableResult) -> String {
+    if r.passed() {
+        return format!("{} rows on both sides, content equal", r.rows_source);
+    }
+    let mut s = format!(
+        "source {} rows, target {} rows, {} of {BUCKETS} key buckets differ",
+        r.rows_source, r.rows_target, r.differing_buckets
+    );
+    for d in &r.differences {
+        s.push_str(&match d.kind {
+            "changed" => format!(
+                "; {} column {}: source {} target {}",
+                d.key,
+                d.column.as_deref().unwrap_or("?"),
+                d.source.as_deref().unwrap_or(""),
+                d.target.as_deref().unwrap_or("")
+            ),
+            "missing" => format!("; {} missing in the target", d.key),
+            _ => format!("; {} only in the target", d.key),
+        });
+    }
+    s
+}
+
+/// The checklist as Markdown: automatic items by phase, then the manual ones to tick.
+pub fn render_markdown(r: &VerifyReport) -> String {
+    let failed = r.items.iter().filter(|i| !i.passed).count();
+    let mut s = format!(
+        "# Verification checklist: {}\n\n{} ({} automatic checks, {} failed; {} rows in the source, {} in the \
+         target; {:.1} s)\n",
+        r.app,
+        if r.passed { "PASSED" } else { "FAILED" },
+        r.items.len(),
+        failed,
+        r.rows_source,
+        r.rows_target,
+        r.seconds
+    );
+    let mut phases: Vec<&str> = Vec::new();
+    for p in r
+        .items
+        .iter()
+        .map(|i| i.phase.as_str())
+        .chain(r.manual.iter().map(|m| m.phase.as_str()))
+    {
+        if !phases.contains(&p) {
+            phases.push(p);
+        }
+    }
+    for p in phases {
+        s.push_str(&format!("\n## {}\n\n", capitalized(p)));
+        for i in r.items.iter().filter(|i| i.phase == p) {
+            s.push_str(&format!(
+                "- [{}] {}: {}{}\n",
+                if i.passed { "x" } else { " " },
+                i.name,
+                if i.passed { "" } else { "FAILED: " },
+                i.detail
+            ));
+        }
+        for m in r.manual.iter().filter(|m| m.phase == p) {
+            s.push_str(&format!("- [ ] (by hand) {}\n", m.item));
+        }
+    }
+    s
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `pgconverge verify`: runs it, prints the checklist, writes the report and checklist files if asked; a
+/// failed verification is `Error::Verify` (exit 6).
+pub async fn command(settings: &Settings) -> Result<VerifyReport, Error> {
+    let mapping = Mapping::load(&settings.endpoints.mapping)?;
+    let report = verify(&mapping, settings).await?;
+    let md = render_markdown(&report);
+    print!("{md}");
+    if let Some(path) = &settings.report {
+        session::write_report(path, &report)?;
+    }
+    if let Some(path) = &settings.checklist {
+        std::fs::write(path, &md).map_err(|e| {
+            Error::Usage(format!(
+                "cannot write the checklist {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if !report.passed {
+        let failed: Vec<&str> = report
+            .items
+            .iter()
+            .filter(|i| !i.passed)
+            .map(|i| i.name.as_str())
+            .collect();
+        return Err(Error::Verify(format!(
+            "{} check(s) failed: {}; the target was not changed (verify only reads); see the checklist above",
+            failed.len(),
+            failed.join(", ")
+        )));
+    }
+    Ok(report)
+}

@@ -1,0 +1,194 @@
+//! `pgconverge verify` on the real servers: after a correct migration it passes and its checklist names every table
+//! and check; each difference planted afterwards, one at a time, makes it exit 6 naming table, key and column,
+//! and undoing the plant makes it pass again. A reordered jsonb key is the documented equivalent and passes.
+
+mod common;
+
+use pgconverge_testbed::facts::App;
+
+fn verify(dbs: &common::TestDbs) -> (i32, String) {
+    common::run(dbs, "verify", &["--readers", "2", "--writers", "2"])
+}
+
+/// Runs `sql` on the target as the superuser, with triggers and foreign key checks off (as a broken load or a
+/// manual edit would leave them).
+async fn on_target(dbs: &common::TestDbs, sql: &str) {
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    pg.batch_execute(&format!("SET session_replication_role = replica; {sql}"))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+/// Saves the row of `table` with `id` into the `plant` schema, then runs `change`; `undo` puts the row back.
+fn saved(table: &str, id: &str, change: &str) -> (String, String) {
+    (
+        format!(
+            "CREATE SCHEMA IF NOT EXISTS plant; DROP TABLE IF EXISTS plant.b; \
+             CREATE TABLE plant.b AS SELECT * FROM \"{table}\" WHERE id = '{id}'; {change}"
+        ),
+        format!(
+            "DELETE FROM \"{table}\" WHERE id = '{id}'; INSERT INTO \"{table}\" SELECT * FROM plant.b; \
+             DROP SCHEMA plant CASCADE"
+        ),
+    )
+}
+
+async fn first_id(dbs: &common::TestDbs, sql: &str) -> String {
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    pg.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn migrated(app: App, scale: f64) -> common::TestDbs {
+    let dbs = common::TestDbs::new(app).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), app, 3, scale, 2)
+        .await
+        .unwrap();
+    let (code, out) = common::run(&dbs, "migrate", &["--chunk-rows", "50"]);
+    assert_eq!(code, 0, "{out}");
+    dbs
+}
+
+#[tokio::test]
+async fn alkemio_verify_passes_then_catches_each_planted_difference() {
+    let dbs = migrated(App::Alkemio, 0.002).await;
+    let (code, out) = verify(&dbs);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASSED"), "{out}");
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    let tables: Vec<String> = pg
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
+             AND table_type = 'BASE TABLE'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let listed = tables
+        .iter()
+        .filter(|t| out.contains(&format!("- [x] table {t}: ")))
+        .count();
+    // Every loaded table is listed (target-only tables are not compared).
+    assert!(
+        listed >= tables.len() - 2,
+        "listed {listed} of {}:\n{out}",
+        tables.len()
+    );
+    assert!(out.contains("- [x] foreign key "), "{out}");
+    assert!(out.contains("- [x] sequence of user.rowId"), "{out}");
+
+    let user = first_id(&dbs, "SELECT id::text FROM \"user\" ORDER BY id LIMIT 1").await;
+    let space = first_id(&dbs, "SELECT id::text FROM space ORDER BY id LIMIT 1").await;
+    let board = first_id(
+        &dbs,
+        "SELECT id::text FROM whiteboard WHERE content <> '' ORDER BY id LIMIT 1",
+    )
+    .await;
+    let tagset = first_id(&dbs, "SELECT id::text FROM tagset ORDER BY id LIMIT 1").await;
+    let plants: Vec<(&str, (String, String), Vec<String>)> = vec![
+        (
+            "one changed character",
+            saved("user", &user, &format!("UPDATE \"user\" SET \"firstName\" = \"firstName\" || 'x' WHERE id = '{user}'")),
+            vec!["table user".into(), format!("id={user}"), "firstName".into()],
+        ),
+        (
+            "one changed microsecond",
+            saved("space", &space, &format!("UPDATE space SET \"createdDate\" = \"createdDate\" + interval '1 microsecond' WHERE id = '{space}'")),
+            vec!["table space".into(), "createdDate".into()],
+        ),
+        (
+            "one flipped boolean",
+            saved("user", &user, &format!("UPDATE \"user\" SET \"serviceProfile\" = NOT \"serviceProfile\" WHERE id = '{user}'")),
+            vec!["serviceProfile".into(), format!("id={user}")],
+        ),
+        (
+            "one byte of a whiteboard",
+            saved("whiteboard", &board, &format!(
+                "UPDATE whiteboard SET content = overlay(content placing \
+                 (CASE WHEN substr(content, 5, 1) = 'A' THEN 'B' ELSE 'A' END) from 5 for 1) WHERE id = '{board}'")),
+            vec!["table whiteboard".into(), "content".into()],
+        ),
+        (
+            "one deleted row",
+            saved("tagset", &tagset, &format!("DELETE FROM tagset WHERE id = '{tagset}'")),
+            vec!["table tagset".into(), "missing in the target".into()],
+        ),
+        (
+            "one orphan foreign key value",
+            saved("space", &space, &format!(
+                "UPDATE space SET \"parentSpaceId\" = '00000000-0000-4000-8000-00000000dead' WHERE id = '{space}'")),
+            vec!["foreign key space.".into(), "00000000-0000-4000-8000-00000000dead".into()],
+        ),
+        (
+            "a sequence below the maximum",
+            (
+                "SELECT setval(pg_get_serial_sequence('\"user\"', 'rowId'), 1)".into(),
+                "SELECT setval(pg_get_serial_sequence('\"user\"', 'rowId'), (SELECT max(\"rowId\") FROM \"user\"))".into(),
+            ),
+            vec!["sequence of user.rowId".into(), "FAILED".into()],
+        ),
+    ];
+    for (what, (plant, undo), needles) in plants {
+        on_target(&dbs, &plant).await;
+        let (code, out) = verify(&dbs);
+        assert_eq!(code, 6, "{what}: {out}");
+        for n in &needles {
+            assert!(out.contains(n.as_str()), "{what}: missing {n:?} in:\n{out}");
+        }
+        on_target(&dbs, &undo).await;
+        let (code, out) = verify(&dbs);
+        assert_eq!(code, 0, "after undoing {what}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn kratos_jsonb_reordered_keys_pass_a_changed_value_and_an_extra_row_do_not() {
+    let dbs = migrated(App::Kratos, 0.02).await;
+    let (code, out) = verify(&dbs);
+    assert_eq!(code, 0, "{out}");
+    let id = first_id(&dbs, "SELECT id::text FROM identities ORDER BY id LIMIT 1").await;
+    // jsonb keeps no key order: a value written with its keys reversed is the same document.
+    on_target(
+        &dbs,
+        &format!(
+            "UPDATE identities SET traits = (SELECT jsonb_object_agg(key, value) FROM \
+             (SELECT * FROM jsonb_each(traits) ORDER BY key DESC) e) WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    let (code, out) = verify(&dbs);
+    assert_eq!(code, 0, "reordered keys: {out}");
+    let (plant, undo) = saved(
+        "identities",
+        &id,
+        &format!("UPDATE identities SET traits = traits || '{{\"email\": \"changed@example.org\"}}' WHERE id = '{id}'"),
+    );
+    on_target(&dbs, &plant).await;
+    let (code, out) = verify(&dbs);
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains(&format!("id={id}"))
+            && out.contains("traits")
+            && out.contains("changed@example.org"),
+        "{out}"
+    );
+    on_target(&dbs, &undo).await;
+    // A row only the target has.
+    on_target(
+        &dbs,
+        &format!(
+            "INSERT INTO identities SELECT '00000000-0000-4000-8000-0000000000ee', schema_id, traits, created_at, \
+             updated_at, nid, state, state_changed_at, metadata_public, metadata_admin, available_aal, organization_id \
+             FROM identities WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    let (code, out) = verify(&dbs);
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("00000000-0000-4000-8000-0000000000ee only in the target"),
+        "{out}"
+    );
+}
