@@ -193,6 +193,13 @@ struct MigrateArgs {
     /// Continue an interrupted run from its ledger: loaded chunks are skipped, the rest is loaded.
     #[arg(long)]
     resume: bool,
+    /// Skip the verification after the load (`pgconverge verify` runs it later; the source must not have
+    /// changed in between).
+    #[arg(long)]
+    no_verify: bool,
+    /// Write the verification checklist as Markdown to this file.
+    #[arg(long, conflicts_with = "no_verify")]
+    checklist: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -332,6 +339,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 binary: a.copy_format.as_deref() == Some("binary"),
                 resume: a.resume,
                 report: a.report,
+                verify: !a.no_verify,
+                checklist: a.checklist,
             };
             commands::migrate::command(&settings).await?;
         }

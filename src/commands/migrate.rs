@@ -39,6 +39,10 @@ pub struct Settings {
     pub resume: bool,
     /// Write the report as JSON here.
     pub report: Option<PathBuf>,
+    /// Run `verify` after the load.
+    pub verify: bool,
+    /// Write the verification checklist as Markdown here.
+    pub checklist: Option<PathBuf>,
 }
 
 /// Per-table outcome.
@@ -70,6 +74,10 @@ pub struct Report {
     pub seconds_total: f64,
     pub rows_per_second: f64,
     pub mb_per_second: f64,
+    /// Seconds `verify` took after the load (0 with `--no-verify`).
+    pub seconds_verify: f64,
+    /// The verification result; None with `--no-verify`.
+    pub verified: Option<bool>,
 }
 
 /// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
@@ -299,6 +307,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         seconds_total: total,
         rows_per_second: rows as f64 / total.max(1e-9),
         mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
+        seconds_verify: 0.0,
+        verified: None,
     })
 }
 
@@ -400,12 +410,30 @@ impl Transform<ChunkWork> for Encode {
 /// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.
 pub async fn command(settings: &Settings) -> Result<Report, Error> {
     let mapping = Mapping::load(&settings.endpoints.mapping)?;
-    let report = migrate(&mapping, settings).await?;
+    let mut report = migrate(&mapping, settings).await?;
+    println!("{}", summary(&report));
+    let mut failed = None;
+    if settings.verify {
+        let v = super::verify::after_load(
+            &mapping,
+            &settings.endpoints,
+            &settings.tuning,
+            settings.checklist.as_deref(),
+        )
+        .await?;
+        report.seconds_verify = v.seconds;
+        report.verified = Some(v.passed);
+        if !v.passed {
+            failed = Some(v);
+        }
+    }
     if let Some(path) = &settings.report {
         session::write_report(path, &report)?;
     }
-    println!("{}", summary(&report));
-    Ok(report)
+    match failed {
+        Some(v) => Err(super::verify::failure(&v, "the load completed")),
+        None => Ok(report),
+    }
 }
 
 /// One line for the operator.

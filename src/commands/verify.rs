@@ -446,11 +446,35 @@ async fn target_ranges(
 }
 
 /// Names the keys and columns that differ within the buckets read again.
-fn differences(columns: &[String], rows: &[KeyedRows; 2]) -> Vec<Difference> {
-    let show = |v: &Option<String>| match v {
-        Some(s) => excerpt(s.as_bytes()),
-        None => "NULL".to_string(),
+/// Both values of a changed cell as safe excerpts that start a little before the first differing character.
+fn excerpts(a: &Option<String>, b: &Option<String>) -> (String, String) {
+    let (Some(x), Some(y)) = (a, b) else {
+        let show = |v: &Option<String>| v.as_ref().map_or("NULL".into(), |s| excerpt(s.as_bytes()));
+        return (show(a), show(b));
     };
+    let first = x
+        .char_indices()
+        .zip(y.chars())
+        .find(|((_, c), d)| c != d)
+        .map(|((i, _), _)| i)
+        .unwrap_or(x.len().min(y.len()));
+    let from = x[..first]
+        .char_indices()
+        .rev()
+        .nth(19)
+        .map_or(0, |(i, _)| i);
+    let cut = |s: &str| {
+        let e = excerpt(s[from..].as_bytes());
+        if from > 0 {
+            format!("...{e}")
+        } else {
+            e
+        }
+    };
+    (cut(x), cut(y))
+}
+
+fn differences(columns: &[String], rows: &[KeyedRows; 2]) -> Vec<Difference> {
     let mut out = Vec::new();
     for (key, s) in &rows[0] {
         match rows[1].get(key) {
@@ -464,12 +488,13 @@ fn differences(columns: &[String], rows: &[KeyedRows; 2]) -> Vec<Difference> {
             Some(t) => {
                 for (i, (a, b)) in s.iter().zip(t).enumerate() {
                     if a != b {
+                        let (source, target) = excerpts(a, b);
                         out.push(Difference {
                             key: key.clone(),
                             kind: "changed",
                             column: Some(columns[i].clone()),
-                            source: Some(show(a)),
-                            target: Some(show(b)),
+                            source: Some(source),
+                            target: Some(target),
                         });
                     }
                 }
@@ -917,6 +942,77 @@ fn capitalized(s: &str) -> String {
     }
 }
 
+/// One line (and one per failed item) for the end of `migrate`.
+pub fn summary(r: &VerifyReport) -> String {
+    let count = |prefix: &str| {
+        r.items
+            .iter()
+            .filter(|i| i.name.starts_with(prefix))
+            .count()
+    };
+    let mut s = format!(
+        "Verified in {:.1}s: {} rows in the source, {} in the target; {} tables, {} foreign keys, {} sequences, {} \
+         critical-data checks; {}.",
+        r.seconds,
+        r.rows_source,
+        r.rows_target,
+        count("table "),
+        count("foreign key "),
+        count("sequence "),
+        r.items.len() - count("table ") - count("foreign key ") - count("sequence "),
+        if r.passed { "all equal" } else { "DIFFERENCES FOUND" }
+    );
+    for i in r.items.iter().filter(|i| !i.passed) {
+        s.push_str(&format!("\n  FAILED {}: {}", i.name, i.detail));
+    }
+    s
+}
+
+/// The run-level error of a failed verification; `state` says what the target holds.
+pub fn failure(r: &VerifyReport, state: &str) -> Error {
+    let failed: Vec<&str> = r
+        .items
+        .iter()
+        .filter(|i| !i.passed)
+        .map(|i| i.name.as_str())
+        .collect();
+    Error::Verify(format!(
+        "{} check(s) failed: {}; {state}, verify changed nothing: find the cause, then run `pgconverge verify` again",
+        failed.len(),
+        failed.join(", ")
+    ))
+}
+
+/// Verification at the end of `migrate`: prints the summary line and writes the checklist if asked.
+pub async fn after_load(
+    mapping: &Mapping,
+    endpoints: &Endpoints,
+    tuning: &Tuning,
+    checklist: Option<&std::path::Path>,
+) -> Result<VerifyReport, Error> {
+    let settings = Settings {
+        endpoints: endpoints.clone(),
+        tuning: tuning.clone(),
+        report: None,
+        checklist: checklist.map(Into::into),
+    };
+    let report = verify(mapping, &settings).await?;
+    println!("{}", summary(&report));
+    if let Some(path) = checklist {
+        write_checklist(path, &report)?;
+    }
+    Ok(report)
+}
+
+fn write_checklist(path: &std::path::Path, r: &VerifyReport) -> Result<(), Error> {
+    std::fs::write(path, render_markdown(r)).map_err(|e| {
+        Error::Usage(format!(
+            "cannot write the checklist {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// `pgconverge verify`: runs it, prints the checklist, writes the report and checklist files if asked; a
 /// failed verification is `Error::Verify` (exit 6).
 pub async fn command(settings: &Settings) -> Result<VerifyReport, Error> {
@@ -928,25 +1024,30 @@ pub async fn command(settings: &Settings) -> Result<VerifyReport, Error> {
         session::write_report(path, &report)?;
     }
     if let Some(path) = &settings.checklist {
-        std::fs::write(path, &md).map_err(|e| {
-            Error::Usage(format!(
-                "cannot write the checklist {}: {e}",
-                path.display()
-            ))
-        })?;
+        write_checklist(path, &report)?;
     }
     if !report.passed {
-        let failed: Vec<&str> = report
-            .items
-            .iter()
-            .filter(|i| !i.passed)
-            .map(|i| i.name.as_str())
-            .collect();
-        return Err(Error::Verify(format!(
-            "{} check(s) failed: {}; the target was not changed (verify only reads); see the checklist above",
-            failed.len(),
-            failed.join(", ")
-        )));
+        return Err(failure(
+            &report,
+            "the checklist above names each difference",
+        ));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_start_near_the_first_difference() {
+        let long = "a".repeat(100);
+        let (s, t) = excerpts(&Some(long.clone()), &Some(format!("{long}x")));
+        assert!(s.starts_with("...") && t.ends_with("x\""), "{s} / {t}");
+        assert_ne!(s, t);
+        let (s, t) = excerpts(&Some("ab".into()), &None);
+        assert_eq!((s.as_str(), t.as_str()), ("\"ab\"", "NULL"));
+        let (s, t) = excerpts(&Some("é1".into()), &Some("é2".into()));
+        assert_eq!((s.as_str(), t.as_str()), ("\"é1\"", "\"é2\""));
+    }
 }
