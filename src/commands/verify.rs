@@ -464,7 +464,7 @@ fn excerpts(a: &Option<String>, b: &Option<String>) -> (String, String) {
         .nth(19)
         .map_or(0, |(i, _)| i);
     let cut = |s: &str| {
-        let e = excerpt(s[from..].as_bytes());
+        let e = excerpt(&s.as_bytes()[from..]);
         if from > 0 {
             format!("...{e}")
         } else {
