@@ -113,27 +113,46 @@ impl Canon {
         let mut sums: std::collections::HashMap<u32, (u64, u128)> = Default::default();
         let mut scratch = String::new();
         let mut canon = String::new();
-        let mut bytes = Vec::new();
         for row in 0..batch.num_rows() {
             let key = self.key(batch, row, &mut scratch);
-            bytes.clear();
-            for c in 0..self.columns.len() {
+            // Streamed: a row's large text (JSON documents, whiteboards) is hashed where it lies, never copied.
+            let mut h = XxHash3_128::new();
+            for (c, col) in self.columns.iter().enumerate() {
                 match Self::cell(batch, c, row) {
-                    None => bytes.push(0xff),
+                    None => h.write(&[0xff]),
                     Some(t) => {
-                        canon.clear();
-                        self.value(c, t, &mut canon);
-                        bytes.push(0);
-                        bytes.extend_from_slice(&(canon.len() as u32).to_le_bytes());
-                        bytes.extend_from_slice(canon.as_bytes());
+                        let v = if verbatim(&col.conv, col.padded) {
+                            t
+                        } else {
+                            canon.clear();
+                            self.value(c, t, &mut canon);
+                            canon.as_str()
+                        };
+                        h.write(&[0]);
+                        h.write(&(v.len() as u64).to_le_bytes());
+                        h.write(v.as_bytes());
                     }
                 }
             }
             let e = sums.entry(Self::bucket(&key)).or_default();
             e.0 += 1;
-            e.1 = e.1.wrapping_add(XxHash3_128::oneshot(&bytes));
+            e.1 = e.1.wrapping_add(h.finish_128());
         }
         sums.into_iter().map(|(b, (n, s))| (b, n, s)).collect()
+    }
+}
+
+/// Conversions whose canonical form is the text itself.
+fn verbatim(conv: &Conversion, padded: bool) -> bool {
+    match conv {
+        Conversion::Text { .. } => !padded,
+        Conversion::Bool
+        | Conversion::Date
+        | Conversion::Bits { .. }
+        | Conversion::Json
+        | Conversion::Enum { .. }
+        | Conversion::Bytea => true,
+        _ => false,
     }
 }
 

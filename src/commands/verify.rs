@@ -116,6 +116,8 @@ struct TargetRange {
 /// One table as both sides see it.
 struct Compared {
     source: String,
+    /// The run's conversion of source rows, without client-side JSON parsing (the target already proved it).
+    transform: Option<crate::transform::TableTransform>,
     canon: Canon,
     schema: Arc<Schema>,
     /// Target column list, quoted, in output order.
@@ -183,8 +185,12 @@ impl Transform<ChunkWork> for SourceSide {
     type Error = Box<Violation>;
 
     fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Piece, Box<Violation>> {
-        let out = work.table.transform.apply(&raw)?;
         let c = &self.canons[work.table()];
+        let out = c
+            .transform
+            .as_ref()
+            .unwrap_or(&work.table.transform)
+            .apply(&raw)?;
         Ok(fold(&self.mode, &c.canon, &c.source, &out))
     }
 }
@@ -356,6 +362,7 @@ fn compared(tp: &TablePlan, schema: &str) -> Compared {
         .map(|c| (c.target.clone(), c.conversion.clone()));
     Compared {
         source: tp.source.clone(),
+        transform: None,
         canon: Canon::new(&columns, key),
         schema: Arc::new(Schema::new(
             tp.columns
@@ -683,8 +690,10 @@ async fn critical_checks(
     let mut conn = crate::connect::source(&settings.endpoints.source).await?;
     let mut items = Vec::new();
     for c in &mapping.checks {
+        let started = Instant::now();
         let s = source_rows(&mut conn, &c.source).await;
         let t = target_rows(control, &c.target).await;
+        tracing::debug!(check = %c.name, seconds = started.elapsed().as_secs_f64(), "Critical-data check run.");
         let (passed, detail) = match (s, t) {
             (Ok(s), Ok(t)) if s == t => (true, format!("{} on both sides", show_rows(&s))),
             (Ok(s), Ok(t)) => (
@@ -740,28 +749,60 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
     let canons: HashMap<String, Arc<Compared>> = plan
         .tables
         .iter()
-        .map(|tp| (tp.source.clone(), Arc::new(compared(tp, &schema))))
+        .map(|tp| {
+            let mut c = compared(tp, &schema);
+            c.transform = jobs
+                .iter()
+                .find(|j| j.table() == tp.source)
+                .map(|j| j.table.transform.clone().without_json_validation());
+            (tp.source.clone(), Arc::new(c))
+        })
         .collect();
     let mut target_jobs = Vec::new();
     for tp in &plan.tables {
         let chunks = chunk_plan.get(&tp.source).map(Vec::as_slice).unwrap_or(&[]);
         target_jobs.extend(target_ranges(&control, &canons[&tp.source], chunks).await?);
     }
+    let loaded: Vec<&TargetTable> = target_tables
+        .iter()
+        .filter(|t| plan.tables.iter().any(|p| p.target == t.name))
+        .collect();
+    // Keys, sequences and the critical-data checks run on their own connections while the rows are compared:
+    // much of their time is the servers' I/O.
+    let independent = async {
+        let t = Instant::now();
+        let mut items = foreign_keys(&control, &schema, &loaded).await?;
+        tracing::info!(seconds = t.elapsed().as_secs_f64(), "Foreign keys checked.");
+        items.extend(sequences(&control, &schema, &loaded).await?);
+        let t = Instant::now();
+        items.extend(critical_checks(mapping, settings, &control).await?);
+        tracing::info!(
+            seconds = t.elapsed().as_secs_f64(),
+            "Critical-data checks run."
+        );
+        Ok::<_, Error>(items)
+    };
     let acc = Arc::new(Mutex::new(Acc::default()));
-    pass(
-        settings,
-        jobs.clone(),
-        target_jobs.clone(),
-        &canons,
-        Mode::Digest,
-        Some(snapshot),
-        &acc,
-    )
-    .await?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "Content compared."
-    );
+    let content = async {
+        pass(
+            settings,
+            jobs.clone(),
+            target_jobs.clone(),
+            &canons,
+            Mode::Digest,
+            Some(snapshot),
+            &acc,
+        )
+        .await?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "Content compared."
+        );
+        Ok::<_, Error>(())
+    };
+    let (content, independent) = tokio::join!(content, independent);
+    content?;
+    let independent = independent?;
 
     // Tables whose buckets differ, and the buckets to read again.
     let mut results = Vec::new();
@@ -829,10 +870,6 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
         }
     }
 
-    let loaded: Vec<&TargetTable> = target_tables
-        .iter()
-        .filter(|t| plan.tables.iter().any(|p| p.target == t.name))
-        .collect();
     let mut items: Vec<Item> = results
         .iter()
         .map(|r| Item {
@@ -842,9 +879,7 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
             detail: table_detail(r),
         })
         .collect();
-    items.extend(foreign_keys(&control, &schema, &loaded).await?);
-    items.extend(sequences(&control, &schema, &loaded).await?);
-    items.extend(critical_checks(mapping, settings, &control).await?);
+    items.extend(independent);
     let report = VerifyReport {
         format: 1,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
