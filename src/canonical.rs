@@ -41,7 +41,44 @@ struct Column {
 /// One batch's rows folded into buckets: (bucket, rows, wrapping sum of row digests).
 pub type Partial = Vec<(u32, u64, u128)>;
 
+/// A table side's digest: (rows, wrapping sum of row digests) per bucket.
+pub type Buckets = Vec<(u64, u128)>;
+
+pub fn empty_buckets() -> Buckets {
+    vec![(0, 0); BUCKETS]
+}
+
+/// Adds a batch's partial digest to a table side's buckets.
+pub fn merge(into: &mut Buckets, partial: &Partial) {
+    for &(b, n, sum) in partial {
+        let slot = &mut into[b as usize];
+        slot.0 += n;
+        slot.1 = slot.1.wrapping_add(sum);
+    }
+}
+
 impl Canon {
+    /// The canonical form of a planned table's converted rows (its target columns, key from the plan).
+    pub fn of(tp: &crate::plan::TablePlan) -> Canon {
+        let columns: Vec<(String, Conversion, String)> = tp
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.target.clone(),
+                    c.conversion.clone(),
+                    c.target_type.clone(),
+                )
+            })
+            .collect();
+        let key = tp
+            .primary_key
+            .iter()
+            .filter_map(|k| tp.columns.iter().position(|c| &c.source == k))
+            .collect();
+        Canon::new(&columns, key)
+    }
+
     /// `columns` are (target name, conversion, target type as PostgreSQL prints it) in output order; `key`
     /// indexes the primary key among them.
     pub fn new(columns: &[(String, Conversion, String)], key: Vec<usize>) -> Canon {

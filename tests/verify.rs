@@ -209,3 +209,54 @@ async fn kratos_jsonb_reordered_keys_pass_a_changed_value_and_an_extra_row_do_no
         "{out}"
     );
 }
+
+/// `migrate` verifies at the end from the digests of the rows it sent: a target trigger that changes a value on
+/// the way in (the load itself succeeds) is caught, named, and ends the run with exit 6; `--no-verify` skips it.
+#[tokio::test]
+async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
+    let dbs = common::TestDbs::bare(
+        "CREATE TABLE note (id int PRIMARY KEY, body varchar(40) NOT NULL);\n\
+         INSERT INTO note VALUES (1, 'kept'), (2, 'changed by a trigger'), (3, 'kept too')",
+        "CREATE TABLE note (id integer PRIMARY KEY, body varchar(40) NOT NULL);
+         CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN IF NEW.id = 2 THEN NEW.body := upper(NEW.body); END IF; RETURN NEW; END $$;
+         CREATE TRIGGER shout BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION shout();",
+    )
+    .await;
+    let mapping = std::env::temp_dir().join(format!("{}.toml", dbs.name));
+    std::fs::write(&mapping, "app = \"notes\"\n").unwrap();
+    let report = std::env::temp_dir().join(format!("{}.json", dbs.name));
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+            .args(["migrate", "--mapping", mapping.to_str().unwrap()])
+            .args(extra)
+            .env("PGCONVERGE_SOURCE", dbs.source())
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env("PGCONVERGE_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = run(&["--report", report.to_str().unwrap()]);
+    assert_eq!(code, 6, "{out}");
+    for needle in [
+        "table note",
+        "id=2 column body: source \"changed by a trigger\" target \"CHANGED BY A TRIGGER\"",
+        "the load completed",
+        "pgconverge verify",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["verified"], serde_json::Value::Bool(false), "{r}");
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    pg.batch_execute("TRUNCATE note").await.unwrap();
+    let (code, out) = run(&["--no-verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("Verified"), "{out}");
+}

@@ -117,6 +117,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
             ..Default::default()
         };
         let encode = Encode {
+            digests: None,
             keep_batches: false,
         };
         match pipeline::run(jobs, readers, encode, sinks, tuning).await {

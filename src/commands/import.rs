@@ -110,6 +110,7 @@ impl Transform<FileWork> for Pass {
             data: Bytes::copy_from_slice(block),
             multiline: Vec::new(),
             batch: None,
+            digest: None,
         })
     }
 }

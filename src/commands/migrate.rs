@@ -2,8 +2,9 @@
 //! composed of MySQL readers, the convert-and-encode transform and COPY sinks (with optional CSV and Parquet
 //! snapshots fanned out beside them), and finishing. It touches no channel: `pipeline` runs the stages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
+use crate::canonical::{Buckets, Canon};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
@@ -18,7 +20,7 @@ use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
 use crate::sink::files::CsvFiles;
 use crate::sink::parquet::ParquetFiles;
-use crate::sink::{CopyFailure, Encoded, SinkError, Tee};
+use crate::sink::{CopyFailure, Digests, Encoded, SinkError, Tee};
 use crate::source::mysql::{self as src, SnapshotInfo};
 use crate::target::{self, ledger};
 
@@ -78,6 +80,9 @@ pub struct Report {
     pub seconds_verify: f64,
     /// The verification result; None with `--no-verify`.
     pub verified: Option<bool>,
+    /// Canonical digests of every row sent, by source table (a fresh run with verification only).
+    #[serde(skip)]
+    pub digests: Option<HashMap<String, Buckets>>,
 }
 
 /// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
@@ -242,6 +247,10 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
     }
+    // A fresh run keeps every row's canonical digest as it is sent, so the verification after the load only reads
+    // the target back; a resumed run lacks the interrupted run's digests and verifies by reading both sides.
+    let keep_digests = settings.verify && previous.is_none();
+    let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
     let work = async {
         let readers = opts.readers_of(&mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
@@ -249,10 +258,19 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA).await?;
             let csv = settings.csv_dir.as_deref().map(CsvFiles::new);
             let parquet = settings.parquet_dir.as_deref().map(ParquetFiles::new);
-            sinks.push(Tee(Tee(copy, csv), parquet));
+            let digests = keep_digests.then(|| Digests::new(digests.clone()));
+            sinks.push(Tee(Tee(Tee(copy, csv), parquet), digests));
         }
         let encode = Encode {
             keep_batches: settings.parquet_dir.is_some(),
+            digests: keep_digests.then(|| {
+                Arc::new(
+                    plan.tables
+                        .iter()
+                        .map(|tp| (tp.source.clone(), Canon::of(tp)))
+                        .collect(),
+                )
+            }),
         };
         let tuning = pipeline::Settings {
             depth: QUEUE_BATCHES,
@@ -309,6 +327,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
         seconds_verify: 0.0,
         verified: None,
+        digests: keep_digests.then(|| std::mem::take(&mut *digests.lock().expect("digest map"))),
     })
 }
 
@@ -381,6 +400,8 @@ pub(crate) async fn after_failure(
 pub struct Encode {
     /// Keep the converted batch in each piece, for the Parquet snapshot.
     pub keep_batches: bool,
+    /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
+    pub digests: Option<Arc<HashMap<String, Canon>>>,
 }
 
 impl Transform<ChunkWork> for Encode {
@@ -402,6 +423,11 @@ impl Transform<ChunkWork> for Encode {
             rows: batch.num_rows() as u64,
             data: Bytes::from(out),
             multiline,
+            digest: self
+                .digests
+                .as_ref()
+                .and_then(|d| d.get(&t.plan.source))
+                .map(|c| c.digest(&batch)),
             batch: self.keep_batches.then_some(batch),
         })
     }
@@ -418,6 +444,7 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
             &mapping,
             &settings.endpoints,
             &settings.tuning,
+            report.digests.take(),
             settings.checklist.as_deref(),
         )
         .await?;

@@ -18,7 +18,7 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
-use crate::canonical::{Canon, Partial, BUCKETS};
+use crate::canonical::{empty_buckets, merge, Buckets, Canon, Partial, BUCKETS};
 use crate::convert::Conversion;
 use crate::error::Error;
 use crate::mapping::Mapping;
@@ -100,6 +100,9 @@ pub struct VerifyReport {
     pub app: String,
     pub passed: bool,
     pub seconds: f64,
+    /// `read`: the source was read again; `load`: the source side is the digests `migrate` computed from the
+    /// rows it sent (differing buckets are still read from the source).
+    pub source_side: &'static str,
     pub rows_source: u64,
     pub rows_target: u64,
     pub tables: Vec<TableResult>,
@@ -214,7 +217,6 @@ impl Transform<TargetRange> for TargetSide {
     }
 }
 
-type Buckets = Vec<(u64, u128)>;
 /// Canonical rows by key, of the buckets read again.
 type KeyedRows = BTreeMap<String, Vec<Option<String>>>;
 /// How one side of a pass ended.
@@ -233,12 +235,8 @@ impl Acc {
                 let sides = self
                     .digests
                     .entry(table)
-                    .or_insert_with(|| [vec![(0, 0); BUCKETS], vec![(0, 0); BUCKETS]]);
-                for (b, n, sum) in partial {
-                    let slot = &mut sides[side][b as usize];
-                    slot.0 += n;
-                    slot.1 = slot.1.wrapping_add(sum);
-                }
+                    .or_insert_with(|| [empty_buckets(), empty_buckets()]);
+                merge(&mut sides[side], &partial);
             }
             Piece::Rows(table, rows) => {
                 let map = &mut self.rows.entry(table).or_default()[side];
@@ -332,22 +330,6 @@ async fn pass(
 
 /// How one table is compared: its canonical form, its target column list and how the target is cut in ranges.
 fn compared(tp: &TablePlan, schema: &str) -> Compared {
-    let columns: Vec<(String, Conversion, String)> = tp
-        .columns
-        .iter()
-        .map(|c| {
-            (
-                c.target.clone(),
-                c.conversion.clone(),
-                c.target_type.clone(),
-            )
-        })
-        .collect();
-    let key: Vec<usize> = tp
-        .primary_key
-        .iter()
-        .filter_map(|k| tp.columns.iter().position(|c| &c.source == k))
-        .collect();
     let range_key = tp
         .primary_key
         .first()
@@ -363,7 +345,7 @@ fn compared(tp: &TablePlan, schema: &str) -> Compared {
     Compared {
         source: tp.source.clone(),
         transform: None,
-        canon: Canon::new(&columns, key),
+        canon: Canon::of(tp),
         schema: Arc::new(Schema::new(
             tp.columns
                 .iter()
@@ -716,6 +698,16 @@ async fn critical_checks(
 
 /// Runs the verification; the caller decides the exit code from `passed`.
 pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyReport, Error> {
+    verify_with(mapping, settings, None).await
+}
+
+/// As [`verify`]; with `loaded`, the source side of the row comparison is the digests the load computed from
+/// the very rows it sent (only differing buckets are read from the source again).
+async fn verify_with(
+    mapping: &Mapping,
+    settings: &Settings,
+    sent: Option<HashMap<String, Buckets>>,
+) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     let control = crate::connect::target(&settings.endpoints.target).await?;
     if let Some(run) = crate::target::ledger::read_run(&control).await? {
@@ -783,10 +775,22 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
         Ok::<_, Error>(items)
     };
     let acc = Arc::new(Mutex::new(Acc::default()));
+    let source_side = if sent.is_some() { "load" } else { "read" };
+    let first_source_jobs = match sent {
+        Some(mut loaded) => {
+            let mut a = acc.lock().expect("verify accumulator");
+            for tp in &plan.tables {
+                let sent = loaded.remove(&tp.source).unwrap_or_else(empty_buckets);
+                a.digests.insert(tp.source.clone(), [sent, empty_buckets()]);
+            }
+            Vec::new()
+        }
+        None => jobs.clone(),
+    };
     let content = async {
         pass(
             settings,
-            jobs.clone(),
+            first_source_jobs,
             target_jobs.clone(),
             &canons,
             Mode::Digest,
@@ -886,6 +890,7 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
         app: mapping.app.clone(),
         passed: items.iter().all(|i| i.passed),
         seconds: started.elapsed().as_secs_f64(),
+        source_side,
         rows_source: results.iter().map(|r| r.rows_source).sum(),
         rows_target: results.iter().map(|r| r.rows_target).sum(),
         tables: results,
@@ -986,9 +991,14 @@ pub fn summary(r: &VerifyReport) -> String {
             .count()
     };
     let mut s = format!(
-        "Verified in {:.1}s: {} rows in the source, {} in the target; {} tables, {} foreign keys, {} sequences, {} \
-         critical-data checks; {}.",
+        "Verified in {:.1}s{}: {} rows in the source, {} in the target; {} tables, {} foreign keys, {} sequences, \
+         {} critical-data checks; {}.",
         r.seconds,
+        if r.source_side == "load" {
+            " against the digests of the rows sent"
+        } else {
+            ""
+        },
         r.rows_source,
         r.rows_target,
         count("table "),
@@ -1023,6 +1033,7 @@ pub async fn after_load(
     mapping: &Mapping,
     endpoints: &Endpoints,
     tuning: &Tuning,
+    loaded: Option<HashMap<String, Buckets>>,
     checklist: Option<&std::path::Path>,
 ) -> Result<VerifyReport, Error> {
     let settings = Settings {
@@ -1031,7 +1042,7 @@ pub async fn after_load(
         report: None,
         checklist: checklist.map(Into::into),
     };
-    let report = verify(mapping, &settings).await?;
+    let report = verify_with(mapping, &settings, loaded).await?;
     println!("{}", summary(&report));
     if let Some(path) = checklist {
         write_checklist(path, &report)?;

@@ -28,6 +28,8 @@ pub struct Encoded {
     pub multiline: Vec<(u32, u32, u32)>,
     /// The converted batch, kept only when a sink needs typed columns (Parquet).
     pub batch: Option<RecordBatch>,
+    /// Canonical digests of the rows (`canonical`), when the run keeps them for `verify`.
+    pub digest: Option<crate::canonical::Partial>,
 }
 
 /// What the sinks need to know about a chunk.
@@ -137,6 +139,58 @@ where
     async fn recover(&mut self) -> Result<(), SinkError> {
         self.0.recover().await?;
         self.1.recover().await
+    }
+}
+
+/// Keeps the canonical digests of every committed chunk by table, for `verify` after the load: placed after the
+/// COPY sink in a `Tee`, it adds a chunk's digests only once that chunk committed, and drops them on abort.
+pub struct Digests {
+    chunk: Vec<crate::canonical::Partial>,
+    into: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::canonical::Buckets>>>,
+}
+
+impl Digests {
+    pub fn new(
+        into: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::canonical::Buckets>>>,
+    ) -> Self {
+        Digests {
+            chunk: Vec::new(),
+            into,
+        }
+    }
+}
+
+impl<W: Spec> Sink<W, Encoded> for Digests {
+    type Error = SinkError;
+
+    async fn begin(&mut self, _: &W) -> Result<(), SinkError> {
+        self.chunk.clear();
+        Ok(())
+    }
+
+    async fn write(&mut self, _: &W, piece: Encoded) -> Result<(), SinkError> {
+        self.chunk.extend(piece.digest);
+        Ok(())
+    }
+
+    async fn commit(&mut self, work: &W, _: u64) -> Result<u64, SinkError> {
+        let mut all = self.into.lock().expect("digest map");
+        let b = all
+            .entry(work.table().to_string())
+            .or_insert_with(crate::canonical::empty_buckets);
+        for p in self.chunk.drain(..) {
+            crate::canonical::merge(b, &p);
+        }
+        Ok(0)
+    }
+
+    async fn abort(&mut self) {
+        self.chunk.clear();
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
+        self.chunk.clear();
+        Ok(())
     }
 }
 
