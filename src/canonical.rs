@@ -197,7 +197,10 @@ fn verbatim(conv: &Conversion, padded: bool) -> bool {
 pub fn value(conv: &Conversion, padded: bool, t: &str, out: &mut String) {
     use std::fmt::Write as _;
     match conv {
-        Conversion::Uuid { .. } => out.extend(t.chars().map(|c| c.to_ascii_lowercase())),
+        Conversion::Uuid { .. } if t.bytes().any(|b| b.is_ascii_uppercase()) => {
+            out.extend(t.chars().map(|c| c.to_ascii_lowercase()))
+        }
+        Conversion::Uuid { .. } => out.push_str(t),
         Conversion::Int { .. } => match t.trim_start_matches('+').parse::<i128>() {
             Ok(v) => {
                 let _ = write!(out, "{v}");

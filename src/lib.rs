@@ -1,18 +1,20 @@
 //! pgconverge: moves a MySQL/MariaDB database into a PostgreSQL schema made by the application's own migrations.
 //!
 //! Layers, each importing only those above it in this list (`scripts/check-modules.py` proves there is no cycle):
-//! - `util`, `hooks`, `url`: pure helpers, test hooks (cargo feature `test-hooks`), URL redaction.
+//! - `util`, `hooks`, `url`, `progress`: pure helpers, test hooks (cargo feature `test-hooks`), URL redaction, the
+//!   progress display.
 //! - `pipeline`: the engine, the only module with tasks, channels and cancellation; generic over sources,
 //!   transforms and sinks.
 //! - `connect`, `schema`, `mapping`, `convert`, `plan`: connections, introspection and the schema contract.
 //! - `transform`: values converted and validated column by column; `canonical`: the form `verify` compares.
 //! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet files): pipeline stages.
 //! - `target`: preparing and finishing PostgreSQL, the run ledger.
-//! - `error`, `commands`: the run-level error and the compositions the binary calls.
+//! - `error`, `commands`, `cli`: the run-level error, the compositions the binary calls, and its flags.
 //!
 //! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
 
 pub mod canonical;
+pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod convert;
@@ -22,6 +24,7 @@ pub mod manifest;
 pub mod mapping;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod schema;
 pub mod sink;
 pub mod source;

@@ -93,13 +93,18 @@ pub fn rule_code(r: &Rule) -> String {
 }
 
 /// The check transform: every violation of a batch (a clean batch costs one conversion).
-struct Inspect;
+struct Inspect(Arc<crate::progress::Progress>);
 
 impl Transform<ChunkWork> for Inspect {
     type Output = Vec<Violation>;
     type Error = std::convert::Infallible;
 
     fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Vec<Violation>, Self::Error> {
+        self.0.add(
+            &work.table.plan.source,
+            raw.num_rows() as u64,
+            raw.get_array_memory_size() as u64,
+        );
         Ok(work.table.transform.violations(&raw))
     }
 }
@@ -125,6 +130,12 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     )
     .await?;
     let collector = Arc::new(Mutex::new(Collector::default()));
+    let progress = Arc::new(crate::progress::Progress::new(
+        "check",
+        plan.tables.iter().map(|t| t.rows_estimate).sum(),
+        crate::progress::Unit::Rows,
+    ));
+    progress.phase("read");
     let mut main_conn = snapshot.conns.pop().expect("at least one reader");
     // The last connection checks keys while the others read; alone, it reads afterwards.
     let single = snapshot.conns.is_empty();
@@ -159,7 +170,15 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
             .collect();
         let jobs = jobs.clone();
         async move {
-            match pipeline::run(jobs, readers, Inspect, sinks, Default::default()).await {
+            match pipeline::run(
+                jobs,
+                readers,
+                Inspect(progress.clone()),
+                sinks,
+                Default::default(),
+            )
+            .await
+            {
                 Ok(done) => Ok(done.iter().map(|d| d.rows).sum::<u64>()),
                 Err(Stop::Failed { error, .. }) => Err::<u64, Error>(error),
                 Err(Stop::Fault(f)) => Err(f.into()),

@@ -107,6 +107,12 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         })
         .collect();
     let entries = Arc::new(Mutex::new(Vec::<FileEntry>::new()));
+    let progress = Arc::new(crate::progress::Progress::new(
+        "export",
+        plan.tables.iter().map(|t| t.rows_estimate).sum(),
+        crate::progress::Unit::Rows,
+    ));
+    progress.phase("write");
     let work = async {
         let readers = settings.tuning.readers_of(&mut snapshot);
         let sinks = (0..settings.tuning.writers.max(1))
@@ -117,6 +123,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
             ..Default::default()
         };
         let encode = Encode {
+            progress: progress.clone(),
             digests: None,
             keep_batches: false,
         };
@@ -129,6 +136,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     let done = pipeline::until_interrupted(work)
         .await
         .ok_or(Error::ExportInterrupted)??;
+    progress.finish();
     let mut files = std::mem::take(&mut *entries.lock().expect("entries lock"));
     files.sort_by(|a, b| {
         let pos = |f: &FileEntry| loaded.iter().position(|t| t == &f.target_table);

@@ -97,14 +97,16 @@ impl Spec for FileWork {
 }
 
 /// The import transform: the files already hold the target's CSV, so blocks pass through unchanged.
-struct Pass;
+struct Pass(Arc<crate::progress::Progress>);
 
 impl Transform<FileWork> for Pass {
     type Output = Encoded;
     type Error = std::convert::Infallible;
 
-    fn apply(&self, _: &FileWork, raw: RecordBatch) -> Result<Encoded, Self::Error> {
+    fn apply(&self, work: &FileWork, raw: RecordBatch) -> Result<Encoded, Self::Error> {
         let block = raw.column(0).as_binary::<i32>().value(0);
+        self.0
+            .add(&work.entry.table, block.len() as u64, block.len() as u64);
         Ok(Encoded {
             rows: 0,
             data: Bytes::copy_from_slice(block),
@@ -284,6 +286,12 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         })
         .collect();
     let url = settings.target.as_str();
+    let progress = Arc::new(crate::progress::Progress::new(
+        "import",
+        jobs.iter().map(|j| j.entry.bytes).sum(),
+        crate::progress::Unit::Bytes,
+    ));
+    progress.phase("load");
     let work = async {
         let readers: Vec<FileReader> = (0..settings.tuning.readers.max(1))
             .map(|_| FileReader)
@@ -296,7 +304,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
             depth: QUEUE_BATCHES,
             ..Default::default()
         };
-        let done = match pipeline::run(jobs, readers, Pass, sinks, tuning).await {
+        let done = match pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await {
             Ok(done) => done,
             Err(Stop::Failed { error, .. }) => return Err(error),
             Err(Stop::Fault(f)) => return Err(Error::from(f)),

@@ -16,6 +16,7 @@ use crate::canonical::{Buckets, Canon};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
+use crate::progress::{Progress, Unit};
 use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
 use crate::sink::files::CsvFiles;
@@ -162,6 +163,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         ledger,
     )
     .await?;
+    let progress = Arc::new(Progress::new(
+        "migrate",
+        plan.tables.iter().map(|t| t.rows_estimate).sum(),
+        Unit::Rows,
+    ));
+    progress.phase("prepare");
     let loaded: Vec<&TargetTable> = plan
         .tables
         .iter()
@@ -261,7 +268,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             let digests = keep_digests.then(|| Digests::new(digests.clone()));
             sinks.push(Tee(Tee(Tee(copy, csv), parquet), digests));
         }
+        progress.phase("load");
         let encode = Encode {
+            progress: progress.clone(),
             keep_batches: settings.parquet_dir.is_some(),
             digests: keep_digests.then(|| {
                 Arc::new(
@@ -286,6 +295,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             Err(Stop::Fault(f)) => return Err(f.into()),
         };
         let load_done = Instant::now();
+        progress.phase("finish");
         finish(
             &mut control,
             target_url,
@@ -301,6 +311,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         Some(Err(e)) => return Err(after_failure(control, target_url, e).await),
         None => return Err(Error::Interrupted),
     };
+    progress.finish();
     for d in results {
         let r = reports
             .get_mut(&d.work.table.plan.source)
@@ -402,6 +413,7 @@ pub struct Encode {
     pub keep_batches: bool,
     /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
     pub digests: Option<Arc<HashMap<String, Canon>>>,
+    pub progress: Arc<Progress>,
 }
 
 impl Transform<ChunkWork> for Encode {
@@ -419,6 +431,8 @@ impl Transform<ChunkWork> for Encode {
         } else {
             crate::sink::csv::encode(&batch, &mut out)
         };
+        self.progress
+            .add(&t.plan.source, batch.num_rows() as u64, out.len() as u64);
         Ok(Encoded {
             rows: batch.num_rows() as u64,
             data: Bytes::from(out),

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform, Work};
 use crate::plan::TablePlan;
+use crate::progress::{Progress, Unit};
 use crate::schema::TargetTable;
 use crate::sink::Collect;
 use crate::source::mysql::{self as src, ChunkRange, KeyBound};
@@ -181,6 +182,7 @@ fn fold(mode: &Mode, canon: &Canon, table: &str, batch: &RecordBatch) -> Piece {
 struct SourceSide {
     canons: HashMap<String, Arc<Compared>>,
     mode: Mode,
+    progress: Arc<Progress>,
 }
 
 impl Transform<ChunkWork> for SourceSide {
@@ -189,6 +191,7 @@ impl Transform<ChunkWork> for SourceSide {
 
     fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Piece, Box<Violation>> {
         let c = &self.canons[work.table()];
+        self.progress.add(&c.source, raw.num_rows() as u64, 0);
         let out = c
             .transform
             .as_ref()
@@ -201,6 +204,7 @@ impl Transform<ChunkWork> for SourceSide {
 /// The target side: PostgreSQL's output is already the converted form.
 struct TargetSide {
     mode: Mode,
+    progress: Arc<Progress>,
 }
 
 impl Transform<TargetRange> for TargetSide {
@@ -208,6 +212,8 @@ impl Transform<TargetRange> for TargetSide {
     type Error = std::convert::Infallible;
 
     fn apply(&self, work: &TargetRange, raw: RecordBatch) -> Result<Piece, Self::Error> {
+        self.progress
+            .add(&work.table.source, raw.num_rows() as u64, 0);
         Ok(fold(
             &self.mode,
             &work.table.canon,
@@ -250,16 +256,28 @@ impl Acc {
     }
 }
 
+/// What every pass of one verification shares.
+struct Shared<'a> {
+    settings: &'a Settings,
+    canons: &'a HashMap<String, Arc<Compared>>,
+    acc: &'a Arc<Mutex<Acc>>,
+    progress: &'a Arc<Progress>,
+}
+
 /// Runs both sides of one pass into `acc`.
 async fn pass(
-    settings: &Settings,
+    shared: &Shared<'_>,
     source_jobs: Vec<Arc<ChunkWork>>,
     target_jobs: Vec<Arc<TargetRange>>,
-    canons: &HashMap<String, Arc<Compared>>,
     mode: Mode,
     snapshot: Option<src::Snapshot>,
-    acc: &Arc<Mutex<Acc>>,
 ) -> Result<(), Error> {
+    let Shared {
+        settings,
+        canons,
+        acc,
+        progress,
+    } = *shared;
     let opts = &settings.tuning;
     let mut snapshot = match snapshot {
         Some(s) => s,
@@ -298,6 +316,7 @@ async fn pass(
         SourceSide {
             canons: canons.clone(),
             mode: mode.clone(),
+            progress: progress.clone(),
         },
         source_sinks,
         engine,
@@ -305,7 +324,10 @@ async fn pass(
     let target = pipeline::run(
         target_jobs,
         pg_readers,
-        TargetSide { mode },
+        TargetSide {
+            mode,
+            progress: progress.clone(),
+        },
         target_sinks,
         engine,
     );
@@ -775,6 +797,17 @@ async fn verify_with(
         Ok::<_, Error>(items)
     };
     let acc = Arc::new(Mutex::new(Acc::default()));
+    let rows_estimate: u64 = plan.tables.iter().map(|t| t.rows_estimate).sum();
+    let progress = Arc::new(Progress::new(
+        "verify",
+        if sent.is_some() {
+            rows_estimate
+        } else {
+            2 * rows_estimate
+        },
+        Unit::Rows,
+    ));
+    progress.phase("compare");
     let source_side = if sent.is_some() { "load" } else { "read" };
     let first_source_jobs = match sent {
         Some(mut loaded) => {
@@ -787,15 +820,19 @@ async fn verify_with(
         }
         None => jobs.clone(),
     };
+    let shared = Shared {
+        settings,
+        canons: &canons,
+        acc: &acc,
+        progress: &progress,
+    };
     let content = async {
         pass(
-            settings,
+            &shared,
             first_source_jobs,
             target_jobs.clone(),
-            &canons,
             Mode::Digest,
             Some(snapshot),
-            &acc,
         )
         .await?;
         tracing::info!(
@@ -805,6 +842,7 @@ async fn verify_with(
         Ok::<_, Error>(())
     };
     let (content, independent) = tokio::join!(content, independent);
+    progress.finish();
     content?;
     let independent = independent?;
 
@@ -856,13 +894,11 @@ async fn verify_with(
             .cloned()
             .collect();
         pass(
-            settings,
+            &shared,
             source_jobs,
             target_jobs,
-            &canons,
             Mode::Rows(Arc::new(wanted)),
             None,
-            &acc,
         )
         .await?;
         let a = acc.lock().expect("verify accumulator");

@@ -1,0 +1,278 @@
+//! The command line: every subcommand, flag and its help text (clap). The binary parses it; tests parse the
+//! commands the documentation shows, so the docs cannot drift from the CLI.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands::{self, session::Tuning};
+
+#[derive(Parser)]
+#[command(
+    name = "pgconverge",
+    version,
+    about = "Moves a MySQL/MariaDB database into PostgreSQL inside a cut-over window."
+)]
+#[command(
+    after_help = "Exit codes: 0 success; 1 internal error; 2 usage error; 3 connection error; \
+4 schema contract violation; 5 data violation; 6 verification mismatch; 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// No progress display and only warnings and errors in the log.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log detail: -v debug for pgconverge, -vv debug for everything (server notices included).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log line format on stderr: text (colour only on a terminal) or json (one object per line).
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check the schema contract: every source table and column mapped or skipped, every type pair convertible.
+    #[command(
+        after_help = "Example:\n  pgconverge plan --mapping mappings/alkemio.toml --report plan.json\n\nExit 0 when the contract holds, 4 when it does not (each problem named)."
+    )]
+    Plan(PlanArgs),
+    /// Copy every mapped table from the source into the target (runs the contract check first).
+    #[command(
+        after_help = "Examples:\n  pgconverge migrate --mapping mappings/alkemio.toml --report migrate.json --checklist checklist.md\n  pgconverge migrate --mapping mappings/alkemio.toml --resume\n\nExit 0 loaded and verified; 5 a bad row (the target is restored); 6 the target differs; 3 or 130 resumable (--resume, or `pgconverge reset --yes`)."
+    )]
+    Migrate(MigrateArgs),
+    /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.
+    #[command(
+        after_help = "Example:\n  pgconverge check --mapping mappings/alkemio.toml --report check.json\n\nExit 0 when every row converts, 5 when any does not (all listed)."
+    )]
+    Check(CheckArgs),
+    /// Write every mapped table as CSV files with a manifest (the target is only read, for its schema).
+    #[command(
+        after_help = "Example:\n  pgconverge export --mapping mappings/alkemio.toml --out /data/alkemio-export\n\nFile format: docs/csv-format.md."
+    )]
+    Export(ExportArgs),
+    /// Load an export directory into the target, after checking the manifest and every file's SHA-256.
+    #[command(
+        after_help = "Examples:\n  pgconverge import --mapping mappings/alkemio.toml --from /data/alkemio-export\n  pgconverge import --mapping mappings/alkemio.toml --from /data/alkemio-export --resume"
+    )]
+    Import(ImportArgs),
+    /// Prove the target holds what the source holds: row counts, every value (canonical digests by key), foreign
+    /// keys, sequences and the mapping's critical-data checks; prints the verification checklist. Only reads.
+    #[command(
+        after_help = "Example:\n  pgconverge verify --mapping mappings/alkemio.toml --checklist checklist.md --report verify.json\n\n\
+Exit 0 when everything matches, 6 when anything differs (each difference named by table, key and column)."
+    )]
+    Verify(VerifyArgs),
+    /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
+    /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
+    #[command(
+        after_help = "Examples:\n  pgconverge reset --mapping mappings/alkemio.toml         (prints what it would do)\n  pgconverge reset --mapping mappings/alkemio.toml --yes"
+    )]
+    Reset(ResetArgs),
+}
+
+/// Where the data comes from and goes to. Passwords in URLs are never printed.
+#[derive(Args)]
+pub struct Endpoints {
+    /// Source URL, mysql://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_SOURCE", hide_env_values = true)]
+    pub source: String,
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    pub target: String,
+    /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
+    #[arg(long)]
+    pub mapping: std::path::PathBuf,
+}
+
+impl From<Endpoints> for commands::session::Endpoints {
+    fn from(e: Endpoints) -> Self {
+        commands::session::Endpoints {
+            source: e.source,
+            target: e.target,
+            mapping: e.mapping,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+/// How the source is read and the chunks are cut (migrate, export).
+#[derive(Args)]
+pub struct TuningArgs {
+    /// Source connections reading chunks in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub readers: Option<usize>,
+    /// Target connections (or file writers) in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub writers: Option<usize>,
+    /// Target rows per chunk (one COPY transaction, or one file, each).
+    #[arg(long, default_value_t = 200_000)]
+    pub chunk_rows: u64,
+    /// Target bytes per chunk (by the source's size estimate), e.g. 64MiB; the smaller chunk of the two limits
+    /// wins.
+    #[arg(long, default_value = "64MiB", value_parser = crate::util::size::parse)]
+    pub chunk_bytes: u64,
+    /// Rows per Arrow batch.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_rows: usize,
+    /// Memory budget for all queued batches, e.g. 512MiB or 2G; batch sizes are derived from it.
+    #[arg(long, default_value = "512MiB", value_parser = crate::util::size::parse)]
+    pub max_memory: u64,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    pub source_quiesced: bool,
+}
+
+impl TuningArgs {
+    pub fn tuning(&self) -> Tuning {
+        let mut t = Tuning::default();
+        t.readers = self.readers.unwrap_or(t.readers);
+        t.writers = self.writers.unwrap_or(t.writers);
+        t.chunk_rows = self.chunk_rows;
+        t.chunk_bytes = self.chunk_bytes;
+        t.batch_rows = self.batch_rows;
+        t.max_memory = self.max_memory;
+        t.source_quiesced = self.source_quiesced;
+        t
+    }
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    /// The export directory: DIR/<table>/<chunk>.csv and DIR/manifest.json (docs/csv-format.md).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Empty a non-empty export directory first instead of refusing.
+    #[arg(long)]
+    pub replace: bool,
+    /// Write the run report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    pub target: String,
+    /// Mapping file the export was made with.
+    #[arg(long)]
+    pub mapping: std::path::PathBuf,
+    /// The export directory (with manifest.json).
+    #[arg(long)]
+    pub from: std::path::PathBuf,
+    /// Files read in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub readers: Option<usize>,
+    /// Target connections running COPY in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub writers: Option<usize>,
+    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
+    #[arg(long)]
+    pub replace: bool,
+    /// Continue an interrupted import from its ledger: loaded files are skipped, the rest is loaded.
+    #[arg(long)]
+    pub resume: bool,
+    /// Write the run report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
+    #[arg(long)]
+    pub replace: bool,
+    /// Keep a CSV snapshot of exactly what was loaded, one file per chunk (CSV format only).
+    #[arg(long, conflicts_with = "copy_format")]
+    pub csv_dir: Option<std::path::PathBuf>,
+    /// Wire format of COPY: csv (the default, same as exported files) or binary.
+    #[arg(long, value_parser = ["csv", "binary"])]
+    pub copy_format: Option<String>,
+    /// Keep a Parquet snapshot of exactly what was loaded (all columns in their PostgreSQL text form), one file
+    /// per chunk.
+    #[arg(long)]
+    pub parquet_dir: Option<std::path::PathBuf>,
+    /// Write the run report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Continue an interrupted run from its ledger: loaded chunks are skipped, the rest is loaded.
+    #[arg(long)]
+    pub resume: bool,
+    /// Skip the verification after the load (`pgconverge verify` runs it later; the source must not have
+    /// changed in between).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Write the verification checklist as Markdown to this file.
+    #[arg(long, conflicts_with = "no_verify")]
+    pub checklist: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    /// Source connections reading in parallel [default: twice the cores, at most 8].
+    #[arg(long)]
+    pub readers: Option<usize>,
+    /// Target connections reading back in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub writers: Option<usize>,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    pub source_quiesced: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the checklist as Markdown to this file (it is printed in any case).
+    #[arg(long)]
+    pub checklist: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ResetArgs {
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    pub target: String,
+    /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
+    #[arg(long)]
+    pub mapping: std::path::PathBuf,
+    /// Do it; without this flag reset only prints what it would do.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    /// Source connections reading in parallel [default: cores, at most 4].
+    #[arg(long)]
+    pub readers: Option<usize>,
+    /// The source receives no writes: read without the global read lock (for users without RELOAD).
+    #[arg(long)]
+    pub source_quiesced: bool,
+    /// Also write every finding as JSON to this file.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Also scan foreign keys the source declares (they only break when data was loaded with
+    /// foreign_key_checks off); by default only keys the target adds are scanned.
+    #[arg(long)]
+    pub all_foreign_keys: bool,
+}

@@ -1,0 +1,111 @@
+//! What an operator sees: on a terminal (a pseudo-terminal made by util-linux `script`), progress bars with the
+//! phase and rows render and are cleared before the summary; redirected, the output holds no escape codes and
+//! names the phases in plain lines; `--log-format json` gives one JSON object per log line; `--quiet` only the
+//! results.
+
+mod common;
+
+use pgconverge_testbed::facts::App;
+
+async fn kratos_with_data() -> common::TestDbs {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 5, 0.2, 2)
+        .await
+        .unwrap();
+    dbs
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pgconverge")
+}
+
+#[tokio::test]
+async fn a_terminal_shows_bars_that_end_clean() {
+    let dbs = kratos_with_data().await;
+    // `script` runs the command on a pseudo-terminal and copies everything it wrote to stdout.
+    let cmd = format!(
+        "{} migrate --mapping mappings/kratos.toml --readers 1 --writers 1 --chunk-rows 200",
+        bin()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .env_remove("PGCONVERGE_LOG")
+        .output()
+        .expect("util-linux script");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("migrate load"),
+        "no phase on the bar:\n{text:?}"
+    );
+    assert!(
+        text.contains(" rows "),
+        "no row count on the bar:\n{text:?}"
+    );
+    assert!(
+        text.contains('\u{1b}'),
+        "no terminal control sequences:\n{text:?}"
+    );
+    // Each command's bars are erased (clear-line sequences) before its summary line; the last summary (the
+    // verification's) stands on a clean line at the very end.
+    assert!(text.contains("Migrated "), "{text:?}");
+    let last = text.rfind("Verified in ").expect("verification summary");
+    assert!(
+        text[..last].ends_with("\u{1b}[2K"),
+        "bars not cleared before the summary:\n{text:?}"
+    );
+    let tail = &text[last..];
+    assert!(
+        !tail.contains("ETA") && !tail.contains('\u{1b}'),
+        "a bar is left after the summary:\n{tail:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirected_output_has_no_escape_codes_and_names_the_phases() {
+    let dbs = kratos_with_data().await;
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(bin())
+            .args(["migrate", "--mapping", "mappings/kratos.toml", "--replace"])
+            .args(extra)
+            .env("PGCONVERGE_SOURCE", dbs.source())
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env_remove("PGCONVERGE_LOG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (stdout, stderr) = run(&[]);
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
+    for phase in ["phase=\"prepare\"", "phase=\"load\"", "phase=\"finish\""] {
+        assert!(stderr.contains(phase), "missing {phase} in:\n{stderr}");
+    }
+    assert!(
+        stdout.contains("Migrated ") && stdout.contains("Verified"),
+        "{stdout}"
+    );
+    // No PostgreSQL notice at the default level.
+    assert!(!stderr.contains("NOTICE"), "{stderr}");
+
+    let (_, stderr) = run(&["--log-format", "json"]);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{l}");
+    }
+
+    let (stdout, stderr) = run(&["--quiet"]);
+    assert!(stderr.trim().is_empty(), "quiet wrote logs: {stderr}");
+    assert!(stdout.contains("Migrated "), "{stdout}");
+}
