@@ -76,7 +76,7 @@ EOF
   local sql="CREATE USER IF NOT EXISTS 'pgc_admin'@'127.0.0.1' IDENTIFIED BY 'pgc_admin';
 GRANT ALL PRIVILEGES ON *.* TO 'pgc_admin'@'127.0.0.1' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS 'pgc_reader'@'127.0.0.1' IDENTIFIED BY 'pgc_reader';
-GRANT SELECT, RELOAD, REPLICATION CLIENT ON *.* TO 'pgc_reader'@'127.0.0.1';
+GRANT SELECT, RELOAD, REPLICATION CLIENT, PROCESS ON *.* TO 'pgc_reader'@'127.0.0.1';
 FLUSH PRIVILEGES;"
   if ! run_as "$RUN_USER_MY" mariadb --socket="$run/mariadb.sock" -u "$RUN_USER_MY" -e "$sql" 2>/dev/null; then
     mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -e "$sql" \

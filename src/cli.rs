@@ -129,6 +129,10 @@ pub struct TuningArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
+    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// it holds back new writes while it waits, then gives up naming them.
+    #[arg(long, default_value_t = 10)]
+    pub lock_wait: u64,
 }
 
 impl TuningArgs {
@@ -141,6 +145,7 @@ impl TuningArgs {
         t.batch_rows = self.batch_rows;
         t.max_memory = self.max_memory;
         t.source_quiesced = self.source_quiesced;
+        t.lock_wait = self.lock_wait;
         t
     }
 }

@@ -119,7 +119,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Mapping(_) => 2,
             Error::Connect(_)
-            | Error::Source(SourceError::Connect(_))
+            | Error::Source(SourceError::Connect(_) | SourceError::LockWait { .. })
             | Error::Sink(SinkError::Connect(_)) => 3,
             Error::Contract(_) => 4,
             Error::Violation(_)

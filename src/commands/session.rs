@@ -47,6 +47,8 @@ pub struct Tuning {
     pub batch_rows: usize,
     pub max_memory: u64,
     pub source_quiesced: bool,
+    /// Seconds the global read lock may wait behind running write statements (it holds back writes meanwhile).
+    pub lock_wait: u64,
 }
 
 impl Default for Tuning {
@@ -62,6 +64,7 @@ impl Default for Tuning {
             batch_rows: 8192,
             max_memory: 512 << 20,
             source_quiesced: false,
+            lock_wait: 10,
         }
     }
 }
@@ -333,7 +336,13 @@ pub async fn open(
         _ => {}
     }
 
-    let mut snapshot = src::open_snapshot(source_url, opts.readers, opts.source_quiesced).await?;
+    let mut snapshot = src::open_snapshot(
+        source_url,
+        opts.readers,
+        opts.source_quiesced,
+        opts.lock_wait,
+    )
+    .await?;
     tracing::info!(locked = snapshot.info.locked, binlog = ?snapshot.info.binlog, "Source snapshot taken.");
     if let Some(run) = &previous {
         check_same_source(&run.snapshot, &snapshot.info, opts.source_quiesced)?;

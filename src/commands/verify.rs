@@ -286,6 +286,7 @@ async fn pass(
                 &settings.endpoints.source,
                 opts.readers,
                 opts.source_quiesced,
+                opts.lock_wait,
             )
             .await?
         }

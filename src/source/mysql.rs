@@ -30,6 +30,13 @@ pub enum SourceError {
          RELOAD, or stop all writes to the source and pass --source-quiesced"
     )]
     NoSnapshotPrivilege(String),
+    #[error(
+        "the global read lock for the consistent snapshot waited {seconds} s behind statements still running on the \
+         source and gave up, so writes were held back at most that long; nothing was changed. Running: {blockers}. \
+         Let them finish (or stop them) and run again, allow a longer wait with --lock-wait, or stop all writes and \
+         pass --source-quiesced"
+    )]
+    LockWait { seconds: u64, blockers: String },
     #[error("table {table}: unexpected value type in column {column} (the text protocol should give bytes)")]
     UnexpectedValue { table: String, column: String },
     #[error(transparent)]
@@ -66,35 +73,65 @@ const READER_SESSION: &str =
     "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', ''), \
      SESSION net_write_timeout = 3600; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
-/// Opens `n` reader connections that all see one consistent point in time: a short global read lock, then
-/// `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every reader, then unlock.
-pub async fn open_snapshot(url: &str, n: usize, quiesced: bool) -> Result<Snapshot, SourceError> {
-    let mut lock = crate::connect::source(url).await?;
-    let locked = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
-        Ok(()) => true,
-        Err(e) if quiesced => {
-            tracing::warn!(error = %e, "No global read lock; relying on --source-quiesced.");
-            false
-        }
-        Err(e) => return Err(SourceError::NoSnapshotPrivilege(e.to_string())),
-    };
+/// MySQL's `ER_LOCK_WAIT_TIMEOUT` and `ER_SPECIFIC_ACCESS_DENIED_ERROR`.
+const LOCK_WAIT_TIMEOUT: u16 = 1205;
+const ACCESS_DENIED: u16 = 1227;
+
+/// Opens `n` reader connections that all see one consistent point in time: a global read lock, then
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every reader, then unlock. The readers connect before the lock so
+/// that it is held only for a few statements; the lock waits at most `lock_wait` seconds behind running write
+/// statements (it holds back new writes while it waits) and then gives up naming what it waited for.
+pub async fn open_snapshot(
+    url: &str,
+    n: usize,
+    quiesced: bool,
+    lock_wait: u64,
+) -> Result<Snapshot, SourceError> {
     let mut conns = Vec::with_capacity(n);
     for _ in 0..n.max(1) {
         let mut c = crate::connect::source(url).await?;
         c.query_drop(READER_SESSION)
             .await
             .map_err(q("reader session"))?;
+        conns.push(c);
+    }
+    let mut lock = crate::connect::source(url).await?;
+    lock.query_drop(format!(
+        "SET SESSION lock_wait_timeout = {}",
+        lock_wait.max(1)
+    ))
+    .await
+    .map_err(q("lock wait timeout"))?;
+    let locked = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
+        Ok(()) => true,
+        Err(mysql_async::Error::Server(e)) if e.code == LOCK_WAIT_TIMEOUT => {
+            return Err(SourceError::LockWait {
+                seconds: lock_wait.max(1),
+                blockers: running_statements(&mut lock).await,
+            })
+        }
+        Err(e) if quiesced => {
+            tracing::warn!(error = %e, "No global read lock; relying on --source-quiesced.");
+            false
+        }
+        Err(mysql_async::Error::Server(e)) if e.code == ACCESS_DENIED => {
+            return Err(SourceError::NoSnapshotPrivilege(e.message))
+        }
+        Err(e) => return Err(q("taking the global read lock")(e)),
+    };
+    for c in conns.iter_mut() {
         c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await
             .map_err(q("start snapshot"))?;
-        conns.push(c);
     }
-    let binlog: Option<(String, u64)> = lock
-        .query_first::<mysql_async::Row, _>("SHOW MASTER STATUS")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)));
+    // MySQL 8.4 removed SHOW MASTER STATUS; older servers and MariaDB lack its successor.
+    let mut binlog: Option<(String, u64)> = None;
+    for sql in ["SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"] {
+        if let Ok(Some(r)) = lock.query_first::<mysql_async::Row, _>(sql).await {
+            binlog = (|| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))();
+            break;
+        }
+    }
     let gtid: Option<String> = match lock
         .query_first::<String, _>("SELECT @@GLOBAL.gtid_current_pos")
         .await
@@ -121,6 +158,30 @@ pub async fn open_snapshot(url: &str, n: usize, quiesced: bool) -> Result<Snapsh
             gtid,
         },
     })
+}
+
+/// The statements running longest on the source (others than ours), for the lock-wait message.
+async fn running_statements(conn: &mut mysql_async::Conn) -> String {
+    let rows: Result<Vec<(u64, String, u64, Option<String>)>, _> = conn
+        .query(
+            "SELECT ID, USER, TIME, LEFT(INFO, 120) FROM information_schema.PROCESSLIST \
+             WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump') AND ID <> CONNECTION_ID() \
+             ORDER BY TIME DESC LIMIT 5",
+        )
+        .await;
+    match rows {
+        Ok(rows) if !rows.is_empty() => rows
+            .into_iter()
+            .map(|(id, user, time, info)| {
+                format!(
+                    "thread {id} of {user}, {time} s: {}",
+                    info.unwrap_or_else(|| "(no statement text)".into())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "none visible (grant the source user PROCESS to see other users' statements)".into(),
+    }
 }
 
 /// A bound on the first primary-key column.
