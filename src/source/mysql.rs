@@ -160,9 +160,12 @@ pub async fn open_snapshot(
     })
 }
 
+/// A processlist entry: thread id, user, seconds running, statement.
+type Running = (u64, String, u64, Option<String>);
+
 /// The statements running longest on the source (others than ours), for the lock-wait message.
 async fn running_statements(conn: &mut mysql_async::Conn) -> String {
-    let rows: Result<Vec<(u64, String, u64, Option<String>)>, _> = conn
+    let rows: Result<Vec<Running>, _> = conn
         .query(
             "SELECT ID, USER, TIME, LEFT(INFO, 120) FROM information_schema.PROCESSLIST \
              WHERE COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump') AND ID <> CONNECTION_ID() \
