@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the built-in sample: starts the servers, builds pgconverge, generates a small
 # Alkemio + Kratos source on MariaDB, creates the migrated target schemas on PostgreSQL, then runs pgconverge:
-# `plan` (the schema contract), `migrate` (the data), then `export` to CSV files with a manifest and `import` of
-# them into a second target, with the read-only source user and the non-superuser target owner, as an operator
+# `plan` (the schema contract), `migrate` (the data, verified at the end), then `export` to CSV files with a
+# manifest, `import` of them into a second target and `verify` of that target, with the read-only source user and the non-superuser target owner, as an operator
 # would.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,12 +14,12 @@ BIN=target/release/pgconverge
 TESTBED=target/release/pgconverge-testbed
 SCALE_ALKEMIO="${SCALE_ALKEMIO:-0.002}"
 SCALE_KRATOS="${SCALE_KRATOS:-0.1}"
-export PGCONVERGE_LOG="${PGCONVERGE_LOG:-warn}"
+# Progress: bars on a terminal, a plain line every few seconds when redirected; `--quiet` would hide both.
 
 for app in alkemio kratos; do
   scale=$SCALE_ALKEMIO; [ "$app" = kratos ] && scale=$SCALE_KRATOS
   echo "== $app: generating the source sample (scale $scale) on MariaDB"
-  "$TESTBED" gen --app "$app" --create --scale "$scale" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/demo_$app" \
+  PGCONVERGE_LOG=warn "$TESTBED" gen --app "$app" --create --scale "$scale" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/demo_$app" \
     | grep -E '"(total_rows|seconds)"'
   echo "== $app: creating the target schema on PostgreSQL (as the application's migrations leave it)"
   PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p 15432 -U pgc_super -d postgres \
@@ -42,5 +42,9 @@ for app in alkemio kratos; do
     --out "target/demo-$app-export" --replace
   "$BIN" import --target "$PGCONVERGE_TEST_PG_OWNER/demo_${app}_import" --mapping "mappings/$app.toml" \
     --from "target/demo-$app-export"
+  echo "== $app: pgconverge verify of the imported target against the source (checklist in target/)"
+  "$BIN" verify --source "$PGCONVERGE_TEST_MYSQL_READER/demo_$app" \
+    --target "$PGCONVERGE_TEST_PG_OWNER/demo_${app}_import" --mapping "mappings/$app.toml" \
+    --checklist "target/demo-$app-checklist.md" --report "target/demo-$app-verify.json" | head -n 3
 done
 echo "== demo finished: sources demo_alkemio/demo_kratos on MariaDB 127.0.0.1:13306, targets on PostgreSQL 127.0.0.1:15432"
