@@ -56,17 +56,7 @@ fn mapping_file(dbs: &TestDbs, body: &str) -> String {
 }
 
 fn run(dbs: &TestDbs, mapping: &str, command: &str, extra: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
-        .args([command, "--mapping", mapping])
-        .args(extra)
-        .env("PGCONVERGE_SOURCE", dbs.source())
-        .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn")
-        .output()
-        .expect("run pgconverge");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    common::run_mapping(dbs, command, mapping, extra)
 }
 
 async fn target_rows(dbs: &TestDbs, table: &str) -> Vec<String> {

@@ -226,21 +226,8 @@ async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
     let mapping = std::env::temp_dir().join(format!("{}.toml", dbs.name));
     std::fs::write(&mapping, "app = \"notes\"\n").unwrap();
     let report = std::env::temp_dir().join(format!("{}.json", dbs.name));
-    let run = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
-            .args(["migrate", "--mapping", mapping.to_str().unwrap()])
-            .args(extra)
-            .env("PGCONVERGE_SOURCE", dbs.source())
-            .env("PGCONVERGE_TARGET", dbs.target())
-            .env("PGCONVERGE_LOG", "warn")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
-    };
+    let run =
+        |extra: &[&str]| common::run_mapping(&dbs, "migrate", mapping.to_str().unwrap(), extra);
     let (code, out) = run(&["--report", report.to_str().unwrap()]);
     assert_eq!(code, 6, "{out}");
     for needle in [

@@ -69,12 +69,18 @@ pub async fn pg_conn(url: &str) -> tokio_postgres::Client {
 /// Runs `pgconverge <command> --mapping mappings/<app>.toml <extra>` with the test's databases in
 /// PGCONVERGE_SOURCE / PGCONVERGE_TARGET; returns the exit code and stdout followed by stderr.
 pub fn run(dbs: &TestDbs, command: &str, extra: &[&str]) -> (i32, String) {
+    run_mapping(
+        dbs,
+        command,
+        &format!("mappings/{}.toml", dbs.app.name()),
+        extra,
+    )
+}
+
+/// As [`run`], with another mapping file.
+pub fn run_mapping(dbs: &TestDbs, command: &str, mapping: &str, extra: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
-        .args([
-            command,
-            "--mapping",
-            &format!("mappings/{}.toml", dbs.app.name()),
-        ])
+        .args([command, "--mapping", mapping])
         .args(extra)
         .env("PGCONVERGE_SOURCE", dbs.source())
         .env("PGCONVERGE_TARGET", dbs.target())
