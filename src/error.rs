@@ -42,6 +42,9 @@ pub enum Error {
          `pgconverge import --resume`), or return the target to its state before the run with `pgconverge reset --yes`"
     )]
     Interrupted,
+    /// A command that only reads was interrupted.
+    #[error("interrupted; this command only reads, nothing was changed: run it again")]
+    ReadInterrupted,
     #[error(
         "interrupted: the chunk files written so far are complete, but no manifest was written, so the directory \
          is no export yet; run the export again with --replace"
@@ -129,7 +132,7 @@ impl Error {
             | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
             | Error::File(_) => 2,
             Error::Verify(_) => 6,
-            Error::Interrupted | Error::ExportInterrupted => 130,
+            Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => 130,
             Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit_code(),
             Error::RestoreFailed { cause, .. } => cause.exit_code(),
             Error::Lost(_) => 3,

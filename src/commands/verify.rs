@@ -338,9 +338,7 @@ async fn pass(
     );
     fn settle<W>(r: Ended<W>) -> Result<(), Error> {
         match r {
-            None => Err(Error::Verify(
-                "interrupted; verify only reads, nothing was changed: run it again".into(),
-            )),
+            None => Err(Error::ReadInterrupted),
             Some(Ok(_)) => Ok(()),
             Some(Err(Stop::Failed { error, .. })) => Err(error),
             Some(Err(Stop::Fault(f))) => Err(f.into()),
