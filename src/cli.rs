@@ -242,6 +242,10 @@ pub struct VerifyArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
+    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// it holds back new writes while it waits, then gives up naming them.
+    #[arg(long, default_value_t = 10)]
+    pub lock_wait: u64,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -273,6 +277,10 @@ pub struct CheckArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
+    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// it holds back new writes while it waits, then gives up naming them.
+    #[arg(long, default_value_t = 10)]
+    pub lock_wait: u64,
     /// Also write every finding as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,

@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
             tuning.readers = a.readers.unwrap_or(tuning.readers + 1);
             tuning.source_quiesced = a.source_quiesced;
+            tuning.lock_wait = a.lock_wait;
             let settings = commands::check::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,
@@ -170,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tuning.readers = a.readers.unwrap_or(tuning.readers * 2);
             tuning.writers = a.writers.unwrap_or(tuning.writers);
             tuning.source_quiesced = a.source_quiesced;
+            tuning.lock_wait = a.lock_wait;
             let settings = commands::verify::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,
