@@ -63,10 +63,10 @@ pub enum Command {
 Exit 0 when everything matches, 6 when anything differs (each difference named by table, key and column)."
     )]
     Verify(VerifyArgs),
-    /// Return the target to its state before an unfinished run (interrupted, killed or failed), from the run's
-    /// ledger: loaded tables emptied, seeded rows, foreign keys and sequences as they were, ledger removed.
+    /// Return the target to its state before a run (completed, interrupted, killed or failed), from the run's
+    /// ledger: loaded tables emptied, saved rows, foreign keys and sequences as they were, ledger removed.
     #[command(
-        after_help = "Examples:\n  pgconverge reset --mapping mappings/alkemio.toml         (prints what it would do)\n  pgconverge reset --mapping mappings/alkemio.toml --yes"
+        after_help = "Examples:\n  pgconverge reset --mapping mappings/alkemio.toml         (prints what it would do)\n  pgconverge reset --mapping mappings/alkemio.toml --yes\n  pgconverge reset --mapping mappings/alkemio.toml --keep-data --yes   (accept a completed run: the baseline goes, the data stays)"
     )]
     Reset(ResetArgs),
 }
@@ -265,6 +265,12 @@ pub struct ResetArgs {
     /// Do it; without this flag reset only prints what it would do.
     #[arg(long)]
     pub yes: bool,
+    /// After a completed run: also discard rows written or deleted since it completed (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
+    /// After a completed run: accept it, drop its ledger (the baseline reset restores) and keep the data.
+    #[arg(long, conflicts_with = "force")]
+    pub keep_data: bool,
 }
 
 #[derive(Args)]

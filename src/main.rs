@@ -185,6 +185,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target: a.target,
                 mapping: a.mapping,
                 yes: a.yes,
+                force: a.force,
+                keep_data: a.keep_data,
             };
             commands::reset::command(&settings).await?;
         }

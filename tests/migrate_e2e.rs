@@ -14,6 +14,8 @@ fn migrate(dbs: &common::TestDbs, extra: &[&str]) -> (i32, String) {
 }
 
 /// Catalog facts that must not change: columns, constraint definitions, indexes, sequence ownership.
+/// The target catalog a run must leave as it was; the one schema a completed run adds is its ledger
+/// (`pgconverge`, the baseline `reset` uses; tests/resume.rs covers it).
 async fn catalog(dbs: &common::TestDbs) -> Vec<String> {
     let c = common::pg_conn(&dbs.target()).await;
     let q = "SELECT 'col ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '')
@@ -24,7 +26,8 @@ async fn catalog(dbs: &common::TestDbs) -> Vec<String> {
              UNION ALL SELECT 'seq ' || s.relname || ' owned by ' || t.relname || '.' || a.attname
                FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
                JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-             UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'";
+             UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+               AND nspname <> 'pgconverge'";
     let mut v: Vec<String> = c
         .query(q, &[])
         .await

@@ -67,6 +67,13 @@ async fn a_terminal_shows_bars_that_end_clean() {
 async fn redirected_output_has_no_escape_codes_and_names_the_phases() {
     let dbs = kratos_with_data().await;
     let run = |extra: &[&str]| {
+        // Each run starts from the pristine target: the previous one is undone from its kept baseline.
+        let reset = std::process::Command::new(bin())
+            .args(["reset", "--mapping", "mappings/kratos.toml", "--yes"])
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .output()
+            .unwrap();
+        assert_eq!(reset.status.code(), Some(0), "{reset:?}");
         let out = std::process::Command::new(bin())
             .args(["migrate", "--mapping", "mappings/kratos.toml", "--replace"])
             .args(extra)

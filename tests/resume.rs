@@ -12,7 +12,7 @@ mod common;
 
 use std::process::Command;
 
-use common::runs::{command, kill_at, reset, resume, start_paused};
+use common::runs::{command, kill_at, reset, reset_with, resume, start_paused};
 use pgconverge_testbed::facts::App;
 
 async fn ledger_chunks(dbs: &common::TestDbs) -> i64 {
@@ -46,12 +46,19 @@ async fn killed_and_resumed(app: App, point: &str) {
     // compare_all fails on any duplicate key, missing row or differing cell.
     common::compare::compare_all(app, &dbs).await;
     let pg = common::pg_conn(&dbs.target()).await;
-    let ledger: bool = pg
-        .query_one("SELECT to_regnamespace('pgconverge') IS NOT NULL", &[])
+    let ledger: (String, bool) = pg
+        .query_one(
+            "SELECT state, to_regclass('pgconverge.chunk') IS NULL FROM pgconverge.run",
+            &[],
+        )
         .await
-        .unwrap()
-        .get(0);
-    assert!(!ledger, "the ledger must be gone after a successful resume");
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(
+        ledger,
+        ("completed".to_string(), true),
+        "after a successful resume the ledger is only the completed run's baseline"
+    );
     let fks: i64 = pg
         .query_one(
             "SELECT count(*) FROM pg_constraint WHERE contype = 'f'",
@@ -235,20 +242,134 @@ async fn killed_while_restoring_foreign_keys_then_reset() {
     killed_and_reset(App::Alkemio, "finishing:40").await;
 }
 
-/// After a completed run there is no ledger: reset refuses to empty rows it cannot account for.
+/// A completed run keeps its baseline: `reset` returns the target to its state before the run (catalog and
+/// rows) and a new run is refused until then; a second reset is a no-op.
 #[tokio::test]
-async fn reset_refuses_a_target_it_has_no_ledger_for() {
-    let dbs = common::TestDbs::new(App::Kratos).await;
-    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 36, 0.01, 1)
+async fn a_completed_run_is_reset_to_the_pristine_target() {
+    let dbs = common::TestDbs::new(App::Alkemio).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Alkemio, 36, 0.001, 1)
         .await
         .unwrap();
+    let mapping = "mappings/alkemio.toml";
+    let pristine = common::target_state(&dbs).await;
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("pgconverge reset --yes"), "{text}");
+    let migrated = common::target_state(&dbs).await;
+    // A new run, with or without --replace, is refused while the completed run's baseline is kept.
+    for extra in [&[][..], &["--replace"][..]] {
+        let (code, text) = common::run(&dbs, "migrate", extra);
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains("completed migrate") && text.contains("reset --yes"),
+            "{text}"
+        );
+    }
+    assert_eq!(common::target_state(&dbs).await, migrated);
+    let (code, text) = reset(&dbs, mapping, false);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("completed migrate") && text.contains("Nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(common::target_state(&dbs).await, migrated);
+    let (code, text) = reset(&dbs, mapping, true);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        common::target_state(&dbs).await,
+        pristine,
+        "reset --yes after a completed run did not give the pristine target:\n{text}"
+    );
+    let (code, text) = reset(&dbs, mapping, true);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Nothing to reset"), "{text}");
+    // The pristine target takes the next rehearsal.
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(common::target_state(&dbs).await, migrated);
+}
+
+/// Rows written after a completed run (by an application already switched) are not discarded unless --force;
+/// `--keep-data` accepts a completed run: the baseline goes, the data stays, and reset then refuses.
+#[tokio::test]
+async fn reset_after_a_completed_run_keeps_later_rows_unless_forced_and_keep_data_accepts() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 39, 0.01, 1)
+        .await
+        .unwrap();
+    let mapping = "mappings/kratos.toml";
+    let pristine = common::target_state(&dbs).await;
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 0, "{text}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute(
+        "INSERT INTO networks (id, created_at, updated_at) VALUES ('33333333-3333-4333-8333-333333333333', now(), now())",
+    )
+    .await
+    .unwrap();
+    let written = common::target_state(&dbs).await;
+    let (code, text) = reset(&dbs, mapping, true);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("networks") && text.contains("--force"),
+        "{text}"
+    );
+    assert_eq!(common::target_state(&dbs).await, written);
+    let (code, text) = reset_with(&dbs, mapping, &["--force", "--yes"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(common::target_state(&dbs).await, pristine);
+
     let (code, text) = common::run(&dbs, "migrate", &[]);
     assert_eq!(code, 0, "{text}");
     let migrated = common::target_state(&dbs).await;
-    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    let (code, text) = reset_with(&dbs, mapping, &["--keep-data"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Nothing was changed"), "{text}");
+    assert_eq!(common::target_state(&dbs).await, migrated);
+    let (code, text) = reset_with(&dbs, mapping, &["--keep-data", "--yes"]);
+    assert_eq!(code, 0, "{text}");
+    let ledger: bool = pg
+        .query_one("SELECT to_regnamespace('pgconverge') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!ledger, "--keep-data --yes leaves no ledger");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+    // Without a baseline reset refuses to empty rows it cannot account for.
+    let accepted = common::target_state(&dbs).await;
+    let (code, text) = reset(&dbs, mapping, true);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("refusing to reset"), "{text}");
-    assert_eq!(common::target_state(&dbs).await, migrated);
+    assert_eq!(common::target_state(&dbs).await, accepted);
+}
+
+/// `--replace` deletes rows that were in the target before the run: they are saved in the ledger first, so a
+/// reset (here after the completed run) puts them back.
+#[tokio::test]
+async fn rows_a_replace_run_deleted_come_back_on_reset() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 40, 0.01, 1)
+        .await
+        .unwrap();
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute(
+        "INSERT INTO networks (id, created_at, updated_at) VALUES ('11111111-1111-4111-8111-111111111111', now(), now());
+         INSERT INTO identities (id, schema_id, traits, created_at, updated_at, nid, state)
+         VALUES ('22222222-2222-4222-8222-222222222222', 'default', '{\"a\": 1}', now(), now(), '11111111-1111-4111-8111-111111111111', 'active')",
+    )
+    .await
+    .unwrap();
+    let before = common::target_state(&dbs).await;
+    let (code, text) = common::run(&dbs, "migrate", &["--replace"]);
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("put back 1 saved row(s) of identities"),
+        "{text}"
+    );
+    assert_eq!(common::target_state(&dbs).await, before);
 }
 
 /// Runs that stop before preparing change nothing: a contract problem, a refused connection, a bad flag.
@@ -302,22 +423,8 @@ async fn the_source_is_only_read() {
     assert_eq!(common::source_checksum(&dbs).await, before);
     // A failed run: a target column too narrow for one value, then restored.
     let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 0, "{text}");
     let pg = common::pg_conn(&dbs.target_super()).await;
-    let tables: Vec<String> = pg
-        .query(
-            "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
-             AND relkind = 'r' AND relname NOT IN ('schema_migration', 'identity_credential_types', 'networks')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    pg.batch_execute(&format!("TRUNCATE {} CASCADE", tables.join(", ")))
-        .await
-        .unwrap();
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
     mysql_async::prelude::Queryable::query_drop(
         &mut my,
@@ -329,7 +436,7 @@ async fn the_source_is_only_read() {
     pg.batch_execute("ALTER TABLE courier_messages ALTER COLUMN send_count TYPE smallint")
         .await
         .unwrap();
-    let (code, text) = common::run(&dbs, "migrate", &["--replace"]);
+    let (code, text) = common::run(&dbs, "migrate", &[]);
     assert_eq!(code, 5, "{text}");
     assert_eq!(common::source_checksum(&dbs).await, before);
 }

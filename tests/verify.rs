@@ -241,8 +241,8 @@ async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["verified"], serde_json::Value::Bool(false), "{r}");
-    let pg = common::pg_conn(&dbs.target_super()).await;
-    pg.batch_execute("TRUNCATE note").await.unwrap();
+    let (code, out) = common::runs::reset(&dbs, mapping.to_str().unwrap(), true);
+    assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["--no-verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Verified"), "{out}");

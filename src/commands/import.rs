@@ -212,6 +212,9 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         })
         .collect::<Result<_, _>>()?;
     let previous = ledger::read_run(&control).await?;
+    if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
+        return Err(session::completed_refusal(run));
+    }
     match (&previous, settings.resume) {
         (Some(_), false) => {
             return Err(Error::Usage(format!(
@@ -342,5 +345,6 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
         r.seconds_total,
         r.seconds_check
     );
+    println!("{}", session::WAY_BACK);
     Ok(r)
 }

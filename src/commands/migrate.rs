@@ -342,7 +342,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     })
 }
 
-/// The finish stage on the control connection (state, foreign keys, sequences, ANALYZE, ledger dropped): every
+/// The finish stage on the control connection (state, foreign keys, sequences, ANALYZE, ledger completed): every
 /// step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
 /// stage again.
 pub(crate) async fn finish(
@@ -357,7 +357,8 @@ pub(crate) async fn finish(
         let r = async {
             ledger::set_state(control, "finishing").await?;
             target::finish(control, schema, loaded, fks).await?;
-            ledger::drop_ledger(control).await
+            let names: Vec<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
+            ledger::complete(control, schema, &names).await
         }
         .await;
         match r {
@@ -472,8 +473,14 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
         session::write_report(path, &report)?;
     }
     match failed {
-        Some(v) => Err(super::verify::failure(&v, "the load completed")),
-        None => Ok(report),
+        Some(v) => Err(super::verify::failure(
+            &v,
+            "the load completed (`pgconverge reset --yes` returns the target to its state before it)",
+        )),
+        None => {
+            println!("{}", session::WAY_BACK);
+            Ok(report)
+        }
     }
 }
 

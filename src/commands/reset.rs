@@ -1,5 +1,6 @@
 //! `pgconverge reset`: returns a target to its state before the run its ledger records, whatever that run left
-//! (interrupted, killed at any instant, failed while restoring). Without `--yes` it only says what it would do.
+//! (completed, interrupted, killed at any instant, failed while restoring), or accepts a completed run
+//! (`--keep-data`: the baseline goes, the data stays). Without `--yes` it only says what it would do.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,10 @@ pub struct Settings {
     pub mapping: PathBuf,
     /// Act; without it nothing is changed.
     pub yes: bool,
+    /// Also discard rows written after a completed run (the counts differ from those at its end).
+    pub force: bool,
+    /// Accept a completed run: drop its ledger and baseline, keep the loaded data.
+    pub keep_data: bool,
 }
 
 /// What reset found and did.
@@ -24,6 +29,9 @@ pub enum Outcome {
     /// The ledger says what would be done; nothing was changed (no `--yes`).
     WouldRestore,
     Restored,
+    /// `--keep-data`: only the completed run's ledger would go / went.
+    WouldAccept,
+    Accepted,
 }
 
 pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
@@ -32,25 +40,54 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     let Some(run) = ledger::read_run(&client).await? else {
         return no_ledger(&client, &mapping).await;
     };
+    if settings.keep_data {
+        return accept(&client, &run, settings.yes).await;
+    }
     let r = target::restoration(&client, &run).await?;
     let verb = if settings.yes {
         "Restoring"
     } else {
         "Would restore"
     };
+    if run.is_completed() {
+        let changed = ledger::changed_since_completed(&client, &run.target_schema).await?;
+        if !changed.is_empty() {
+            let list: Vec<String> = changed
+                .iter()
+                .map(|(t, then, now)| format!("{t} ({then} rows at the end of the run, {now} now)"))
+                .collect();
+            if !settings.force {
+                return Err(Error::Usage(format!(
+                    "refusing to reset: rows were written or deleted after the run completed, in {}; a reset \
+                     would discard them. Nothing was changed; to discard them too, run `pgconverge reset --force` \
+                     (add --yes to act)",
+                    list.join(", ")
+                )));
+            }
+            println!(
+                "Rows written or deleted after the run completed are discarded (--force): {}",
+                list.join(", ")
+            );
+        }
+    }
     if r.untouched {
         println!(
             "{verb}: the run stopped before it changed any table; only its ledger (schema {}) goes.",
             ledger::LEDGER_SCHEMA
         );
     } else {
+        let what = if run.is_completed() {
+            "completed"
+        } else {
+            "unfinished"
+        };
         println!(
-            "{verb} the target to its state before the run (started for schema {}):",
-            run.target_schema
+            "{verb} the target to its state before the {what} {} (schema {}):",
+            run.command, run.target_schema
         );
         println!("  empty {} loaded tables", r.tables_emptied.len());
-        for (table, rows) in &r.seeded_rows {
-            println!("  put back {rows} seeded row(s) of {table}");
+        for (table, rows) in &r.saved_rows {
+            println!("  put back {rows} saved row(s) of {table}");
         }
         println!("  re-create {} foreign keys by name", r.foreign_keys);
         println!("  reset {} owned sequences", r.sequences);
@@ -65,7 +102,40 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     Ok(Outcome::Restored)
 }
 
-/// Without a ledger there is no unfinished run to undo: pristine, or rows that reset did not see loaded.
+/// `--keep-data`: a completed run is accepted, its ledger (the baseline) dropped; an unfinished run is refused
+/// (its data is partial).
+async fn accept(
+    client: &tokio_postgres::Client,
+    run: &ledger::Run,
+    yes: bool,
+) -> Result<Outcome, Error> {
+    if !run.is_completed() {
+        return Err(Error::Usage(format!(
+            "refusing --keep-data: the run in this target did not complete (its data is partial); finish it with \
+             `pgconverge {} --resume`, or return the target to its state before it with `pgconverge reset --yes`",
+            run.command
+        )));
+    }
+    if !yes {
+        println!(
+            "Would drop the ledger schema {} of the completed {} and keep its data; afterwards `pgconverge reset` \
+             can no longer return this target to its state before the run. Nothing was changed. Run `pgconverge \
+             reset --keep-data --yes` with the same flags to do it.",
+            ledger::LEDGER_SCHEMA,
+            run.command
+        );
+        return Ok(Outcome::WouldAccept);
+    }
+    ledger::drop_ledger(client).await?;
+    println!(
+        "Done: the ledger schema {} is gone, the data of the completed {} stays.",
+        ledger::LEDGER_SCHEMA,
+        run.command
+    );
+    Ok(Outcome::Accepted)
+}
+
+/// Without a ledger there is no run to undo: pristine, or rows that reset did not see loaded.
 async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result<Outcome, Error> {
     let tables = crate::schema::pg::introspect(client, &mapping.target_schema).await?;
     let names: Vec<&str> = tables
@@ -88,9 +158,9 @@ async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result
         return Ok(Outcome::Pristine);
     }
     Err(Error::Usage(format!(
-        "refusing to reset: tables {} hold rows, and there is no ledger (schema {}) of an unfinished pgconverge \
-         run to undo (a completed run keeps none, and rows may come from elsewhere); to start again, re-create \
-         the target database with the application's migrations",
+        "refusing to reset: tables {} hold rows, and there is no ledger (schema {}) of a pgconverge run to undo \
+         (its baseline was dropped by `reset --keep-data`, or the rows come from elsewhere); to start again, \
+         re-create the target database with the application's migrations",
         occupied.join(", "),
         ledger::LEDGER_SCHEMA
     )))

@@ -259,6 +259,21 @@ pub async fn prepare_target(
     Ok(crate::target::prepare(control, schema, loaded, seeded, replace).await?)
 }
 
+/// Said after a completed `migrate` or `import`: the ways back and on.
+pub const WAY_BACK: &str = "The ledger (schema pgconverge) keeps the baseline of this run: `pgconverge reset --yes` \
+returns the target to its state before it; after sign-off, `pgconverge reset --keep-data --yes` drops the baseline.";
+
+/// Why a run (new or resumed) does not start on a target holding a completed run's ledger, and the ways on.
+pub fn completed_refusal(run: &Run) -> Error {
+    Error::Usage(format!(
+        "the target holds a completed {} (its ledger, schema {}, keeps the baseline `pgconverge reset` restores): \
+         nothing to resume, and no new run starts on it; to load again, first return the target to its state before that run with \
+         `pgconverge reset --yes`, or accept its data and drop the baseline with `pgconverge reset --keep-data --yes`",
+        run.command,
+        ledger::LEDGER_SCHEMA
+    ))
+}
+
 /// Everything up to the first write: contract, snapshot, lookups, chunk plan.
 pub struct Session {
     pub plan: crate::plan::Plan,
@@ -305,6 +320,11 @@ pub async fn open(
         Ledger::Ignore => None,
         _ => ledger::read_run(&control).await?,
     };
+    if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
+        if ledger != Ledger::Ignore {
+            return Err(completed_refusal(run));
+        }
+    }
     match (&previous, ledger) {
         (Some(_), Ledger::Fresh) => {
             return Err(Error::Usage(format!(

@@ -731,7 +731,8 @@ async fn verify_with(
 ) -> Result<VerifyReport, Error> {
     let started = Instant::now();
     let control = crate::connect::target(&settings.endpoints.target).await?;
-    if let Some(run) = crate::target::ledger::read_run(&control).await? {
+    let run = crate::target::ledger::read_run(&control).await?;
+    if let Some(run) = run.filter(|r| !r.is_completed()) {
         return Err(Error::Usage(format!(
             "the target holds the ledger of an unfinished {} (schema {}): finish it with `pgconverge {} --resume` \
              or return the target to its state before it with `pgconverge reset --yes`, then verify",

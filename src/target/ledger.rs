@@ -1,6 +1,8 @@
 //! The run ledger in the target (schema `pgconverge`): what a run depends on and decided (inputs fingerprint,
 //! chunk plan, snapshot position, resolved lookups, dropped foreign keys) and one row per committed chunk, written
-//! in the chunk's own transaction by the COPY sink. `--resume` repeats exactly what it records.
+//! in the chunk's own transaction by the COPY sink. `--resume` repeats exactly what it records. After success the
+//! ledger stays, reduced to the baseline (`state = 'completed'`: the rows the run replaced, sequence positions,
+//! every table's row count at the end), so `reset` can return even a completed run's target to its state before.
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
@@ -19,7 +21,8 @@ fn fingerprint<T: Serialize + ?Sized>(v: &T) -> String {
     )
 }
 
-/// Name of the schema pgconverge keeps its run state in, inside the target database. Dropped after success.
+/// Name of the schema pgconverge keeps its run state in, inside the target database. After success it keeps only
+/// the baseline `reset` needs; `reset --yes` (undo) or `reset --keep-data --yes` (accept) removes it.
 pub const LEDGER_SCHEMA: &str = "pgconverge";
 
 /// What a run depends on; `--resume` refuses when any of it changed.
@@ -161,6 +164,11 @@ impl Run {
         }
     }
 
+    /// The run finished: the ledger is only the baseline `reset` needs, nothing is left to resume.
+    pub fn is_completed(&self) -> bool {
+        self.state == COMPLETED
+    }
+
     pub fn lookups(&self) -> crate::transform::Lookups {
         self.lookups
             .iter()
@@ -175,6 +183,9 @@ impl Run {
     }
 }
 
+/// The state of a run that finished (see [`complete`]).
+pub const COMPLETED: &str = "completed";
+
 /// Creates the ledger schema and records the run (state `preparing`).
 pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError> {
     client
@@ -183,7 +194,7 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
              CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
                record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
                started_at timestamptz NOT NULL DEFAULT now());
-             CREATE TABLE {s}.saved (table_name text PRIMARY KEY, rows jsonb NOT NULL);
+             CREATE TABLE {s}.saved (table_name text PRIMARY KEY, copy text NOT NULL, rows bigint NOT NULL);
              CREATE TABLE {s}.sequence (name text PRIMARY KEY, last_value bigint NOT NULL, is_called boolean NOT NULL);
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
                bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -275,7 +286,76 @@ pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> 
     Ok(())
 }
 
-/// Drops the ledger after a successful run.
+/// Marks the run completed, in one transaction (idempotent): the chunk records go, each loaded table's row count
+/// is kept so that `reset` can tell rows written after the run (by the applications) from the run's own.
+pub async fn complete(
+    client: &mut Client,
+    schema: &str,
+    tables: &[&str],
+) -> Result<(), TargetError> {
+    let l = qi(LEDGER_SCHEMA);
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("completing the ledger"))?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {l}.completed (table_name text PRIMARY KEY, rows bigint NOT NULL);
+         DELETE FROM {l}.completed;
+         DROP TABLE IF EXISTS {l}.chunk;
+         UPDATE {l}.run SET state = '{COMPLETED}';"
+    ))
+    .await
+    .map_err(pg("completing the ledger"))?;
+    for t in tables {
+        tx.execute(
+            &format!(
+                "INSERT INTO {l}.completed SELECT $1, count(*) FROM {}",
+                crate::util::sql::pg_qualified(schema, t)
+            ),
+            &[t],
+        )
+        .await
+        .map_err(pg(format!("counting the rows of {t}")))?;
+    }
+    tx.commit().await.map_err(pg("completing the ledger"))
+}
+
+/// The loaded tables whose row count differs from the one recorded when the run completed (rows written, or
+/// deleted, after it): (table, rows then, rows now).
+pub async fn changed_since_completed(
+    client: &Client,
+    schema: &str,
+) -> Result<Vec<(String, i64, i64)>, TargetError> {
+    let l = qi(LEDGER_SCHEMA);
+    let recorded = client
+        .query(
+            &format!("SELECT table_name, rows FROM {l}.completed ORDER BY 1"),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    let mut changed = Vec::new();
+    for r in recorded {
+        let (table, then): (String, i64) = (r.get(0), r.get(1));
+        let now: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {}",
+                    crate::util::sql::pg_qualified(schema, &table)
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg(format!("counting the rows of {table}")))?
+            .get(0);
+        if now != then {
+            changed.push((table, then, now));
+        }
+    }
+    Ok(changed)
+}
+
+/// Drops the ledger (a completed run accepted with `reset --keep-data`).
 pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
     client
         .batch_execute(&format!(

@@ -1,5 +1,6 @@
 //! The PostgreSQL target around the load: refuse unexpected rows, drop and later re-create foreign keys with
-//! identical names and definitions, delete seeded rows, set owned sequences; `ledger` keeps the run's state.
+//! identical names and definitions, delete seeded rows (saved first), set owned sequences, and put it all back
+//! (`restore`); `ledger` keeps the run's state.
 //!
 //! Everything works as a non-superuser that owns the tables: no `session_replication_role`, no triggers off.
 
@@ -100,20 +101,35 @@ pub async fn prepare(
     .await
     .map_err(pg("recording foreign keys"))?;
     drop_foreign_keys(&tx, schema, &fks, false).await?;
-    // What a restore puts back: the seeded rows (saved server-side, as jsonb, before they are deleted) and the
-    // state of every sequence the load will move.
+    // What a restore puts back: every row the run deletes (the seeded ones; with `replace`, any), copied as they
+    // are into the ledger before they go, and the state of every sequence the load will move.
     let ledger = qi(LEDGER_SCHEMA);
-    for t in tables {
-        if seeded.contains(&t.name) {
+    for (i, t) in tables.iter().enumerate() {
+        if replace || seeded.contains(&t.name) {
+            let copy = format!("saved_{i}");
+            let rows = tx
+                .execute(
+                    &format!(
+                        "CREATE TABLE {ledger}.{} AS SELECT * FROM {}",
+                        qi(&copy),
+                        qualified(schema, &t.name)
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(pg(format!("saving the rows of {}", t.name)))?;
+            if rows == 0 && !seeded.contains(&t.name) {
+                tx.batch_execute(&format!("DROP TABLE {ledger}.{}", qi(&copy)))
+                    .await
+                    .map_err(pg(format!("saving the rows of {}", t.name)))?;
+                continue;
+            }
             tx.execute(
-                &format!(
-                    "INSERT INTO {ledger}.saved SELECT $1, coalesce(jsonb_agg(to_jsonb(x)), '[]') FROM {} x",
-                    qualified(schema, &t.name)
-                ),
-                &[&t.name],
+                &format!("INSERT INTO {ledger}.saved VALUES ($1, $2, $3)"),
+                &[&t.name, &copy, &(rows as i64)],
             )
             .await
-            .map_err(pg(format!("saving the seeded rows of {}", t.name)))?;
+            .map_err(pg(format!("saving the rows of {}", t.name)))?;
         }
         for seq in t.columns.iter().filter_map(|c| c.owned_sequence.as_ref()) {
             tx.execute(
@@ -240,7 +256,8 @@ pub struct Restoration {
     /// The run never got past preparing: the target is untouched, only the ledger goes.
     pub untouched: bool,
     pub tables_emptied: Vec<String>,
-    pub seeded_rows: Vec<(String, i64)>,
+    /// Rows the run deleted (seeded, or any with `--replace`) and a restore puts back, by table.
+    pub saved_rows: Vec<(String, i64)>,
     pub foreign_keys: usize,
     pub sequences: usize,
 }
@@ -254,11 +271,9 @@ pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restorati
         });
     }
     let l = qi(LEDGER_SCHEMA);
-    let seeded_rows = client
+    let saved_rows = client
         .query(
-            &format!(
-                "SELECT table_name, jsonb_array_length(rows)::bigint FROM {l}.saved ORDER BY 1"
-            ),
+            &format!("SELECT table_name, rows FROM {l}.saved ORDER BY 1"),
             &[],
         )
         .await
@@ -274,14 +289,14 @@ pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restorati
     Ok(Restoration {
         untouched: false,
         tables_emptied: run.tables.clone(),
-        seeded_rows,
+        saved_rows,
         foreign_keys: run.dropped_fks.len(),
         sequences: sequences as usize,
     })
 }
 
-/// Returns the target to its state before the run the ledger records, in one transaction: every loaded table
-/// emptied, the seeded rows put back as they were, every dropped foreign key re-created by name, the owned
+/// Returns the target to its state before the run the ledger records (unfinished or completed), in one
+/// transaction: every loaded table emptied, the rows the run deleted put back as they were, every dropped foreign key re-created by name, the owned
 /// sequences as they were, the ledger removed. Safe at any point of a run (idempotent: a failed restore leaves
 /// everything as it was, and running it again does the same).
 pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), TargetError> {
@@ -292,7 +307,8 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
         .await
         .map_err(pg("restoring the target"))?;
     if run.state != "preparing" {
-        // Keys restored by an interrupted finish are dropped again so that every loaded table can be emptied.
+        // Keys restored by a finish (all of them after a completed run) are dropped again so that every loaded
+        // table can be emptied.
         drop_foreign_keys(&tx, schema, &run.dropped_fks, true).await?;
         if !run.tables.is_empty() {
             let list: Vec<String> = run.tables.iter().map(|t| qualified(schema, t)).collect();
@@ -301,14 +317,11 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
                 .map_err(pg("emptying the loaded tables"))?;
         }
         let saved = tx
-            .query(
-                &format!("SELECT table_name, rows::text FROM {l}.saved"),
-                &[],
-            )
+            .query(&format!("SELECT table_name, copy FROM {l}.saved"), &[])
             .await
-            .map_err(pg("reading the saved seeded rows"))?;
+            .map_err(pg("reading the saved rows"))?;
         for row in saved {
-            let (table, rows): (String, String) = (row.get(0), row.get(1));
+            let (table, copy): (String, String) = (row.get(0), row.get(1));
             let t = qualified(schema, &table);
             // Generated columns take no value; identity columns take the saved one.
             let cols: String = tx
@@ -320,15 +333,12 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
                 .await
                 .map_err(pg(format!("listing the columns of {table}")))?
                 .get(0);
-            tx.execute(
-                &format!(
-                    "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM \
-                     jsonb_populate_recordset(NULL::{t}, $1::text::jsonb)"
-                ),
-                &[&rows],
-            )
+            tx.batch_execute(&format!(
+                "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {l}.{}",
+                qi(&copy)
+            ))
             .await
-            .map_err(pg(format!("putting back the seeded rows of {table}")))?;
+            .map_err(pg(format!("putting back the saved rows of {table}")))?;
         }
         for fk in &run.dropped_fks {
             tx.batch_execute(&format!(

@@ -81,14 +81,18 @@ pub fn resume(dbs: &super::TestDbs, mapping: &str) -> (i32, String) {
 }
 
 pub fn reset(dbs: &super::TestDbs, mapping: &str, yes: bool) -> (i32, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
-    c.args(["reset", "--mapping", mapping])
+    reset_with(dbs, mapping, if yes { &["--yes"] } else { &[] })
+}
+
+/// `pgconverge reset` with these flags; returns the exit code and everything it printed.
+pub fn reset_with(dbs: &super::TestDbs, mapping: &str, flags: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args(["reset", "--mapping", mapping])
+        .args(flags)
         .env("PGCONVERGE_TARGET", dbs.target())
-        .env("PGCONVERGE_LOG", "warn");
-    if yes {
-        c.arg("--yes");
-    }
-    let out = c.output().unwrap();
+        .env("PGCONVERGE_LOG", "warn")
+        .output()
+        .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
