@@ -9,6 +9,7 @@
 //! - `transform`: values converted and validated column by column; `canonical`: the form `verify` compares.
 //! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet files): pipeline stages.
 //! - `target`: preparing and finishing PostgreSQL, the run ledger.
+//! - `report`: the run reports' envelope, per-table timings and the summary table.
 //! - `error`, `commands`, `cli`: the run-level error, the compositions the binary calls, and its flags.
 //!
 //! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
@@ -25,6 +26,7 @@ pub mod mapping;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod schema;
 pub mod sink;
 pub mod source;

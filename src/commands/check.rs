@@ -51,6 +51,7 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub app: String,
+    pub settings: Tuning,
     pub tables: usize,
     pub rows: u64,
     pub violations: u64,
@@ -206,6 +207,7 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     let groups: Vec<Group> = c.groups.into_values().collect();
     Ok(CheckReport {
         app: mapping.app.clone(),
+        settings: opts.clone(),
         tables: plan.tables.len(),
         rows,
         violations: groups.iter().map(|g| g.count).sum(),
@@ -220,7 +222,7 @@ pub async fn command(settings: &Settings) -> Result<CheckReport, Error> {
     let report = check(&mapping, settings).await?;
     print!("{}", render_text(&report));
     if let Some(path) = &settings.report {
-        session::write_report(path, &report)?;
+        session::write_report(path, "check", &report)?;
     }
     Ok(report)
 }

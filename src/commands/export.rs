@@ -33,11 +33,16 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
     pub app: String,
+    pub settings: Tuning,
+    pub snapshot: crate::source::mysql::SnapshotInfo,
     pub directory: String,
     pub files: usize,
     pub rows: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Per source table: rows, file bytes, seconds and where they went.
+    pub tables: std::collections::BTreeMap<String, crate::report::TableTiming>,
+    pub time_split: crate::report::Split,
 }
 
 fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -156,8 +161,13 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     };
     m.write(&settings.out)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let tables = crate::report::per_table(&done);
     Ok(ExportReport {
         app: mapping.app.clone(),
+        settings: settings.tuning.clone(),
+        snapshot: m.snapshot.clone(),
+        time_split: crate::report::split(tables.values()),
+        tables,
         directory: settings.out.display().to_string(),
         files: m.files.len(),
         rows: done.iter().map(|d| d.rows).sum(),
@@ -171,7 +181,7 @@ pub async fn command(settings: &Settings) -> Result<ExportReport, Error> {
     let mapping = Mapping::load(&settings.endpoints.mapping)?;
     let r = export(&mapping, settings).await?;
     if let Some(path) = &settings.report {
-        session::write_report(path, &r)?;
+        session::write_report(path, "export", &r)?;
     }
     println!(
         "Exported {} rows into {} files ({:.1} MB) in {:.1}s; manifest {}/{}.",
@@ -181,6 +191,10 @@ pub async fn command(settings: &Settings) -> Result<ExportReport, Error> {
         r.seconds,
         r.directory,
         manifest::FILE
+    );
+    print!(
+        "{}",
+        crate::report::render(&r.tables, super::migrate::SUMMARY_TABLES, r.seconds)
     );
     Ok(r)
 }

@@ -45,11 +45,17 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
     pub app: String,
+    pub settings: Tuning,
+    /// The source snapshot the export was read in.
+    pub snapshot: crate::source::mysql::SnapshotInfo,
     pub files: usize,
     pub rows: u64,
     pub bytes: u64,
     pub seconds_check: f64,
     pub seconds_total: f64,
+    /// Per source table: rows, bytes sent to COPY, seconds and where they went.
+    pub tables: std::collections::BTreeMap<String, crate::report::TableTiming>,
+    pub time_split: crate::report::Split,
 }
 
 /// One file of the export as a pipeline job.
@@ -320,8 +326,13 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         Some(Err(e)) => return Err(after_failure(control, url, e).await),
         None => return Err(Error::Interrupted),
     };
+    let tables = crate::report::per_table(&done);
     Ok(ImportReport {
         app: m.app.clone(),
+        settings: settings.tuning.clone(),
+        snapshot: m.snapshot.clone(),
+        time_split: crate::report::split(tables.values()),
+        tables,
         files: done.len(),
         rows: done.iter().map(|d| d.rows).sum(),
         bytes: done.iter().map(|d| d.bytes).sum(),
@@ -335,7 +346,7 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
     let mapping = Mapping::load(&settings.mapping)?;
     let r = import(&mapping, settings).await?;
     if let Some(path) = &settings.report {
-        session::write_report(path, &r)?;
+        session::write_report(path, "import", &r)?;
     }
     println!(
         "Imported {} rows from {} files ({:.1} MB) in {:.1}s (files checked in {:.1}s).",
@@ -344,6 +355,14 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
         r.bytes as f64 / 1e6,
         r.seconds_total,
         r.seconds_check
+    );
+    print!(
+        "{}",
+        crate::report::render(
+            &r.tables,
+            super::migrate::SUMMARY_TABLES,
+            r.seconds_total - r.seconds_check
+        )
     );
     println!("{}", session::WAY_BACK);
     Ok(r)

@@ -52,18 +52,23 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TableReport {
     pub target: String,
+    /// Chunks planned (`chunks_done`: committed by this run).
     pub chunks: usize,
-    /// Rows loaded by this run.
-    pub rows: u64,
-    pub csv_bytes: u64,
     /// Rows an interrupted run had loaded before this one resumed it.
     pub rows_before: u64,
+    /// The source's size estimates the plan used (what `plan --calibrate` scales by).
+    pub rows_estimate: u64,
+    pub bytes_estimate: u64,
+    /// Rows and bytes this run loaded, its seconds and where they went.
+    #[serde(flatten)]
+    pub timing: crate::report::TableTiming,
 }
 
 /// Outcome of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub app: String,
+    pub settings: Tuning,
     pub snapshot: SnapshotInfo,
     pub tables: BTreeMap<String, TableReport>,
     /// Rows loaded by this run.
@@ -81,6 +86,8 @@ pub struct Report {
     pub seconds_verify: f64,
     /// The verification result; None with `--no-verify`.
     pub verified: Option<bool>,
+    /// Where the load's chunk time went, and the knob to turn.
+    pub time_split: crate::report::Split,
     /// Canonical digests of every row sent, by source table (a fresh run with verification only).
     #[serde(skip)]
     pub digests: Option<HashMap<String, Buckets>>,
@@ -189,6 +196,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 TableReport {
                     target: tp.target.clone(),
                     chunks,
+                    rows_estimate: tp.rows_estimate,
+                    bytes_estimate: tp.bytes_estimate,
                     ..Default::default()
                 },
             )
@@ -312,17 +321,14 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         None => return Err(Error::Interrupted),
     };
     progress.finish();
-    for d in results {
-        let r = reports
-            .get_mut(&d.work.table.plan.source)
-            .expect("reported table");
-        r.rows += d.rows;
-        r.csv_bytes += d.bytes;
+    for (table, timing) in crate::report::per_table(&results) {
+        reports.get_mut(&table).expect("reported table").timing = timing;
     }
-    let rows: u64 = reports.values().map(|r| r.rows).sum();
-    let csv_bytes: u64 = reports.values().map(|r| r.csv_bytes).sum();
+    let rows: u64 = reports.values().map(|r| r.timing.rows).sum();
+    let csv_bytes: u64 = reports.values().map(|r| r.timing.bytes).sum();
     let rows_total = rows + reports.values().map(|r| r.rows_before).sum::<u64>();
     let total = started.elapsed().as_secs_f64();
+    let time_split = crate::report::split(reports.values().map(|r| &r.timing));
     Ok(Report {
         app: mapping.app.clone(),
         snapshot: snapshot.info,
@@ -338,6 +344,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
         seconds_verify: 0.0,
         verified: None,
+        time_split,
+        settings: opts.clone(),
         digests: keep_digests.then(|| std::mem::take(&mut *digests.lock().expect("digest map"))),
     })
 }
@@ -408,6 +416,9 @@ pub(crate) async fn after_failure(
     }
 }
 
+/// Tables listed by name in the summary table at the end of a run (the slowest); the rest share one line.
+pub const SUMMARY_TABLES: usize = 10;
+
 /// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
 pub struct Encode {
     /// Keep the converted batch in each piece, for the Parquet snapshot.
@@ -453,6 +464,16 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
     let mapping = Mapping::load(&settings.endpoints.mapping)?;
     let mut report = migrate(&mapping, settings).await?;
     println!("{}", summary(&report));
+    let timings = report
+        .tables
+        .values()
+        .filter(|t| t.timing.chunks_done > 0)
+        .map(|t| (t.target.clone(), t.timing.clone()))
+        .collect();
+    print!(
+        "{}",
+        crate::report::render(&timings, SUMMARY_TABLES, report.seconds_load)
+    );
     let mut failed = None;
     if settings.verify {
         let v = super::verify::after_load(
@@ -470,7 +491,7 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
         }
     }
     if let Some(path) = &settings.report {
-        session::write_report(path, &report)?;
+        session::write_report(path, "migrate", &report)?;
     }
     match failed {
         Some(v) => Err(super::verify::failure(

@@ -28,7 +28,7 @@ pub async fn plan_command(
     let p = plan(source_url, target_url, &mapping).await?;
     print!("{}", plan::render_text(&p));
     if let Some(path) = report {
-        super::session::write_report(path, &p)?;
+        super::session::write_report(path, "plan", &p)?;
     }
     if p.holds() {
         Ok(p)

@@ -31,14 +31,17 @@ pub struct Endpoints {
 }
 
 /// Writes a command's report as pretty JSON.
-pub fn write_report<T: serde::Serialize>(path: &std::path::Path, report: &T) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(report).expect("reports serialize");
-    std::fs::write(path, json)
+pub fn write_report<T: serde::Serialize>(
+    path: &std::path::Path,
+    command: &str,
+    report: &T,
+) -> Result<(), Error> {
+    crate::report::write(path, command, report)
         .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))
 }
 
 /// Tuning shared by the commands that read the source; `Default` derives it from the machine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Tuning {
     pub readers: usize,
     pub writers: usize,

@@ -1103,7 +1103,7 @@ pub async fn command(settings: &Settings) -> Result<VerifyReport, Error> {
     let md = render_markdown(&report);
     print!("{md}");
     if let Some(path) = &settings.report {
-        session::write_report(path, &report)?;
+        session::write_report(path, "verify", &report)?;
     }
     if let Some(path) = &settings.checklist {
         write_checklist(path, &report)?;

@@ -25,6 +25,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -122,6 +123,20 @@ pub struct Done<W> {
     pub work: Arc<W>,
     pub rows: u64,
     pub bytes: u64,
+    /// Where the chunk's time went (its last attempt).
+    pub timing: Timing,
+}
+
+/// Where one chunk's time went, as each stage saw it: waiting on the source (reading, minus the time spent
+/// transforming and handing batches on), transforming on rayon, and in the sink (begin, writes, commit). The
+/// three overlap across chunks and workers, so they add up to busy time, not to wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub started: std::time::Instant,
+    pub ended: std::time::Instant,
+    pub source: std::time::Duration,
+    pub transform: std::time::Duration,
+    pub sink: std::time::Duration,
 }
 
 /// Faults of the engine itself, never of the data: each one is a bug.
@@ -165,7 +180,15 @@ struct Shared<W> {
 
 enum Piece<O> {
     Batch(O),
-    End { rows: u64 },
+    End { rows: u64, read: ReadTiming },
+}
+
+/// The reader's side of a chunk's [`Timing`].
+#[derive(Debug, Clone, Copy)]
+struct ReadTiming {
+    started: Instant,
+    source: Duration,
+    transform: Duration,
 }
 
 /// A chunk handed from its reader to a writer.
@@ -181,6 +204,9 @@ struct ChunkEmitter<W, T: Transform<W>> {
     failed: Option<T::Error>,
     panicked: bool,
     halted: bool,
+    /// Time spent in `emit` (transform and handing on) and, of it, on rayon.
+    emitting: Duration,
+    transforming: Duration,
 }
 
 impl<W: Work, T: Transform<W>> Emitter for ChunkEmitter<W, T> {
@@ -189,17 +215,24 @@ impl<W: Work, T: Transform<W>> Emitter for ChunkEmitter<W, T> {
         raw: RecordBatch,
     ) -> Pin<Box<dyn Future<Output = Result<(), Halt>> + Send + '_>> {
         Box::pin(async move {
+            let entered = Instant::now();
             let (otx, orx) = oneshot::channel();
             let (t, w) = (self.transform.clone(), self.work.clone());
             rayon::spawn(move || {
-                let _ = otx.send(t.apply(&w, raw));
+                let started = Instant::now();
+                let out = t.apply(&w, raw);
+                let _ = otx.send((out, started.elapsed()));
             });
-            match orx.await {
-                Ok(Ok(out)) => self.tx.send(Piece::Batch(out)).await.map_err(|_| {
-                    self.halted = true;
-                    Halt
-                }),
-                Ok(Err(e)) => {
+            let result = orx.await;
+            let r = match result {
+                Ok((Ok(out), took)) => {
+                    self.transforming += took;
+                    self.tx.send(Piece::Batch(out)).await.map_err(|_| {
+                        self.halted = true;
+                        Halt
+                    })
+                }
+                Ok((Err(e), _)) => {
                     self.failed = Some(e);
                     Err(Halt)
                 }
@@ -208,7 +241,9 @@ impl<W: Work, T: Transform<W>> Emitter for ChunkEmitter<W, T> {
                     self.panicked = true;
                     Err(Halt)
                 }
-            }
+            };
+            self.emitting += entered.elapsed();
+            r
         })
     }
 }
@@ -322,8 +357,16 @@ where
             failed: None,
             panicked: false,
             halted: false,
+            emitting: Duration::ZERO,
+            transforming: Duration::ZERO,
         };
+        let started = Instant::now();
         let read = source.read(&work, &mut emit).await;
+        let timing = ReadTiming {
+            started,
+            source: started.elapsed().saturating_sub(emit.emitting),
+            transform: emit.transforming,
+        };
         if let Some(e) = emit.failed.take() {
             return Err(Stop::Failed {
                 work,
@@ -340,7 +383,7 @@ where
         }
         match read {
             // A refused End also means the writer let go.
-            Ok(rows) => drop(emit.tx.send(Piece::End { rows }).await),
+            Ok(rows) => drop(emit.tx.send(Piece::End { rows, read: timing }).await),
             Err(e) => {
                 return Err(Stop::Failed {
                     work,
@@ -364,14 +407,30 @@ async fn write_chunk<W, O, K: Sink<W, O>>(
     sink: &mut K,
     work: &W,
     rx: &mut mpsc::Receiver<Piece<O>>,
-) -> Result<(u64, u64), ChunkEnd<K::Error>> {
+) -> Result<(u64, u64, Timing), ChunkEnd<K::Error>> {
+    let mut in_sink = Duration::ZERO;
+    let t = Instant::now();
     sink.begin(work).await.map_err(ChunkEnd::Sink)?;
+    in_sink += t.elapsed();
     loop {
         match rx.recv().await {
-            Some(Piece::Batch(o)) => sink.write(work, o).await.map_err(ChunkEnd::Sink)?,
-            Some(Piece::End { rows }) => {
+            Some(Piece::Batch(o)) => {
+                let t = Instant::now();
+                sink.write(work, o).await.map_err(ChunkEnd::Sink)?;
+                in_sink += t.elapsed();
+            }
+            Some(Piece::End { rows, read }) => {
+                let t = Instant::now();
                 let bytes = sink.commit(work, rows).await.map_err(ChunkEnd::Sink)?;
-                return Ok((rows, bytes));
+                in_sink += t.elapsed();
+                let timing = Timing {
+                    started: read.started,
+                    ended: Instant::now(),
+                    source: read.source,
+                    transform: read.transform,
+                    sink: in_sink,
+                };
+                return Ok((rows, bytes, timing));
             }
             None => return Err(ChunkEnd::ReaderGone),
         }
@@ -396,11 +455,12 @@ where
             break;
         };
         match write_chunk(&mut sink, &job.work, &mut rx).await {
-            Ok((rows, bytes)) => {
+            Ok((rows, bytes, timing)) => {
                 done.push(Done {
                     work: job.work.clone(),
                     rows,
                     bytes,
+                    timing,
                 });
                 if shared.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
                     shared.wake.notify_waiters();
