@@ -141,7 +141,7 @@ pub fn render(tables: &BTreeMap<String, TableTiming>, limit: usize, wall: f64) -
         .map(|(n, _)| n.chars().count())
         .max()
         .unwrap_or(5)
-        .clamp(5, 40);
+        .clamp(16, 40);
     let mut out = String::new();
     let _ = writeln!(
         out,
