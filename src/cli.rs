@@ -33,7 +33,7 @@ pub struct Cli {
 pub enum Command {
     /// Check the schema contract: every source table and column mapped or skipped, every type pair convertible.
     #[command(
-        after_help = "Example:\n  pgconverge plan --mapping mappings/alkemio.toml --report plan.json\n\nExit 0 when the contract holds, 4 when it does not (each problem named)."
+        after_help = "Examples:\n  pgconverge plan --mapping mappings/alkemio.toml --report plan.json\n  pgconverge plan --mapping mappings/alkemio.toml --window 30m --calibrate rehearsal-migrate.json\n\nExit 0 when the contract holds (and the estimate fits the window), 4 when it does not (each problem named), 7 when the estimate exceeds the window."
     )]
     Plan(PlanArgs),
     /// Copy every mapped table from the source into the target (runs the contract check first).
@@ -102,6 +102,12 @@ pub struct PlanArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// The cut-over window (`30m`, `1h30m`): estimate each phase and the total, exit 7 when it does not fit.
+    #[arg(long, value_parser = crate::util::duration::parse)]
+    pub window: Option<u64>,
+    /// A rehearsal's `migrate --report` file to scale the estimate from (far better than the reference rates).
+    #[arg(long)]
+    pub calibrate: Option<std::path::PathBuf>,
 }
 
 /// How the source is read and the chunks are cut (migrate, export).
@@ -129,9 +135,10 @@ pub struct TuningArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
-    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// How long the snapshot's global read lock may wait behind write statements still running on the source
+    /// (`10s`, `1m`, or seconds);
     /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
     pub lock_wait: u64,
 }
 
@@ -242,9 +249,10 @@ pub struct VerifyArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
-    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// How long the snapshot's global read lock may wait behind write statements still running on the source
+    /// (`10s`, `1m`, or seconds);
     /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
     pub lock_wait: u64,
     /// Write the report as JSON to this file.
     #[arg(long)]
@@ -283,9 +291,10 @@ pub struct CheckArgs {
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
-    /// Seconds the snapshot's global read lock may wait behind write statements still running on the source;
+    /// How long the snapshot's global read lock may wait behind write statements still running on the source
+    /// (`10s`, `1m`, or seconds);
     /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
     pub lock_wait: u64,
     /// Also write every finding as JSON to this file.
     #[arg(long)]

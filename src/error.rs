@@ -37,6 +37,10 @@ pub enum Error {
     #[error("verification failed: {0}")]
     Verify(String),
     #[error(
+        "the estimate ({estimate}) exceeds the window ({window}); nothing was changed: see the estimate above"
+    )]
+    Window { estimate: String, window: String },
+    #[error(
         "interrupted: the open chunks were rolled back and every committed chunk is recorded in the target's \
          ledger; continue with the same command, its flags and `--resume` (`pgconverge migrate --resume`, \
          `pgconverge import --resume`), or return the target to its state before the run with `pgconverge reset --yes`"
@@ -132,6 +136,7 @@ impl Error {
             | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
             | Error::File(_) => 2,
             Error::Verify(_) => 6,
+            Error::Window { .. } => 7,
             Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => 130,
             Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit_code(),
             Error::RestoreFailed { cause, .. } => cause.exit_code(),

@@ -9,7 +9,8 @@
 //! - `transform`: values converted and validated column by column; `canonical`: the form `verify` compares.
 //! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet files): pipeline stages.
 //! - `target`: preparing and finishing PostgreSQL, the run ledger.
-//! - `report`: the run reports' envelope, per-table timings and the summary table.
+//! - `report`: the run reports' envelope, per-table timings and the summary table; `window`: the cut-over
+//!   window estimate from table sizes and a rehearsal's report.
 //! - `error`, `commands`, `cli`: the run-level error, the compositions the binary calls, and its flags.
 //!
 //! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
@@ -34,3 +35,4 @@ pub mod target;
 pub mod transform;
 pub mod url;
 pub mod util;
+pub mod window;

@@ -104,7 +104,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(a) => {
             let e = &a.endpoints;
-            commands::plan::plan_command(&e.source, &e.target, &e.mapping, a.report.as_deref())
+            let w = commands::plan::Window {
+                window: a.window,
+                calibrate: a.calibrate,
+            };
+            commands::plan::plan_command(&e.source, &e.target, &e.mapping, a.report.as_deref(), &w)
                 .await?;
         }
         Command::Migrate(a) => {

@@ -1,8 +1,9 @@
 //! Small pure helpers shared by several layers: calendar arithmetic, hex, stable hashing, row-key rendering,
-//! SQL quoting.
+//! SQL quoting, sizes and durations as written on the command line.
 //! Nothing here knows about a database; `fsio` is the only one that touches files.
 
 pub mod calendar;
+pub mod duration;
 pub mod fsio;
 pub mod hash;
 pub mod hex;
