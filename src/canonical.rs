@@ -57,9 +57,17 @@ pub fn merge(into: &mut Buckets, partial: &Partial) {
     }
 }
 
-impl Canon {
+/// What a [`Canon`] is made from, as stored in an export's manifest: (target column, conversion, target type)
+/// in output order, and the primary key's positions among them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spec {
+    pub columns: Vec<(String, Conversion, String)>,
+    pub key: Vec<usize>,
+}
+
+impl Spec {
     /// The canonical form of a planned table's converted rows (its target columns, key from the plan).
-    pub fn of(tp: &crate::plan::TablePlan) -> Canon {
+    pub fn of(tp: &crate::plan::TablePlan) -> Spec {
         let columns: Vec<(String, Conversion, String)> = tp
             .columns
             .iter()
@@ -76,7 +84,51 @@ impl Canon {
             .iter()
             .filter_map(|k| tp.columns.iter().position(|c| &c.source == k))
             .collect();
-        Canon::new(&columns, key)
+        Spec { columns, key }
+    }
+
+    pub fn canon(&self) -> Canon {
+        Canon::new(&self.columns, self.key.clone())
+    }
+}
+
+/// Buckets as one line of text, for a manifest: the non-empty ones as `bucket:rows:sum` (sum in hex).
+pub fn encode_buckets(b: &Buckets) -> String {
+    let mut out = String::new();
+    for (i, (n, sum)) in b.iter().enumerate().filter(|(_, (n, _))| *n > 0) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&format!("{i}:{n}:{sum:x}"));
+    }
+    out
+}
+
+/// The inverse of [`encode_buckets`].
+pub fn decode_buckets(text: &str) -> Result<Buckets, String> {
+    let mut b = empty_buckets();
+    for item in text.split_ascii_whitespace() {
+        let bad = || format!("bad bucket entry {item:?}");
+        let mut parts = item.split(':');
+        let (Some(i), Some(n), Some(sum), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let i: usize = i.parse().map_err(|_| bad())?;
+        let slot = b.get_mut(i).ok_or_else(bad)?;
+        *slot = (
+            n.parse().map_err(|_| bad())?,
+            u128::from_str_radix(sum, 16).map_err(|_| bad())?,
+        );
+    }
+    Ok(b)
+}
+
+impl Canon {
+    /// The canonical form of a planned table's converted rows (its target columns, key from the plan).
+    pub fn of(tp: &crate::plan::TablePlan) -> Canon {
+        Spec::of(tp).canon()
     }
 
     /// `columns` are (target name, conversion, target type as PostgreSQL prints it) in output order; `key`
@@ -321,6 +373,19 @@ fn json(v: &serde_json::Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_survive_their_manifest_text() {
+        let mut b = empty_buckets();
+        b[0] = (3, u128::MAX);
+        b[4095] = (1, 7);
+        let text = encode_buckets(&b);
+        assert_eq!(text, format!("0:3:{:x} 4095:1:7", u128::MAX));
+        assert_eq!(decode_buckets(&text), Ok(b));
+        assert_eq!(decode_buckets(""), Ok(empty_buckets()));
+        assert!(decode_buckets("4096:1:1").is_err());
+        assert!(decode_buckets("1:x:1").is_err());
+    }
 
     fn canon(conv: Conversion, t: &str) -> String {
         let mut s = String::new();

@@ -200,6 +200,12 @@ pub struct ImportArgs {
     /// Write the run report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Skip the verification of the target against the export's digests and recorded checks after the load.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Write the verification checklist as Markdown to this file.
+    #[arg(long, conflicts_with = "no_verify")]
+    pub checklist: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]

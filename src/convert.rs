@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::schema::{SourceColumn, TargetColumn};
 
 /// How one column's values become target values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Conversion {
     /// Text holding a uuid; '' becomes NULL when `empty_to_null`, otherwise it is an error.

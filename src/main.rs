@@ -165,6 +165,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 replace: a.replace,
                 resume: a.resume,
                 report: a.report,
+                verify: !a.no_verify,
+                checklist: a.checklist,
             };
             commands::import::command(&settings).await?;
         }

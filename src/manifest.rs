@@ -58,6 +58,35 @@ pub struct Manifest {
     /// Foreign keys of the target touching the loaded tables when the export ran.
     pub foreign_keys: Vec<ForeignKey>,
     pub files: Vec<FileEntry>,
+    /// By source table: what `import` verifies the loaded target against (absent in exports without it).
+    #[serde(default)]
+    pub digests: std::collections::BTreeMap<String, TableDigest>,
+    /// The mapping's critical-data checks with the source's answers in the export's snapshot.
+    #[serde(default)]
+    pub checks: Vec<RecordedCheck>,
+}
+
+/// The canonical digests of one table's exported rows, computed in the export's transform stage from the very
+/// batches written to the files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableDigest {
+    pub target_table: String,
+    /// How the target's rows are put in canonical form to compare (columns, conversions, key).
+    pub canon: crate::canonical::Spec,
+    /// Non-empty buckets as `bucket:rows:sum` (`canonical::encode_buckets`).
+    pub buckets: String,
+}
+
+/// One critical-data check of the mapping and the source's answer, recorded by `export` for `import`'s
+/// verification (the source is not reachable then).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecordedCheck {
+    pub name: String,
+    pub phase: String,
+    /// The target query to run after the import.
+    pub target: String,
+    /// The source query's rows (text, NULL as null), or why it failed.
+    pub source_rows: Result<Vec<Vec<Option<String>>>, String>,
 }
 
 /// Errors reading or writing a manifest.

@@ -220,6 +220,13 @@ async fn exported_and_imported(app: App, scale: f64) {
     let (code, text) = import(&b, &dir, &mapping);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Imported"), "{text}");
+    // The import verified the target against the export's digests and recorded checks by itself.
+    assert!(
+        text.contains("Verified in")
+            && text.contains("against the export's digests")
+            && text.contains("all equal"),
+        "{text}"
+    );
     common::compare::compare_all(app, &b).await;
     // Beside the kept baseline (the completed run's ledger schema) the catalog is unchanged, and reset removes
     // that too.
@@ -240,6 +247,61 @@ async fn alkemio_exported_and_imported() {
 #[tokio::test]
 async fn kratos_exported_and_imported() {
     exported_and_imported(App::Kratos, 0.05).await;
+}
+
+/// A value the target changes on the way in (a trigger) is caught by the import's own verification: exit 6
+/// naming table, key, column and both values, the exported one read back from the files.
+#[tokio::test]
+async fn import_catches_a_value_the_target_changed_on_the_way_in() {
+    let a = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 54, 0.02, 2)
+        .await
+        .unwrap();
+    let dir = out_dir(&a);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, text) = common::run(&a, "export", &["--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let pg = common::pg_conn(&a.target()).await;
+    pg.batch_execute(
+        "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN NEW.subject := translate(NEW.subject, 'a', 'A'); RETURN NEW; END $$;
+         CREATE TRIGGER shout BEFORE INSERT ON courier_messages FOR EACH ROW EXECUTE FUNCTION shout();",
+    )
+    .await
+    .unwrap();
+    let checklist = std::env::temp_dir().join(format!("{}-checklist.md", a.name));
+    let (code, text) = common::run(
+        &a,
+        "import",
+        &[
+            "--from",
+            dir.to_str().unwrap(),
+            "--checklist",
+            checklist.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 6, "{text}");
+    for needle in [
+        "FAILED table courier_messages",
+        "column subject",
+        "the import completed",
+        "pgconverge reset --yes",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let md = std::fs::read_to_string(&checklist).unwrap();
+    assert!(md.contains("courier_messages"), "{md}");
+    // Without the trigger, after a reset, the same export imports and verifies clean.
+    pg.batch_execute("DROP TRIGGER shout ON courier_messages")
+        .await
+        .unwrap();
+    let (code, text) = common::runs::reset(&a, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = common::run(&a, "import", &["--from", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("all equal"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&checklist).ok();
 }
 
 /// Each corruption stops the import before any write, naming the file; the target is unchanged.

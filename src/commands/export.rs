@@ -1,8 +1,11 @@
 //! `pgconverge export`: the same snapshot, chunks and conversions as `migrate`, into files instead of COPY:
 //! `DIR/<table>/<chunk>.csv` (UTF-8, header row, RFC 4180, NULL as an empty unquoted field, '' as `""`) and
 //! `DIR/manifest.json`, written last. The target is only introspected, in a read-only session, so the files
-//! hold values already converted to what it expects. Format: docs/csv-format.md.
+//! hold values already converted to what it expects. The manifest also carries each table's canonical digests
+//! (computed from the batches written) and the source's answers to the mapping's critical-data checks, which
+//! `import` verifies the target against. Format: docs/csv-format.md.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,11 +14,13 @@ use serde::Serialize;
 
 use super::migrate::Encode;
 use super::session::{self, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
+use crate::canonical::{empty_buckets, encode_buckets, Buckets, Canon};
 use crate::error::Error;
-use crate::manifest::{self, FileEntry, ForeignKey, Manifest};
+use crate::manifest::{self, FileEntry, ForeignKey, Manifest, RecordedCheck, TableDigest};
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop};
 use crate::sink::export::ExportFiles;
+use crate::sink::{Digests, Tee};
 
 /// Everything `pgconverge export` was asked to do.
 #[derive(Debug, Clone)]
@@ -71,6 +76,26 @@ fn prepare_dir(dir: &std::path::Path, replace: bool) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(io(dir))
 }
 
+/// Runs the source side of the mapping's critical-data checks (on their own connection, while the files are
+/// written), so that `import` can compare the target's answers with them.
+async fn record_checks(mapping: &Mapping, source: &str) -> Result<Vec<RecordedCheck>, Error> {
+    if mapping.checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = crate::connect::source(source).await?;
+    let mut out = Vec::new();
+    for c in &mapping.checks {
+        out.push(RecordedCheck {
+            name: c.name.clone(),
+            phase: c.phase.clone(),
+            target: c.target.clone(),
+            source_rows: super::verify::source_rows(&mut conn, &c.source).await,
+        });
+    }
+    conn.disconnect().await.ok();
+    Ok(out)
+}
+
 pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportReport, Error> {
     let started = Instant::now();
     let e = &settings.endpoints;
@@ -118,10 +143,22 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         crate::progress::Unit::Rows,
     ));
     progress.phase("write");
+    // The canonical digests of the rows written, for `import` to verify the target against.
+    let canons: HashMap<String, Canon> = plan
+        .tables
+        .iter()
+        .map(|tp| (tp.source.clone(), Canon::of(tp)))
+        .collect();
+    let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
     let work = async {
         let readers = settings.tuning.readers_of(&mut snapshot);
         let sinks = (0..settings.tuning.writers.max(1))
-            .map(|_| ExportFiles::new(&settings.out, entries.clone()))
+            .map(|_| {
+                Tee(
+                    ExportFiles::new(&settings.out, entries.clone()),
+                    Some(Digests::new(digests.clone())),
+                )
+            })
             .collect();
         let tuning = pipeline::Settings {
             depth: QUEUE_BATCHES,
@@ -129,18 +166,38 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         };
         let encode = Encode {
             progress: progress.clone(),
-            digests: None,
+            digests: Some(Arc::new(canons)),
             keep_batches: false,
         };
-        match pipeline::run(jobs, readers, encode, sinks, tuning).await {
-            Ok(done) => Ok(done),
+        let (done, checks) = tokio::join!(
+            pipeline::run(jobs, readers, encode, sinks, tuning),
+            record_checks(mapping, &e.source)
+        );
+        match done {
+            Ok(done) => Ok((done, checks?)),
             Err(Stop::Failed { error, .. }) => Err(Error::ExportFailed(Box::new(error))),
             Err(Stop::Fault(f)) => Err(Error::ExportFailed(Box::new(f.into()))),
         }
     };
-    let done = pipeline::until_interrupted(work)
+    let (done, checks) = pipeline::until_interrupted(work)
         .await
         .ok_or(Error::ExportInterrupted)??;
+    let mut digests = std::mem::take(&mut *digests.lock().expect("digest map"));
+    let digests = plan
+        .tables
+        .iter()
+        .map(|tp| {
+            let buckets = digests.remove(&tp.source).unwrap_or_else(empty_buckets);
+            (
+                tp.source.clone(),
+                TableDigest {
+                    target_table: tp.target.clone(),
+                    canon: crate::canonical::Spec::of(tp),
+                    buckets: encode_buckets(&buckets),
+                },
+            )
+        })
+        .collect();
     progress.finish();
     let mut files = std::mem::take(&mut *entries.lock().expect("entries lock"));
     files.sort_by(|a, b| {
@@ -158,6 +215,8 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         seeded_tables: mapping.seeded_tables.clone(),
         foreign_keys,
         files,
+        digests,
+        checks,
     };
     m.write(&settings.out)
         .map_err(|e| Error::Usage(e.to_string()))?;

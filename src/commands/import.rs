@@ -39,6 +39,10 @@ pub struct Settings {
     /// Continue an interrupted import from its ledger.
     pub resume: bool,
     pub report: Option<PathBuf>,
+    /// Verify the target against the export's digests after the load.
+    pub verify: bool,
+    /// Write the verification checklist as Markdown here.
+    pub checklist: Option<PathBuf>,
 }
 
 /// What an import loaded.
@@ -56,6 +60,9 @@ pub struct ImportReport {
     /// Per source table: rows, bytes sent to COPY, seconds and where they went.
     pub tables: std::collections::BTreeMap<String, crate::report::TableTiming>,
     pub time_split: crate::report::Split,
+    /// Seconds the verification after the load took (0 with `--no-verify`), and its result (None when not run).
+    pub seconds_verify: f64,
+    pub verified: Option<bool>,
 }
 
 /// One file of the export as a pipeline job.
@@ -333,6 +340,8 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         snapshot: m.snapshot.clone(),
         time_split: crate::report::split(tables.values()),
         tables,
+        seconds_verify: 0.0,
+        verified: None,
         files: done.len(),
         rows: done.iter().map(|d| d.rows).sum(),
         bytes: done.iter().map(|d| d.bytes).sum(),
@@ -344,10 +353,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
 /// `pgconverge import`: runs it, writes the report if asked, prints the summary line.
 pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
     let mapping = Mapping::load(&settings.mapping)?;
-    let r = import(&mapping, settings).await?;
-    if let Some(path) = &settings.report {
-        session::write_report(path, "import", &r)?;
-    }
+    let mut r = import(&mapping, settings).await?;
     println!(
         "Imported {} rows from {} files ({:.1} MB) in {:.1}s (files checked in {:.1}s).",
         r.rows,
@@ -364,6 +370,37 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
             r.seconds_total - r.seconds_check
         )
     );
-    println!("{}", session::WAY_BACK);
-    Ok(r)
+    let mut failed = None;
+    if settings.verify {
+        let m = Manifest::read(&settings.from).map_err(|e| Error::Usage(e.to_string()))?;
+        let v = super::verify::exported::after_import(
+            &mapping,
+            &m,
+            &settings.from,
+            &settings.target,
+            &settings.tuning,
+            settings.checklist.as_deref(),
+        )
+        .await?;
+        if let Some(v) = v {
+            r.seconds_verify = v.seconds;
+            r.verified = Some(v.passed);
+            if !v.passed {
+                failed = Some(v);
+            }
+        }
+    }
+    if let Some(path) = &settings.report {
+        session::write_report(path, "import", &r)?;
+    }
+    match failed {
+        Some(v) => Err(super::verify::failure(
+            &v,
+            "the import completed (`pgconverge reset --yes` returns the target to its state before it)",
+        )),
+        None => {
+            println!("{}", session::WAY_BACK);
+            Ok(r)
+        }
+    }
 }

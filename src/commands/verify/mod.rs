@@ -7,6 +7,8 @@
 //! every foreign key must hold, every owned sequence must be past its column's maximum, and the mapping's
 //! critical-data checks (source/target query pairs) must give equal results.
 
+pub mod exported;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
-use crate::canonical::{empty_buckets, merge, Buckets, Canon, Partial, BUCKETS};
+use crate::canonical::{empty_buckets, merge, Buckets, Canon, Partial, Spec, BUCKETS};
 use crate::convert::Conversion;
 use crate::error::Error;
 use crate::mapping::Mapping;
@@ -102,7 +104,8 @@ pub struct VerifyReport {
     pub passed: bool,
     pub seconds: f64,
     /// `read`: the source was read again; `load`: the source side is the digests `migrate` computed from the
-    /// rows it sent (differing buckets are still read from the source).
+    /// rows it sent (differing buckets are still read from the source); `export`: the digests and check answers
+    /// an export recorded in its manifest (differing buckets are read from its files).
     pub source_side: &'static str,
     pub rows_source: u64,
     pub rows_target: u64,
@@ -279,19 +282,24 @@ async fn pass(
         progress,
     } = *shared;
     let opts = &settings.tuning;
+    // A pass with no source jobs (the source side is known from digests) never opens the source.
     let mut snapshot = match snapshot {
-        Some(s) => s,
-        None => {
+        Some(s) => Some(s),
+        None if source_jobs.is_empty() => None,
+        None => Some(
             src::open_snapshot(
                 &settings.endpoints.source,
                 opts.readers,
                 opts.source_quiesced,
                 opts.lock_wait,
             )
-            .await?
-        }
+            .await?,
+        ),
     };
-    let readers = opts.readers_of(&mut snapshot);
+    let readers = match snapshot.as_mut() {
+        Some(s) if !source_jobs.is_empty() => opts.readers_of(s),
+        _ => Vec::new(),
+    };
     let clients = tgt::open_snapshot(&settings.endpoints.target, opts.writers).await?;
     let pg_readers: Vec<TargetReader> = clients
         .into_iter()
@@ -311,17 +319,24 @@ async fn pass(
     };
     let source_sinks = sinks(0, readers.len());
     let target_sinks = sinks(1, pg_readers.len());
-    let source = pipeline::run(
-        source_jobs,
-        readers,
-        SourceSide {
-            canons: canons.clone(),
-            mode: mode.clone(),
-            progress: progress.clone(),
-        },
-        source_sinks,
-        engine,
-    );
+    let source_mode = mode.clone();
+    let source = async move {
+        if source_jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        pipeline::run(
+            source_jobs,
+            readers,
+            SourceSide {
+                canons: canons.clone(),
+                mode: source_mode,
+                progress: progress.clone(),
+            },
+            source_sinks,
+            engine,
+        )
+        .await
+    };
     let target = pipeline::run(
         target_jobs,
         pg_readers,
@@ -364,25 +379,33 @@ fn compared(tp: &TablePlan, schema: &str) -> Compared {
         })
         .map(|c| (c.target.clone(), c.conversion.clone()));
     Compared {
-        source: tp.source.clone(),
+        range_key,
+        ..compared_by(&tp.source, &tp.target, &Spec::of(tp), schema)
+    }
+}
+
+/// A table compared as `spec` says (read whole: no range key).
+fn compared_by(source: &str, target: &str, spec: &Spec, schema: &str) -> Compared {
+    Compared {
+        source: source.to_string(),
         transform: None,
-        canon: Canon::of(tp),
+        canon: spec.canon(),
         schema: Arc::new(Schema::new(
-            tp.columns
+            spec.columns
                 .iter()
-                .map(|c| Field::new(&c.target, DataType::Utf8, true))
+                .map(|(name, _, _)| Field::new(name, DataType::Utf8, true))
                 .collect::<Vec<_>>(),
         )),
         select: format!(
             "SELECT {} FROM {}",
-            tp.columns
+            spec.columns
                 .iter()
-                .map(|c| pg_ident(&c.target))
+                .map(|(name, _, _)| pg_ident(name))
                 .collect::<Vec<_>>()
                 .join(", "),
-            pg_qualified(schema, &tp.target)
+            pg_qualified(schema, target)
         ),
-        range_key,
+        range_key: None,
     }
 }
 
@@ -621,9 +644,9 @@ async fn sequences(
 }
 
 /// A query result as text rows, for comparing the two sides of a critical check.
-type Rows = Vec<Vec<Option<String>>>;
+pub(super) type Rows = Vec<Vec<Option<String>>>;
 
-async fn source_rows(conn: &mut mysql_async::Conn, sql: &str) -> Result<Rows, String> {
+pub(super) async fn source_rows(conn: &mut mysql_async::Conn, sql: &str) -> Result<Rows, String> {
     let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| e.to_string())?;
     Ok(rows
         .into_iter()
@@ -846,38 +869,10 @@ async fn verify_with(
     content?;
     let independent = independent?;
 
-    // Tables whose buckets differ, and the buckets to read again.
-    let mut results = Vec::new();
-    let mut wanted: HashMap<String, HashSet<u32>> = HashMap::new();
-    {
-        let a = acc.lock().expect("verify accumulator");
-        for tp in &plan.tables {
-            let empty = vec![(0u64, 0u128); BUCKETS];
-            let sides = a.digests.get(&tp.source);
-            let (s, t) = match sides {
-                Some([s, t]) => (s, t),
-                None => (&empty, &empty),
-            };
-            let bad: Vec<u32> = (0..BUCKETS)
-                .filter(|&b| s[b] != t[b])
-                .map(|b| b as u32)
-                .collect();
-            if !bad.is_empty() {
-                wanted.insert(
-                    tp.source.clone(),
-                    bad.iter().take(DRILL_BUCKETS).copied().collect(),
-                );
-            }
-            results.push(TableResult {
-                source: tp.source.clone(),
-                target: tp.target.clone(),
-                rows_source: s.iter().map(|x| x.0).sum(),
-                rows_target: t.iter().map(|x| x.0).sum(),
-                differing_buckets: bad.len(),
-                differences: Vec::new(),
-            });
-        }
-    }
+    let (mut results, wanted) = bucket_results(
+        &acc.lock().expect("verify accumulator"),
+        plan.tables.iter().map(|tp| (&tp.source, &tp.target)),
+    );
     if !wanted.is_empty() {
         tracing::info!(
             tables = wanted.len(),
@@ -910,6 +905,59 @@ async fn verify_with(
         }
     }
 
+    Ok(assemble(
+        mapping,
+        results,
+        independent,
+        started,
+        source_side,
+    ))
+}
+
+/// Per table (source, target): the row counts of both sides and the buckets that differ; and the buckets to
+/// read again to name the differences.
+fn bucket_results<'a>(
+    acc: &Acc,
+    tables: impl Iterator<Item = (&'a String, &'a String)>,
+) -> (Vec<TableResult>, HashMap<String, HashSet<u32>>) {
+    let mut results = Vec::new();
+    let mut wanted: HashMap<String, HashSet<u32>> = HashMap::new();
+    let empty = empty_buckets();
+    for (source, target) in tables {
+        let (s, t) = match acc.digests.get(source) {
+            Some([s, t]) => (s, t),
+            None => (&empty, &empty),
+        };
+        let bad: Vec<u32> = (0..BUCKETS)
+            .filter(|&b| s[b] != t[b])
+            .map(|b| b as u32)
+            .collect();
+        if !bad.is_empty() {
+            wanted.insert(
+                source.clone(),
+                bad.iter().take(DRILL_BUCKETS).copied().collect(),
+            );
+        }
+        results.push(TableResult {
+            source: source.clone(),
+            target: target.clone(),
+            rows_source: s.iter().map(|x| x.0).sum(),
+            rows_target: t.iter().map(|x| x.0).sum(),
+            differing_buckets: bad.len(),
+            differences: Vec::new(),
+        });
+    }
+    (results, wanted)
+}
+
+/// The report: a checklist item per table, then the independent items, the mapping's manual items.
+fn assemble(
+    mapping: &Mapping,
+    results: Vec<TableResult>,
+    independent: Vec<Item>,
+    started: Instant,
+    source_side: &'static str,
+) -> VerifyReport {
     let mut items: Vec<Item> = results
         .iter()
         .map(|r| Item {
@@ -920,7 +968,7 @@ async fn verify_with(
         })
         .collect();
     items.extend(independent);
-    let report = VerifyReport {
+    VerifyReport {
         format: 1,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         app: mapping.app.clone(),
@@ -939,8 +987,7 @@ async fn verify_with(
                 item: m.item.clone(),
             })
             .collect(),
-    };
-    Ok(report)
+    }
 }
 
 fn table_detail(r: &TableResult) -> String {
@@ -1030,10 +1077,10 @@ pub fn summary(r: &VerifyReport) -> String {
         "Verified in {:.1}s{}: {} rows in the source, {} in the target; {} tables, {} foreign keys, {} sequences, \
          {} critical-data checks; {}.",
         r.seconds,
-        if r.source_side == "load" {
-            " against the digests of the rows sent"
-        } else {
-            ""
+        match r.source_side {
+            "load" => " against the digests of the rows sent",
+            "export" => " against the export's digests and recorded checks",
+            _ => "",
         },
         r.rows_source,
         r.rows_target,
