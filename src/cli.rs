@@ -266,6 +266,11 @@ pub struct VerifyArgs {
     /// Write the checklist as Markdown to this file (it is printed in any case).
     #[arg(long)]
     pub checklist: Option<std::path::PathBuf>,
+    /// No write reached the source since the completed migrate (writes frozen): compare against the digests
+    /// that run kept, reading only the target, even when no binary log position proves it (it is used
+    /// automatically when one does).
+    #[arg(long)]
+    pub source_unchanged: bool,
 }
 
 #[derive(Args)]

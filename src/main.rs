@@ -183,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tuning,
                 report: a.report,
                 checklist: a.checklist,
+                source_unchanged: a.source_unchanged,
             };
             commands::verify::command(&settings).await?;
         }

@@ -321,6 +321,19 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         None => return Err(Error::Interrupted),
     };
     progress.finish();
+    if keep_digests {
+        // Kept with the completed run's baseline: a later `verify` against an unchanged source reads only the
+        // target. Losing them costs only that shortcut.
+        let stored: Vec<(String, String)> = digests
+            .lock()
+            .expect("digest map")
+            .iter()
+            .map(|(t, b)| (t.clone(), crate::canonical::encode_buckets(b)))
+            .collect();
+        if let Err(e) = ledger::store_digests(&control, &stored).await {
+            tracing::warn!(error = %e, "Could not keep the load digests for a later verify.");
+        }
+    }
     for (table, timing) in crate::report::per_table(&results) {
         reports.get_mut(&table).expect("reported table").timing = timing;
     }

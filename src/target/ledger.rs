@@ -320,6 +320,60 @@ pub async fn complete(
     tx.commit().await.map_err(pg("completing the ledger"))
 }
 
+/// Keeps the canonical digests of the rows a completed run sent (`canonical::encode_buckets` text by source
+/// table), so that a later `verify` against an unchanged source reads only the target.
+pub async fn store_digests(
+    client: &Client,
+    digests: &[(String, String)],
+) -> Result<(), TargetError> {
+    let l = qi(LEDGER_SCHEMA);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {l}.digest (table_name text PRIMARY KEY, buckets text NOT NULL);
+             DELETE FROM {l}.digest;"
+        ))
+        .await
+        .map_err(pg("keeping the load digests"))?;
+    for (table, buckets) in digests {
+        client
+            .execute(
+                &format!("INSERT INTO {l}.digest VALUES ($1, $2)"),
+                &[table, buckets],
+            )
+            .await
+            .map_err(pg("keeping the load digests"))?;
+    }
+    Ok(())
+}
+
+/// The digests [`store_digests`] kept, if any.
+pub async fn stored_digests(client: &Client) -> Result<Vec<(String, String)>, TargetError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.digest", qi(LEDGER_SCHEMA))],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(client
+        .query(
+            &format!(
+                "SELECT table_name, buckets FROM {}.digest",
+                qi(LEDGER_SCHEMA)
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
 /// The loaded tables whose row count differs from the one recorded when the run completed (rows written, or
 /// deleted, after it): (table, rows then, rows now).
 pub async fn changed_since_completed(

@@ -52,6 +52,7 @@ pub async fn after_import(
         tuning: tuning.clone(),
         report: None,
         checklist: None,
+        source_unchanged: false,
     };
     let control = crate::connect::target(url).await?;
     let schema = m.target_schema.as_str();

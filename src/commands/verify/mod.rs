@@ -43,6 +43,9 @@ pub struct Settings {
     pub report: Option<PathBuf>,
     /// The checklist as Markdown.
     pub checklist: Option<PathBuf>,
+    /// The operator's word that the source has not changed since the completed run (writes frozen): compare
+    /// against the digests that run kept even when no binary log position proves it.
+    pub source_unchanged: bool,
 }
 
 /// Differing buckets read again per table, and differences listed per table.
@@ -755,7 +758,7 @@ async fn verify_with(
     let started = Instant::now();
     let control = crate::connect::target(&settings.endpoints.target).await?;
     let run = crate::target::ledger::read_run(&control).await?;
-    if let Some(run) = run.filter(|r| !r.is_completed()) {
+    if let Some(run) = run.as_ref().filter(|r| !r.is_completed()) {
         return Err(Error::Usage(format!(
             "the target holds the ledger of an unfinished {} (schema {}): finish it with `pgconverge {} --resume` \
              or return the target to its state before it with `pgconverge reset --yes`, then verify",
@@ -764,6 +767,10 @@ async fn verify_with(
             run.command
         )));
     }
+    let kept = match &run {
+        Some(_) if sent.is_none() => crate::target::ledger::stored_digests(&control).await?,
+        _ => Vec::new(),
+    };
     drop(control);
     let session::Session {
         plan,
@@ -772,6 +779,7 @@ async fn verify_with(
         snapshot,
         chunk_plan,
         control,
+        inputs,
         ..
     } = session::open(
         &settings.endpoints.source,
@@ -782,6 +790,13 @@ async fn verify_with(
         Ledger::Ignore,
     )
     .await?;
+    let sent = match (sent, &run) {
+        (Some(s), _) => Some(s),
+        (None, Some(run)) if !kept.is_empty() => {
+            reuse(run, &inputs, &snapshot.info, settings, kept)
+        }
+        _ => None,
+    };
     let schema = mapping.target_schema.clone();
     let canons: HashMap<String, Arc<Compared>> = plan
         .tables
@@ -912,6 +927,49 @@ async fn verify_with(
         started,
         source_side,
     ))
+}
+
+/// The digests a completed run kept, when they still describe the source: same mapping and schemas, and the
+/// source provably unchanged (the same binary log position or GTID set as the run's snapshot) or declared so
+/// (`--source-unchanged`). Otherwise `None`: the source is read.
+fn reuse(
+    run: &crate::target::ledger::Run,
+    inputs: &crate::target::ledger::Inputs,
+    now: &src::SnapshotInfo,
+    settings: &Settings,
+    kept: Vec<(String, String)>,
+) -> Option<HashMap<String, Buckets>> {
+    let same_inputs = run.inputs.mapping == inputs.mapping
+        && run.inputs.source_schema == inputs.source_schema
+        && run.inputs.target_schema == inputs.target_schema;
+    let then = &run.snapshot;
+    let proven = (then.binlog.is_some() && then.binlog == now.binlog)
+        || (then.gtid.is_some() && then.gtid == now.gtid);
+    if !same_inputs {
+        tracing::info!("The mapping or a schema changed since the run: reading the source.");
+        return None;
+    }
+    if !proven && !settings.source_unchanged {
+        tracing::info!(
+            "No binary log position proves the source unchanged since the run: reading it (--source-unchanged \
+             trusts the operator instead)."
+        );
+        return None;
+    }
+    let mut out = HashMap::new();
+    for (table, text) in kept {
+        match crate::canonical::decode_buckets(&text) {
+            Ok(b) => {
+                out.insert(table, b);
+            }
+            Err(e) => {
+                tracing::warn!(table, error = %e, "Unreadable kept digests: reading the source.");
+                return None;
+            }
+        }
+    }
+    tracing::info!("Comparing the target with the digests of the rows the completed run sent.");
+    Some(out)
 }
 
 /// Per table (source, target): the row counts of both sides and the buckets that differ; and the buckets to
@@ -1124,6 +1182,7 @@ pub async fn after_load(
         tuning: tuning.clone(),
         report: None,
         checklist: checklist.map(Into::into),
+        source_unchanged: false,
     };
     let report = verify_with(mapping, &settings, loaded).await?;
     println!("{}", summary(&report));
