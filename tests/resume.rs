@@ -351,14 +351,7 @@ async fn rows_a_replace_run_deleted_come_back_on_reset() {
     pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 40, 0.01, 1)
         .await
         .unwrap();
-    let pg = common::pg_conn(&dbs.target()).await;
-    pg.batch_execute(
-        "INSERT INTO networks (id, created_at, updated_at) VALUES ('11111111-1111-4111-8111-111111111111', now(), now());
-         INSERT INTO identities (id, schema_id, traits, created_at, updated_at, nid, state)
-         VALUES ('22222222-2222-4222-8222-222222222222', 'default', '{\"a\": 1}', now(), now(), '11111111-1111-4111-8111-111111111111', 'active')",
-    )
-    .await
-    .unwrap();
+    common::plant_stray_kratos_rows(&dbs).await;
     let before = common::target_state(&dbs).await;
     let (code, text) = common::run(&dbs, "migrate", &["--replace"]);
     assert_eq!(code, 0, "{text}");

@@ -390,17 +390,5 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
             }
         }
     }
-    if let Some(path) = &settings.report {
-        session::write_report(path, "import", &r)?;
-    }
-    match failed {
-        Some(v) => Err(super::verify::failure(
-            &v,
-            "the import completed (`pgconverge reset --yes` returns the target to its state before it)",
-        )),
-        None => {
-            println!("{}", session::WAY_BACK);
-            Ok(r)
-        }
-    }
+    super::verify::conclude("import", r, settings.report.as_deref(), failed)
 }

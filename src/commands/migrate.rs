@@ -415,7 +415,7 @@ pub(crate) async fn after_failure(
             control = crate::connect::target_with_retry(target_url).await?;
         }
         match ledger::read_run(&control).await? {
-            Some(run) => Ok::<_, Error>(target::restore(&mut control, &run).await?),
+            Some(run) => Ok::<_, Error>(target::restore(&mut control, &run, &|_| {}).await?),
             None => Ok(()),
         }
     }
@@ -503,19 +503,7 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
             failed = Some(v);
         }
     }
-    if let Some(path) = &settings.report {
-        session::write_report(path, "migrate", &report)?;
-    }
-    match failed {
-        Some(v) => Err(super::verify::failure(
-            &v,
-            "the load completed (`pgconverge reset --yes` returns the target to its state before it)",
-        )),
-        None => {
-            println!("{}", session::WAY_BACK);
-            Ok(report)
-        }
-    }
+    super::verify::conclude("migrate", report, settings.report.as_deref(), failed)
 }
 
 /// One line for the operator.

@@ -97,7 +97,15 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         println!("Nothing was changed. Run `pgconverge reset --yes` with the same flags to do it.");
         return Ok(Outcome::WouldRestore);
     }
-    target::restore(&mut client, &run).await?;
+    // One transaction of a few steps: the bar shows the step running (on a terminal) or a line per step.
+    let progress = crate::progress::Progress::new(
+        "reset",
+        r.saved_rows.iter().map(|(_, n)| *n as u64).sum(),
+        crate::progress::Unit::Rows,
+    );
+    let step = |s: &str| progress.phase(s);
+    target::restore(&mut client, &run, &step).await?;
+    progress.finish();
     println!("Done: the target is back to its state before the run.");
     Ok(Outcome::Restored)
 }

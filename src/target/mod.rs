@@ -299,7 +299,14 @@ pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restorati
 /// transaction: every loaded table emptied, the rows the run deleted put back as they were, every dropped foreign key re-created by name, the owned
 /// sequences as they were, the ledger removed. Safe at any point of a run (idempotent: a failed restore leaves
 /// everything as it was, and running it again does the same).
-pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), TargetError> {
+///
+/// `step` hears each step as it starts (`drop keys`, `empty tables`, `put back <table>`, `re-create keys`,
+/// `sequences`), for a progress display.
+pub async fn restore(
+    client: &mut Client,
+    run: &ledger::Run,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<(), TargetError> {
     let schema = run.target_schema.as_str();
     let l = qi(LEDGER_SCHEMA);
     let tx = client
@@ -309,7 +316,9 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
     if run.state != "preparing" {
         // Keys restored by a finish (all of them after a completed run) are dropped again so that every loaded
         // table can be emptied.
+        step("drop keys");
         drop_foreign_keys(&tx, schema, &run.dropped_fks, true).await?;
+        step("empty tables");
         if !run.tables.is_empty() {
             let list: Vec<String> = run.tables.iter().map(|t| qualified(schema, t)).collect();
             tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
@@ -322,6 +331,7 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
             .map_err(pg("reading the saved rows"))?;
         for row in saved {
             let (table, copy): (String, String) = (row.get(0), row.get(1));
+            step(&format!("put back {table}"));
             let t = qualified(schema, &table);
             // Generated columns take no value; identity columns take the saved one.
             let cols: String = tx
@@ -340,6 +350,7 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
             .await
             .map_err(pg(format!("putting back the saved rows of {table}")))?;
         }
+        step("re-create keys");
         for fk in &run.dropped_fks {
             tx.batch_execute(&format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
@@ -353,6 +364,7 @@ pub async fn restore(client: &mut Client, run: &ledger::Run) -> Result<(), Targe
                 fk.name, fk.table
             )))?;
         }
+        step("sequences");
         tx.batch_execute(&format!(
             "SELECT setval(name::regclass, last_value, is_called) FROM {l}.sequence"
         ))

@@ -261,6 +261,21 @@ pub async fn target_state(dbs: &TestDbs) -> String {
     out
 }
 
+/// Puts rows into a Kratos target that no migration seeded (a network and an identity in it), as an operator's
+/// test or an earlier load would leave them.
+pub async fn plant_stray_kratos_rows(dbs: &TestDbs) {
+    pg_conn(&dbs.target())
+        .await
+        .batch_execute(
+            "INSERT INTO networks (id, created_at, updated_at) VALUES ('11111111-1111-4111-8111-111111111111', now(), now());
+             INSERT INTO identities (id, schema_id, traits, created_at, updated_at, nid, state)
+             VALUES ('22222222-2222-4222-8222-222222222222', 'default', '{\"a\": 1}', now(), now(),
+                     '11111111-1111-4111-8111-111111111111', 'active')",
+        )
+        .await
+        .unwrap();
+}
+
 /// Every table of the test's source with its server checksum: proves the source was only read.
 pub async fn source_checksum(dbs: &TestDbs) -> String {
     let mut my = mysql_conn(&dbs.source_admin()).await;

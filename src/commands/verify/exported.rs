@@ -11,9 +11,9 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 
 use super::{
-    assemble, bucket_results, compared_by, differences, fold, foreign_keys, pass, sequences,
-    show_rows, summary, target_ranges, target_rows, write_checklist, Acc, Compared, Item, Mode,
-    Settings, Shared, VerifyReport,
+    assemble, bucket_results, check_item, compared_by, differences, fold, foreign_keys, pass,
+    sequences, summary, target_ranges, target_rows, write_checklist, Acc, Compared, Mode, Settings,
+    Shared, VerifyReport,
 };
 use crate::canonical::{decode_buckets, empty_buckets};
 use crate::commands::session::{Endpoints, Tuning};
@@ -91,25 +91,13 @@ pub async fn after_import(
         items.extend(sequences(&control, schema, &loaded).await?);
         for c in &m.checks {
             let t = target_rows(&control, &c.target).await;
-            let (passed, detail) = match (&c.source_rows, t) {
-                (Ok(s), Ok(t)) if *s == t => (true, format!("{} on both sides", show_rows(s))),
-                (Ok(s), Ok(t)) => (
-                    false,
-                    format!(
-                        "source (at export) {} but target {}",
-                        show_rows(s),
-                        show_rows(&t)
-                    ),
-                ),
-                (Err(e), _) => (false, format!("the source query failed at export: {e}")),
-                (_, Err(e)) => (false, format!("the target query failed: {e}")),
-            };
-            items.push(Item {
-                phase: c.phase.clone(),
-                name: c.name.clone(),
-                passed,
-                detail,
-            });
+            items.push(check_item(
+                &c.name,
+                &c.phase,
+                c.source_rows.as_ref(),
+                t,
+                "source (at export)",
+            ));
         }
         Ok::<_, Error>(items)
     };

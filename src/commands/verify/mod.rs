@@ -723,24 +723,36 @@ async fn critical_checks(
         let s = source_rows(&mut conn, &c.source).await;
         let t = target_rows(control, &c.target).await;
         tracing::debug!(check = %c.name, seconds = started.elapsed().as_secs_f64(), "Critical-data check run.");
-        let (passed, detail) = match (s, t) {
-            (Ok(s), Ok(t)) if s == t => (true, format!("{} on both sides", show_rows(&s))),
-            (Ok(s), Ok(t)) => (
-                false,
-                format!("source {} but target {}", show_rows(&s), show_rows(&t)),
-            ),
-            (Err(e), _) => (false, format!("the source query failed: {e}")),
-            (_, Err(e)) => (false, format!("the target query failed: {e}")),
-        };
-        items.push(Item {
-            phase: c.phase.clone(),
-            name: c.name.clone(),
-            passed,
-            detail,
-        });
+        items.push(check_item(&c.name, &c.phase, s.as_ref(), t, "source"));
     }
     conn.disconnect().await.ok();
     Ok(items)
+}
+
+/// A critical-data check's checklist item from both sides' answers (`source` names where the source's came
+/// from, in messages).
+fn check_item(
+    name: &str,
+    phase: &str,
+    s: Result<&Rows, &String>,
+    t: Result<Rows, String>,
+    source: &str,
+) -> Item {
+    let (passed, detail) = match (s, t) {
+        (Ok(s), Ok(t)) if *s == t => (true, format!("{} on both sides", show_rows(s))),
+        (Ok(s), Ok(t)) => (
+            false,
+            format!("{source} {} but target {}", show_rows(s), show_rows(&t)),
+        ),
+        (Err(e), _) => (false, format!("the {source} query failed: {e}")),
+        (_, Err(e)) => (false, format!("the target query failed: {e}")),
+    };
+    Item {
+        phase: phase.to_string(),
+        name: name.to_string(),
+        passed,
+        detail,
+    }
 }
 
 /// Runs the verification; the caller decides the exit code from `passed`.
@@ -1167,6 +1179,32 @@ pub fn failure(r: &VerifyReport, state: &str) -> Error {
         failed.len(),
         failed.join(", ")
     ))
+}
+
+/// The end of a loading command (`migrate`, `import`): its report written if asked, then exit 6 when the
+/// verification after the load failed, otherwise the ways back and on.
+pub fn conclude<T: Serialize>(
+    command: &str,
+    report: T,
+    path: Option<&std::path::Path>,
+    failed: Option<VerifyReport>,
+) -> Result<T, Error> {
+    if let Some(path) = path {
+        session::write_report(path, command, &report)?;
+    }
+    match failed {
+        Some(v) => Err(failure(
+            &v,
+            &format!(
+                "the {} completed (`pgconverge reset --yes` returns the target to its state before it)",
+                if command == "migrate" { "load" } else { command }
+            ),
+        )),
+        None => {
+            println!("{}", session::WAY_BACK);
+            Ok(report)
+        }
+    }
 }
 
 /// Verification at the end of `migrate`: prints the summary line and writes the checklist if asked.
