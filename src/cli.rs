@@ -296,17 +296,10 @@ pub struct ResetArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub endpoints: Endpoints,
-    /// Source connections reading in parallel [default: cores, at most 4].
+    /// Source connections reading in parallel [default: cores, at most 4]. `check` never takes the global read
+    /// lock: each reads in its own consistent snapshot.
     #[arg(long)]
     pub readers: Option<usize>,
-    /// The source receives no writes: read without the global read lock (for users without RELOAD).
-    #[arg(long)]
-    pub source_quiesced: bool,
-    /// How long the snapshot's global read lock may wait behind write statements still running on the source
-    /// (`10s`, `1m`, or seconds);
-    /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
-    pub lock_wait: u64,
     /// Also write every finding as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,

@@ -131,8 +131,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut tuning = Tuning::default();
             // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
             tuning.readers = a.readers.unwrap_or(tuning.readers + 1);
-            tuning.source_quiesced = a.source_quiesced;
-            tuning.lock_wait = a.lock_wait;
             let settings = commands::check::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,

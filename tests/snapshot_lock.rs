@@ -1,6 +1,6 @@
 //! A safe snapshot on a busy source: the global read lock waits at most `--lock-wait` seconds behind a write
 //! statement still running on the source, then gives up naming it, with the target untouched; the write itself is
-//! not disturbed.
+//! not disturbed; `check` never takes the lock.
 
 mod common;
 
@@ -38,6 +38,13 @@ async fn the_read_lock_gives_up_after_the_bound_naming_the_running_write() {
     let (code, out) = common::run(&dbs, "migrate", &["--lock-wait", "2"]);
     // The write is still running when migrate has given up: the lock did not wait for it.
     assert!(!writer.is_finished(), "migrate waited for the write: {out}");
+    // The preflight never takes the lock: it reads right through the running write.
+    let (check, check_out) = common::run(&dbs, "check", &[]);
+    assert_eq!(check, 0, "{check_out}");
+    assert!(
+        !writer.is_finished(),
+        "check waited for the write: {check_out}"
+    );
     assert_eq!(code, 3, "{out}");
     for needle in [
         "global read lock",

@@ -85,11 +85,11 @@ async fn target_rows(dbs: &TestDbs, table: &str) -> Vec<String> {
         .collect()
 }
 
-async fn empty_target(dbs: &TestDbs, table: &str) {
-    let pg = common::pg_conn(&dbs.target_super()).await;
-    pg.batch_execute(&format!("TRUNCATE {table}"))
-        .await
-        .unwrap();
+/// Undoes the completed run (`reset --yes`): `table` is empty again.
+async fn empty_target(dbs: &TestDbs, mapping: &str, table: &str) {
+    let (code, out) = common::runs::reset(dbs, mapping, true);
+    assert_eq!(code, 0, "{out}");
+    assert!(target_rows(dbs, table).await.is_empty(), "{out}");
 }
 
 async fn source_exec(dbs: &TestDbs, sql: &str) {
@@ -110,7 +110,7 @@ async fn every_pair_arrives_cell_equal_in_both_copy_formats() {
         assert_eq!(code, 0, "{format}: {out}");
         let got = target_rows(&dbs, "pairs").await;
         assert_eq!(got, EXPECTED, "{format}");
-        empty_target(&dbs, "pairs").await;
+        empty_target(&dbs, &mapping, "pairs").await;
     }
 }
 
@@ -218,7 +218,7 @@ async fn narrower_targets_are_refused_or_checked_value_by_value() {
             "2|-123456.00|0.1|2024-01-01 10:00:00|~"
         ]
     );
-    empty_target(&dbs, "narrow").await;
+    empty_target(&dbs, &declared, "narrow").await;
     for (set, column, needle) in [
         (
             "d = 9.9999",

@@ -113,7 +113,13 @@ impl Transform<ChunkWork> for Inspect {
 /// Runs the preflight. Returns the report; the caller decides the exit code from `violations`.
 pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport, Error> {
     let started = Instant::now();
-    let opts = &settings.tuning;
+    // A preflight never takes the global read lock (it would hold back the production source's writes): each
+    // reader reads in its own consistent snapshot, and the key checks run on one connection, consistent within
+    // itself. Enough to find the rows that would stop a run.
+    let opts = &Tuning {
+        source_quiesced: true,
+        ..settings.tuning.clone()
+    };
     let session::Session {
         plan,
         source_tables,

@@ -392,7 +392,12 @@ pub async fn open(
         let ranges = match previous.as_ref().and_then(|r| r.chunks.get(&tp.source)) {
             Some(r) => r.clone(),
             None => {
-                let want = (s.rows_estimate.div_ceil(opts.chunk_rows.max(1)))
+                // information_schema's estimates can be stale (a table estimated at 0 rows may hold millions):
+                // below one chunk's worth the rows are counted, up to just past that worth, in the snapshot.
+                let rows =
+                    src::rows_at_least(&mut snapshot.conns[0], s, s.rows_estimate, opts.chunk_rows)
+                        .await?;
+                let want = (rows.div_ceil(opts.chunk_rows.max(1)))
                     .max(s.data_bytes.div_ceil(opts.chunk_bytes.max(1)))
                     .max(1) as usize;
                 src::plan_ranges(&mut snapshot.conns[0], s, want).await?

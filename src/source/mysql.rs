@@ -187,20 +187,53 @@ async fn running_statements(conn: &mut mysql_async::Conn) -> String {
     }
 }
 
-/// A bound on the first primary-key column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+/// A bound on the first primary-key column. In JSON (the ledger): a number, a string, or an array of bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
 #[serde(untagged)]
 pub enum KeyBound {
-    Int(i64),
+    /// Any MySQL integer, BIGINT UNSIGNED above 2^63 included.
+    Int(i128),
     Text(String),
+    /// A BINARY/VARBINARY key, compared byte by byte (its values need not be UTF-8).
+    Binary(Vec<u8>),
+}
+
+// By hand: serde's untagged buffering has no 128-bit integers, and BIGINT UNSIGNED bounds exceed i64.
+impl<'de> Deserialize<'de> for KeyBound {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .map(KeyBound::Int)
+                .ok_or_else(|| D::Error::custom(format!("key bound {n} is not an integer"))),
+            serde_json::Value::String(s) => Ok(KeyBound::Text(s)),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .map(KeyBound::Binary)
+                .ok_or_else(|| D::Error::custom("a binary key bound holds a non-byte")),
+            other => Err(D::Error::custom(format!("unexpected key bound {other}"))),
+        }
+    }
 }
 
 impl KeyBound {
-    /// SQL literal; strings go through the column's collation because a string literal is coercible.
+    /// SQL literal; strings go through the column's collation because a string literal is coercible; binary
+    /// keys are hex literals.
     pub fn literal(&self) -> String {
         match self {
             KeyBound::Int(v) => v.to_string(),
             KeyBound::Text(s) => sql_string(s),
+            KeyBound::Binary(b) => {
+                let mut hex = String::from("X'");
+                crate::util::hex::push_hex(&mut hex, b);
+                hex.push('\'');
+                hex
+            }
         }
     }
 }
@@ -220,6 +253,45 @@ const INT_TYPES: &[&str] = &[
     "integer",
     "bigint",
 ];
+
+/// The table's row count as far as chunking needs it: `estimate` when it is at least `chunk_rows`; otherwise
+/// the rows are counted, up to `chunk_rows + 1` first (cheap), and exactly when there are more (the estimate was
+/// stale).
+pub async fn rows_at_least(
+    conn: &mut mysql_async::Conn,
+    table: &SourceTable,
+    estimate: u64,
+    chunk_rows: u64,
+) -> Result<u64, SourceError> {
+    if estimate >= chunk_rows || table.primary_key.is_empty() {
+        return Ok(estimate);
+    }
+    let t = quote_ident(&table.name);
+    let ctx = format!("counting the rows of {}", table.name);
+    let probe: Option<u64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {t} LIMIT {}) x",
+            chunk_rows + 1
+        ))
+        .await
+        .map_err(q(&ctx))?;
+    let probe = probe.unwrap_or(0);
+    if probe <= chunk_rows {
+        return Ok(probe.max(estimate));
+    }
+    let exact: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {t}"))
+        .await
+        .map_err(q(&ctx))?;
+    let exact = exact.unwrap_or(probe);
+    tracing::info!(
+        table = %table.name,
+        estimate,
+        rows = exact,
+        "The row estimate was stale; chunking by the count."
+    );
+    Ok(exact)
+}
 
 /// Splits a table into about `want` ranges of its first key column, without OFFSET scans.
 ///
@@ -247,20 +319,26 @@ pub async fn plan_ranges(
         .unwrap_or_default();
     let ctx = format!("planning chunks of {}", table.name);
     if INT_TYPES.contains(&col.as_str()) {
-        let mm: Option<(Option<i64>, Option<i64>)> = conn
+        // Read as text: BIGINT UNSIGNED goes up to 2^64 - 1, beyond i64.
+        let mm: Option<(Option<String>, Option<String>)> = conn
             .query_first(format!("SELECT MIN({kc}), MAX({kc}) FROM {t}"))
             .await
             .map_err(q(&ctx))?;
         let Some((Some(lo), Some(hi))) = mm else {
             return Ok(whole);
         };
-        let span = (hi as i128 - lo as i128 + 1).max(1);
-        let mut bounds: Vec<i64> = (1..want as i128)
-            .map(|i| (lo as i128 + span * i / want as i128) as i64)
-            .collect();
-        bounds.dedup();
-        bounds.retain(|b| *b > lo);
-        return Ok(ranges_from(bounds.into_iter().map(KeyBound::Int).collect()));
+        let (Ok(lo), Ok(hi)) = (lo.parse::<i128>(), hi.parse::<i128>()) else {
+            return Ok(whole);
+        };
+        return Ok(ranges_from(
+            int_bounds(lo, hi, want)
+                .into_iter()
+                .map(KeyBound::Int)
+                .collect(),
+        ));
+    }
+    if matches!(col.as_str(), "binary" | "varbinary") {
+        return binary_ranges(conn, &t, &kc, want, &ctx).await;
     }
     type MinMax = Option<(Option<Vec<u8>>, Option<Vec<u8>>)>;
     let mm: MinMax = conn
@@ -308,6 +386,55 @@ pub async fn plan_ranges(
     Ok(ranges_from(bounds))
 }
 
+/// About `want` equal-width boundaries strictly inside `lo..=hi`.
+fn int_bounds(lo: i128, hi: i128, want: usize) -> Vec<i128> {
+    let span = (hi - lo + 1).max(1);
+    let mut bounds: Vec<i128> = (1..want as i128)
+        .map(|i| lo + span * i / want as i128)
+        .collect();
+    bounds.dedup();
+    bounds.retain(|b| *b > lo);
+    bounds
+}
+
+/// Ranges of a BINARY/VARBINARY key: candidates interpolated in byte space, snapped to real keys, put in
+/// byte order (the column's own order) on the client.
+async fn binary_ranges(
+    conn: &mut mysql_async::Conn,
+    t: &str,
+    kc: &str,
+    want: usize,
+    ctx: &str,
+) -> Result<Vec<ChunkRange>, SourceError> {
+    type MinMax = Option<(Option<Vec<u8>>, Option<Vec<u8>>)>;
+    let mm: MinMax = conn
+        .query_first(format!("SELECT MIN({kc}), MAX({kc}) FROM {t}"))
+        .await
+        .map_err(q(ctx))?;
+    let Some((Some(min), Some(max))) = mm else {
+        return Ok(vec![ChunkRange { lo: None, hi: None }]);
+    };
+    let mut snapped = Vec::new();
+    for c in interpolate_bytes(&min, &max, want) {
+        let v: Option<Option<Vec<u8>>> = conn
+            .query_first(format!(
+                "SELECT MIN({kc}) FROM {t} WHERE {kc} >= {}",
+                KeyBound::Binary(c).literal()
+            ))
+            .await
+            .map_err(q(ctx))?;
+        if let Some(Some(v)) = v {
+            snapped.push(v);
+        }
+    }
+    snapped.sort();
+    snapped.dedup();
+    snapped.retain(|b| *b > min);
+    Ok(ranges_from(
+        snapped.into_iter().map(KeyBound::Binary).collect(),
+    ))
+}
+
 fn ranges_from(bounds: Vec<KeyBound>) -> Vec<ChunkRange> {
     let mut out = Vec::with_capacity(bounds.len() + 1);
     let mut lo = None;
@@ -346,7 +473,21 @@ fn interpolate_text(min: &str, max: &str, want: usize) -> Vec<String> {
             })
             .collect();
     }
-    let (mb, xb) = (min.as_bytes(), max.as_bytes());
+    interpolate_bytes(min.as_bytes(), max.as_bytes(), want)
+        .into_iter()
+        .filter_map(|bytes| {
+            let valid = match std::str::from_utf8(&bytes) {
+                Ok(s) => s.to_string(),
+                Err(e) => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+            };
+            (!valid.is_empty()).then_some(valid)
+        })
+        .collect()
+}
+
+/// About `want` byte strings between `min` and `max`: their common prefix, then equal steps in the next eight
+/// bytes (trailing zero bytes dropped).
+fn interpolate_bytes(mb: &[u8], xb: &[u8], want: usize) -> Vec<Vec<u8>> {
     let prefix = mb.iter().zip(xb).take_while(|(a, b)| a == b).count();
     let word = |s: &[u8]| -> u64 {
         let mut w = [0u8; 8];
@@ -357,15 +498,11 @@ fn interpolate_text(min: &str, max: &str, want: usize) -> Vec<String> {
     };
     let (a, b) = (word(mb) as u128, word(xb) as u128);
     (1..want as u128)
-        .filter_map(|i| {
+        .map(|i| {
             let v = (a + b.saturating_sub(a) * i / want as u128) as u64;
             let mut bytes = mb[..prefix].to_vec();
             bytes.extend(v.to_be_bytes().iter().copied().take_while(|b| *b != 0));
-            let valid = match std::str::from_utf8(&bytes) {
-                Ok(s) => s.to_string(),
-                Err(e) => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
-            };
-            (!valid.is_empty()).then_some(valid)
+            bytes
         })
         .collect()
 }
@@ -557,6 +694,41 @@ impl<W: Work + ReadSpec> Source<W> for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_bounds_hold_beyond_i64() {
+        let max = u64::MAX as i128;
+        let b = int_bounds(0, max, 4);
+        assert_eq!(b.len(), 3);
+        assert!(
+            b.windows(2).all(|w| w[0] < w[1]) && b[0] > 0 && b[2] < max,
+            "{b:?}"
+        );
+        assert!(b[2] > i64::MAX as i128, "{b:?}");
+        assert_eq!(KeyBound::Int(max).literal(), "18446744073709551615");
+        assert_eq!(int_bounds(5, 5, 4), Vec::<i128>::new());
+    }
+
+    #[test]
+    fn binary_bounds_are_hex_literals_in_byte_order() {
+        let c = interpolate_bytes(&[0x00, 0xff], &[0xf0, 0x01], 4);
+        assert_eq!(c.len(), 3);
+        assert!(c.windows(2).all(|w| w[0] < w[1]), "{c:?}");
+        assert_eq!(KeyBound::Binary(vec![0x00, 0xfe]).literal(), "X'00fe'");
+        // Stored in the ledger and read back unchanged, next to the other kinds.
+        for b in [
+            KeyBound::Binary(vec![0, 255]),
+            KeyBound::Int(u64::MAX as i128),
+            KeyBound::Text("7".into()),
+        ] {
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(
+                serde_json::from_str::<KeyBound>(&json).unwrap(),
+                b,
+                "{json}"
+            );
+        }
+    }
 
     #[test]
     fn uuid_interpolation_is_increasing_hex() {

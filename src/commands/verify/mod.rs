@@ -434,22 +434,25 @@ async fn target_ranges(
     }
     let mut literals: Vec<String> = match conv {
         Conversion::Int { .. } => {
-            let mut v: Vec<i64> = bounds
+            let mut v: Vec<i128> = bounds
                 .iter()
                 .filter_map(|b| match b {
                     KeyBound::Int(i) => Some(*i),
                     KeyBound::Text(t) => t.parse().ok(),
+                    KeyBound::Binary(_) => None,
                 })
                 .collect();
             v.sort_unstable();
             v.into_iter().map(|i| i.to_string()).collect()
         }
         _ => {
+            // Only uuid keys get here (see `compared`).
             let texts: Vec<String> = bounds
                 .iter()
-                .map(|b| match b {
-                    KeyBound::Int(i) => i.to_string(),
-                    KeyBound::Text(t) => t.clone(),
+                .filter_map(|b| match b {
+                    KeyBound::Int(i) => Some(i.to_string()),
+                    KeyBound::Text(t) => Some(t.clone()),
+                    KeyBound::Binary(_) => None,
                 })
                 .collect();
             control
