@@ -16,7 +16,13 @@ case "${1:-}" in
     ;;
   mariadb)
     data="$(mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -Nse 'SELECT @@datadir')"
+    pid="$(cat "$(mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -Nse 'SELECT @@pid_file')" 2>/dev/null || true)"
     mariadb-admin --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin shutdown
+    # shutdown returns while the server still removes its files; starting again must not race it.
+    for _ in $(seq 1 240); do
+      if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+      sleep 0.25
+    done
     PGCONVERGE_DB_DIR="$(dirname "${data%/}")" bash scripts/db-up.sh >/dev/null
     ;;
   *) echo "usage: $0 postgres|mariadb" >&2; exit 2 ;;

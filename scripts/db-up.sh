@@ -60,7 +60,8 @@ max_allowed_packet=256M
 local_infile=1
 log-error=$run/error.log
 EOF
-  if [ "$(id -u)" = 0 ]; then chown -R "$RUN_USER_MY" "$data" "$run"; fi
+  # A file the previous server is still removing may vanish under chown: that is not an error.
+  if [ "$(id -u)" = 0 ]; then chown -R "$RUN_USER_MY" "$data" "$run" 2>/dev/null || true; fi
   if [ ! -d "$data/mysql" ]; then
     log "initialising MariaDB in $data"
     run_as "$RUN_USER_MY" mariadb-install-db --defaults-file="$DB/mariadb.cnf" --auth-root-authentication-method=socket \

@@ -51,9 +51,11 @@ pub async fn source(url: &str) -> Result<mysql_async::Conn, ConnectError> {
 }
 
 pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
+    // The server's own message (tokio-postgres displays only "db error"): which database or role it refused.
+    let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| err("target", url, e))?;
+        .map_err(refused)?;
     crate::pipeline::drive(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "Target connection closed.");
@@ -62,7 +64,7 @@ pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     client
         .batch_execute("SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'")
         .await
-        .map_err(|e| err("target", url, e))?;
+        .map_err(refused)?;
     Ok(client)
 }
 

@@ -1,53 +1,188 @@
-//! Connection URLs: which engine a URL names, and its redacted form for every log line and report.
+//! Connection strings: their redacted form for every message, log line and report, and the passwords they carry
+//! (as the drivers read them) for scrubbing free text. Every form a driver accepts is covered: URLs with a
+//! password in the userinfo or in a `password=` query parameter, and libpq's `key=value` form.
 
-/// Replaces the password of a `scheme://user:password@host/...` URL with `***`; other text is left as is.
+/// Query parameters and libpq keys that hold a password.
+const PASSWORD_KEYS: &[&str] = &["password", "pass", "pwd"];
+
+fn is_password_key(k: &str) -> bool {
+    PASSWORD_KEYS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(k.trim()))
+}
+
+/// The connection string with every password replaced by `***`; other text is left as is.
 ///
 /// ```
-/// assert_eq!(pgconverge::url::redact("mysql://app:s3cr3t@db:3306/x"), "mysql://app:***@db:3306/x");
-/// assert_eq!(pgconverge::url::redact("postgres://db/x"), "postgres://db/x");
+/// use pgconverge::url::redact;
+/// assert_eq!(redact("mysql://app:s3cr3t@db:3306/x"), "mysql://app:***@db:3306/x");
+/// assert_eq!(redact("postgres://app@db/x?password=s3cr3t&sslmode=require"), "postgres://app@db/x?password=***&sslmode=require");
+/// assert_eq!(redact("host=db user=app password='s 3' dbname=x"), "host=db user=app password=*** dbname=x");
+/// assert_eq!(redact("postgres://db/x"), "postgres://db/x");
 /// ```
-pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    // The userinfo ends at the last '@' before the path: passwords may contain '@' when percent-encoding is skipped.
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &rest[..at];
-    match userinfo.find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &userinfo[..colon],
-            &rest[at..]
-        ),
-        None => url.to_string(),
+pub fn redact(conn: &str) -> String {
+    match conn.find("://") {
+        Some(scheme_end) => redact_url(conn, scheme_end),
+        None => redact_key_values(conn),
     }
 }
 
-/// Replaces every URL's password inside a free text (error messages from drivers may echo the URL).
-pub fn redact_all(text: &str, urls: &[&str]) -> String {
-    let mut out = text.to_string();
-    for u in urls {
-        out = out.replace(u, &redact(u));
-        if let Some(pw) = password(u) {
-            if !pw.is_empty() {
-                out = out.replace(pw, "***");
+fn redact_url(url: &str, scheme_end: usize) -> String {
+    let head = &url[..scheme_end + 3];
+    let rest = &url[scheme_end + 3..];
+    // The userinfo ends at the last '@' before the path: passwords may contain '@' when percent-encoding is skipped.
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
+                None => authority.to_string(),
             }
         }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let (path, query) = tail.split_at(q + 1);
+            let (query, fragment) = match query.find('#') {
+                Some(h) => query.split_at(h),
+                None => (query, ""),
+            };
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if is_password_key(k) => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}{}{fragment}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{head}{authority}{tail}")
+}
+
+/// libpq's `key=value` form: values are bare words or single-quoted with backslash escapes.
+fn key_values(conn: &str) -> Vec<(String, String, std::ops::Range<usize>)> {
+    let b = conn.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = conn[key_start..i].to_string();
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' {
+            break;
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let value_start = i;
+        let mut value = String::new();
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                let ch = conn[i..].chars().next().expect("in bounds");
+                value.push(ch);
+                i += ch.len_utf8();
+            }
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            value.push_str(&conn[value_start..i]);
+        }
+        out.push((key, value, value_start..i));
     }
     out
 }
 
-fn password(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let at = rest[..authority_end].rfind('@')?;
-    let userinfo = &rest[..at];
-    userinfo.find(':').map(|c| &userinfo[c + 1..])
+fn redact_key_values(conn: &str) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for (key, _, range) in key_values(conn) {
+        if is_password_key(&key) {
+            out.push_str(&conn[last..range.start]);
+            out.push_str("***");
+            last = range.end;
+        }
+    }
+    out.push_str(&conn[last..]);
+    out
+}
+
+/// Every password `conn` carries: as its driver decodes it (percent-decoding, quoting) and as written.
+pub fn passwords(conn: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(scheme_end) = conn.find("://") {
+        let rest = &conn[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                out.push(rest[colon + 1..at].to_string());
+            }
+        }
+        if let Some(q) = rest.find('?') {
+            for p in rest[q + 1..].split(['&', '#']) {
+                if let Some((k, v)) = p.split_once('=') {
+                    if is_password_key(k) {
+                        out.push(v.to_string());
+                    }
+                }
+            }
+        }
+        if conn.starts_with("mysql") {
+            if let Ok(opts) = mysql_async::Opts::from_url(conn) {
+                out.extend(opts.pass().map(str::to_string));
+            }
+        }
+    } else {
+        out.extend(
+            key_values(conn)
+                .into_iter()
+                .filter(|(k, _, _)| is_password_key(k))
+                .map(|(_, v, _)| v),
+        );
+    }
+    if !conn.starts_with("mysql") {
+        if let Ok(c) = conn.parse::<tokio_postgres::Config>() {
+            if let Some(p) = c.get_password() {
+                out.push(String::from_utf8_lossy(p).into_owned());
+            }
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Replaces every connection string and every password it carries inside a free text (error messages from
+/// drivers may echo either).
+pub fn redact_all(text: &str, conns: &[&str]) -> String {
+    let mut out = text.to_string();
+    for c in conns {
+        out = out.replace(c, &redact(c));
+        for pw in passwords(c) {
+            out = out.replace(&pw, "***");
+        }
+    }
+    out
 }
 
 /// Returns `base` with its database path replaced by `db` (`mysql://u:p@h:1/old` -> `mysql://u:p@h:1/db`).
@@ -73,17 +208,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords_with_special_characters() {
+    fn redacts_passwords_in_every_form() {
         assert_eq!(
             redact("postgres://u:p@ss@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
+        assert_eq!(
+            redact("postgresql://u@h/db?sslmode=require&Password=x%20y#f"),
+            "postgresql://u@h/db?sslmode=require&Password=***#f"
+        );
+        assert_eq!(
+            redact("host=h  password = 'it\\'s q' user=u"),
+            "host=h  password = *** user=u"
+        );
         let msg = "failed for mysql://u:hunter2@h/db: hunter2 rejected";
         assert_eq!(
             redact_all(msg, &["mysql://u:hunter2@h/db"]),
             "failed for mysql://u:***@h/db: *** rejected"
         );
+    }
+
+    #[test]
+    fn finds_passwords_as_the_drivers_read_them() {
+        assert_eq!(
+            passwords("postgres://u:p%40ss@h/db"),
+            ["p%40ss".to_string(), "p@ss".to_string()]
+        );
+        assert_eq!(
+            passwords("host=h password='a b\\'c'"),
+            ["a b'c".to_string()]
+        );
+        assert_eq!(
+            passwords("postgres://u@h/db?password=s3"),
+            ["s3".to_string()]
+        );
+        assert_eq!(passwords("mysql://u:m%21y@h/db"), ["m!y", "m%21y"]);
+        assert!(passwords("postgres://u@h/db").is_empty());
     }
 
     #[test]
