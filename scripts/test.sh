@@ -5,6 +5,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/db-up.sh >/dev/null
 # shellcheck disable=SC1091
 source target/db/env
+# An independent Parquet reader (pyarrow, from PyPI) for the export read-back tests.
+PGCONVERGE_TEST_PYTHON="$(bash scripts/py-env.sh)"
+export PGCONVERGE_TEST_PYTHON
 cargo fmt --all --check
 # The module structure: no import cycle, tasks and channels only in the pipeline.
 python3 scripts/check-modules.py

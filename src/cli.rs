@@ -46,9 +46,10 @@ pub enum Command {
         after_help = "Example:\n  pgconverge check --mapping mappings/alkemio.toml --report check.json\n\nExit 0 when every row converts, 5 when any does not (all listed)."
     )]
     Check(CheckArgs),
-    /// Write every mapped table as CSV files with a manifest (the target is only read, for its schema).
+    /// Write every mapped table as CSV (and/or typed Parquet) files with a manifest (the target is only read, for
+    /// its schema).
     #[command(
-        after_help = "Example:\n  pgconverge export --mapping mappings/alkemio.toml --out /data/alkemio-export\n\nFile format: docs/csv-format.md."
+        after_help = "Examples:\n  pgconverge export --mapping mappings/alkemio.toml --out /data/alkemio-export\n  pgconverge export --mapping mappings/alkemio.toml --out /data/alkemio-export --format both\n  pgconverge export --mapping mappings/alkemio.toml --out /data/alkemio-export --resume\n\nFile format: docs/csv-format.md."
     )]
     Export(ExportArgs),
     /// Load an export directory into the target, after checking the manifest and every file's SHA-256.
@@ -163,12 +164,18 @@ pub struct ExportArgs {
     pub endpoints: Endpoints,
     #[command(flatten)]
     pub tuning: TuningArgs,
-    /// The export directory: DIR/<table>/<chunk>.csv and DIR/manifest.json (docs/csv-format.md).
+    /// The export directory: DIR/<table>/<chunk>.csv (and/or .parquet) and DIR/manifest.json (docs/csv-format.md).
     #[arg(long)]
     pub out: std::path::PathBuf,
+    /// Files per chunk: csv (what `import` and `psql` load), parquet (typed), or both.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"])]
+    pub format: String,
     /// Empty a non-empty export directory first instead of refusing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub replace: bool,
+    /// Continue the interrupted export in --out: files already written are kept, the rest is written.
+    #[arg(long)]
+    pub resume: bool,
     /// Write the run report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -217,16 +224,16 @@ pub struct MigrateArgs {
     /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
     #[arg(long)]
     pub replace: bool,
-    /// Keep a CSV snapshot of exactly what was loaded, one file per chunk (CSV format only).
-    #[arg(long, conflicts_with = "copy_format")]
-    pub csv_dir: Option<std::path::PathBuf>,
+    /// Keep exactly what was loaded as an export directory (files and manifest, as `export` writes them), which
+    /// `pgconverge import` can load elsewhere; with --resume, the directory the interrupted run kept.
+    #[arg(long)]
+    pub keep: Option<std::path::PathBuf>,
+    /// Files per chunk in the --keep directory: csv, parquet (typed), or both.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"], requires = "keep")]
+    pub keep_format: String,
     /// Wire format of COPY: csv (the default, same as exported files) or binary.
     #[arg(long, value_parser = ["csv", "binary"])]
     pub copy_format: Option<String>,
-    /// Keep a Parquet snapshot of exactly what was loaded (all columns in their PostgreSQL text form), one file
-    /// per chunk.
-    #[arg(long)]
-    pub parquet_dir: Option<std::path::PathBuf>,
     /// Write the run report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,

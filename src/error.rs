@@ -50,8 +50,9 @@ pub enum Error {
     #[error("interrupted; this command only reads, nothing was changed: run it again")]
     ReadInterrupted,
     #[error(
-        "interrupted: the chunk files written so far are complete, but no manifest was written, so the directory \
-         is no export yet; run the export again with --replace"
+        "interrupted: the chunk files written so far are complete and recorded in the directory's journal, but no \
+         manifest was written, so the directory is no export yet; continue it with `pgconverge export --resume` \
+         and the same flags, or start again with --replace"
     )]
     ExportInterrupted,
     /// A data violation after the target was prepared; the target was then restored.
@@ -67,9 +68,10 @@ pub enum Error {
          `pgconverge reset --yes`"
     )]
     Stopped(Box<Error>),
-    /// A failure while writing an export: the directory holds no manifest.
+    /// A failure while writing an export: the directory holds no manifest, its journal the chunks written.
     #[error(
-        "{0}; no manifest was written, so the directory is no export: fix the cause and run the export again \
+        "{0}; no manifest was written, so the directory is no export yet (no half file is left under a final \
+         name): fix the cause and continue with `pgconverge export --resume` and the same flags, or start again \
          with --replace"
     )]
     ExportFailed(Box<Error>),

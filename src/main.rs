@@ -93,6 +93,11 @@ fn message_of(e: &anyhow::Error) -> String {
     msg
 }
 
+/// clap has already restricted the value to csv, parquet or both.
+fn formats(s: &str) -> pgconverge::sink::export::Formats {
+    pgconverge::sink::export::Formats::parse(s).expect("clap checked the format")
+}
+
 fn exit_code_of(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<pgconverge::error::Error>() {
         Some(e) => e.exit_code(),
@@ -117,8 +122,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 endpoints: a.endpoints.into(),
                 tuning,
                 replace: a.replace,
-                csv_dir: a.csv_dir,
-                parquet_dir: a.parquet_dir,
+                keep: a.keep,
+                keep_formats: formats(&a.keep_format),
                 binary: a.copy_format.as_deref() == Some("binary"),
                 resume: a.resume,
                 report: a.report,
@@ -146,7 +151,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 endpoints: a.endpoints.into(),
                 tuning: a.tuning.tuning(),
                 out: a.out,
+                formats: formats(&a.format),
                 replace: a.replace,
+                resume: a.resume,
                 report: a.report,
             };
             commands::export::command(&settings).await?;

@@ -7,18 +7,38 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::source::mysql::SnapshotInfo;
-use crate::target::ledger::Inputs;
+use crate::target::ledger::{Inputs, Run};
 
 /// The manifest format this build writes and reads.
 pub const VERSION: u32 = 1;
 /// File name of the manifest inside an export directory.
 pub const FILE: &str = "manifest.json";
 
+/// What a file holds: CSV (what `import` and `psql` load) or typed Parquet.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    #[default]
+    Csv,
+    Parquet,
+}
+
+impl FileFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::Parquet => "parquet",
+        }
+    }
+}
+
 /// One exported chunk file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FileEntry {
-    /// Path relative to the export directory: `<table>/<chunk>.csv`.
+    /// Path relative to the export directory: `<table>/<chunk>.csv` or `<table>/<chunk>.parquet`.
     pub path: String,
+    #[serde(default)]
+    pub format: FileFormat,
     /// Source table and the target table it loads into.
     pub table: String,
     pub target_table: String,
@@ -103,7 +123,134 @@ pub enum ManifestError {
     Version { path: String, found: u32 },
 }
 
+/// File name of the journal of an export in progress: the run it belongs to, then one line per chunk whose
+/// files were published. `export --resume` (and `migrate --resume --keep`) continue from it; it goes once the
+/// manifest is written.
+pub const JOURNAL: &str = ".journal.jsonl";
+
+/// One chunk whose files are in place, with its rows' canonical digests.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkRecord {
+    pub table: String,
+    pub chunk: u32,
+    pub files: Vec<FileEntry>,
+    /// The chunk's non-empty digest buckets (`canonical::encode_buckets`).
+    pub digest: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JournalLine {
+    Run(Box<Run>),
+    Chunk(ChunkRecord),
+}
+
+/// The journal of an export directory being written, shared by the writers.
+pub struct Journal {
+    file: std::fs::File,
+    /// Published chunks by (source table, chunk).
+    pub chunks: std::collections::BTreeMap<(String, u32), ChunkRecord>,
+}
+
+fn append(file: &mut std::fs::File, line: &JournalLine) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut text = serde_json::to_vec(line).expect("a journal line serializes");
+    text.push(b'\n');
+    file.write_all(&text)?;
+    file.sync_data()
+}
+
+impl Journal {
+    /// Starts the journal of a new export in `dir`.
+    pub fn create(dir: &Path, run: &Run) -> std::io::Result<Journal> {
+        let mut file = std::fs::File::create(dir.join(JOURNAL))?;
+        append(&mut file, &JournalLine::Run(Box::new(run.clone())))?;
+        crate::util::fsio::sync_dir(dir)?;
+        Ok(Journal {
+            file,
+            chunks: Default::default(),
+        })
+    }
+
+    /// Reopens the journal of an interrupted export: its run, and the chunks whose files are still in place with
+    /// the size recorded (a torn last line, from a crash while it was written, is ignored; its chunk is redone).
+    pub fn reopen(dir: &Path) -> Result<(Run, Journal), ManifestError> {
+        let path = dir.join(JOURNAL);
+        let name = path.display().to_string();
+        let read = |message: String| ManifestError::Read {
+            path: name.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| read(e.to_string()))?;
+        let mut lines = text.lines();
+        let run = match lines.next().map(serde_json::from_str::<JournalLine>) {
+            Some(Ok(JournalLine::Run(run))) => *run,
+            _ => return Err(read("it does not start with the run it belongs to".into())),
+        };
+        let mut chunks = std::collections::BTreeMap::new();
+        for line in lines {
+            let Ok(JournalLine::Chunk(c)) = serde_json::from_str::<JournalLine>(line) else {
+                continue;
+            };
+            let intact = c
+                .files
+                .iter()
+                .all(|f| std::fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.len() == f.bytes));
+            if intact {
+                chunks.insert((c.table.clone(), c.chunk), c);
+            }
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| read(e.to_string()))?;
+        if !text.ends_with('\n') {
+            // A torn last line ends here, so the next record starts a line of its own.
+            std::io::Write::write_all(&mut file, b"\n").map_err(|e| read(e.to_string()))?;
+        }
+        Ok((run, Journal { file, chunks }))
+    }
+
+    /// Records a chunk whose files were published.
+    pub fn record(&mut self, c: ChunkRecord) -> std::io::Result<()> {
+        append(&mut self.file, &JournalLine::Chunk(c.clone()))?;
+        self.chunks.insert((c.table.clone(), c.chunk), c);
+        Ok(())
+    }
+
+    /// Every recorded file, and each table's digest buckets merged over its chunks.
+    pub fn contents(
+        &self,
+    ) -> Result<
+        (
+            Vec<FileEntry>,
+            std::collections::HashMap<String, crate::canonical::Buckets>,
+        ),
+        String,
+    > {
+        let mut files = Vec::new();
+        let mut digests = std::collections::HashMap::new();
+        for c in self.chunks.values() {
+            files.extend(c.files.iter().cloned());
+            let b = digests
+                .entry(c.table.clone())
+                .or_insert_with(crate::canonical::empty_buckets);
+            let chunk = crate::canonical::decode_buckets(&c.digest)?;
+            for (slot, (n, sum)) in b.iter_mut().zip(chunk) {
+                slot.0 += n;
+                slot.1 = slot.1.wrapping_add(sum);
+            }
+        }
+        Ok((files, digests))
+    }
+}
+
 impl Manifest {
+    /// The CSV files: what `import` loads and what a differing bucket is located in.
+    pub fn csv_files(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(|f| f.format == FileFormat::Csv)
+    }
+
     /// Writes `DIR/manifest.json` through a temporary file, synced and renamed into place.
     pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
         let path = dir.join(FILE);

@@ -429,3 +429,200 @@ async fn a_corrupt_export_is_refused_before_any_write() {
     }
     std::fs::remove_file(other_mapping).ok();
 }
+
+/// `pgconverge export` of Kratos in small chunks into `dir`, one reader and one writer.
+fn export_cmd(
+    dbs: &common::TestDbs,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut args = vec![
+        "--out",
+        dir.to_str().unwrap(),
+        "--chunk-rows",
+        "60",
+        "--readers",
+        "1",
+        "--writers",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    common::runs::command_of(dbs, "export", "mappings/kratos.toml", &args)
+}
+
+fn output(mut c: std::process::Command) -> (i32, String) {
+    let out = c.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Final (not temporary) data files under `dir`, relative, with their sizes.
+fn final_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in std::fs::read_dir(dir).unwrap() {
+        let t = t.unwrap();
+        if !t.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(t.path()).unwrap() {
+            let f = f.unwrap();
+            let name = f.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.ends_with(".partial"),
+                "a temporary file stayed: {name}"
+            );
+            out.insert(
+                format!("{}/{name}", t.file_name().to_string_lossy()),
+                f.metadata().unwrap().len(),
+            );
+        }
+    }
+    out
+}
+
+/// Every final file is one the journal recorded, with the size it recorded: nothing half-written under a final
+/// name.
+fn all_journaled(dir: &std::path::Path) -> usize {
+    let journal = std::fs::read_to_string(dir.join(pgconverge::manifest::JOURNAL)).unwrap();
+    let mut recorded = std::collections::BTreeMap::new();
+    for line in journal.lines().skip(1) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for f in v["chunk"]["files"].as_array().unwrap() {
+            recorded.insert(
+                f["path"].as_str().unwrap().to_string(),
+                f["bytes"].as_u64().unwrap(),
+            );
+        }
+    }
+    let files = final_files(dir);
+    for (path, bytes) in &files {
+        assert_eq!(
+            recorded.get(path),
+            Some(bytes),
+            "{path} is not as the journal recorded it"
+        );
+    }
+    files.len()
+}
+
+#[tokio::test]
+async fn an_interrupted_export_resumes_keeping_the_files_already_written() {
+    let a = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 54, 0.02, 2)
+        .await
+        .unwrap();
+    let dir = out_dir(&a);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut p = common::runs::start_paused_with(
+        export_cmd(&a, &dir, &["--format", "both"]),
+        "chunk:5",
+        "600",
+    );
+    p.child.kill().unwrap();
+    p.finish();
+    assert!(!dir.join(pgconverge::manifest::FILE).exists());
+    let before = final_files(&dir);
+    assert_eq!(
+        all_journaled(&dir),
+        10,
+        "five chunks, a CSV and a Parquet file each"
+    );
+    let mtimes: Vec<_> = before
+        .keys()
+        .map(|f| std::fs::metadata(dir.join(f)).unwrap().modified().unwrap())
+        .collect();
+    // Without --resume the directory is refused, naming the way on.
+    let (code, text) = output(export_cmd(&a, &dir, &["--format", "both"]));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--resume"), "{text}");
+    // The test server has no binary log: only the operator's word proves the source unchanged.
+    let (code, text) = output(export_cmd(
+        &a,
+        &dir,
+        &["--format", "both", "--resume", "--source-quiesced"],
+    ));
+    assert_eq!(code, 0, "{text}");
+    for (f, t) in before.keys().zip(mtimes) {
+        let now = std::fs::metadata(dir.join(f)).unwrap().modified().unwrap();
+        assert_eq!(now, t, "{f} was written again");
+    }
+    assert!(!dir.join(pgconverge::manifest::JOURNAL).exists());
+    // The resumed export is whole: it imports into a target equal to the source cell for cell.
+    let (code, text) = common::run(&a, "import", &["--from", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("all equal"), "{text}");
+    common::compare::compare_all(App::Kratos, &a).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A small file system of its own for the export (tmpfs; the tests run as root, as CI does).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot mount a tmpfs on {}", dir.display());
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_stops_the_export_cleanly_and_it_resumes_once_there_is_room() {
+    let a = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 55, 0.02, 2)
+        .await
+        .unwrap();
+    let disk = SmallDisk::mount(&out_dir(&a), "64m");
+    let dir = disk.0.join("export");
+    // Too little room by the source's size estimate: refused before anything is written.
+    let tiny = SmallDisk::mount(&disk.0.join("tiny"), "16k");
+    let (code, text) = output(export_cmd(&a, &tiny.0.join("export"), &[]));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("MB free") && text.contains("nothing was written"),
+        "{text}"
+    );
+    drop(tiny);
+    // Room enough at the start; then the disk fills up while the export writes.
+    let p = common::runs::start_paused_with(export_cmd(&a, &dir, &[]), "export-writing", "3");
+    let filler = disk.0.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    drop(f);
+    // Leave room for a few files, not for all of them.
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len - (256 << 10))
+        .unwrap();
+    let (code, text) = p.finish();
+    assert_ne!(code, Some(0), "{text}");
+    for needle in ["No space left on device", "export --resume", ".csv"] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!dir.join(pgconverge::manifest::FILE).exists());
+    let kept = all_journaled(&dir);
+    assert!(kept > 0, "some files fitted before the disk was full");
+    std::fs::remove_file(&filler).unwrap();
+    let (code, text) = output(export_cmd(&a, &dir, &["--resume", "--source-quiesced"]));
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = common::run(&a, "import", &["--from", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &a).await;
+}

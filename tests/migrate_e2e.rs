@@ -156,8 +156,8 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
     .await
     .unwrap();
     let before = catalog(&dbs).await;
-    let snap = std::env::temp_dir().join(format!("{}-snap", dbs.name));
-    let (csv, parquet) = (snap.join("csv"), snap.join("parquet"));
+    let kept = std::env::temp_dir().join(format!("{}-kept", dbs.name));
+    std::fs::remove_dir_all(&kept).ok();
     let (code, text) = migrate(
         &dbs,
         &[
@@ -168,49 +168,48 @@ async fn kratos_migrates_exactly_including_timestamps_jsonb_and_remapped_types()
             "16MiB",
             "--chunk-bytes",
             "64M",
-            "--csv-dir",
-            csv.to_str().unwrap(),
-            "--parquet-dir",
-            parquet.to_str().unwrap(),
+            "--keep",
+            kept.to_str().unwrap(),
+            "--keep-format",
+            "both",
         ],
     );
     assert_eq!(code, 0, "{text}");
     assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
     common::compare::compare_all(App::Kratos, &dbs).await;
-    // The snapshots hold exactly the loaded rows: Parquet row counts and CSV files per table match the target.
+    // The kept directory is an export of exactly the loaded rows: its manifest lists CSV and Parquet files per
+    // chunk, with the row counts the target holds.
     let pg = common::pg_conn(&dbs.target()).await;
     let loaded: i64 = pg
         .query_one("SELECT count(*) FROM sessions", &[])
         .await
         .unwrap()
         .get(0);
-    let mut pq_rows = 0i64;
-    for e in std::fs::read_dir(&parquet).unwrap() {
-        let p = e.unwrap().path();
-        if p.file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("sessions.")
-        {
-            let f = std::fs::File::open(&p).unwrap();
-            let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
-            pq_rows += parquet::file::reader::FileReader::metadata(&r)
-                .file_metadata()
-                .num_rows();
+    let m = pgconverge::manifest::Manifest::read(&kept).unwrap();
+    assert!(!kept.join(pgconverge::manifest::JOURNAL).exists());
+    let sessions: Vec<_> = m.files.iter().filter(|f| f.table == "sessions").collect();
+    let (mut pq_rows, mut csv_files) = (0i64, 0);
+    for f in &sessions {
+        match f.format {
+            pgconverge::manifest::FileFormat::Parquet => {
+                let file = std::fs::File::open(kept.join(&f.path)).unwrap();
+                let r = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+                pq_rows += parquet::file::reader::FileReader::metadata(&r)
+                    .file_metadata()
+                    .num_rows();
+            }
+            pgconverge::manifest::FileFormat::Csv => csv_files += 1,
         }
     }
-    assert_eq!(pq_rows, loaded, "parquet snapshot rows of sessions");
-    let csv_files = std::fs::read_dir(&csv).unwrap().filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_str()
-            .unwrap()
-            .starts_with("sessions.")
-    });
-    assert!(csv_files.count() > 1, "sessions should span several chunks");
-    std::fs::remove_dir_all(&snap).ok();
+    assert_eq!(pq_rows, loaded, "parquet rows of sessions");
+    assert!(csv_files > 1, "sessions should span several chunks");
+    // ... which `import` loads elsewhere (here: the same target, returned to pristine) with the same result.
+    let (code, text) = common::runs::reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = common::run(&dbs, "import", &["--from", kept.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+    std::fs::remove_dir_all(&kept).ok();
     // The unique constraint only PostgreSQL has is back and enforced.
     let n: i64 = pg
         .query_one(

@@ -257,3 +257,119 @@ async fn narrower_targets_are_refused_or_checked_value_by_value() {
         .await;
     }
 }
+
+/// The Python with pyarrow that scripts/py-env.sh installs (scripts/test.sh runs it first).
+fn pyarrow_python() -> String {
+    let py = std::env::var("PGCONVERGE_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/target/pyenv/bin/python3", env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        std::path::Path::new(&py).exists(),
+        "{py} is missing: run `bash scripts/py-env.sh` (scripts/test.sh does) to install pyarrow"
+    );
+    py
+}
+
+/// Parquet files of an export read back by pyarrow (tests/read_parquet.py): column types and rows.
+fn read_parquet(files: &[std::path::PathBuf]) -> serde_json::Value {
+    let out = std::process::Command::new(pyarrow_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/read_parquet.py"
+        ))
+        .args(files)
+        .output()
+        .expect("run the Parquet reader");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn typed_parquet_reads_back_with_an_independent_reader() {
+    let dbs = TestDbs::bare(MYSQL, PG).await;
+    source_exec(&dbs, ROWS).await;
+    let mapping = mapping_file(&dbs, "source_time_zone = \"Europe/Amsterdam\"\n");
+    let dir = std::env::temp_dir().join(format!("{}-parquet", dbs.name));
+    std::fs::remove_dir_all(&dir).ok();
+    let (code, out) = run(
+        &dbs,
+        &mapping,
+        "export",
+        &["--out", dir.to_str().unwrap(), "--format", "parquet"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let m = pgconverge::manifest::Manifest::read(&dir).unwrap();
+    let files: Vec<_> = m.files.iter().map(|f| dir.join(&f.path)).collect();
+    assert!(files.iter().all(|f| f.extension().unwrap() == "parquet"));
+    let got = read_parquet(&files);
+    // Written by hand from the source rows and the target types (docs/csv-format.md, "Parquet").
+    let types = serde_json::json!({
+        "id": "int32", "b1": "bool", "b5": "string", "b63": "int64", "yr": "int16", "ti": "int16",
+        "si": "int32", "bi": "decimal128(20, 0)", "d": "decimal128(12, 4)", "d2": "string", "f": "float",
+        "db": "double", "dt": "timestamp[us]", "ts": "timestamp[us, tz=UTC]", "dz": "timestamp[us, tz=UTC]",
+        "dd": "date32[day]", "tm": "time64[us]", "tv": "string", "e": "string", "st": "string",
+        "vb": "binary", "c": "string"
+    });
+    assert_eq!(got["types"], types);
+    let rows = serde_json::json!([
+        [
+            1,
+            true,
+            "10101",
+            9223372036854775807i64,
+            2155,
+            -128,
+            65535,
+            "18446744073709551615",
+            "999999.9999",
+            "12345678901234567890.123456789012345678901234567890",
+            "0.1234567",
+            "0.1234567891234",
+            "9999-12-31 23:59:59.999999",
+            "2038-01-19 03:14:07.999999+00:00",
+            "2024-07-15 10:00:00+00:00",
+            "1000-01-01",
+            "23:59:59.999999",
+            "-838:59:59",
+            "b",
+            "x,y",
+            "hex:00ff",
+            "ünïcødé!"
+        ],
+        [
+            2,
+            false,
+            "00000",
+            0,
+            1901,
+            127,
+            0,
+            "0",
+            "-999999.9999",
+            "0.000000000000000000000000000000",
+            "1.5",
+            "-1.7976931348623157e+308",
+            "1000-01-01 00:00:00",
+            "1970-01-01 00:00:01+00:00",
+            "2024-01-15 11:00:00+00:00",
+            "9999-12-31",
+            "00:00:00",
+            "838:59:59",
+            "a",
+            "",
+            "hex:",
+            ""
+        ],
+        [
+            3, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+            null, null, null, null, null, null, null
+        ]
+    ]);
+    let mut got_rows = got["rows"].as_array().unwrap().clone();
+    got_rows.sort_by_key(|r| r[0].as_i64());
+    assert_eq!(serde_json::Value::Array(got_rows), rows);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -107,6 +107,10 @@ impl Spec for FileWork {
     fn out_schema(&self) -> Arc<Schema> {
         self.schema.clone()
     }
+    /// Files are loaded as they are: nothing is converted (and nothing typed).
+    fn conversions(&self) -> &[crate::convert::Conversion] {
+        &[]
+    }
 }
 
 /// The import transform: the files already hold the target's CSV, so blocks pass through unchanged.
@@ -136,8 +140,8 @@ fn refused(what: String) -> Error {
     ))
 }
 
-/// Every `.csv` file under `dir`, relative to it.
-fn csv_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
+/// Every data file (`.csv`, `.parquet`, or a temporary `.partial`) under `dir`, relative to it.
+fn data_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
     for e in entries {
@@ -149,8 +153,11 @@ fn csv_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Er
             format!("{rel}/{name}")
         };
         if e.path().is_dir() {
-            csv_files(&e.path(), &rel_name, out)?;
-        } else if name.ends_with(".csv") || name.ends_with(".partial") {
+            data_files(&e.path(), &rel_name, out)?;
+        } else if [".csv", ".parquet", ".partial"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
             out.insert(rel_name);
         }
     }
@@ -160,7 +167,14 @@ fn csv_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Er
 /// The manifest against the mapping and the live target, then every file against the manifest.
 fn check_files(dir: &Path, m: &Manifest) -> Result<(), Error> {
     let mut present = BTreeSet::new();
-    csv_files(dir, "", &mut present)?;
+    data_files(dir, "", &mut present)?;
+    if m.csv_files().next().is_none() && !m.files.is_empty() {
+        return Err(refused(format!(
+            "the export in {} holds Parquet files only; import loads the CSV files, so export with \
+             --format csv or --format both",
+            dir.display()
+        )));
+    }
     let listed: BTreeSet<String> = m.files.iter().map(|f| f.path.clone()).collect();
     if let Some(extra) = present.difference(&listed).next() {
         return Err(refused(format!(
@@ -279,8 +293,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
     .await?;
     let done = ledger::loaded_chunks(&control).await?;
     let jobs: Vec<Arc<FileWork>> = m
-        .files
-        .iter()
+        .csv_files()
         .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
         .map(|f| {
             let cols: Vec<String> = f.columns.iter().map(|c| pg_ident(c)).collect();

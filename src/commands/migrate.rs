@@ -1,6 +1,6 @@
 //! `pgconverge migrate`: the contract check and snapshot (`session`), target preparation, the pipeline
-//! composed of MySQL readers, the convert-and-encode transform and COPY sinks (with optional CSV and Parquet
-//! snapshots fanned out beside them), and finishing. It touches no channel: `pipeline` runs the stages.
+//! composed of MySQL readers, the convert-and-encode transform and COPY sinks (with `--keep`, the files of an
+//! export directory written beside them, manifest included), and finishing. It touches no channel: `pipeline` runs the stages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,8 +19,7 @@ use crate::pipeline::{self, Stop, Transform};
 use crate::progress::{Progress, Unit};
 use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
-use crate::sink::files::CsvFiles;
-use crate::sink::parquet::ParquetFiles;
+use crate::sink::export::{ExportFiles, Formats};
 use crate::sink::{CopyFailure, Digests, Encoded, SinkError, Tee};
 use crate::source::mysql::{self as src, SnapshotInfo};
 use crate::target::{self, ledger};
@@ -32,10 +31,10 @@ pub struct Settings {
     pub tuning: Tuning,
     /// Delete rows already in the target tables instead of refusing.
     pub replace: bool,
-    /// Keep a CSV snapshot of what was loaded, one file per chunk.
-    pub csv_dir: Option<PathBuf>,
-    /// Keep a Parquet snapshot of what was loaded, one file per chunk.
-    pub parquet_dir: Option<PathBuf>,
+    /// Keep what was loaded as an export directory (files, manifest), importable elsewhere.
+    pub keep: Option<PathBuf>,
+    /// The files `keep` writes per chunk.
+    pub keep_formats: Formats,
     /// Send PostgreSQL's binary COPY format instead of CSV.
     pub binary: bool,
     /// Continue an interrupted run from its ledger.
@@ -136,6 +135,10 @@ async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
     }
 }
 
+fn chunk_count(reports: &BTreeMap<String, TableReport>) -> usize {
+    reports.values().map(|r| r.chunks).sum()
+}
+
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
 pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
     let (source_url, target_url) = (
@@ -144,6 +147,15 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     );
     let (opts, resume) = (&settings.tuning, settings.resume);
     let started = Instant::now();
+    // The kept directory is checked before anything else, so a wrong one costs nothing.
+    let reopened = match (&settings.keep, resume) {
+        (Some(dir), true) => Some(super::files::reopen(dir)?),
+        (Some(dir), false) => {
+            super::files::prepare_dir(dir, false, "choose an empty one")?;
+            None
+        }
+        (None, _) => None,
+    };
     let ledger = if resume {
         Ledger::Resume
     } else {
@@ -221,17 +233,36 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             return Err(Error::Violation(Box::new(v)));
         }
     }
-    let new_run = || {
-        let mut run = ledger::Run::new(inputs, snapshot.info.clone(), chunk_plan, &lookups);
+    let run = {
+        let mut run = ledger::Run::new(inputs.clone(), snapshot.info.clone(), chunk_plan, &lookups);
         run.command = "migrate".into();
         run.target_schema = mapping.target_schema.clone();
         run.tables = loaded.iter().map(|t| t.name.clone()).collect();
         run
     };
+    let journal = match (&settings.keep, reopened) {
+        (Some(dir), Some((kept, j))) => {
+            let same = previous
+                .as_ref()
+                .is_some_and(|p| p.inputs == kept.inputs && p.chunks == kept.chunks);
+            if !same {
+                return Err(Error::Usage(format!(
+                    "{} was kept by another run than the one in the target's ledger; resume without --keep",
+                    dir.display()
+                )));
+            }
+            Some(j)
+        }
+        (Some(dir), None) => Some(crate::manifest::Journal::create(dir, &run).map_err(|e| {
+            Error::Usage(format!("cannot write the journal in {}: {e}", dir.display()))
+        })?),
+        (None, _) => None,
+    }
+    .map(|j| Arc::new(Mutex::new(j)));
     let fks = session::prepare_target(
         &mut control,
         previous.as_ref(),
-        new_run,
+        || run.clone(),
         &mapping.target_schema,
         &loaded,
         &mapping.seeded_tables,
@@ -259,29 +290,44 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             "Resuming: loaded chunks are skipped."
         );
     }
-    for dir in settings.csv_dir.iter().chain(settings.parquet_dir.iter()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
+        // Chunks loaded but not kept (an interrupted run that kept nothing) would leave the directory short.
+        let kept = super::files::published(j);
+        if let Some((t, c)) = done.keys().find(|k| !kept.contains_key(*k)) {
+            return Err(Error::Usage(format!(
+                "{t} chunk {c} is loaded but not in {}: that directory cannot hold this run's export; resume \
+                 without --keep",
+                dir.display()
+            )));
+        }
+        let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
+        let total = chunk_count(&reports).max(1) as u64;
+        super::files::check_space(dir, data / total * jobs.len() as u64, settings.keep_formats)?;
     }
     // A fresh run keeps every row's canonical digest as it is sent, so the verification after the load only reads
     // the target back; a resumed run lacks the interrupted run's digests and verifies by reading both sides.
     let keep_digests = settings.verify && previous.is_none();
     let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
+    let parquet = settings.keep.is_some() && settings.keep_formats.parquet;
     let work = async {
         let readers = opts.readers_of(&mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
         for _ in 0..opts.writers.max(1) {
             let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA).await?;
-            let csv = settings.csv_dir.as_deref().map(CsvFiles::new);
-            let parquet = settings.parquet_dir.as_deref().map(ParquetFiles::new);
+            // The files are published before the chunk's COPY commits: a chunk in the ledger is always kept.
+            let files = settings
+                .keep
+                .as_deref()
+                .zip(journal.clone())
+                .map(|(dir, j)| ExportFiles::new(dir, settings.keep_formats, j));
             let digests = keep_digests.then(|| Digests::new(digests.clone()));
-            sinks.push(Tee(Tee(Tee(copy, csv), parquet), digests));
+            sinks.push(Tee(Tee(files, copy), digests));
         }
         progress.phase("load");
         let encode = Encode {
             progress: progress.clone(),
-            keep_batches: settings.parquet_dir.is_some(),
-            digests: keep_digests.then(|| {
+            parquet,
+            digests: (keep_digests || journal.is_some()).then(|| {
                 Arc::new(
                     plan.tables
                         .iter()
@@ -294,7 +340,15 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             depth: QUEUE_BATCHES,
             ..Default::default()
         };
-        let results = match pipeline::run(jobs, readers, encode, sinks, tuning).await {
+        let checks = async {
+            match journal {
+                Some(_) => super::files::record_checks(mapping, source_url).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (results, checks) =
+            tokio::join!(pipeline::run(jobs, readers, encode, sinks, tuning), checks);
+        let results = match results {
             Ok(done) => done,
             Err(Stop::Failed {
                 work,
@@ -313,14 +367,31 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             &fks,
         )
         .await?;
-        Ok::<_, Error>((results, load_done))
+        Ok::<_, Error>((results, load_done, checks?))
     };
-    let (results, load_done) = match pipeline::until_interrupted(work).await {
+    let (results, load_done, checks) = match pipeline::until_interrupted(work).await {
         Some(Ok(v)) => v,
         Some(Err(e)) => return Err(after_failure(control, target_url, e).await),
         None => return Err(Error::Interrupted),
     };
     progress.finish();
+    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
+        super::files::write_manifest(
+            dir,
+            j,
+            super::files::About {
+                mapping,
+                plan: &plan,
+                inputs,
+                snapshot: previous
+                    .as_ref()
+                    .map(|r| r.snapshot.clone())
+                    .unwrap_or_else(|| snapshot.info.clone()),
+                target_tables: &target_tables,
+                checks,
+            },
+        )?;
+    }
     if keep_digests {
         // Kept with the completed run's baseline: a later `verify` against an unchanged source reads only the
         // target. Losing them costs only that shortcut.
@@ -434,8 +505,8 @@ pub const SUMMARY_TABLES: usize = 10;
 
 /// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
 pub struct Encode {
-    /// Keep the converted batch in each piece, for the Parquet snapshot.
-    pub keep_batches: bool,
+    /// Give each piece its batch in Parquet's types, for Parquet files.
+    pub parquet: bool,
     /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
     pub digests: Option<Arc<HashMap<String, Canon>>>,
     pub progress: Arc<Progress>,
@@ -467,7 +538,14 @@ impl Transform<ChunkWork> for Encode {
                 .as_ref()
                 .and_then(|d| d.get(&t.plan.source))
                 .map(|c| c.digest(&batch)),
-            batch: self.keep_batches.then_some(batch),
+            batch: match self.parquet {
+                true => Some(
+                    crate::sink::parquet::typed(&batch, &t.conversions).map_err(|e| {
+                        Error::Internal(format!("{} chunk {}: {e}", t.plan.source, work.index))
+                    })?,
+                ),
+                false => None,
+            },
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod export;
+pub mod files;
 pub mod import;
 pub mod migrate;
 pub mod plan;

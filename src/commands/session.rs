@@ -156,6 +156,9 @@ impl crate::sink::Spec for ChunkWork {
     fn out_schema(&self) -> Arc<Schema> {
         self.table.transform.out_schema()
     }
+    fn conversions(&self) -> &[Conversion] {
+        &self.table.conversions
+    }
 }
 
 /// Source key -> target key for each `remap_by_lookup` of the mapping, read before seeded rows are deleted.
@@ -228,7 +231,7 @@ async fn resolve_lookups(
 }
 
 /// How a session treats an interrupted run's ledger in the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Ledger {
     /// A read-only preflight: the ledger does not matter.
     Ignore,
@@ -236,6 +239,9 @@ pub enum Ledger {
     Fresh,
     /// `--resume`: the ledger must exist and match.
     Resume,
+    /// `export --resume`: the interrupted run is the one an export directory's journal records (the target is
+    /// only read).
+    Journal(Box<Run>),
 }
 
 /// Prepares the target for a load, or picks up an interrupted one, and returns the foreign keys the load runs
@@ -319,16 +325,18 @@ pub async fn open(
         opts.chunk_rows,
         opts.chunk_bytes,
     );
-    let previous = match ledger {
+    let ignore = matches!(ledger, Ledger::Ignore);
+    let previous = match &ledger {
         Ledger::Ignore => None,
-        _ => ledger::read_run(&control).await?,
+        Ledger::Journal(run) => Some((**run).clone()),
+        Ledger::Fresh | Ledger::Resume => ledger::read_run(&control).await?,
     };
     if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
-        if ledger != Ledger::Ignore {
+        if !ignore {
             return Err(completed_refusal(run));
         }
     }
-    match (&previous, ledger) {
+    match (&previous, &ledger) {
         (Some(_), Ledger::Fresh) => {
             return Err(Error::Usage(format!(
                 "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or return \
@@ -347,12 +355,13 @@ pub async fn open(
                     .into(),
             ))
         }
-        (Some(run), Ledger::Resume) => {
+        (Some(run), Ledger::Resume | Ledger::Journal(_)) => {
             let diff = run.inputs.differences(&inputs);
             if !diff.is_empty() {
                 return Err(Error::Usage(format!(
-                    "cannot resume: {} changed since the interrupted run; return the target to its state before it with `pgconverge reset --yes` and start again",
-                    diff.join(", ")
+                    "cannot resume: {} changed since the interrupted run; {}",
+                    diff.join(", "),
+                    start_again(&ledger)
                 )));
             }
         }
@@ -368,7 +377,12 @@ pub async fn open(
     .await?;
     tracing::info!(locked = snapshot.info.locked, binlog = ?snapshot.info.binlog, "Source snapshot taken.");
     if let Some(run) = &previous {
-        check_same_source(&run.snapshot, &snapshot.info, opts.source_quiesced)?;
+        check_same_source(
+            &run.snapshot,
+            &snapshot.info,
+            opts.source_quiesced,
+            start_again(&ledger),
+        )?;
     }
     let lookups = match &previous {
         Some(run) => run.lookups(),
@@ -405,15 +419,7 @@ pub async fn open(
         };
         chunk_plan.insert(tp.source.clone(), ranges.clone());
         // The preflight has no PostgreSQL to parse JSON for it, so it parses on the client.
-        let job = Arc::new(table_work(
-            tp,
-            s,
-            t,
-            &lookups,
-            mapping,
-            ledger == Ledger::Ignore,
-            binary,
-        ));
+        let job = Arc::new(table_work(tp, s, t, &lookups, mapping, ignore, binary));
         for (i, range) in ranges.into_iter().enumerate() {
             jobs.push(ChunkWork::new(job.clone(), i as u32, range));
         }
@@ -432,12 +438,25 @@ pub async fn open(
     })
 }
 
+/// What to do when an interrupted run cannot be resumed.
+fn start_again(ledger: &Ledger) -> &'static str {
+    match ledger {
+        Ledger::Journal(_) => {
+            "start the export again with `pgconverge export --replace` (it empties the directory)"
+        }
+        _ => {
+            "return the target to its state before it with `pgconverge reset --yes` and start again"
+        }
+    }
+}
+
 /// A resumed run must read the same data as the interrupted one: same binlog position (or GTID), or the
 /// operator's word that the source received no writes.
 fn check_same_source(
     before: &SnapshotInfo,
     now: &SnapshotInfo,
     quiesced: bool,
+    start_again: &str,
 ) -> Result<(), Error> {
     let comparable = (before.binlog.is_some() && now.binlog.is_some())
         || (before.gtid.is_some() && now.gtid.is_some());
@@ -453,7 +472,7 @@ fn check_same_source(
     if moved {
         return Err(Error::Usage(format!(
             "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
-             now); return the target to its state before it with `pgconverge reset --yes` and start again, or pass --source-quiesced if only other databases were written",
+             now); {start_again}, or pass --source-quiesced if only other databases were written",
             before.binlog, before.gtid, now.binlog, now.gtid
         )));
     }

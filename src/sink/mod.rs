@@ -1,12 +1,11 @@
 //! Sinks of the data path and their encoders: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY
-//! with the ledger row (`copy`), CSV snapshot files (`files`), Parquet snapshot files (`parquet`), and
+//! with the ledger row (`copy`), export-directory files (`export`: CSV and typed Parquet, `parquet`), and
 //! [`Tee`] to fan one chunk out to two sinks, [`Collect`] to hand pieces to a function (what `check` needs).
 
 pub mod binary;
 pub mod copy;
 pub mod csv;
 pub mod export;
-pub mod files;
 pub mod parquet;
 
 use std::path::PathBuf;
@@ -26,7 +25,7 @@ pub struct Encoded {
     pub data: Bytes,
     /// CSV rows whose quoted fields hold line breaks (see `csv::encode`), for tracing COPY errors to rows.
     pub multiline: Vec<(u32, u32, u32)>,
-    /// The converted batch, kept only when a sink needs typed columns (Parquet).
+    /// The converted batch in Parquet's types (`parquet::typed`), only when a sink writes Parquet.
     pub batch: Option<RecordBatch>,
     /// Canonical digests of the rows (`canonical`), when the run keeps them for `verify`.
     pub digest: Option<crate::canonical::Partial>,
@@ -46,6 +45,8 @@ pub trait Spec: Work {
     fn binary(&self) -> bool;
     /// Schema of the converted batches.
     fn out_schema(&self) -> Arc<Schema>;
+    /// How each output column was converted (what typed Parquet is built from).
+    fn conversions(&self) -> &[crate::convert::Conversion];
 }
 
 /// A failed COPY, with the position PostgreSQL reported so the row can be found in the source.
@@ -104,7 +105,8 @@ impl Retry for SinkError {
     }
 }
 
-/// Fans every chunk out to two sinks: the first is written first, both commit or the chunk fails.
+/// Fans every chunk out to two sinks: the first is written and committed first, both commit or the chunk fails;
+/// the chunk's bytes are the larger of the two sinks' counts (files sinks count file bytes, COPY wire bytes).
 pub struct Tee<A, B>(pub A, pub B);
 
 impl<W, A, B> Sink<W, Encoded> for Tee<A, B>
@@ -127,8 +129,7 @@ where
 
     async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
         let bytes = self.0.commit(work, rows).await?;
-        self.1.commit(work, rows).await?;
-        Ok(bytes)
+        Ok(bytes.max(self.1.commit(work, rows).await?))
     }
 
     async fn abort(&mut self) {

@@ -5,8 +5,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
 pub fn command(dbs: &super::TestDbs, mapping: &str, extra: &[&str]) -> Command {
+    command_of(dbs, "migrate", mapping, extra)
+}
+
+/// `pgconverge <name> --mapping <mapping> <extra>` against the test databases.
+pub fn command_of(dbs: &super::TestDbs, name: &str, mapping: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
-    c.args(["migrate", "--mapping", mapping])
+    c.args([name, "--mapping", mapping])
         .args(extra)
         .env("PGCONVERGE_SOURCE", dbs.source())
         .env("PGCONVERGE_TARGET", dbs.target())
@@ -23,17 +28,23 @@ pub struct Paused {
 
 /// Starts a migration that pauses at `point` (for `secs` seconds) and returns once it got there.
 pub fn start_paused(dbs: &super::TestDbs, mapping: &str, point: &str, secs: &str) -> Paused {
-    let mut child = command(
+    let c = command(
         dbs,
         mapping,
         &["--readers", "1", "--writers", "1", "--chunk-rows", "60"],
-    )
-    .env("PGCONVERGE_PAUSE_AT", point)
-    .env("PGCONVERGE_PAUSE_SECS", secs)
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn pgconverge");
+    );
+    start_paused_with(c, point, secs)
+}
+
+/// Starts `c` pausing at `point` (for `secs` seconds) and returns once it got there.
+pub fn start_paused_with(mut c: Command, point: &str, secs: &str) -> Paused {
+    let mut child = c
+        .env("PGCONVERGE_PAUSE_AT", point)
+        .env("PGCONVERGE_PAUSE_SECS", secs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pgconverge");
     let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
     let mut seen = String::new();
     let mut line = String::new();

@@ -103,7 +103,7 @@ pub async fn after_import(
     };
     let progress = Arc::new(Progress::new(
         "verify",
-        m.files.iter().map(|f| f.rows).sum(),
+        m.csv_files().map(|f| f.rows).sum(),
         Unit::Rows,
     ));
     progress.phase("compare");
@@ -137,8 +137,7 @@ pub async fn after_import(
         for source in wanted.keys() {
             let c = canons[source].clone();
             let files: Vec<std::path::PathBuf> = m
-                .files
-                .iter()
+                .csv_files()
                 .filter(|f| &f.table == source)
                 .map(|f| dir.join(&f.path))
                 .collect();
