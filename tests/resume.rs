@@ -512,3 +512,82 @@ async fn only_the_command_that_started_a_run_resumes_it() {
     common::compare::compare_all(App::Kratos, &dbs).await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `migrate --keep` killed mid-load and resumed with the same directory: the directory ends as a whole export
+/// of exactly the rows loaded (both runs' chunks), which imports into a pristine target with the same result.
+#[tokio::test]
+async fn a_kept_directory_is_continued_by_the_resumed_run() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 32, 0.02, 2)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("{}-kept", dbs.name));
+    std::fs::remove_dir_all(&dir).ok();
+    let keep = ["--keep", dir.to_str().unwrap()];
+    let c = common::runs::command(
+        &dbs,
+        "mappings/kratos.toml",
+        &[
+            &["--readers", "1", "--writers", "1", "--chunk-rows", "60"][..],
+            &keep,
+        ]
+        .concat(),
+    );
+    let mut p = common::runs::start_paused_with(c, "chunk:4", "600");
+    p.child.kill().unwrap();
+    p.finish();
+    assert!(!dir.join(pgconverge::manifest::FILE).exists());
+    // Another directory cannot be continued: it holds no interrupted export.
+    let other = std::env::temp_dir().join(format!("{}-other", dbs.name));
+    std::fs::create_dir_all(&other).unwrap();
+    let out = command(
+        &dbs,
+        "mappings/kratos.toml",
+        &[
+            "--resume",
+            "--source-quiesced",
+            "--keep",
+            other.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("no interrupted export"), "{text}");
+    std::fs::remove_dir_all(&other).ok();
+    let out = command(
+        &dbs,
+        "mappings/kratos.toml",
+        &[
+            &["--resume", "--source-quiesced", "--chunk-rows", "60"][..],
+            &keep,
+        ]
+        .concat(),
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let m = pgconverge::manifest::Manifest::read(&dir).unwrap();
+    let pg = common::pg_conn(&dbs.target()).await;
+    let loaded: i64 = pg
+        .query_one("SELECT count(*) FROM identities", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let kept: u64 = m
+        .files
+        .iter()
+        .filter(|f| f.target_table == "identities")
+        .map(|f| f.rows)
+        .sum();
+    assert_eq!(kept, loaded as u64);
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = common::run(&dbs, "import", &["--from", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("all equal"), "{text}");
+    common::compare::compare_all(App::Kratos, &dbs).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
