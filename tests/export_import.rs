@@ -206,7 +206,14 @@ async fn exported_and_imported(app: App, scale: f64) {
     let (code, text) = common::run(
         &a,
         "export",
-        &["--out", dir.to_str().unwrap(), "--chunk-rows", "400"],
+        &[
+            "--out",
+            dir.to_str().unwrap(),
+            "--chunk-rows",
+            "400",
+            "--format",
+            "both",
+        ],
     );
     assert_eq!(code, 0, "{text}");
     let catalog = |s: String| -> Vec<String> {
@@ -228,6 +235,29 @@ async fn exported_and_imported(app: App, scale: f64) {
         "{text}"
     );
     common::compare::compare_all(app, &b).await;
+    // The Parquet files beside the CSV hold every table's rows (read by pyarrow, counted against the target).
+    let m = pgconverge::manifest::Manifest::read(&dir).unwrap();
+    let pg = common::pg_conn(&b.target()).await;
+    for table in &m.tables {
+        let files: Vec<_> = m
+            .files
+            .iter()
+            .filter(|f| {
+                &f.target_table == table && f.format == pgconverge::manifest::FileFormat::Parquet
+            })
+            .map(|f| dir.join(&f.path))
+            .collect();
+        let rows = common::read_parquet(&files)["rows"]
+            .as_array()
+            .unwrap()
+            .len() as i64;
+        let want: i64 = pg
+            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, want, "Parquet rows of {table}");
+    }
     // Beside the kept baseline (the completed run's ledger schema) the catalog is unchanged, and reset removes
     // that too.
     let mut after = catalog(common::target_state(&b).await);

@@ -258,35 +258,6 @@ async fn narrower_targets_are_refused_or_checked_value_by_value() {
     }
 }
 
-/// The Python with pyarrow that scripts/py-env.sh installs (scripts/test.sh runs it first).
-fn pyarrow_python() -> String {
-    let py = std::env::var("PGCONVERGE_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/target/pyenv/bin/python3", env!("CARGO_MANIFEST_DIR")));
-    assert!(
-        std::path::Path::new(&py).exists(),
-        "{py} is missing: run `bash scripts/py-env.sh` (scripts/test.sh does) to install pyarrow"
-    );
-    py
-}
-
-/// Parquet files of an export read back by pyarrow (tests/read_parquet.py): column types and rows.
-fn read_parquet(files: &[std::path::PathBuf]) -> serde_json::Value {
-    let out = std::process::Command::new(pyarrow_python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/read_parquet.py"
-        ))
-        .args(files)
-        .output()
-        .expect("run the Parquet reader");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn typed_parquet_reads_back_with_an_independent_reader() {
     let dbs = TestDbs::bare(MYSQL, PG).await;
@@ -304,7 +275,7 @@ async fn typed_parquet_reads_back_with_an_independent_reader() {
     let m = pgconverge::manifest::Manifest::read(&dir).unwrap();
     let files: Vec<_> = m.files.iter().map(|f| dir.join(&f.path)).collect();
     assert!(files.iter().all(|f| f.extension().unwrap() == "parquet"));
-    let got = read_parquet(&files);
+    let got = common::read_parquet(&files);
     // Written by hand from the source rows and the target types (docs/csv-format.md, "Parquet").
     let types = serde_json::json!({
         "id": "int32", "b1": "bool", "b5": "string", "b63": "int64", "yr": "int16", "ti": "int16",

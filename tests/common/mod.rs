@@ -296,3 +296,32 @@ pub async fn source_checksum(dbs: &TestDbs) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The Python with pyarrow that scripts/py-env.sh installs (scripts/test.sh runs it first).
+pub fn pyarrow_python() -> String {
+    let py = std::env::var("PGCONVERGE_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/target/pyenv/bin/python3", env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        std::path::Path::new(&py).exists(),
+        "{py} is missing: run `bash scripts/py-env.sh` (scripts/test.sh does) to install pyarrow"
+    );
+    py
+}
+
+/// Parquet files of an export read back by pyarrow (tests/read_parquet.py): column types and rows.
+pub fn read_parquet(files: &[std::path::PathBuf]) -> serde_json::Value {
+    let out = std::process::Command::new(pyarrow_python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/read_parquet.py"
+        ))
+        .args(files)
+        .output()
+        .expect("run the Parquet reader");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
