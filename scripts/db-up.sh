@@ -37,6 +37,31 @@ RUN_USER="$(id -un)"
 if [ "$(id -u)" = 0 ]; then RUN_USER_PG=postgres; RUN_USER_MY=mysql; else RUN_USER_PG="$RUN_USER"; RUN_USER_MY="$RUN_USER"; fi
 run_as() { local u="$1"; shift; if [ "$(id -un)" = "$u" ]; then "$@"; else runuser -u "$u" -- "$@"; fi; }
 
+# A test CA and a server certificate for 127.0.0.1/localhost, which both servers offer (TLS available, not
+# required), plus a second CA that signed nothing here (the wrong-CA tests). Each server gets its own key copy.
+setup_tls() {
+  local t="$DB/tls"
+  mkdir -p "$t"
+  if [ ! -f "$t/server.crt" ]; then
+    log "creating the test CA and server certificate in $t"
+    (
+      cd "$t"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=pgconverge test CA" \
+        -keyout ca.key -out ca.crt 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile ext.cnf \
+        -out server.crt 2>/dev/null
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=another CA" \
+        -keyout other-ca.key -out other-ca.crt 2>/dev/null
+      cp server.key my-server.key; cp server.key pg-server.key
+    )
+  fi
+  chmod 600 "$t/my-server.key" "$t/pg-server.key"
+  chmod o+rx "$t"; chmod o+r "$t"/*.crt
+  if [ "$(id -u)" = 0 ]; then chown "$RUN_USER_MY" "$t/my-server.key"; chown "$RUN_USER_PG" "$t/pg-server.key"; fi
+}
+
 start_mariadb() {
   local data="$DB/mariadb" run="$DB/mariadb-run"
   mkdir -p "$data" "$run"
@@ -59,6 +84,9 @@ innodb_flush_log_at_trx_commit=2
 max_allowed_packet=256M
 local_infile=1
 log-error=$run/error.log
+ssl-ca=$DB/tls/ca.crt
+ssl-cert=$DB/tls/server.crt
+ssl-key=$DB/tls/my-server.key
 EOF
   # A file the previous server is still removing may vanish under chown: that is not an error.
   if [ "$(id -u)" = 0 ]; then chown -R "$RUN_USER_MY" "$data" "$run" 2>/dev/null || true; fi
@@ -119,6 +147,10 @@ DO $$ BEGIN
   END IF;
 END $$;
 EOF
+  # TLS available (whether it is used stays with the client's sslmode); reloadable, so no restart.
+  PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p "$PG_PORT" -U pgc_super -d postgres -v ON_ERROR_STOP=1 \
+    -c "ALTER SYSTEM SET ssl_cert_file = '$DB/tls/server.crt'" -c "ALTER SYSTEM SET ssl_key_file = '$DB/tls/pg-server.key'" \
+    -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
   log "PostgreSQL up on 127.0.0.1:$PG_PORT"
 }
 
@@ -126,6 +158,7 @@ install_missing
 mkdir -p "$DB"
 # The server users must be able to reach the data directories through the checkout.
 if [ "$(id -u)" = 0 ]; then chmod o+x "$ROOT" "$ROOT/target" "$DB" 2>/dev/null || true; fi
+setup_tls
 start_mariadb
 start_postgres
 
@@ -134,5 +167,7 @@ export PGCONVERGE_TEST_MYSQL_ADMIN=mysql://pgc_admin:pgc_admin@127.0.0.1:$MY_POR
 export PGCONVERGE_TEST_MYSQL_READER=mysql://pgc_reader:pgc_reader@127.0.0.1:$MY_PORT
 export PGCONVERGE_TEST_PG_SUPER=postgres://pgc_super:pgc_super@127.0.0.1:$PG_PORT
 export PGCONVERGE_TEST_PG_OWNER=postgres://pgc_owner:pgc_owner@127.0.0.1:$PG_PORT
+export PGCONVERGE_TEST_CA=$DB/tls/ca.crt
+export PGCONVERGE_TEST_OTHER_CA=$DB/tls/other-ca.crt
 EOF
 cat "$DB/env"

@@ -27,9 +27,28 @@ pub const SOURCE_SESSION: &str =
     "SET NAMES utf8mb4, time_zone = '+00:00', SESSION net_write_timeout = 600; \
      SET SESSION TRANSACTION READ ONLY";
 
+/// The driver's options of a `mysql://` URL, with the TLS its `ssl-mode`/`ssl-ca` ask for (`crate::tls`), and
+/// whether TLS is only preferred (tried first, plain when the server offers none). Without `ssl-mode`, TLS is
+/// preferred unless mysql_async's own `require_ssl` parameter says more.
+fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
+    let (rest, tls) = crate::tls::mysql(url).map_err(|e| err("source", url, e))?;
+    let opts = mysql_async::Opts::from_url(&rest).map_err(|e| err("source", url, e))?;
+    let tls = match tls {
+        Some(t) => t,
+        None if opts.ssl_opts().is_some() => return Ok((opts, false)),
+        None => crate::tls::Settings {
+            mode: crate::tls::Mode::Prefer,
+            ca: None,
+        },
+    };
+    let builder =
+        mysql_async::OptsBuilder::from_opts(opts).ssl_opts(crate::tls::mysql_ssl_opts(&tls));
+    Ok((builder.into(), tls.mode == crate::tls::Mode::Prefer))
+}
+
 /// Database name of a `mysql://.../db` URL.
 pub fn source_database(url: &str) -> Result<String, ConnectError> {
-    let opts = mysql_async::Opts::from_url(url).map_err(|e| err("source", url, e))?;
+    let (opts, _) = source_opts(url)?;
     opts.db_name()
         .map(str::to_string)
         .ok_or_else(|| ConnectError {
@@ -40,27 +59,65 @@ pub fn source_database(url: &str) -> Result<String, ConnectError> {
 }
 
 pub async fn source(url: &str) -> Result<mysql_async::Conn, ConnectError> {
-    let opts = mysql_async::Opts::from_url(url).map_err(|e| err("source", url, e))?;
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| err("source", url, e))?;
+    let (opts, prefer) = source_opts(url)?;
+    let mut conn = match mysql_async::Conn::new(opts.clone()).await {
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
+            if prefer =>
+        {
+            let plain = mysql_async::OptsBuilder::from_opts(opts).ssl_opts(None);
+            mysql_async::Conn::new(plain).await
+        }
+        r => r,
+    }
+    .map_err(|e| err("source", url, e))?;
     conn.query_drop(SOURCE_SESSION)
         .await
         .map_err(|e| err("source", url, e))?;
     Ok(conn)
 }
 
-pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
+/// Opens a PostgreSQL connection with `sslmode` (`crate::tls`) and hands its I/O to a task.
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     // The server's own message (tokio-postgres displays only "db error"): which database or role it refused.
     let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(refused)?;
-    crate::pipeline::drive(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "Target connection closed.");
+    let (rest, tls) = crate::tls::postgres(url).map_err(|e| err("target", url, e))?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(refused)?;
+    fn drive<F>(connection: F)
+    where
+        F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        crate::pipeline::drive(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "Target connection closed.");
+            }
+        });
+    }
+    match crate::tls::client_config(&tls).map_err(|e| err("target", url, e))? {
+        None => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(refused)?;
+            drive(connection);
+            Ok(client)
         }
-    });
+        Some(c) => {
+            config.ssl_mode(match tls.mode {
+                crate::tls::Mode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                _ => tokio_postgres::config::SslMode::Require,
+            });
+            let make = tokio_postgres_rustls::MakeRustlsConnect::new(c);
+            let (client, connection) = config.connect(make).await.map_err(refused)?;
+            drive(connection);
+            Ok(client)
+        }
+    }
+}
+
+pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
+    let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
+    let client = pg_connect(url).await?;
     client
         .batch_execute("SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'")
         .await
@@ -99,7 +156,16 @@ pub fn pg_message(e: &tokio_postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        // tokio-postgres keeps the cause (a TLS handshake's certificate problem, say) in its source chain.
+        None => {
+            let mut s = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                s.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            s
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod target;
+pub mod tls;
 pub mod transform;
 pub mod url;
 pub mod util;

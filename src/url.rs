@@ -126,6 +126,12 @@ fn redact_key_values(conn: &str) -> String {
     out
 }
 
+/// The connection string without the TLS parameters pgconverge reads itself (`tls`), which the drivers' parsers
+/// do not all accept.
+fn without_tls(conn: &str) -> String {
+    take_params(conn, &["sslmode", "sslrootcert", "ssl-mode", "ssl-ca"]).0
+}
+
 /// Every password `conn` carries: as its driver decodes it (percent-decoding, quoting) and as written.
 pub fn passwords(conn: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -147,7 +153,7 @@ pub fn passwords(conn: &str) -> Vec<String> {
             }
         }
         if conn.starts_with("mysql") {
-            if let Ok(opts) = mysql_async::Opts::from_url(conn) {
+            if let Ok(opts) = mysql_async::Opts::from_url(&without_tls(conn)) {
                 out.extend(opts.pass().map(str::to_string));
             }
         }
@@ -160,7 +166,7 @@ pub fn passwords(conn: &str) -> Vec<String> {
         );
     }
     if !conn.starts_with("mysql") {
-        if let Ok(c) = conn.parse::<tokio_postgres::Config>() {
+        if let Ok(c) = without_tls(conn).parse::<tokio_postgres::Config>() {
             if let Some(p) = c.get_password() {
                 out.push(String::from_utf8_lossy(p).into_owned());
             }
@@ -254,5 +260,74 @@ mod tests {
             with_database("postgres://u:p@h:1/old?sslmode=disable", "x"),
             "postgres://u:p@h:1/x?sslmode=disable"
         );
+    }
+}
+
+/// Takes the parameters named `keys` out of a connection string (URL query or libpq `key=value` form): the
+/// string without them, and their values (the last one of each key wins, as in libpq).
+pub fn take_params(conn: &str, keys: &[&str]) -> (String, Vec<(String, String)>) {
+    let mut taken = Vec::new();
+    if conn.contains("://") {
+        let Some((base, query)) = conn.split_once('?') else {
+            return (conn.to_string(), taken);
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                if keys.contains(&k) {
+                    taken.push((k.to_string(), v.to_string()));
+                    false
+                } else {
+                    !p.is_empty()
+                }
+            })
+            .collect();
+        let rest = match kept.is_empty() {
+            true => base.to_string(),
+            false => format!("{base}?{}", kept.join("&")),
+        };
+        return (rest, taken);
+    }
+    let mut rest = Vec::new();
+    for (k, v, _) in key_values(conn) {
+        if keys.contains(&k.as_str()) {
+            taken.push((k, v));
+        } else {
+            rest.push(format!(
+                "{k}='{}'",
+                v.replace('\\', "\\\\").replace('\'', "\\'")
+            ));
+        }
+    }
+    (rest.join(" "), taken)
+}
+
+#[cfg(test)]
+mod take_tests {
+    use super::take_params;
+
+    #[test]
+    fn parameters_come_out_of_both_forms() {
+        let (rest, taken) = take_params(
+            "postgres://u:p@h:5432/db?sslmode=verify-full&application_name=x&sslrootcert=/ca.pem",
+            &["sslmode", "sslrootcert"],
+        );
+        assert_eq!(rest, "postgres://u:p@h:5432/db?application_name=x");
+        assert_eq!(
+            taken,
+            vec![
+                ("sslmode".into(), "verify-full".into()),
+                ("sslrootcert".into(), "/ca.pem".into())
+            ]
+        );
+        let (rest, taken) = take_params("mysql://u:p@h/db?ssl-mode=REQUIRED", &["ssl-mode"]);
+        assert_eq!((rest.as_str(), taken.len()), ("mysql://u:p@h/db", 1));
+        let (rest, taken) = take_params(
+            "host=h password='a b\\'c' sslmode=verify-ca dbname=d",
+            &["sslmode"],
+        );
+        assert_eq!(rest, "host='h' password='a b\\'c' dbname='d'");
+        assert_eq!(taken, vec![("sslmode".into(), "verify-ca".into())]);
     }
 }
