@@ -349,6 +349,7 @@ mod tests {
             auto_increment: false,
             is_json: data_type == "json",
             collation: None,
+            generated: false,
         }
     }
 
@@ -361,6 +362,7 @@ mod tests {
             default: None,
             enum_labels: None,
             owned_sequence: None,
+            generated: false,
         }
     }
 

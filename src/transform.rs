@@ -784,6 +784,7 @@ mod tests {
                 ),
             ],
             defaulted: vec![],
+            generated: Vec::new(),
         };
         let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
         let t = TableTransform::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);

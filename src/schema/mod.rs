@@ -25,6 +25,10 @@ pub struct SourceColumn {
     /// True for MySQL `json`, or MariaDB's `longtext` guarded by `json_valid(col)`.
     pub is_json: bool,
     pub collation: Option<String>,
+    /// A generated column (VIRTUAL or STORED on MySQL, also PERSISTENT on MariaDB): its values are read like
+    /// any other's.
+    #[serde(default)]
+    pub generated: bool,
 }
 
 impl SourceColumn {
@@ -101,6 +105,9 @@ pub struct TargetColumn {
     pub enum_labels: Option<Vec<String>>,
     /// Sequence owned by this column (serial or identity), schema-qualified.
     pub owned_sequence: Option<String>,
+    /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it and COPY cannot write it.
+    #[serde(default)]
+    pub generated: bool,
 }
 
 impl TargetColumn {

@@ -107,6 +107,7 @@ pub async fn introspect(
             auto_increment: extra.to_lowercase().contains("auto_increment"),
             is_json,
             collation,
+            generated: is_generated(&extra),
         });
     }
     let mut out = Vec::new();
@@ -141,4 +142,44 @@ pub async fn introspect(
         });
     }
     Ok(out)
+}
+
+/// Whether `information_schema.COLUMNS.EXTRA` marks a generated column: MySQL 8 says `VIRTUAL GENERATED` or
+/// `STORED GENERATED` (with `INVISIBLE` and `DEFAULT_GENERATED` as other words), MariaDB also `PERSISTENT
+/// GENERATED` or, in older releases, `VIRTUAL` / `PERSISTENT` alone.
+fn is_generated(extra: &str) -> bool {
+    extra.to_ascii_lowercase().split_whitespace().any(|w| {
+        matches!(w, "virtual" | "persistent" | "stored")
+            || (w == "generated" && !extra.to_ascii_lowercase().contains("default_generated"))
+    })
+}
+
+#[cfg(test)]
+mod extra_tests {
+    use super::is_generated;
+
+    /// EXTRA as MySQL 8.0/8.4 and MariaDB 10.x print it (captured from their information_schema).
+    #[test]
+    fn generated_columns_are_recognised_and_defaults_are_not() {
+        for e in [
+            "VIRTUAL GENERATED",
+            "STORED GENERATED",
+            "VIRTUAL GENERATED INVISIBLE",
+            "PERSISTENT GENERATED",
+            "VIRTUAL",
+            "PERSISTENT",
+        ] {
+            assert!(is_generated(e), "{e}");
+        }
+        for e in [
+            "",
+            "auto_increment",
+            "DEFAULT_GENERATED",
+            "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+            "on update current_timestamp()",
+            "INVISIBLE",
+        ] {
+            assert!(!is_generated(e), "{e}");
+        }
+    }
 }

@@ -31,7 +31,8 @@ pub async fn introspect(
                     CASE WHEN t.typtype = 'e' THEN
                       (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END,
-                    pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname)
+                    pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),
+                    a.attgenerated <> ''
              FROM pg_attribute a
              JOIN pg_class c ON c.oid = a.attrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -63,6 +64,7 @@ pub async fn introspect(
                 default: r.get(5),
                 enum_labels: r.get(6),
                 owned_sequence: r.get(7),
+                generated: r.get(8),
             });
     }
     let cons = client
