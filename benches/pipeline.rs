@@ -71,6 +71,7 @@ fn setup() -> (TableTransform, RecordBatch) {
         primary_key: vec!["id".into()],
         columns: cols,
         defaulted: vec![],
+        generated: vec![],
     };
     let nullable: HashMap<String, bool> = names
         .iter()

@@ -231,7 +231,7 @@ pub struct MigrateArgs {
     /// Files per chunk in the --keep directory: csv, parquet (typed), or both.
     #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"], requires = "keep")]
     pub keep_format: String,
-    /// Wire format of COPY: csv (the default, same as exported files) or binary.
+    /// Wire format of COPY: binary (the default: PostgreSQL skips text parsing) or csv (what exported files hold).
     #[arg(long, value_parser = ["csv", "binary"])]
     pub copy_format: Option<String>,
     /// Write the run report as JSON to this file.

@@ -124,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 replace: a.replace,
                 keep: a.keep,
                 keep_formats: formats(&a.keep_format),
-                binary: a.copy_format.as_deref() == Some("binary"),
+                binary: a.copy_format.as_deref() != Some("csv"),
                 resume: a.resume,
                 report: a.report,
                 verify: !a.no_verify,

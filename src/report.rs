@@ -106,7 +106,7 @@ pub fn split<'a>(tables: impl IntoIterator<Item = &'a TableTiming>) -> Split {
         (
             "target",
             "PostgreSQL takes most of the time: more --writers while its disk and CPU have room, \
-             --copy-format binary, a faster target disk",
+             the binary wire format (the default; not --copy-format csv), a faster target disk",
         )
     } else if s >= x {
         (

@@ -142,6 +142,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
                     .collect(),
             )),
             parquet: settings.formats.parquet,
+            csv_files: true,
         };
         let (done, checks) = tokio::join!(
             pipeline::run(jobs, readers, encode, sinks, tuning),

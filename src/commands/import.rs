@@ -128,6 +128,7 @@ impl Transform<FileWork> for Pass {
             rows: 0,
             data: Bytes::copy_from_slice(block),
             multiline: Vec::new(),
+            csv: None,
             batch: None,
             digest: None,
         })

@@ -74,6 +74,8 @@ pub struct Report {
     pub rows: u64,
     /// Rows in the target when it ended: this run's and, after `--resume`, the interrupted run's.
     pub rows_total: u64,
+    /// The COPY wire format (`binary` or `csv`) and the bytes sent in it (`csv_bytes`, named before binary).
+    pub copy_format: &'static str,
     pub csv_bytes: u64,
     pub seconds_prepare: f64,
     pub seconds_load: f64,
@@ -327,6 +329,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         let encode = Encode {
             progress: progress.clone(),
             parquet,
+            csv_files: settings.keep.is_some() && settings.keep_formats.csv,
             digests: (keep_digests || journal.is_some()).then(|| {
                 Arc::new(
                     plan.tables
@@ -419,6 +422,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         tables: reports,
         rows,
         rows_total,
+        copy_format: if settings.binary { "binary" } else { "csv" },
         csv_bytes,
         seconds_prepare: (prepared - started).as_secs_f64(),
         seconds_load: (load_done - prepared).as_secs_f64(),
@@ -507,6 +511,8 @@ pub const SUMMARY_TABLES: usize = 10;
 pub struct Encode {
     /// Give each piece its batch in Parquet's types, for Parquet files.
     pub parquet: bool,
+    /// Give each piece its rows as CSV too when the wire format is binary, for CSV files.
+    pub csv_files: bool,
     /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
     pub digests: Option<Arc<HashMap<String, Canon>>>,
     pub progress: Arc<Progress>,
@@ -529,10 +535,19 @@ impl Transform<ChunkWork> for Encode {
         };
         self.progress
             .add(&t.plan.source, batch.num_rows() as u64, out.len() as u64);
+        let out_len = out.len();
         Ok(Encoded {
             rows: batch.num_rows() as u64,
             data: Bytes::from(out),
             multiline,
+            csv: match self.csv_files && t.binary {
+                true => {
+                    let mut csv = Vec::with_capacity(out_len);
+                    crate::sink::csv::encode(&batch, &mut csv);
+                    Some(Bytes::from(csv))
+                }
+                false => None,
+            },
             digest: self
                 .digests
                 .as_ref()
@@ -596,9 +611,10 @@ pub fn summary(r: &Report) -> String {
         String::new()
     };
     let line = format!(
-        "Migrated {} rows ({:.1} MB CSV) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
+        "Migrated {} rows ({:.1} MB {}) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
         r.rows,
         r.csv_bytes as f64 / 1e6,
+        if r.copy_format == "csv" { "CSV" } else { "binary COPY" },
         r.tables.len(),
         r.seconds_total,
         r.seconds_prepare,

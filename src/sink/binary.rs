@@ -1,9 +1,10 @@
-//! PostgreSQL binary COPY encoding of transformed batches (`--copy-format binary`).
+//! PostgreSQL binary COPY encoding of transformed batches: `migrate`'s default wire format (`--copy-format csv`
+//! sends CSV instead).
 //!
 //! The transform stage's text form is re-encoded per target type: uuid as 16 bytes, booleans, integers,
 //! timestamps (microseconds since 2000-01-01), dates, numerics (base-10000 digits) in network order; text, enum
 //! labels and json as their bytes; jsonb with its version byte; bytea raw. PostgreSQL then skips CSV parsing and
-//! most input functions. CSV stays the default: it is what exported files hold.
+//! most input functions, which measured faster on the whole run (docs/benchmarks.md). Exported files stay CSV.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 

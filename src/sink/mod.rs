@@ -25,6 +25,8 @@ pub struct Encoded {
     pub data: Bytes,
     /// CSV rows whose quoted fields hold line breaks (see `csv::encode`), for tracing COPY errors to rows.
     pub multiline: Vec<(u32, u32, u32)>,
+    /// The rows as CSV when `data` is binary COPY and a sink writes CSV files (`migrate --keep`).
+    pub csv: Option<Bytes>,
     /// The converted batch in Parquet's types (`parquet::typed`), only when a sink writes Parquet.
     pub batch: Option<RecordBatch>,
     /// Canonical digests of the rows (`canonical`), when the run keeps them for `verify`.
