@@ -10,6 +10,7 @@
 # and writes it as JSON to $WORK/e2e.json.
 #   bash scripts/bench-e2e.sh [--scale S] [--app alkemio|kratos|both] [--no-peers] [--skip-gen] [--sessions N]
 #   MIGRATE_FLAGS="--copy-format csv" bash scripts/bench-e2e.sh ...   (extra flags for the measured migrate)
+#   BENCH_DB=s1_alkemio bash scripts/bench-e2e.sh --skip-gen --scale 1   (an existing source database, one app)
 # Connections run without TLS on loopback (ssl-mode=DISABLED, sslmode=disable), for every tool alike. pgloader comes
 # from Debian, DuckDB and its extensions from PyPI (target/bench-py); both are installed when missing.
 set -euo pipefail
@@ -90,7 +91,7 @@ SQL
 equal() { "$BIN" verify "${CONN[@]}" --report "$W/$1.verify.json" >/dev/null 2>&1 || true; }
 
 run_app() {
-  APP="$1"; DB="bench_${APP}"; W="$WORK/$APP"; mkdir -p "$W"
+  APP="$1"; DB="${BENCH_DB:-bench_${APP}}"; W="$WORK/$APP"; mkdir -p "$W"
   local src="$PGCONVERGE_TEST_MYSQL_READER/$DB?ssl-mode=DISABLED" tgt="$PGCONVERGE_TEST_PG_OWNER/$DB?sslmode=disable"
   CONN=(--source "$src" --target "$tgt" --mapping "mappings/$APP.toml")
   if [ "$GEN" = 1 ]; then
@@ -136,6 +137,7 @@ LOAD DATABASE
   FROM mysql://pgc_reader:pgc_reader@$MY_HOSTPORT/$DB
   INTO pgsql://pgc_owner:pgc_owner@$PG_HOSTPORT/$DB?sslmode=disable
 WITH data only, create no tables, create no indexes, no foreign keys, reset no sequences, no truncate,
+     quote identifiers,
      workers = 4, concurrency = 2, multiple readers per thread, rows per range = 50000
 SET PostgreSQL PARAMETERS maintenance_work_mem to '512MB', work_mem to '64MB'
 INCLUDING ONLY TABLE NAMES MATCHING $tables
@@ -166,7 +168,8 @@ def t(w, label):
     p = f"{w}/{label}.time"
     if not os.path.exists(p):
         return None, None
-    wall, rss = open(p).read().split()
+    # /usr/bin/time puts "Command exited with non-zero status N" first when the command failed.
+    wall, rss = open(p).read().split("\n")[-2].split()
     return float(wall), (int(rss) / 1024 if int(rss) else None)
 for app in apps:
     w = f"{work}/{app}"
@@ -191,7 +194,10 @@ for app in apps:
         bad = sorted(x["source"] for x in v.get("tables", [])
                      if x["rows_source"] != x["rows_target"] or x["differing_buckets"])
         others = [i["name"] for i in v.get("items", []) if not i.get("passed")]
-        return bad + ([f"{len(others)} checklist items"] if others and not bad else [])
+        failed = set(json.load(open(f"{w}/duckdb.json")).get("failed", {})) \
+            if label == "duckdb" and os.path.getsize(f"{w}/duckdb.json") else set()
+        return [n + (" (load failed)" if n in failed else "") for n in sorted(set(bad) | failed)] \
+            + ([f"{len(others)} checklist items"] if others and not bad else [])
     add("ingest limit: \\copy (PK only) + rebuild", "ingest_limit")
     add("  of which \\copy", "ingest_copy")
     add("pgconverge migrate (defaults)", "migrate")
