@@ -92,6 +92,7 @@ equal() { "$BIN" verify "${CONN[@]}" --report "$W/$1.verify.json" >/dev/null 2>&
 
 run_app() {
   APP="$1"; DB="${BENCH_DB:-bench_${APP}}"; W="$WORK/$APP"; mkdir -p "$W"
+  rm -f "$W"/*.time "$W"/*.json
   local src="$PGCONVERGE_TEST_MYSQL_READER/$DB?ssl-mode=DISABLED" tgt="$PGCONVERGE_TEST_PG_OWNER/$DB?sslmode=disable"
   CONN=(--source "$src" --target "$tgt" --mapping "mappings/$APP.toml")
   if [ "$GEN" = 1 ]; then

@@ -49,6 +49,17 @@ fn psql_script(dir: &std::path::Path, m: &serde_json::Value) -> String {
     sql + "COMMIT;\n"
 }
 
+/// A Kratos source (seed `seed`, scale 0.02) and its test's export directory, empty.
+async fn kratos_with_empty_dir(seed: u64) -> (common::TestDbs, std::path::PathBuf) {
+    let a = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, seed, 0.02, 2)
+        .await
+        .unwrap();
+    let dir = out_dir(&a);
+    let _ = std::fs::remove_dir_all(&dir);
+    (a, dir)
+}
+
 async fn exported_and_loaded_by_hand(app: App, scale: f64) {
     let dbs = common::TestDbs::new(app).await;
     pgconverge_testbed::gen::generate(&dbs.source_admin(), app, 51, scale, 2)
@@ -283,12 +294,7 @@ async fn kratos_exported_and_imported() {
 /// naming table, key, column and both values, the exported one read back from the files.
 #[tokio::test]
 async fn import_catches_a_value_the_target_changed_on_the_way_in() {
-    let a = common::TestDbs::new(App::Kratos).await;
-    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 54, 0.02, 2)
-        .await
-        .unwrap();
-    let dir = out_dir(&a);
-    let _ = std::fs::remove_dir_all(&dir);
+    let (a, dir) = kratos_with_empty_dir(54).await;
     let (code, text) = common::run(&a, "export", &["--out", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     let pg = common::pg_conn(&a.target()).await;
@@ -337,12 +343,7 @@ async fn import_catches_a_value_the_target_changed_on_the_way_in() {
 /// Each corruption stops the import before any write, naming the file; the target is unchanged.
 #[tokio::test]
 async fn a_corrupt_export_is_refused_before_any_write() {
-    let a = common::TestDbs::new(App::Kratos).await;
-    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 53, 0.02, 2)
-        .await
-        .unwrap();
-    let dir = out_dir(&a);
-    let _ = std::fs::remove_dir_all(&dir);
+    let (a, dir) = kratos_with_empty_dir(53).await;
     let (code, text) = common::run(
         &a,
         "export",
@@ -538,12 +539,7 @@ fn all_journaled(dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn an_interrupted_export_resumes_keeping_the_files_already_written() {
-    let a = common::TestDbs::new(App::Kratos).await;
-    pgconverge_testbed::gen::generate(&a.source_admin(), App::Kratos, 54, 0.02, 2)
-        .await
-        .unwrap();
-    let dir = out_dir(&a);
-    let _ = std::fs::remove_dir_all(&dir);
+    let (a, dir) = kratos_with_empty_dir(54).await;
     let mut p = common::runs::start_paused_with(
         export_cmd(&a, &dir, &["--format", "both"]),
         "chunk:5",

@@ -16,6 +16,9 @@ pub enum SourceSchemaError {
     },
 }
 
+/// ER_UNKNOWN_SYSTEM_VARIABLE.
+const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+
 /// Reads every base table of `db` with its columns, primary key and size estimates.
 pub async fn introspect(
     conn: &mut mysql_async::Conn,
@@ -25,6 +28,16 @@ pub async fn introspect(
         db: db.to_string(),
         source,
     };
+    // MySQL 8 serves TABLE_ROWS and DATA_LENGTH from a cache up to a day old unless told otherwise; MariaDB has
+    // no such variable (error 1193) and always reads them fresh.
+    match conn
+        .query_drop("SET SESSION information_schema_stats_expiry = 0")
+        .await
+    {
+        Ok(()) => {}
+        Err(mysql_async::Error::Server(e)) if e.code == UNKNOWN_SYSTEM_VARIABLE => {}
+        Err(e) => return Err(err(e)),
+    }
     let tables: Vec<(String, Option<u64>, Option<u64>)> = conn
         .exec(
             "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES \

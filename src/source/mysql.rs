@@ -143,6 +143,7 @@ pub async fn open_snapshot(
             .ok()
             .flatten(),
     }
+    .map(|g| normalize_gtid(&g))
     .filter(|g| !g.is_empty());
     if locked {
         lock.query_drop("UNLOCK TABLES")
@@ -158,6 +159,12 @@ pub async fn open_snapshot(
             gtid,
         },
     })
+}
+
+/// A GTID set as one comparable line: MySQL 8 prints `gtid_executed` with a newline after each comma once it holds
+/// several server UUIDs (`3E11FA47-...:1-5,\n4D22EB58-...:1-3`); MariaDB's `gtid_current_pos` is `0-1-42,1-2-7`.
+fn normalize_gtid(g: &str) -> String {
+    g.split_whitespace().collect()
 }
 
 /// A processlist entry: thread id, user, seconds running, statement.
@@ -694,6 +701,17 @@ impl<W: Work + ReadSpec> Source<W> for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// gtid_executed as MySQL 8.0 prints it with two source servers, and MariaDB's gtid_current_pos.
+    #[test]
+    fn gtid_sets_compare_as_one_line() {
+        assert_eq!(
+            normalize_gtid("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4d22eb58-71ca-11e1-9e33-c80aa9429562:1-3"),
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4d22eb58-71ca-11e1-9e33-c80aa9429562:1-3"
+        );
+        assert_eq!(normalize_gtid("0-1-42,1-2-7"), "0-1-42,1-2-7");
+        assert_eq!(normalize_gtid(""), "");
+    }
 
     #[test]
     fn integer_bounds_hold_beyond_i64() {
