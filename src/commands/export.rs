@@ -3,7 +3,8 @@
 //! `DIR/manifest.json`, written last. The target is only introspected, in a read-only session, so the files
 //! hold values already converted to what it expects. The manifest also carries each table's canonical digests
 //! (computed from the batches written) and the source's answers to the mapping's critical-data checks, which
-//! `import` verifies the target against. Format: docs/csv-format.md.
+//! `import` verifies the target against. `--format parquet|both` adds typed Parquet files; `--resume` continues an
+//! interrupted export from the directory's journal (`files`). Format: docs/csv-format.md.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -87,9 +88,12 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     )
     .await?;
     drop(control);
+    let data_bytes: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
     let journal = match reopened {
         Some(j) => j,
         None => {
+            // Before the first byte (the journal included): too little room refuses with nothing written.
+            files::check_space(&settings.out, data_bytes, settings.formats)?;
             let mut run = Run::new(inputs.clone(), snapshot.info.clone(), chunk_plan, &lookups);
             run.command = "export".into();
             run.target_schema = mapping.target_schema.clone();
@@ -109,20 +113,25 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         .into_iter()
         .filter(|j| !done.contains_key(&(j.table.plan.source.clone(), j.index)))
         .collect();
-    let data_bytes: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
-    files::check_space(
-        &settings.out,
-        data_bytes / total_chunks as u64 * jobs.len() as u64,
-        settings.formats,
-    )?;
+    if settings.resume {
+        files::check_space(
+            &settings.out,
+            data_bytes / total_chunks as u64 * jobs.len() as u64,
+            settings.formats,
+        )?;
+    }
     crate::hooks::pause(|| "export-writing".into()).await;
+    // Resumed, only the rows still to write count (the rate and ETA are this run's).
     let progress = Arc::new(crate::progress::Progress::new(
         "export",
-        plan.tables.iter().map(|t| t.rows_estimate).sum(),
+        plan.tables
+            .iter()
+            .map(|t| t.rows_estimate)
+            .sum::<u64>()
+            .saturating_sub(done.values().sum()),
         crate::progress::Unit::Rows,
     ));
     progress.phase("write");
-    progress.add("", done.values().sum(), 0);
     let work = async {
         let readers = settings.tuning.readers_of(&mut snapshot);
         let sinks = (0..settings.tuning.writers.max(1))

@@ -261,6 +261,17 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         (None, _) => None,
     }
     .map(|j| Arc::new(Mutex::new(j)));
+    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
+        // Before the target is touched: too little room for the files refuses with nothing changed.
+        let kept = super::files::published(j);
+        let to_write = jobs
+            .iter()
+            .filter(|w| !kept.contains_key(&(w.table.plan.source.clone(), w.index)))
+            .count() as u64;
+        let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
+        let total = chunk_count(&reports).max(1) as u64;
+        super::files::check_space(dir, data / total * to_write, settings.keep_formats)?;
+    }
     let fks = session::prepare_target(
         &mut control,
         previous.as_ref(),
@@ -302,9 +313,6 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 dir.display()
             )));
         }
-        let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
-        let total = chunk_count(&reports).max(1) as u64;
-        super::files::check_space(dir, data / total * jobs.len() as u64, settings.keep_formats)?;
     }
     // A fresh run keeps every row's canonical digest as it is sent, so the verification after the load only reads
     // the target back; a resumed run lacks the interrupted run's digests and verifies by reading both sides.
