@@ -589,5 +589,15 @@ async fn a_kept_directory_is_continued_by_the_resumed_run() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("all equal"), "{text}");
     common::compare::compare_all(App::Kratos, &dbs).await;
+    // A new run never keeps into a directory that holds something (migrate has no flag to empty it).
+    let out = command(&dbs, "mappings/kratos.toml", &keep)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("is not empty; choose another") && !text.contains("pass "),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -64,7 +64,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         let (run, journal) = files::reopen(&settings.out)?;
         (Ledger::Journal(Box::new(run)), Some(journal))
     } else {
-        files::prepare_dir(&settings.out, settings.replace, "--replace")?;
+        files::prepare_dir(&settings.out, settings.replace, Some("--replace"))?;
         (Ledger::Ignore, None)
     };
     let session::Session {

@@ -24,21 +24,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Refuses a directory holding anything unless `replace`, which empties it.
-pub fn prepare_dir(dir: &Path, replace: bool, flag: &str) -> Result<(), Error> {
+/// Refuses a directory holding anything unless `replace`, which empties it; `flag` names the option that would
+/// (None: the command has none).
+pub fn prepare_dir(dir: &Path, replace: bool, flag: Option<&str>) -> Result<(), Error> {
     if dir.exists() {
         let occupied = std::fs::read_dir(dir).map_err(io(dir))?.next().is_some();
         if occupied && !replace {
             let resumable =
                 dir.join(manifest::JOURNAL).exists() && !dir.join(manifest::FILE).exists();
             return Err(Error::Usage(format!(
-                "the export directory {} is not empty{}; choose another, or pass {flag} to empty it first",
+                "the export directory {} is not empty{}; choose another{}",
                 dir.display(),
                 if resumable {
                     " (it holds an interrupted export: continue it with --resume)"
                 } else {
                     ""
-                }
+                },
+                flag.map(|f| format!(", or pass {f} to empty it first"))
+                    .unwrap_or_default()
             )));
         }
         if occupied {

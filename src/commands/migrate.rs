@@ -153,7 +153,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     let reopened = match (&settings.keep, resume) {
         (Some(dir), true) => Some(super::files::reopen(dir)?),
         (Some(dir), false) => {
-            super::files::prepare_dir(dir, false, "choose an empty one")?;
+            super::files::prepare_dir(dir, false, None)?;
             None
         }
         (None, _) => None,
