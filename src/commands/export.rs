@@ -17,7 +17,7 @@ use super::migrate::Encode;
 use super::session::{self, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
 use crate::canonical::Canon;
 use crate::error::Error;
-use crate::manifest::{self, Journal};
+use crate::manifest;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop};
 use crate::sink::export::{ExportFiles, Formats};
@@ -88,35 +88,37 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     )
     .await?;
     drop(control);
-    let data_bytes: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
+    let total_chunks = jobs.len();
     let journal = match reopened {
         Some(j) => j,
         None => {
             // Before the first byte (the journal included): too little room refuses with nothing written.
-            files::check_space(&settings.out, data_bytes, settings.formats)?;
+            files::check_space_for(
+                &settings.out,
+                &plan,
+                total_chunks,
+                total_chunks,
+                settings.formats,
+            )?;
             let mut run = Run::new(inputs.clone(), snapshot.info.clone(), chunk_plan, &lookups);
             run.command = "export".into();
             run.target_schema = mapping.target_schema.clone();
-            Journal::create(&settings.out, &run).map_err(|e| {
-                Error::Usage(format!(
-                    "cannot write the journal in {}: {e}",
-                    settings.out.display()
-                ))
-            })?
+            files::create_journal(&settings.out, &run)?
         }
     };
     let journal = Arc::new(Mutex::new(journal));
     let done = files::published(&journal);
     let files_before = journal.lock().expect("journal lock").chunks.len();
-    let total_chunks = jobs.len().max(1);
     let jobs: Vec<_> = jobs
         .into_iter()
         .filter(|j| !done.contains_key(&(j.table.plan.source.clone(), j.index)))
         .collect();
     if settings.resume {
-        files::check_space(
+        files::check_space_for(
             &settings.out,
-            data_bytes / total_chunks as u64 * jobs.len() as u64,
+            &plan,
+            total_chunks,
+            jobs.len(),
             settings.formats,
         )?;
     }

@@ -107,7 +107,7 @@ const CSV_PER_DATA_BYTE: f64 = 1.0;
 const PARQUET_PER_DATA_BYTE: f64 = 0.5;
 
 /// Refuses to start when the file system holding `dir` has less room than the files are expected to take.
-pub fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), Error> {
+fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), Error> {
     let per_byte = if formats.csv { CSV_PER_DATA_BYTE } else { 0.0 }
         + if formats.parquet {
             PARQUET_PER_DATA_BYTE
@@ -126,6 +126,30 @@ pub fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), 
         )));
     }
     Ok(())
+}
+
+/// Refuses when the room left is short of the files' share of the source's size estimate: `to_write` of the run's
+/// `total_chunks` chunks are still to be written.
+pub fn check_space_for(
+    dir: &Path,
+    plan: &crate::plan::Plan,
+    total_chunks: usize,
+    to_write: usize,
+    formats: Formats,
+) -> Result<(), Error> {
+    let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
+    let share = data as u128 * to_write as u128 / total_chunks.max(1) as u128;
+    check_space(dir, share as u64, formats)
+}
+
+/// Starts the journal of a new export directory (`export`, `migrate --keep`).
+pub fn create_journal(dir: &Path, run: &Run) -> Result<Journal, Error> {
+    Journal::create(dir, run).map_err(|e| {
+        Error::Usage(format!(
+            "cannot write the journal in {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// Runs the source side of the mapping's critical-data checks (on their own connection, while the files are

@@ -137,10 +137,6 @@ async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
     }
 }
 
-fn chunk_count(reports: &BTreeMap<String, TableReport>) -> usize {
-    reports.values().map(|r| r.chunks).sum()
-}
-
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
 pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
     let (source_url, target_url) = (
@@ -255,22 +251,22 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             }
             Some(j)
         }
-        (Some(dir), None) => Some(crate::manifest::Journal::create(dir, &run).map_err(|e| {
-            Error::Usage(format!("cannot write the journal in {}: {e}", dir.display()))
-        })?),
+        (Some(dir), None) => Some(super::files::create_journal(dir, &run)?),
         (None, _) => None,
     }
     .map(|j| Arc::new(Mutex::new(j)));
-    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
+    // Chunks already in the kept directory (an interrupted `--keep` run's), read once from its journal.
+    let kept = journal
+        .as_ref()
+        .map(super::files::published)
+        .unwrap_or_default();
+    if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
         // Before the target is touched: too little room for the files refuses with nothing changed.
-        let kept = super::files::published(j);
         let to_write = jobs
             .iter()
             .filter(|w| !kept.contains_key(&(w.table.plan.source.clone(), w.index)))
-            .count() as u64;
-        let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
-        let total = chunk_count(&reports).max(1) as u64;
-        super::files::check_space(dir, data / total * to_write, settings.keep_formats)?;
+            .count();
+        super::files::check_space_for(dir, &plan, jobs.len(), to_write, settings.keep_formats)?;
     }
     let fks = session::prepare_target(
         &mut control,
@@ -303,9 +299,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             "Resuming: loaded chunks are skipped."
         );
     }
-    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
+    if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
         // Chunks loaded but not kept (an interrupted run that kept nothing) would leave the directory short.
-        let kept = super::files::published(j);
         if let Some((t, c)) = done.keys().find(|k| !kept.contains_key(*k)) {
             return Err(Error::Usage(format!(
                 "{t} chunk {c} is loaded but not in {}: that directory cannot hold this run's export; resume \
