@@ -286,6 +286,45 @@ async fn duplicate_against_a_target_only_unique_constraint() {
     assert!(text.contains("unique_session_device"), "{text}");
 }
 
+/// The rejected row is named by the key the stream carried, not found again by position afterwards: the rows
+/// before it are deleted from the source while the run waits to locate it, and the key is still the right one.
+#[tokio::test]
+async fn rejected_row_is_named_from_the_snapshot() {
+    let dbs = planted(App::Kratos, &[], "").await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let (a, b): (String, String) = my
+        .query_first("SELECT MIN(id), MAX(id) FROM session_devices")
+        .await
+        .unwrap()
+        .unwrap();
+    my.query_drop(format!(
+        "UPDATE session_devices d JOIN session_devices s ON s.id = '{a}' SET d.session_id = s.session_id, \
+         d.ip_address = s.ip_address, d.user_agent = s.user_agent, d.nid = s.nid WHERE d.id = '{b}'"
+    ))
+    .await
+    .unwrap();
+    let paused = common::runs::start_paused_with(
+        common::runs::command(
+            &dbs,
+            "mappings/kratos.toml",
+            &["--chunk-rows", "1000000", "--chunk-bytes", "1000000000"],
+        ),
+        "locating",
+        "5",
+    );
+    // Outside the run's snapshot, every row before the rejected one disappears: a lookup by position would now
+    // find no row (or another one).
+    my.query_drop(format!("DELETE FROM session_devices WHERE id < '{b}'"))
+        .await
+        .unwrap();
+    let (code, text) = paused.finish();
+    assert_eq!(code, Some(5), "{text}");
+    assert!(
+        text.contains(&format!("id={b}")) && text.contains("unique_session_device"),
+        "the rejected row is not named by its key: {text}"
+    );
+}
+
 #[tokio::test]
 async fn foreign_key_without_parent() {
     let dbs = planted(App::Alkemio, &[], "").await;

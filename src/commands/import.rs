@@ -131,6 +131,7 @@ impl Transform<FileWork> for Pass {
             csv: None,
             batch: None,
             digest: None,
+            keys: Vec::new(),
         })
     }
 }

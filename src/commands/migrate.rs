@@ -94,11 +94,12 @@ pub struct Report {
     pub digests: Option<HashMap<String, Buckets>>,
 }
 
-/// Turns a COPY failure that names a line into a violation naming the source row: the chunk's rows are read in
-/// key order, so line N is the N-th row of the chunk's range.
+/// Turns a COPY failure that names a row into a violation naming the source row. The key comes from the stream
+/// itself (the sink kept the key columns of every piece it sent), so it is the row of the snapshot, found without
+/// any query; only the value shown is read afterwards, by that key, with one index seek.
 async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
-    let (table, range) = (&work.table, &work.range);
-    let Some(row) = f.row else {
+    let table = &work.table;
+    let Some(raw_key) = f.key.clone() else {
         return Error::Sink(SinkError::Copy(Box::new(f)));
     };
     let source_column = f
@@ -106,35 +107,35 @@ async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
         .as_ref()
         .and_then(|c| table.plan.columns.iter().find(|p| &p.target == c))
         .map(|p| p.source.clone());
-    let found = async {
-        let mut conn = crate::connect::source(source_url).await.ok()?;
-        let r = src::row_at(
-            &mut conn,
-            &table.source,
-            range,
-            source_column.as_deref(),
-            row,
-        )
-        .await;
-        conn.disconnect().await.ok();
-        r.ok().flatten()
-    }
-    .await;
-    match found {
-        Some((key, value)) => Error::Violation(Box::new(crate::transform::Violation {
-            table: table.plan.source.clone(),
-            key,
-            column: source_column.unwrap_or_else(|| "(row)".into()),
-            rule: crate::transform::Rule::RejectedByTarget {
-                message: f.message.clone(),
-            },
-            excerpt: value
-                .map(|v| crate::transform::excerpt(&v))
-                .unwrap_or_else(|| "-".into()),
-            hint: Some(format!("{} chunk {} rolled back", f.table, f.chunk)),
-        })),
-        None => Error::Sink(SinkError::Copy(Box::new(f))),
-    }
+    crate::hooks::pause(|| "locating".into()).await;
+    let value = match &source_column {
+        Some(column) => {
+            async {
+                let mut conn = crate::connect::source(source_url).await.ok()?;
+                let r = src::value_by_key(&mut conn, &table.source, &raw_key, column).await;
+                conn.disconnect().await.ok();
+                r.ok()
+            }
+            .await
+        }
+        None => None,
+    };
+    let excerpt = match value {
+        Some(Some(Some(v))) => crate::transform::excerpt(&v),
+        Some(Some(None)) => "NULL".into(),
+        Some(None) => "- (the row is no longer in the source)".into(),
+        None => "-".into(),
+    };
+    Error::Violation(Box::new(crate::transform::Violation {
+        table: table.plan.source.clone(),
+        key: crate::util::key::render(f.key_names.iter().zip(raw_key)),
+        column: source_column.unwrap_or_else(|| "(row)".into()),
+        rule: crate::transform::Rule::RejectedByTarget {
+            message: f.message.clone(),
+        },
+        excerpt,
+        hint: Some(format!("{} chunk {} rolled back", f.table, f.chunk)),
+    }))
 }
 
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
@@ -564,6 +565,11 @@ impl Transform<ChunkWork> for Encode {
                 ),
                 false => None,
             },
+            keys: t
+                .key_columns
+                .iter()
+                .map(|&i| raw.column(i).clone())
+                .collect(),
         })
     }
 }

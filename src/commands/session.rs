@@ -97,6 +97,8 @@ pub struct TableWork {
     pub transform: TableTransform,
     pub conversions: Vec<Conversion>,
     pub read_columns: Vec<String>,
+    /// Positions of the source primary-key columns in `read_columns`, in key order.
+    pub key_columns: Vec<usize>,
     pub raw_schema: Arc<Schema>,
     pub copy_sql: String,
     pub binary: bool,
@@ -158,6 +160,9 @@ impl crate::sink::Spec for ChunkWork {
     }
     fn conversions(&self) -> &[Conversion] {
         &self.table.conversions
+    }
+    fn key_names(&self) -> &[String] {
+        &self.table.source.primary_key
     }
 }
 
@@ -528,7 +533,13 @@ fn table_work(
         cols.join(", "),
         if binary { "binary" } else { "csv" }
     );
+    let key_columns = s
+        .primary_key
+        .iter()
+        .filter_map(|k| read_columns.iter().position(|c| c == k))
+        .collect();
     TableWork {
+        key_columns,
         source: s.clone(),
         plan: tp.clone(),
         conversions: transform.conversions(),

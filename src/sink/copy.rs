@@ -33,6 +33,7 @@ pub fn copy_position(context: &str) -> (Option<u64>, Option<String>) {
 struct Open {
     copy: Pin<Box<CopyInSink<Bytes>>>,
     lines: super::csv::LineMap,
+    keys: super::KeyLog,
     bytes: u64,
 }
 
@@ -63,7 +64,10 @@ impl CopySink {
             .map(copy_position)
             .unwrap_or((None, None));
         let row = line.and_then(|l| self.open.as_ref()?.lines.row_of_line(l));
+        let key = row.and_then(|r| self.open.as_ref()?.keys.key_of(r));
         SinkError::Copy(Box::new(CopyFailure {
+            key,
+            key_names: work.key_names().to_vec(),
             transient: is_transient(&e),
             sqlstate: e.code().map(|c| c.code().to_string()),
             row,
@@ -98,6 +102,7 @@ impl<W: Spec> Sink<W, Encoded> for CopySink {
         self.open = Some(Open {
             copy,
             lines: Default::default(),
+            keys: Default::default(),
             bytes: 0,
         });
         Ok(())
@@ -106,6 +111,7 @@ impl<W: Spec> Sink<W, Encoded> for CopySink {
     async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
         let open = self.open.as_mut().expect("write after begin");
         open.lines.push(piece.rows, &piece.multiline);
+        open.keys.push(piece.rows, piece.keys);
         open.bytes += piece.data.len() as u64;
         let first = open.lines.rows() == piece.rows;
         if let Err(e) = open.copy.send(piece.data).await {

@@ -11,7 +11,7 @@ pub mod parquet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::Schema;
 use bytes::Bytes;
 
@@ -31,6 +31,10 @@ pub struct Encoded {
     pub batch: Option<RecordBatch>,
     /// Canonical digests of the rows (`canonical`), when the run keeps them for `verify`.
     pub digest: Option<crate::canonical::Partial>,
+    /// The rows' source primary-key columns as read (shared with the raw batch, nothing copied), so a row
+    /// PostgreSQL rejects is named by its key from the stream itself: no second query, no OFFSET, no reading
+    /// outside the snapshot. Empty when the table has no key or the data are files.
+    pub keys: Vec<ArrayRef>,
 }
 
 /// What the sinks need to know about a chunk.
@@ -49,13 +53,52 @@ pub trait Spec: Work {
     fn out_schema(&self) -> Arc<Schema>;
     /// How each output column was converted (what typed Parquet is built from).
     fn conversions(&self) -> &[crate::convert::Conversion];
+    /// Names of the source key columns carried in [`Encoded::keys`].
+    fn key_names(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// The key columns of the pieces of one chunk, kept until it commits: what names a rejected row.
+#[derive(Debug, Default)]
+pub struct KeyLog {
+    /// (first row of the piece in the chunk, its key columns), in stream order.
+    pieces: Vec<(u64, Vec<ArrayRef>)>,
+    rows: u64,
+}
+
+impl KeyLog {
+    /// Records a piece of `rows` rows; pieces without keys leave the log unable to name rows.
+    pub fn push(&mut self, rows: u64, keys: Vec<ArrayRef>) {
+        if !keys.is_empty() {
+            self.pieces.push((self.rows, keys));
+        }
+        self.rows += rows;
+    }
+
+    /// Raw key values of the chunk's `row` (0-based), in key-column order.
+    pub fn key_of(&self, row: u64) -> Option<Vec<Option<Vec<u8>>>> {
+        let i = self.pieces.partition_point(|(start, _)| *start <= row);
+        let (start, cols) = self.pieces.get(i.checked_sub(1)?)?;
+        let at = usize::try_from(row - start).ok()?;
+        cols.iter()
+            .map(|c| {
+                let c = c.as_binary_opt::<i32>()?;
+                (at < c.len()).then(|| (!c.is_null(at)).then(|| c.value(at).to_vec()))
+            })
+            .collect()
+    }
 }
 
 /// A failed COPY, with the position PostgreSQL reported so the row can be found in the source.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
     "{what} of {table} chunk {chunk} ({range}) failed: {message}{}",
-    row.map(|r| format!(" (row {} of the chunk)", r + 1)).unwrap_or_default()
+    match (row, key) {
+        (_, Some(k)) => format!(" (source row {})", crate::util::key::render(key_names.iter().zip(k.iter().cloned()))),
+        (Some(r), None) => format!(" (row {} of the chunk)", r + 1),
+        _ => String::new(),
+    }
 )]
 pub struct CopyFailure {
     pub table: String,
@@ -65,6 +108,9 @@ pub struct CopyFailure {
     pub message: String,
     /// 0-based row of the chunk PostgreSQL rejected, when it said.
     pub row: Option<u64>,
+    /// That row's source key as read in the snapshot (raw values, in `key_names` order), when the stream had it.
+    pub key: Option<Vec<Option<Vec<u8>>>>,
+    pub key_names: Vec<String>,
     /// The line number PostgreSQL reported.
     pub line: Option<u64>,
     /// Target column PostgreSQL named.

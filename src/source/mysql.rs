@@ -546,8 +546,8 @@ pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) ->
             sql.push_str(" WHERE ");
             sql.push_str(&conds.join(" AND "));
         }
-        // InnoDB scans a key range in key order anyway, so this costs nothing; it fixes the row order so that a
-        // line number in a PostgreSQL COPY error points back at one source row (see `row_at`).
+        // InnoDB scans a key range in key order anyway, so this costs nothing; it makes every run send a chunk's
+        // rows in the same order, so a rejected row is the same row in a rehearsal and in the cut-over.
         let order: Vec<String> = table.primary_key.iter().map(|k| quote_ident(k)).collect();
         sql.push_str(" ORDER BY ");
         sql.push_str(&order.join(", "));
@@ -555,38 +555,54 @@ pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) ->
     sql
 }
 
-/// Key (`col=value, ...`) and the raw value of `column` of the `n`-th row (0-based) of a chunk, in chunk order.
-pub async fn row_at(
+/// SQL literal of a raw key value as the text protocol sent it, by the column's type: integers as they are,
+/// BINARY/VARBINARY as hex (any bytes), everything else as a string literal.
+fn raw_key_literal(table: &SourceTable, column: &str, raw: &[u8]) -> String {
+    let data_type = table.column(column).map(|c| c.data_type.as_str());
+    match data_type {
+        Some(t)
+            if INT_TYPES.contains(&t)
+                && !raw.is_empty()
+                && raw.iter().all(|b| b.is_ascii_digit() || *b == b'-') =>
+        {
+            String::from_utf8_lossy(raw).into_owned()
+        }
+        Some("binary" | "varbinary") => KeyBound::Binary(raw.to_vec()).literal(),
+        _ => sql_string(&String::from_utf8_lossy(raw)),
+    }
+}
+
+/// The raw value of `column` in the row whose primary key is `key` (raw values in key order): one index seek.
+/// `Ok(None)` when no such row exists any more.
+pub async fn value_by_key(
     conn: &mut mysql_async::Conn,
     table: &SourceTable,
-    range: &ChunkRange,
-    column: Option<&str>,
-    n: u64,
-) -> Result<Option<(String, Option<Vec<u8>>)>, SourceError> {
-    let mut cols = table.primary_key.clone();
-    if let Some(c) = column {
-        cols.push(c.to_string());
-    }
-    let sql = format!("{} LIMIT 1 OFFSET {n}", chunk_sql(table, &cols, range));
+    key: &[Option<Vec<u8>>],
+    column: &str,
+) -> Result<Option<Option<Vec<u8>>>, SourceError> {
+    let conds: Vec<String> = table
+        .primary_key
+        .iter()
+        .zip(key)
+        .map(|(k, v)| match v {
+            Some(v) => format!("{} = {}", quote_ident(k), raw_key_literal(table, k, v)),
+            None => format!("{} IS NULL", quote_ident(k)),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}",
+        select_expr(table, column),
+        quote_ident(&table.name),
+        conds.join(" AND ")
+    );
     let row: Option<mysql_async::Row> = conn
         .query_first(sql)
         .await
-        .map_err(q(format!("locating a row of {}", table.name)))?;
-    let Some(mut row) = row else { return Ok(None) };
-    let values: Vec<Option<Vec<u8>>> = (0..table.primary_key.len())
-        .map(|i| match row.take::<Value, usize>(i) {
-            Some(Value::Bytes(b)) => Some(b),
-            _ => None,
-        })
-        .collect();
-    let key = crate::util::key::render(table.primary_key.iter().zip(values));
-    let value = column.and_then(
-        |_| match row.take::<Value, usize>(table.primary_key.len()) {
-            Some(Value::Bytes(b)) => Some(b),
-            _ => None,
-        },
-    );
-    Ok(Some((key, value)))
+        .map_err(q(format!("reading a row of {}", table.name)))?;
+    Ok(row.map(|mut r| match r.take::<Value, usize>(0) {
+        Some(Value::Bytes(b)) => Some(b),
+        _ => None,
+    }))
 }
 
 /// Arrow schema of raw source batches: every column as nullable Binary.
