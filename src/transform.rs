@@ -809,6 +809,94 @@ mod tests {
         );
     }
 
+    /// MySQL 8's native JSON is stored in a binary form and sent by the text protocol as the server prints it:
+    /// keys sorted, `": "` and `", "` separators, non-ASCII as raw UTF-8, doubles in exponent form, a NUL as
+    /// `\u0000`. The values below are such captured output; the test bed (MariaDB, JSON = longtext) cannot make them.
+    #[test]
+    fn mysql8_native_json_text() {
+        use crate::plan::{ColumnPlan, TablePlan};
+        use arrow::array::{BinaryArray, StringArray};
+        let captured: [&[u8]; 3] = [
+            b"{\"a\": 1, \"b\": [true, null, 1.5e300], \"k\xc3\xa9y\": \"caf\xc3\xa9 \\\"q\\\"\"}",
+            br#"[]"#,
+            br#""x\u0000y""#,
+        ];
+        let plan = |conversion| TablePlan {
+            source: "t".into(),
+            target: "t".into(),
+            rows_estimate: 3,
+            bytes_estimate: 0,
+            primary_key: vec!["id".into()],
+            columns: vec![
+                ColumnPlan {
+                    source: "id".into(),
+                    source_type: String::new(),
+                    target: "id".into(),
+                    target_type: String::new(),
+                    conversion: Conversion::Text { max_chars: None },
+                    transform: None,
+                    on_null: None,
+                    narrowing: None,
+                },
+                ColumnPlan {
+                    source: "j".into(),
+                    source_type: "json".into(),
+                    target: "j".into(),
+                    target_type: String::new(),
+                    conversion,
+                    transform: None,
+                    on_null: None,
+                    narrowing: None,
+                },
+            ],
+            defaulted: vec![],
+            generated: Vec::new(),
+        };
+        let names: Vec<String> = vec!["id".into(), "j".into()];
+        let batch = |rows: &[&[u8]]| {
+            let ids: Vec<String> = (1..=rows.len()).map(|i| i.to_string()).collect();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(BinaryArray::from(
+                    ids.iter().map(|i| i.as_bytes()).collect::<Vec<_>>(),
+                )),
+                Arc::new(BinaryArray::from(rows.to_vec())),
+            ];
+            RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
+        };
+        let transform = |c| {
+            TableTransform::new(
+                &plan(c),
+                &names,
+                &HashMap::new(),
+                &HashMap::new(),
+                &Zone::UTC,
+            )
+        };
+        // json keeps the text exactly as the source printed it, NUL escape included (json stores text).
+        let out = transform(Conversion::Json)
+            .apply(&batch(&captured))
+            .unwrap();
+        let j = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        for (i, want) in captured.iter().enumerate() {
+            assert_eq!(j.value(i).as_bytes(), *want);
+        }
+        // jsonb takes the first two unchanged and refuses the NUL, naming the row.
+        let t = transform(Conversion::Jsonb);
+        let out = t.apply(&batch(&captured[..2])).unwrap();
+        let j = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(j.value(0).as_bytes(), captured[0]);
+        let v = t.apply(&batch(&captured)).unwrap_err();
+        assert_eq!((v.key.as_str(), &v.rule), ("id=3", &Rule::JsonbNul));
+    }
+
     #[test]
     fn numerics_fit_or_are_refused() {
         let ok = |t, p, s| check_numeric(t, p, s, "numeric(10,2)");

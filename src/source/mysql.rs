@@ -61,6 +61,14 @@ pub struct SnapshotInfo {
     pub gtid: Option<String>,
 }
 
+/// `file:position` from the first row of `SHOW BINARY LOG STATUS` (MySQL 8.2+) or `SHOW MASTER STATUS` (older
+/// MySQL, MariaDB): both begin with `File` and `Position`, as text in the text protocol.
+fn binlog_position(row: &[Value]) -> Option<String> {
+    let file: String = mysql_async::from_value_opt(row.first()?.clone()).ok()?;
+    let position: u64 = mysql_async::from_value_opt(row.get(1)?.clone()).ok()?;
+    (!file.is_empty()).then(|| format!("{file}:{position}"))
+}
+
 /// Reader connections, each inside a read-only transaction that started at the same instant.
 pub struct Snapshot {
     pub conns: Vec<mysql_async::Conn>,
@@ -125,10 +133,10 @@ pub async fn open_snapshot(
             .map_err(q("start snapshot"))?;
     }
     // MySQL 8.4 removed SHOW MASTER STATUS; older servers and MariaDB lack its successor.
-    let mut binlog: Option<(String, u64)> = None;
+    let mut binlog: Option<String> = None;
     for sql in ["SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"] {
         if let Ok(Some(r)) = lock.query_first::<mysql_async::Row, _>(sql).await {
-            binlog = (|| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))();
+            binlog = binlog_position(&r.unwrap());
             break;
         }
     }
@@ -155,7 +163,7 @@ pub async fn open_snapshot(
         conns,
         info: SnapshotInfo {
             locked,
-            binlog: binlog.map(|(f, p)| format!("{f}:{p}")),
+            binlog,
             gtid,
         },
     })
@@ -717,6 +725,41 @@ impl<W: Work + ReadSpec> Source<W> for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `SHOW BINARY LOG STATUS` of MySQL 8.4 (File, Position, Binlog_Do_DB, Binlog_Ignore_DB, Executed_Gtid_Set)
+    /// and `SHOW MASTER STATUS` of MariaDB 10.11, as the text protocol delivers them.
+    #[test]
+    fn binlog_positions_of_both_servers() {
+        let bytes = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        let mysql84 = [
+            bytes("binlog.000007"),
+            bytes("4831"),
+            bytes(""),
+            bytes(""),
+            bytes("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-23"),
+        ];
+        assert_eq!(
+            binlog_position(&mysql84).as_deref(),
+            Some("binlog.000007:4831")
+        );
+        let mariadb = [
+            bytes("mysql-bin.000002"),
+            bytes("342"),
+            bytes(""),
+            bytes(""),
+        ];
+        assert_eq!(
+            binlog_position(&mariadb).as_deref(),
+            Some("mysql-bin.000002:342")
+        );
+        // Binary protocol (prepared statements) gives the position as an integer.
+        assert_eq!(
+            binlog_position(&[bytes("binlog.000001"), Value::UInt(157)]).as_deref(),
+            Some("binlog.000001:157")
+        );
+        assert_eq!(binlog_position(&[bytes("x"), bytes("not a number")]), None);
+        assert_eq!(binlog_position(&[]), None);
+    }
 
     /// gtid_executed as MySQL 8.0 prints it with two source servers, and MariaDB's gtid_current_pos.
     #[test]
