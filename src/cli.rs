@@ -198,6 +198,11 @@ pub struct ImportArgs {
     /// Target connections running COPY in parallel [default: cores, at most 4].
     #[arg(long)]
     pub writers: Option<usize>,
+    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
+    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
+    /// COMPRESSION by the schema keeps it.
+    #[arg(long, default_value = "lz4", value_parser = ["lz4", "pglz"])]
+    pub toast_compression: String,
     /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
     #[arg(long)]
     pub replace: bool,
@@ -231,6 +236,11 @@ pub struct MigrateArgs {
     /// Files per chunk in the --keep directory: csv, parquet (typed), or both.
     #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"], requires = "keep")]
     pub keep_format: String,
+    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
+    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
+    /// COMPRESSION by the schema keeps it.
+    #[arg(long, default_value = "lz4", value_parser = ["lz4", "pglz"])]
+    pub toast_compression: String,
     /// Wire format of COPY: binary (the default: PostgreSQL skips text parsing) or csv (what exported files hold).
     #[arg(long, value_parser = ["csv", "binary"])]
     pub copy_format: Option<String>,

@@ -13,7 +13,7 @@ pub struct ConnectError {
     pub message: String,
 }
 
-fn err(side: &'static str, url: &str, e: impl std::fmt::Display) -> ConnectError {
+pub(crate) fn err(side: &'static str, url: &str, e: impl std::fmt::Display) -> ConnectError {
     ConnectError {
         side,
         url: redact(url),

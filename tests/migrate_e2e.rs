@@ -128,6 +128,22 @@ async fn alkemio_migrates_exactly_with_tricky_values_and_unchanged_catalog() {
         .unwrap()
         .get(0);
     assert_eq!(platforms, 1);
+    // Large values were compressed with lz4 (the default; the schema sets no column COMPRESSION).
+    assert_eq!(toast_methods(&pg).await, vec!["lz4".to_string()]);
+}
+
+/// The compression methods of authorization_policy's large JSON rules (those PostgreSQL compressed).
+async fn toast_methods(pg: &tokio_postgres::Client) -> Vec<String> {
+    pg.query(
+        "SELECT DISTINCT pg_column_compression(\"credentialRules\") FROM authorization_policy
+          WHERE pg_column_compression(\"credentialRules\") IS NOT NULL",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
 }
 
 #[tokio::test]
@@ -294,7 +310,8 @@ async fn a_source_user_without_reload_needs_the_quiesced_flag() {
 }
 
 #[tokio::test]
-/// The default wire format is binary COPY; the CSV wire format (what exported files hold) loads the same.
+/// The default wire format is binary COPY; the CSV wire format (what exported files hold) loads the same, and
+/// `--toast-compression pglz` keeps PostgreSQL's own compression.
 async fn csv_copy_format_migrates_both_apps_exactly() {
     for (app, scale) in [(App::Alkemio, 0.002), (App::Kratos, 0.05)] {
         let dbs = common::TestDbs::new(app).await;
@@ -319,9 +336,23 @@ async fn csv_copy_format_migrates_both_apps_exactly() {
             .unwrap();
         }
         let before = catalog(&dbs).await;
-        let (code, text) = migrate(&dbs, &["--copy-format", "csv", "--chunk-rows", "100"]);
+        let (code, text) = migrate(
+            &dbs,
+            &[
+                "--copy-format",
+                "csv",
+                "--chunk-rows",
+                "100",
+                "--toast-compression",
+                "pglz",
+            ],
+        );
         assert_eq!(code, 0, "{text}");
         assert_eq!(before, catalog(&dbs).await, "the target catalog changed");
         common::compare::compare_all(app, &dbs).await;
+        if app == App::Alkemio {
+            let pg = common::pg_conn(&dbs.target()).await;
+            assert_eq!(toast_methods(&pg).await, vec!["pglz".to_string()]);
+        }
     }
 }

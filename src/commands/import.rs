@@ -329,7 +329,14 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
             .collect();
         let mut sinks = Vec::new();
         for _ in 0..settings.tuning.writers.max(1) {
-            sinks.push(CopySink::connect(url, ledger::LEDGER_SCHEMA).await?);
+            sinks.push(
+                CopySink::connect(
+                    url,
+                    ledger::LEDGER_SCHEMA,
+                    &settings.tuning.toast_compression,
+                )
+                .await?,
+            );
         }
         let tuning = pipeline::Settings {
             depth: QUEUE_BATCHES,
@@ -340,7 +347,15 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
             Err(Stop::Failed { error, .. }) => return Err(error),
             Err(Stop::Fault(f)) => return Err(Error::from(f)),
         };
-        finish(&mut control, url, &m.target_schema, &loaded, &fks).await?;
+        finish(
+            &mut control,
+            url,
+            &m.target_schema,
+            &loaded,
+            &fks,
+            settings.tuning.writers,
+        )
+        .await?;
         Ok::<_, Error>(done)
     };
     let done = match pipeline::until_interrupted(work).await {

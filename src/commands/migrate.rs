@@ -319,7 +319,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         let readers = opts.readers_of(&mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
         for _ in 0..opts.writers.max(1) {
-            let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA).await?;
+            let copy =
+                CopySink::connect(target_url, ledger::LEDGER_SCHEMA, &opts.toast_compression)
+                    .await?;
             // The files are published before the chunk's COPY commits: a chunk in the ledger is always kept.
             let files = settings
                 .keep
@@ -372,6 +374,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             &mapping.target_schema,
             &loaded,
             &fks,
+            opts.writers,
         )
         .await?;
         Ok::<_, Error>((results, load_done, checks?))
@@ -442,8 +445,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     })
 }
 
-/// The finish stage on the control connection (state, foreign keys, sequences, ANALYZE, ledger completed): every
-/// step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
+/// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE
+/// in parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
 /// stage again.
 pub(crate) async fn finish(
     control: &mut tokio_postgres::Client,
@@ -451,12 +454,20 @@ pub(crate) async fn finish(
     schema: &str,
     loaded: &[&TargetTable],
     fks: &[target::DroppedFk],
+    sessions: usize,
 ) -> Result<(), Error> {
     let mut attempt = 0;
     loop {
+        let mut others = Vec::new();
+        for _ in 1..sessions.max(1) {
+            others.push(crate::connect::target_with_retry(target_url).await?);
+        }
         let r = async {
             ledger::set_state(control, "finishing").await?;
-            target::finish(control, schema, loaded, fks).await?;
+            let clients: Vec<&tokio_postgres::Client> =
+                std::iter::once(&*control).chain(others.iter()).collect();
+            target::finish(&clients, schema, loaded, fks).await?;
+            drop(clients);
             let names: Vec<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
             ledger::complete(control, schema, &names).await
         }

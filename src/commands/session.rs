@@ -52,6 +52,8 @@ pub struct Tuning {
     pub source_quiesced: bool,
     /// Seconds the global read lock may wait behind running write statements (it holds back writes meanwhile).
     pub lock_wait: u64,
+    /// `default_toast_compression` of the COPY sessions: `lz4` or `pglz`.
+    pub toast_compression: String,
 }
 
 impl Default for Tuning {
@@ -68,6 +70,7 @@ impl Default for Tuning {
             max_memory: 512 << 20,
             source_quiesced: false,
             lock_wait: 10,
+            toast_compression: "lz4".into(),
         }
     }
 }

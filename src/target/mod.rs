@@ -154,58 +154,70 @@ pub async fn prepare(
     Ok(fks)
 }
 
-/// After the load: re-create the foreign keys (an orphan is reported with its row), set owned sequences to their
-/// column's maximum, and refresh planner statistics.
+/// After the load: set owned sequences to their column's maximum, re-create the foreign keys (an orphan is
+/// reported with its row) and refresh planner statistics, on every session of `clients` at once.
+///
+/// Each key is added `NOT VALID` first (catalog only, one session), then validated: `ADD FOREIGN KEY` would lock the
+/// parent against every other key on it (Alkemio: most of its 201 keys point at one table), `VALIDATE` takes only
+/// a share lock on the parent, so keys of different child tables are checked in parallel. A validation and an
+/// `ANALYZE` of the same table would wait on each other, so steps are handed out such that two sessions never
+/// hold the same table: no session waits on another and none can deadlock.
 pub async fn finish(
-    client: &Client,
+    clients: &[&Client],
     schema: &str,
     tables: &[&TargetTable],
     fks: &[DroppedFk],
 ) -> Result<(), TargetError> {
+    let control = clients[0];
     // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
-    let existing: std::collections::HashSet<(String, String)> = client
+    // (table, key) -> validated
+    let existing: std::collections::HashMap<(String, String), bool> = control
         .query(
-            "SELECT c.relname::text, k.conname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+            "SELECT c.relname::text, k.conname::text, k.convalidated FROM pg_constraint k
+             JOIN pg_class c ON c.oid = k.conrelid
              WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
             &[&qi(schema)],
         )
         .await
         .map_err(pg("listing foreign keys"))?
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .map(|r| {
+            (
+                (r.get::<_, String>(0), r.get::<_, String>(1)),
+                r.get::<_, bool>(2),
+            )
+        })
         .collect();
-    for (restored, fk) in fks.iter().enumerate() {
-        crate::hooks::pause(|| format!("finishing:{restored}")).await;
-        if existing.contains(&(fk.table.clone(), fk.name.clone())) {
-            continue;
-        }
-        let sql = format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} {}",
-            qualified(schema, &fk.table),
-            qi(&fk.name),
-            fk.definition
-        );
-        if let Err(e) = client.batch_execute(&sql).await {
-            if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
-                return Err(orphan(client, schema, fk, tables).await.unwrap_or_else(|| {
-                    TargetError::FkRestore {
-                        table: fk.table.clone(),
-                        name: fk.name.clone(),
-                        message: db_message(&e),
-                    }
-                }));
+    let mut validate = Vec::new();
+    for fk in fks {
+        // A key the schema itself had NOT VALID is put back as it was, unchecked.
+        let unchecked = fk.definition.trim_end().ends_with("NOT VALID");
+        match existing.get(&(fk.table.clone(), fk.name.clone())) {
+            Some(true) => continue,
+            Some(false) => {}
+            None => {
+                let sql = format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} {}{}",
+                    qualified(schema, &fk.table),
+                    qi(&fk.name),
+                    fk.definition,
+                    if unchecked { "" } else { " NOT VALID" }
+                );
+                control.batch_execute(&sql).await.map_err(pg(format!(
+                    "re-creating foreign key {} on {}",
+                    fk.name, fk.table
+                )))?;
             }
-            return Err(pg(format!(
-                "re-creating foreign key {} on {}",
-                fk.name, fk.table
-            ))(e));
+        }
+        if !unchecked {
+            validate.push(fk);
         }
     }
     for t in tables {
         for c in &t.columns {
             if let Some(seq) = &c.owned_sequence {
                 let col = qi(&c.name);
-                client
+                control
                     .execute(
                         &format!(
                             "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
@@ -218,13 +230,164 @@ pub async fn finish(
             }
         }
     }
-    for t in tables {
-        client
-            .batch_execute(&format!("ANALYZE {}", qualified(schema, &t.name)))
-            .await
-            .map_err(pg(format!("analyzing {}", t.name)))?;
+    // Longest first, so the one big validation does not start last while the other session idles: a step's
+    // cost follows the size of the table it scans (a validation reads the child, ANALYZE a sample).
+    let sizes: std::collections::HashMap<String, i64> = control
+        .query(
+            "SELECT relname::text, pg_relation_size(oid) FROM pg_class
+             WHERE relnamespace = $1::text::regnamespace AND relkind IN ('r', 'p')",
+            &[&qi(schema)],
+        )
+        .await
+        .map_err(pg("reading table sizes"))?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    let size = |t: &str| std::cmp::Reverse(sizes.get(t).copied().unwrap_or(0));
+    validate.sort_by_key(|fk| size(&fk.table));
+    let mut analyze: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    analyze.sort_by_key(|t| size(t));
+    let steps = validate
+        .into_iter()
+        .map(Step::Fk)
+        .chain(analyze.into_iter().map(Step::Analyze))
+        .collect();
+    let board = std::sync::Mutex::new(Board {
+        pending: steps,
+        busy: Default::default(),
+        failed: false,
+    });
+    let done = tokio::sync::Notify::new();
+    let restored = std::sync::atomic::AtomicUsize::new(existing.values().filter(|v| **v).count());
+    let results = futures::future::join_all(
+        clients
+            .iter()
+            .map(|c| session(c, &board, &done, &restored, schema, tables)),
+    )
+    .await;
+    results.into_iter().collect()
+}
+
+/// One session of the finish: takes steps off the board until none is left (or one failed).
+async fn session(
+    client: &Client,
+    board: &std::sync::Mutex<Board<'_>>,
+    done: &tokio::sync::Notify,
+    restored: &std::sync::atomic::AtomicUsize,
+    schema: &str,
+    tables: &[&TargetTable],
+) -> Result<(), TargetError> {
+    loop {
+        // Registered before the board is read, so a step finishing in between still wakes this session.
+        let finished = done.notified();
+        let step = {
+            let mut b = board.lock().expect("finish board");
+            if b.failed || b.pending.is_empty() {
+                return Ok(());
+            }
+            b.take()
+        };
+        let Some(step) = step else {
+            finished.await;
+            continue;
+        };
+        if let Step::Fk(_) = step {
+            let n = restored.load(std::sync::atomic::Ordering::SeqCst);
+            crate::hooks::pause(|| format!("finishing:{n}")).await;
+        }
+        let r = step.run(client, schema, tables).await;
+        if let (Step::Fk(_), Ok(())) = (&step, &r) {
+            restored.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        board
+            .lock()
+            .expect("finish board")
+            .release(&step, r.is_err());
+        done.notify_waiters();
+        r?;
     }
-    Ok(())
+}
+
+/// One step of the finish.
+enum Step<'a> {
+    Fk(&'a DroppedFk),
+    Analyze(&'a str),
+}
+
+impl<'a> Step<'a> {
+    /// The table the step locks against the other steps (a validation's share lock on the parent conflicts
+    /// with none of them).
+    fn table(&self) -> &'a str {
+        match self {
+            Step::Fk(fk) => fk.table.as_str(),
+            Step::Analyze(t) => t,
+        }
+    }
+
+    async fn run(
+        &self,
+        client: &Client,
+        schema: &str,
+        tables: &[&TargetTable],
+    ) -> Result<(), TargetError> {
+        match self {
+            Step::Fk(fk) => {
+                let sql = format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    qualified(schema, &fk.table),
+                    qi(&fk.name),
+                );
+                match client.batch_execute(&sql).await {
+                    Ok(()) => Ok(()),
+                    Err(e)
+                        if e.code()
+                            == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
+                    {
+                        Err(orphan(client, schema, fk, tables).await.unwrap_or_else(|| {
+                            TargetError::FkRestore {
+                                table: fk.table.clone(),
+                                name: fk.name.clone(),
+                                message: db_message(&e),
+                            }
+                        }))
+                    }
+                    Err(e) => Err(pg(format!(
+                        "re-creating foreign key {} on {}",
+                        fk.name, fk.table
+                    ))(e)),
+                }
+            }
+            Step::Analyze(t) => client
+                .batch_execute(&format!("ANALYZE {}", qualified(schema, t)))
+                .await
+                .map_err(pg(format!("analyzing {t}"))),
+        }
+    }
+}
+
+/// The finish steps still to run and the tables the running ones hold.
+struct Board<'a> {
+    pending: std::collections::VecDeque<Step<'a>>,
+    busy: std::collections::HashSet<&'a str>,
+    failed: bool,
+}
+
+impl<'a> Board<'a> {
+    /// The first pending step whose tables no session holds, now held.
+    fn take(&mut self) -> Option<Step<'a>> {
+        let i = self
+            .pending
+            .iter()
+            .position(|s| !self.busy.contains(s.table()))?;
+        let step = self.pending.remove(i)?;
+        self.busy.insert(step.table());
+        Some(step)
+    }
+
+    fn release(&mut self, step: &Step<'a>, failed: bool) {
+        self.busy.remove(step.table());
+        self.failed |= failed;
+    }
 }
 
 /// Drops `fks` inside `tx` (`if_exists`: those present only).
