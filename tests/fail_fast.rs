@@ -248,9 +248,9 @@ async fn null_into_not_null() {
     .await;
 }
 
-#[tokio::test]
-async fn duplicate_against_a_target_only_unique_constraint() {
-    let dbs = planted(App::Kratos, &[], "").await;
+/// Makes the last session device (in key order) a copy of the first in every column of the target-only UNIQUE
+/// constraint `unique_session_device`; returns the last one's id, the row PostgreSQL rejects.
+async fn duplicate_device(dbs: &common::TestDbs) -> String {
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
     let (a, b): (String, String) = my
         .query_first("SELECT MIN(id), MAX(id) FROM session_devices")
@@ -263,6 +263,13 @@ async fn duplicate_against_a_target_only_unique_constraint() {
     ))
     .await
     .unwrap();
+    b
+}
+
+#[tokio::test]
+async fn duplicate_against_a_target_only_unique_constraint() {
+    let dbs = planted(App::Kratos, &[], "").await;
+    let b = duplicate_device(&dbs).await;
     let before = common::target_state(&dbs).await;
     let (code, text) = run(
         &dbs,
@@ -291,18 +298,7 @@ async fn duplicate_against_a_target_only_unique_constraint() {
 #[tokio::test]
 async fn rejected_row_is_named_from_the_snapshot() {
     let dbs = planted(App::Kratos, &[], "").await;
-    let mut my = common::mysql_conn(&dbs.source_admin()).await;
-    let (a, b): (String, String) = my
-        .query_first("SELECT MIN(id), MAX(id) FROM session_devices")
-        .await
-        .unwrap()
-        .unwrap();
-    my.query_drop(format!(
-        "UPDATE session_devices d JOIN session_devices s ON s.id = '{a}' SET d.session_id = s.session_id, \
-         d.ip_address = s.ip_address, d.user_agent = s.user_agent, d.nid = s.nid WHERE d.id = '{b}'"
-    ))
-    .await
-    .unwrap();
+    let b = duplicate_device(&dbs).await;
     let paused = common::runs::start_paused_with(
         common::runs::command(
             &dbs,
@@ -314,6 +310,7 @@ async fn rejected_row_is_named_from_the_snapshot() {
     );
     // Outside the run's snapshot, every row before the rejected one disappears: a lookup by position would now
     // find no row (or another one).
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
     my.query_drop(format!("DELETE FROM session_devices WHERE id < '{b}'"))
         .await
         .unwrap();
