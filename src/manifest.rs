@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::source::mysql::SnapshotInfo;
 use crate::target::ledger::{Inputs, Run};
+use crate::util::answer::{Answer, Row};
 
 /// The manifest format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -105,8 +106,50 @@ pub struct RecordedCheck {
     pub phase: String,
     /// The target query to run after the import.
     pub target: String,
-    /// The source query's rows (text, NULL as null), or why it failed.
-    pub source_rows: Result<Vec<Vec<Option<String>>>, String>,
+    /// The source query's first rows (text, NULL as null; at most `util::answer::HEAD_ROWS`), or why it failed.
+    pub source_rows: Result<Vec<Row>, String>,
+    /// How many rows the source query gave and their digest (`util::answer`); absent in manifests written before
+    /// answers were folded, which kept every row in `source_rows`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_row_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<String>,
+}
+
+impl RecordedCheck {
+    /// A check and the source's answer (or why the query failed), as the manifest keeps it.
+    pub fn new(
+        name: &str,
+        phase: &str,
+        target: &str,
+        answer: Result<Answer, String>,
+    ) -> RecordedCheck {
+        let (source_rows, source_row_count, source_digest) = match answer {
+            Ok(a) => (Ok(a.head), Some(a.rows), Some(a.digest)),
+            Err(e) => (Err(e), None, None),
+        };
+        RecordedCheck {
+            name: name.to_string(),
+            phase: phase.to_string(),
+            target: target.to_string(),
+            source_rows,
+            source_row_count,
+            source_digest,
+        }
+    }
+
+    /// The source's answer as recorded.
+    pub fn answer(&self) -> Result<Answer, String> {
+        let rows = self.source_rows.clone()?;
+        Ok(match (self.source_row_count, &self.source_digest) {
+            (Some(n), Some(d)) => Answer {
+                rows: n,
+                digest: d.clone(),
+                head: rows,
+            },
+            _ => Answer::of(rows),
+        })
+    }
 }
 
 /// Errors reading or writing a manifest.

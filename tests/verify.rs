@@ -96,6 +96,28 @@ async fn alkemio_verify_passes_then_catches_each_planted_difference() {
     )
     .await;
     let tagset = first_id(&dbs, "SELECT id::text FROM tagset ORDER BY id LIMIT 1").await;
+    // The credential whose type the credentials check lists last: past the answer rows a check keeps, so only the
+    // digest over every row can see it change.
+    let last_credential = first_id(
+        &dbs,
+        "SELECT id::text FROM credential ORDER BY type COLLATE \"C\" DESC, id LIMIT 1",
+    )
+    .await;
+    let rank: i64 = pg
+        .query_one(
+            &format!(
+                "SELECT count(DISTINCT type) FROM credential WHERE type COLLATE \"C\" < \
+                 (SELECT type FROM credential WHERE id = '{last_credential}') COLLATE \"C\""
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        rank > pgconverge::util::answer::HEAD_ROWS as i64,
+        "the planted credential is answer row {rank}, inside the kept rows"
+    );
     let plants: Vec<(&str, (String, String), Vec<String>)> = vec![
         (
             "one changed character",
@@ -119,6 +141,13 @@ async fn alkemio_verify_passes_then_catches_each_planted_difference() {
                  (CASE WHEN substr(content, 5, 1) = 'A' THEN 'B' ELSE 'A' END) from 5 for 1) WHERE id = '{board}'")),
             // The mapping's independent check (raw bytes on MySQL, base64 decoded on PostgreSQL) fails too.
             vec!["table whiteboard".into(), "content".into(), "failed: table whiteboard, whiteboards decode to the same bytes".into()],
+        ),
+        (
+            "a credential listed after the kept answer rows",
+            saved("credential", &last_credential, &format!(
+                "UPDATE credential SET \"resourceID\" = \"resourceID\" || 'x' WHERE id = '{last_credential}'")),
+            vec!["table credential".into(), format!("id={last_credential}"),
+                 "failed: table credential, memberships and roles: credentials by type and resource".into()],
         ),
         (
             "one deleted row",

@@ -161,12 +161,8 @@ pub async fn record_checks(mapping: &Mapping, source: &str) -> Result<Vec<Record
     let mut conn = crate::connect::source(source).await?;
     let mut out = Vec::new();
     for c in &mapping.checks {
-        out.push(RecordedCheck {
-            name: c.name.clone(),
-            phase: c.phase.clone(),
-            target: c.target.clone(),
-            source_rows: super::verify::source_rows(&mut conn, &c.source).await,
-        });
+        let answer = super::verify::source_answer(&mut conn, &c.source).await;
+        out.push(RecordedCheck::new(&c.name, &c.phase, &c.target, answer));
     }
     conn.disconnect().await.ok();
     Ok(out)

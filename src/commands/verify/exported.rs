@@ -12,8 +12,8 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 
 use super::{
     assemble, bucket_results, check_item, compared_by, differences, fold, foreign_keys, pass,
-    sequences, summary, target_ranges, target_rows, write_checklist, Acc, Compared, Mode, Settings,
-    Shared, VerifyReport,
+    sequences, summary, target_answer, target_ranges, write_checklist, Acc, Compared, Mode,
+    Settings, Shared, VerifyReport,
 };
 use crate::canonical::{decode_buckets, empty_buckets};
 use crate::commands::session::{Endpoints, Tuning};
@@ -90,11 +90,11 @@ pub async fn after_import(
         let mut items = foreign_keys(&control, schema, &loaded).await?;
         items.extend(sequences(&control, schema, &loaded).await?);
         for c in &m.checks {
-            let t = target_rows(&control, &c.target).await;
+            let t = target_answer(&control, &c.target).await;
             items.push(check_item(
                 &c.name,
                 &c.phase,
-                c.source_rows.as_ref(),
+                c.answer().as_ref(),
                 t,
                 "source (at export)",
             ));

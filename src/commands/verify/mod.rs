@@ -32,6 +32,7 @@ use crate::sink::Collect;
 use crate::source::mysql::{self as src, ChunkRange, KeyBound};
 use crate::source::pg::{self as tgt, CopyOutSpec, TargetReader};
 use crate::transform::{excerpt, Violation};
+use crate::util::answer::{show_row, Answer, Fold, Row};
 use crate::util::sql::{orphan_sql, pg_ident, pg_qualified, pg_string, Dialect};
 
 /// Everything `pgconverge verify` was asked to do.
@@ -649,65 +650,50 @@ async fn sequences(
     Ok(items)
 }
 
-/// A query result as text rows, for comparing the two sides of a critical check.
-pub(super) type Rows = Vec<Vec<Option<String>>>;
-
-pub(super) async fn source_rows(conn: &mut mysql_async::Conn, sql: &str) -> Result<Rows, String> {
-    let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(|e| e.to_string())?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            r.unwrap()
-                .into_iter()
-                .map(|v| match v {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-                })
-                .collect()
-        })
-        .collect())
+/// A MySQL value as a check's text (NULL as `None`).
+fn source_text(v: mysql_async::Value) -> Option<String> {
+    match v {
+        mysql_async::Value::NULL => None,
+        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
 }
 
-async fn target_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Rows, String> {
-    let msgs = client
-        .simple_query(sql)
+/// The source's answer to a check query, folded as the rows arrive (bounded memory whatever the query returns).
+pub(super) async fn source_answer(
+    conn: &mut mysql_async::Conn,
+    sql: &str,
+) -> Result<Answer, String> {
+    let result = conn.query_iter(sql).await.map_err(|e| e.to_string())?;
+    let fold = result
+        .reduce_and_drop(Fold::default(), |mut f, r: mysql_async::Row| {
+            f.push(r.unwrap().into_iter().map(source_text).collect());
+            f
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(fold.finish())
+}
+
+/// The target's answer to a check query, folded as the rows arrive.
+async fn target_answer(client: &tokio_postgres::Client, sql: &str) -> Result<Answer, String> {
+    use futures::TryStreamExt as _;
+    let stream = client
+        .simple_query_raw(sql)
         .await
         .map_err(|e| crate::connect::pg_message(&e))?;
-    Ok(msgs
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect())
-}
-
-fn show_rows(rows: &Rows) -> String {
-    let text: Vec<String> = rows
-        .iter()
-        .take(3)
-        .map(|r| {
-            r.iter()
-                .map(|v| {
-                    v.as_deref()
-                        .unwrap_or("NULL")
-                        .chars()
-                        .take(60)
-                        .collect::<String>()
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
-        .collect();
-    let more = if rows.len() > 3 {
-        format!(" (+{} rows)", rows.len() - 3)
-    } else {
-        String::new()
-    };
-    format!("[{}]{more}", text.join("; "))
+    let mut stream = std::pin::pin!(stream);
+    let mut fold = Fold::default();
+    while let Some(m) = stream
+        .try_next()
+        .await
+        .map_err(|e| crate::connect::pg_message(&e))?
+    {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            fold.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+        }
+    }
+    Ok(fold.finish())
 }
 
 /// The mapping's critical-data checks: each source query and target query must give the same rows.
@@ -723,8 +709,8 @@ async fn critical_checks(
     let mut items = Vec::new();
     for c in &mapping.checks {
         let started = Instant::now();
-        let s = source_rows(&mut conn, &c.source).await;
-        let t = target_rows(control, &c.target).await;
+        let s = source_answer(&mut conn, &c.source).await;
+        let t = target_answer(control, &c.target).await;
         tracing::debug!(check = %c.name, seconds = started.elapsed().as_secs_f64(), "Critical-data check run.");
         items.push(check_item(&c.name, &c.phase, s.as_ref(), t, "source"));
     }
@@ -737,16 +723,31 @@ async fn critical_checks(
 fn check_item(
     name: &str,
     phase: &str,
-    s: Result<&Rows, &String>,
-    t: Result<Rows, String>,
+    s: Result<&Answer, &String>,
+    t: Result<Answer, String>,
     source: &str,
 ) -> Item {
     let (passed, detail) = match (s, t) {
-        (Ok(s), Ok(t)) if *s == t => (true, format!("{} on both sides", show_rows(s))),
-        (Ok(s), Ok(t)) => (
-            false,
-            format!("{source} {} but target {}", show_rows(s), show_rows(&t)),
-        ),
+        (Ok(s), Ok(t)) if *s == t => (true, format!("{} on both sides", s.show())),
+        (Ok(s), Ok(t)) => {
+            let first = match s.first_difference(&t) {
+                Some((n, a, b)) => {
+                    let show = |r: Option<&Row>| {
+                        r.map_or("no row".to_string(), |r| format!("[{}]", show_row(r)))
+                    };
+                    format!(
+                        "; first difference at row {n}: {source} {} but target {}",
+                        show(a),
+                        show(b)
+                    )
+                }
+                None => String::new(),
+            };
+            (
+                false,
+                format!("{source} {} but target {}{first}", s.show(), t.show()),
+            )
+        }
         (Err(e), _) => (false, format!("the {source} query failed: {e}")),
         (_, Err(e)) => (false, format!("the target query failed: {e}")),
     };
