@@ -3,11 +3,11 @@
 //! Compiled in only with the `test-hooks` cargo feature (scripts/test.sh enables it); a release build has an
 //! empty inline function here and reads no environment variable.
 //!
-//! With `PGCONVERGE_PAUSE_AT=<point>` the run announces the point on stderr and sleeps there
-//! (`PGCONVERGE_PAUSE_SECS`, 600 by default). Points: `prepared` (target prepared), `chunk:<n>` (after n committed
-//! chunks), `copying:<n>` (the n-th COPY stream has sent its first batch), `finishing:<n>` (after n foreign keys
-//! restored), `export-writing` (an export's directory and free space checked, before its first file), `locating` (a COPY
-//! rejected a row; its key is known, its value not yet read).
+//! With `PGCONVERGE_PAUSE_AT=<point>` the run announces the point on stderr and sleeps there (`PGCONVERGE_PAUSE_SECS`,
+//! 600 by default). Points: `prepared` (target prepared), `chunk:<n>` (after n committed chunks), `copying:<n>` (the
+//! n-th COPY stream has sent its first batch), `finishing:<n>` (after n foreign keys restored), `export-writing` (an
+//! export's directory and free space checked, before its first file), `locating` (a COPY rejected a row; its key is
+//! known, its value not yet read).
 
 /// Pauses at the point `name()` names when the test asked for it; `name` is only called in test builds.
 #[cfg(feature = "test-hooks")]

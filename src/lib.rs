@@ -7,7 +7,8 @@
 //!   transforms and sinks.
 //! - `connect`, `schema`, `mapping`, `convert`, `plan`: connections, introspection and the schema contract.
 //! - `transform`: values converted and validated column by column; `canonical`: the form `verify` compares.
-//! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet files): pipeline stages.
+//! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet
+//!   files): pipeline stages.
 //! - `target`: preparing and finishing PostgreSQL, the run ledger.
 //! - `report`: the run reports' envelope, per-table timings and the summary table; `window`: the cut-over
 //!   window estimate from table sizes and a rehearsal's report.

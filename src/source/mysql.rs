@@ -563,20 +563,18 @@ pub fn chunk_sql(table: &SourceTable, columns: &[String], range: &ChunkRange) ->
     sql
 }
 
-/// SQL literal of a raw key value as the text protocol sent it, by the column's type: integers as they are,
-/// BINARY/VARBINARY as hex (any bytes), everything else as a string literal.
-fn raw_key_literal(table: &SourceTable, column: &str, raw: &[u8]) -> String {
+/// A raw key value as the text protocol sent it, as a bound of the column's type: integers as numbers,
+/// BINARY/VARBINARY as bytes, everything else as text.
+fn raw_key_bound(table: &SourceTable, column: &str, raw: &[u8]) -> KeyBound {
     let data_type = table.column(column).map(|c| c.data_type.as_str());
+    let text = || String::from_utf8_lossy(raw).into_owned();
     match data_type {
-        Some(t)
-            if INT_TYPES.contains(&t)
-                && !raw.is_empty()
-                && raw.iter().all(|b| b.is_ascii_digit() || *b == b'-') =>
-        {
-            String::from_utf8_lossy(raw).into_owned()
-        }
-        Some("binary" | "varbinary") => KeyBound::Binary(raw.to_vec()).literal(),
-        _ => sql_string(&String::from_utf8_lossy(raw)),
+        Some("binary" | "varbinary") => KeyBound::Binary(raw.to_vec()),
+        Some(t) if INT_TYPES.contains(&t) => text()
+            .parse()
+            .map(KeyBound::Int)
+            .unwrap_or_else(|_| KeyBound::Text(text())),
+        _ => KeyBound::Text(text()),
     }
 }
 
@@ -593,7 +591,11 @@ pub async fn value_by_key(
         .iter()
         .zip(key)
         .map(|(k, v)| match v {
-            Some(v) => format!("{} = {}", quote_ident(k), raw_key_literal(table, k, v)),
+            Some(v) => format!(
+                "{} = {}",
+                quote_ident(k),
+                raw_key_bound(table, k, v).literal()
+            ),
             None => format!("{} IS NULL", quote_ident(k)),
         })
         .collect();
@@ -725,6 +727,43 @@ impl<W: Work + ReadSpec> Source<W> for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key value read back for a message is quoted by its column's type: numbers bare (BIGINT UNSIGNED above
+    /// 2^63 too), any bytes of a BINARY key as hex, text as a string literal with its quotes doubled.
+    #[test]
+    fn raw_keys_become_literals_of_their_type() {
+        let column = |name: &str, data_type: &str| crate::schema::SourceColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: data_type.into(),
+            nullable: false,
+            default: None,
+            char_max_len: None,
+            fsp: None,
+            auto_increment: false,
+            is_json: false,
+            collation: None,
+            generated: false,
+        };
+        let table = SourceTable {
+            name: "t".into(),
+            columns: vec![
+                column("n", "bigint"),
+                column("b", "varbinary"),
+                column("s", "char"),
+            ],
+            primary_key: vec!["n".into(), "b".into(), "s".into()],
+            unique_keys: Vec::new(),
+            foreign_keys: Vec::new(),
+            rows_estimate: 0,
+            data_bytes: 0,
+        };
+        let lit = |c: &str, raw: &[u8]| raw_key_bound(&table, c, raw).literal();
+        assert_eq!(lit("n", b"18446744073709551615"), "18446744073709551615");
+        assert_eq!(lit("n", b"-7"), "-7");
+        assert_eq!(lit("b", &[0, 0xff, b'\'']), "X'00ff27'");
+        assert_eq!(lit("s", b"it's"), "'it''s'");
+    }
 
     /// `SHOW BINARY LOG STATUS` of MySQL 8.4 (File, Position, Binlog_Do_DB, Binlog_Ignore_DB, Executed_Gtid_Set)
     /// and `SHOW MASTER STATUS` of MariaDB 10.11, as the text protocol delivers them.

@@ -458,10 +458,10 @@ pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restorati
     })
 }
 
-/// Returns the target to its state before the run the ledger records (unfinished or completed), in one
-/// transaction: every loaded table emptied, the rows the run deleted put back as they were, every dropped foreign key re-created by name, the owned
-/// sequences as they were, the ledger removed. Safe at any point of a run (idempotent: a failed restore leaves
-/// everything as it was, and running it again does the same).
+/// Returns the target to its state before the run the ledger records (unfinished or completed), in one transaction:
+/// every loaded table emptied, the rows the run deleted put back as they were, every dropped foreign key re-created by
+/// name, the owned sequences as they were, the ledger removed. Safe at any point of a run (idempotent: a failed restore
+/// leaves everything as it was, and running it again does the same).
 ///
 /// `step` hears each step as it starts (`drop keys`, `empty tables`, `put back <table>`, `re-create keys`,
 /// `sequences`), for a progress display.
