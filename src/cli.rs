@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{self, session::Tuning};
+use crate::sink::copy::ToastCompression;
 
 #[derive(Parser)]
 #[command(
@@ -158,6 +159,26 @@ impl TuningArgs {
     }
 }
 
+/// How the COPY sessions store what they load (migrate, import).
+#[derive(Args)]
+pub struct LoadArgs {
+    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
+    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
+    /// COMPRESSION by the schema keeps it.
+    #[arg(long, value_enum, default_value_t = ToastCompression::Lz4)]
+    pub toast_compression: ToastCompression,
+}
+
+impl clap::ValueEnum for ToastCompression {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ToastCompression::Lz4, ToastCompression::Pglz]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 #[derive(Args)]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -198,11 +219,8 @@ pub struct ImportArgs {
     /// Target connections running COPY in parallel [default: cores, at most 4].
     #[arg(long)]
     pub writers: Option<usize>,
-    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
-    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
-    /// COMPRESSION by the schema keeps it.
-    #[arg(long, default_value = "lz4", value_parser = ["lz4", "pglz"])]
-    pub toast_compression: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Delete rows already in the target tables (not only the seeded ones) instead of refusing.
     #[arg(long)]
     pub replace: bool,
@@ -236,11 +254,8 @@ pub struct MigrateArgs {
     /// Files per chunk in the --keep directory: csv, parquet (typed), or both.
     #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"], requires = "keep")]
     pub keep_format: String,
-    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
-    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
-    /// COMPRESSION by the schema keeps it.
-    #[arg(long, default_value = "lz4", value_parser = ["lz4", "pglz"])]
-    pub toast_compression: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Wire format of COPY: binary (the default: PostgreSQL skips text parsing) or csv (what exported files hold).
     #[arg(long, value_parser = ["csv", "binary"])]
     pub copy_format: Option<String>,

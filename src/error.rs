@@ -147,6 +147,7 @@ impl Error {
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
             | Error::Target(_)
+            | Error::Sink(SinkError::Setting { .. })
             | Error::TargetRead(_)
             | Error::Pipeline(_)
             | Error::Internal(_) => 1,

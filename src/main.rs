@@ -118,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate(a) => {
             let mut tuning = a.tuning.tuning();
-            tuning.toast_compression = a.toast_compression;
+            tuning.toast_compression = Some(a.load.toast_compression);
             let settings = commands::migrate::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,
@@ -163,7 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut tuning = Tuning::default();
             tuning.readers = a.readers.unwrap_or(tuning.readers);
             tuning.writers = a.writers.unwrap_or(tuning.writers);
-            tuning.toast_compression = a.toast_compression;
+            tuning.toast_compression = Some(a.load.toast_compression);
             let settings = commands::import::Settings {
                 target: a.target,
                 mapping: a.mapping,

@@ -107,6 +107,25 @@ async fn every_report_follows_the_documented_schema() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("all tables"), "{text}");
     assert_valid(&v, &read(&file("import.json")), "import");
+    // Only the commands that load say how their COPY sessions compressed large values.
+    for (name, loads) in [
+        ("migrate", true),
+        ("import", true),
+        ("check", false),
+        ("verify", false),
+        ("export", false),
+    ] {
+        let setting = &read(&file(&format!("{name}.json")))["settings"]["toast_compression"];
+        assert_eq!(
+            *setting,
+            if loads {
+                serde_json::json!("lz4")
+            } else {
+                serde_json::Value::Null
+            },
+            "{name}: settings.toast_compression"
+        );
+    }
 
     // Calibrated on the migrate report, for the other (same-sized) database.
     let (code, text) = common::run(

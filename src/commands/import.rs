@@ -333,7 +333,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
                 CopySink::connect(
                     url,
                     ledger::LEDGER_SCHEMA,
-                    &settings.tuning.toast_compression,
+                    settings.tuning.toast_compression.unwrap_or_default(),
                 )
                 .await?,
             );

@@ -1,6 +1,6 @@
-//! `pgconverge migrate`: the contract check and snapshot (`session`), target preparation, the pipeline
-//! composed of MySQL readers, the convert-and-encode transform and COPY sinks (with `--keep`, the files of an
-//! export directory written beside them, manifest included), and finishing. It touches no channel: `pipeline` runs the stages.
+//! `pgconverge migrate`: the contract check and snapshot (`session`), target preparation, the pipeline composed of
+//! MySQL readers, the convert-and-encode transform and COPY sinks (with `--keep`, the files of an export directory
+//! written beside them, manifest included), and finishing. It touches no channel: `pipeline` runs the stages.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -319,9 +319,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         let readers = opts.readers_of(&mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
         for _ in 0..opts.writers.max(1) {
-            let copy =
-                CopySink::connect(target_url, ledger::LEDGER_SCHEMA, &opts.toast_compression)
-                    .await?;
+            let copy = CopySink::connect(
+                target_url,
+                ledger::LEDGER_SCHEMA,
+                opts.toast_compression.unwrap_or_default(),
+            )
+            .await?;
             // The files are published before the chunk's COPY commits: a chunk in the ledger is always kept.
             let files = settings
                 .keep
@@ -445,9 +448,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     })
 }
 
-/// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE
-/// in parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a new connection and the
-/// stage again.
+/// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE in
+/// parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a
+/// new connection and the stage again.
 pub(crate) async fn finish(
     control: &mut tokio_postgres::Client,
     target_url: &str,

@@ -13,6 +13,7 @@ use crate::mapping::{Mapping, Transform};
 use crate::pipeline::Work;
 use crate::plan::TablePlan;
 use crate::schema::{SourceTable, TargetTable};
+use crate::sink::copy::ToastCompression;
 use crate::source::mysql::{self as src, ChunkRange, ReadSpec, SnapshotInfo};
 use crate::target::ledger::{self, Inputs, Run};
 use crate::transform::TableTransform;
@@ -52,8 +53,10 @@ pub struct Tuning {
     pub source_quiesced: bool,
     /// Seconds the global read lock may wait behind running write statements (it holds back writes meanwhile).
     pub lock_wait: u64,
-    /// `default_toast_compression` of the COPY sessions: `lz4` or `pglz`.
-    pub toast_compression: String,
+    /// `default_toast_compression` of the COPY sessions; only the loading commands (migrate, import) set it,
+    /// and only their reports show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toast_compression: Option<ToastCompression>,
 }
 
 impl Default for Tuning {
@@ -70,7 +73,7 @@ impl Default for Tuning {
             max_memory: 512 << 20,
             source_quiesced: false,
             lock_wait: 10,
-            toast_compression: "lz4".into(),
+            toast_compression: None,
         }
     }
 }

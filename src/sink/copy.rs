@@ -44,13 +44,42 @@ pub struct CopySink {
     client: Client,
     ledger: String,
     open: Option<Open>,
-    toast: String,
+    toast: ToastCompression,
+}
+
+/// How a COPY session compresses the large values it writes (`default_toast_compression`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToastCompression {
+    #[default]
+    Lz4,
+    Pglz,
+}
+
+impl ToastCompression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToastCompression::Lz4 => "lz4",
+            ToastCompression::Pglz => "pglz",
+        }
+    }
+}
+
+impl std::fmt::Display for ToastCompression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Sets how the session compresses large values. pglz, PostgreSQL's default, was a sixth of all CPU time of a
 /// scale-1 Alkemio load (its 3 KB JSON rules are all compressed); lz4 compresses several times faster and
 /// PostgreSQL reads both. A server built without lz4 refuses the value: the load goes on with its default.
-async fn toast_compression(client: &Client, url: &str, method: &str) -> Result<(), SinkError> {
+async fn toast_compression(
+    client: &Client,
+    url: &str,
+    method: ToastCompression,
+) -> Result<(), SinkError> {
+    let method = method.as_str();
     let sql = format!("SET default_toast_compression = '{method}'");
     match client.batch_execute(&sql).await {
         Ok(()) => Ok(()),
@@ -61,6 +90,11 @@ async fn toast_compression(client: &Client, url: &str, method: &str) -> Result<(
             });
             Ok(())
         }
+        Err(e) if e.as_db_error().is_some() => Err(SinkError::Setting {
+            statement: sql,
+            sqlstate: e.code().map_or("", |c| c.code()).to_string(),
+            message: db_message(&e),
+        }),
         Err(e) => Err(SinkError::Connect(crate::connect::err(
             "target",
             url,
@@ -71,11 +105,11 @@ async fn toast_compression(client: &Client, url: &str, method: &str) -> Result<(
 
 impl CopySink {
     /// `ledger_schema` holds the `chunk` table (see `target::ledger`); `toast` is the session's
-    /// `default_toast_compression` (`lz4` or `pglz`).
+    /// `default_toast_compression`.
     pub async fn connect(
         url: &str,
         ledger_schema: &str,
-        toast: &str,
+        toast: ToastCompression,
     ) -> Result<CopySink, SinkError> {
         let client = crate::connect::target(url).await?;
         toast_compression(&client, url, toast).await?;
@@ -84,7 +118,7 @@ impl CopySink {
             client,
             ledger: format!("{}.chunk", pg_ident(ledger_schema)),
             open: None,
-            toast: toast.to_string(),
+            toast,
         })
     }
 
@@ -214,7 +248,7 @@ impl<W: Spec> Sink<W, Encoded> for CopySink {
     async fn recover(&mut self) -> Result<(), SinkError> {
         self.open = None;
         self.client = crate::connect::target_with_retry(&self.url).await?;
-        toast_compression(&self.client, &self.url, &self.toast).await
+        toast_compression(&self.client, &self.url, self.toast).await
     }
 }
 

@@ -145,6 +145,13 @@ pub enum SinkError {
     Parquet { path: PathBuf, message: String },
     #[error(transparent)]
     Connect(#[from] crate::connect::ConnectError),
+    /// A session setting the COPY sessions need was refused (the connection itself is fine).
+    #[error("the target refused `{statement}` (SQLSTATE {sqlstate}): {message}")]
+    Setting {
+        statement: String,
+        sqlstate: String,
+        message: String,
+    },
 }
 
 impl Retry for SinkError {
