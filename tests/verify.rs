@@ -245,19 +245,33 @@ async fn kratos_jsonb_reordered_keys_pass_a_changed_value_and_an_extra_row_do_no
 async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
     let dbs = common::TestDbs::bare(
         "CREATE TABLE note (id int PRIMARY KEY, body varchar(40) NOT NULL);\n\
-         INSERT INTO note VALUES (1, 'kept'), (2, 'changed by a trigger'), (3, 'kept too')",
+         INSERT INTO note VALUES (1, 'kept'), (2, 'changed by a trigger'), (3, 'kept too');\n\
+         CREATE TABLE tag (id int PRIMARY KEY, note_id int NOT NULL, FOREIGN KEY (note_id) REFERENCES note (id));\n\
+         INSERT INTO tag VALUES (1, 1), (2, 3)",
         "CREATE TABLE note (id integer PRIMARY KEY, body varchar(40) NOT NULL);
+         CREATE TABLE tag (id integer PRIMARY KEY, note_id integer NOT NULL CONSTRAINT tag_note REFERENCES note (id));
          CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN IF NEW.id = 2 THEN NEW.body := upper(NEW.body); END IF; RETURN NEW; END $$;
          CREATE TRIGGER shout BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION shout();",
     )
     .await;
     let mapping = std::env::temp_dir().join(format!("{}.toml", dbs.name));
-    std::fs::write(&mapping, "app = \"notes\"\n").unwrap();
+    std::fs::write(
+        &mapping,
+        "app = \"notes\"\n\n[[checks]]\nname = \"note bodies\"\nphase = \"core features\"\n\
+         source = \"SELECT id, body FROM note ORDER BY id\"\ntarget = \"SELECT id, body FROM note ORDER BY id\"\n",
+    )
+    .unwrap();
     let report = std::env::temp_dir().join(format!("{}.json", dbs.name));
+    let checklist = std::env::temp_dir().join(format!("{}.md", dbs.name));
     let run =
         |extra: &[&str]| common::run_mapping(&dbs, "migrate", mapping.to_str().unwrap(), extra);
-    let (code, out) = run(&["--report", report.to_str().unwrap()]);
+    let (code, out) = run(&[
+        "--report",
+        report.to_str().unwrap(),
+        "--checklist",
+        checklist.to_str().unwrap(),
+    ]);
     assert_eq!(code, 6, "{out}");
     for needle in [
         "table note",
@@ -267,14 +281,39 @@ async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
+    // The check's source answer was asked during the load; the difference is named by its row. The key the
+    // finish validated is taken from the catalog, not scanned again.
+    let md = std::fs::read_to_string(&checklist).unwrap();
+    for needle in [
+        "- [ ] note bodies: FAILED: source (during the load) [1 | kept; 2 | changed by a trigger; 3 | kept too] \
+         but target [1 | kept; 2 | CHANGED BY A TRIGGER; 3 | kept too]; first difference at row 2",
+        "- [x] foreign key tag.tag_note -> note: every value has its parent row: PostgreSQL validated the key",
+    ] {
+        assert!(md.contains(needle), "missing {needle:?} in:\n{md}");
+    }
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["verified"], serde_json::Value::Bool(false), "{r}");
+    // A verify of its own scans the key (nothing proves who wrote the rows since) and asks the source now.
+    let (code, _) = common::run_mapping(
+        &dbs,
+        "verify",
+        mapping.to_str().unwrap(),
+        &["--checklist", checklist.to_str().unwrap()],
+    );
+    assert_eq!(code, 6);
+    let md = std::fs::read_to_string(&checklist).unwrap();
+    assert!(
+        md.contains("- [x] foreign key tag.tag_note -> note: every value has its parent row\n")
+            && md.contains("FAILED: source [1 | kept;"),
+        "{md}"
+    );
     let (code, out) = common::runs::reset(&dbs, mapping.to_str().unwrap(), true);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["--no-verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Verified"), "{out}");
+    std::fs::remove_file(&checklist).ok();
 }
 
 /// A completed migrate keeps the digests of the rows it sent: a later `verify` told the source is unchanged

@@ -89,9 +89,9 @@ pub struct Report {
     pub verified: Option<bool>,
     /// Where the load's chunk time went, and the knob to turn.
     pub time_split: crate::report::Split,
-    /// Canonical digests of every row sent, by source table (a fresh run with verification only).
+    /// What the load hands to its verification (a fresh run with verification only).
     #[serde(skip)]
-    pub digests: Option<HashMap<String, Buckets>>,
+    pub from_load: Option<super::verify::FromLoad>,
 }
 
 /// Turns a COPY failure that names a row into a violation naming the source row. The key comes from the stream
@@ -352,10 +352,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             depth: QUEUE_BATCHES,
             ..Default::default()
         };
+        // The source's answers to the mapping's checks, asked while the load runs (MySQL has cores to spare then):
+        // for the manifest of a kept directory, and for the verification after a fresh load.
         let checks = async {
-            match journal {
-                Some(_) => super::files::record_checks(mapping, source_url).await,
-                None => Ok(Vec::new()),
+            match journal.is_some() || keep_digests {
+                true => super::files::record_checks(mapping, source_url).await,
+                false => Ok(Vec::new()),
             }
         };
         let (results, checks) =
@@ -401,7 +403,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                     .map(|r| r.snapshot.clone())
                     .unwrap_or_else(|| snapshot.info.clone()),
                 target_tables: &target_tables,
-                checks,
+                checks: checks.clone(),
             },
         )?;
     }
@@ -444,7 +446,14 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         verified: None,
         time_split,
         settings: opts.clone(),
-        digests: keep_digests.then(|| std::mem::take(&mut *digests.lock().expect("digest map"))),
+        from_load: keep_digests.then(|| super::verify::FromLoad {
+            digests: std::mem::take(&mut *digests.lock().expect("digest map")),
+            answers: checks,
+            validated: fks
+                .iter()
+                .map(|k| (k.table.clone(), k.name.clone()))
+                .collect(),
+        }),
     })
 }
 
@@ -609,7 +618,7 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
             &mapping,
             &settings.endpoints,
             &settings.tuning,
-            report.digests.take(),
+            report.from_load.take(),
             settings.checklist.as_deref(),
         )
         .await?;

@@ -3,7 +3,7 @@
 //! by reading the export's files back; the critical-data checks compare the target's answers with the source's
 //! answers the export recorded. Foreign keys and sequences are checked on the target as after `migrate`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -11,9 +11,9 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 
 use super::{
-    assemble, bucket_results, check_item, compared_by, differences, fold, foreign_keys, pass,
-    sequences, summary, target_answer, target_ranges, write_checklist, Acc, Compared, Mode,
-    Settings, Shared, VerifyReport,
+    assemble, bucket_results, compared_by, differences, fold, foreign_keys, pass, recorded_checks,
+    sequences, summary, target_ranges, write_checklist, Acc, Compared, Mode, Settings, Shared,
+    VerifyReport,
 };
 use crate::canonical::{decode_buckets, empty_buckets};
 use crate::commands::session::{Endpoints, Tuning};
@@ -87,18 +87,9 @@ pub async fn after_import(
         .filter(|t| m.tables.contains(&t.name))
         .collect();
     let independent = async {
-        let mut items = foreign_keys(&control, schema, &loaded).await?;
+        let mut items = foreign_keys(&control, schema, &loaded, &HashSet::new()).await?;
         items.extend(sequences(&control, schema, &loaded).await?);
-        for c in &m.checks {
-            let t = target_answer(&control, &c.target).await;
-            items.push(check_item(
-                &c.name,
-                &c.phase,
-                c.answer().as_ref(),
-                t,
-                "source (at export)",
-            ));
-        }
+        items.extend(recorded_checks(&control, &m.checks, "source (at export)").await);
         Ok::<_, Error>(items)
     };
     let progress = Arc::new(Progress::new(

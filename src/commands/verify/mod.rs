@@ -23,6 +23,7 @@ use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
 use crate::canonical::{empty_buckets, merge, Buckets, Canon, Partial, Spec, BUCKETS};
 use crate::convert::Conversion;
 use crate::error::Error;
+use crate::manifest::RecordedCheck;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform, Work};
 use crate::plan::TablePlan;
@@ -554,12 +555,31 @@ fn differences(columns: &[String], rows: &[KeyedRows; 2]) -> Vec<Difference> {
     out
 }
 
-/// Every foreign key of the loaded tables holds on the target.
+/// Every foreign key of the loaded tables holds on the target. A key in `validated` (re-created and validated by
+/// the run just finished) that the catalog shows validated is not scanned again.
 async fn foreign_keys(
     control: &tokio_postgres::Client,
     schema: &str,
     tables: &[&TargetTable],
+    validated: &HashSet<(String, String)>,
 ) -> Result<Vec<Item>, Error> {
+    let proven: HashSet<(String, String)> = if validated.is_empty() {
+        HashSet::new()
+    } else {
+        control
+            .query(
+                "SELECT c.relname::text, k.conname::text FROM pg_constraint k \
+                 JOIN pg_class c ON c.oid = k.conrelid \
+                 WHERE k.contype = 'f' AND k.convalidated AND c.relnamespace = $1::text::regnamespace",
+                &[&schema],
+            )
+            .await
+            .map_err(crate::target::error::pg("reading the validated foreign keys"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .filter(|k| validated.contains(k))
+            .collect()
+    };
     let mut items = Vec::new();
     for t in tables {
         let key = t.primary_key();
@@ -567,6 +587,18 @@ async fn foreign_keys(
             let Some(parent) = &con.ref_table else {
                 continue;
             };
+            let name = format!("foreign key {}.{} -> {parent}", t.name, con.name);
+            if proven.contains(&(t.name.clone(), con.name.clone())) {
+                items.push(Item {
+                    phase: "data integrity".into(),
+                    name,
+                    passed: true,
+                    detail: "every value has its parent row: PostgreSQL validated the key over every row when this \
+                             run re-created it (VALIDATE CONSTRAINT)"
+                        .into(),
+                });
+                continue;
+            }
             let pairs: Vec<(String, String)> = con
                 .columns
                 .iter()
@@ -591,7 +623,7 @@ async fn foreign_keys(
                 .collect();
             items.push(Item {
                 phase: "data integrity".into(),
-                name: format!("foreign key {}.{} -> {parent}", t.name, con.name),
+                name,
                 passed: examples.is_empty(),
                 detail: if examples.is_empty() {
                     "every value has its parent row".into()
@@ -718,6 +750,26 @@ async fn critical_checks(
     Ok(items)
 }
 
+/// The mapping's critical-data checks against the source's answers recorded earlier (`source` says when).
+async fn recorded_checks(
+    control: &tokio_postgres::Client,
+    checks: &[RecordedCheck],
+    source: &str,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for c in checks {
+        let t = target_answer(control, &c.target).await;
+        items.push(check_item(
+            &c.name,
+            &c.phase,
+            c.answer().as_ref(),
+            t,
+            source,
+        ));
+    }
+    items
+}
+
 /// A critical-data check's checklist item from both sides' answers (`source` names where the source's came
 /// from, in messages).
 fn check_item(
@@ -764,13 +816,30 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
     verify_with(mapping, settings, None).await
 }
 
-/// As [`verify`]; with `loaded`, the source side of the row comparison is the digests the load computed from
-/// the very rows it sent (only differing buckets are read from the source again).
+/// What a fresh load hands to its own verification, so that the verification after it only reads the target.
+#[derive(Debug, Clone)]
+pub struct FromLoad {
+    /// Canonical digests of every row sent, by source table.
+    pub digests: HashMap<String, Buckets>,
+    /// The source's answers to the mapping's critical-data checks, asked while the load ran.
+    pub answers: Vec<RecordedCheck>,
+    /// Foreign keys (table, name) this run's finish re-created and PostgreSQL validated (`VALIDATE CONSTRAINT`
+    /// scans every row for its parent): checking them again would repeat that very scan.
+    pub validated: HashSet<(String, String)>,
+}
+
+/// As [`verify`]; with `from_load`, the source side of the row comparison is the digests the load computed from
+/// the very rows it sent (only differing buckets are read from the source again), the source's check answers are
+/// those asked during the load, and the keys the run validated are taken from the catalog.
 async fn verify_with(
     mapping: &Mapping,
     settings: &Settings,
-    sent: Option<HashMap<String, Buckets>>,
+    from_load: Option<FromLoad>,
 ) -> Result<VerifyReport, Error> {
+    let (sent, answers, validated) = match from_load {
+        Some(f) => (Some(f.digests), Some(f.answers), f.validated),
+        None => (None, None, HashSet::new()),
+    };
     let started = Instant::now();
     let control = crate::connect::target(&settings.endpoints.target).await?;
     let run = crate::target::ledger::read_run(&control).await?;
@@ -839,11 +908,14 @@ async fn verify_with(
     // much of their time is the servers' I/O.
     let independent = async {
         let t = Instant::now();
-        let mut items = foreign_keys(&control, &schema, &loaded).await?;
+        let mut items = foreign_keys(&control, &schema, &loaded, &validated).await?;
         tracing::info!(seconds = t.elapsed().as_secs_f64(), "Foreign keys checked.");
         items.extend(sequences(&control, &schema, &loaded).await?);
         let t = Instant::now();
-        items.extend(critical_checks(mapping, settings, &control).await?);
+        items.extend(match &answers {
+            Some(a) => recorded_checks(&control, a, "source (during the load)").await,
+            None => critical_checks(mapping, settings, &control).await?,
+        });
         tracing::info!(
             seconds = t.elapsed().as_secs_f64(),
             "Critical-data checks run."
@@ -1216,7 +1288,7 @@ pub async fn after_load(
     mapping: &Mapping,
     endpoints: &Endpoints,
     tuning: &Tuning,
-    loaded: Option<HashMap<String, Buckets>>,
+    loaded: Option<FromLoad>,
     checklist: Option<&std::path::Path>,
 ) -> Result<VerifyReport, Error> {
     let settings = Settings {
