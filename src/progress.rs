@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanCount, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState,
+    ProgressStyle,
+};
 
 /// How progress is shown, decided once by the binary from `--quiet` and whether stderr is a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,8 @@ pub enum Unit {
 const LINE_EVERY: Duration = Duration::from_secs(5);
 /// A table is "in flight" while it received data this recently.
 const IN_FLIGHT: Duration = Duration::from_secs(3);
+/// Tables named in the in-flight line; the rest are counted.
+const IN_FLIGHT_SHOWN: usize = 4;
 
 struct State {
     phase: String,
@@ -91,7 +96,7 @@ impl Progress {
             let main = multi.add(ProgressBar::new(total.max(1)));
             let template = match unit {
                 Unit::Rows => {
-                    "{prefix:.bold} {wide_bar:.cyan/blue} {human_pos}/{human_len} rows {per_sec} ETA {eta}"
+                    "{prefix:.bold} {wide_bar:.cyan/blue} {human_pos}/{human_len} rows {rate} ETA {eta}"
                 }
                 Unit::Bytes => {
                     "{prefix:.bold} {wide_bar:.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
@@ -100,6 +105,10 @@ impl Progress {
             main.set_style(
                 ProgressStyle::with_template(template)
                     .expect("valid progress template")
+                    // indicatif's own {per_sec} shows four decimals of a row count.
+                    .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{} rows/s", HumanCount(s.per_sec() as u64));
+                    })
                     .progress_chars("=> "),
             );
             main.set_prefix(command);
@@ -158,7 +167,7 @@ impl Progress {
             Some((_, main, tables)) => {
                 main.set_length(s.total.max(1));
                 main.set_position(s.done);
-                tables.set_message(format!("in flight: {}", in_flight(&s, now)));
+                tables.set_message(format!("in flight: {}", in_flight(&s, self.unit, now)));
             }
             None => {
                 if now.duration_since(s.last_line) >= LINE_EVERY {
@@ -191,7 +200,7 @@ impl Progress {
             mb_per_second = format!("{:.1}", s.bytes as f64 / 1e6 / secs),
             eta = %eta,
             unit,
-            in_flight = %in_flight(s, now),
+            in_flight = %in_flight(s, self.unit, now),
             "Progress."
         );
     }
@@ -227,17 +236,69 @@ impl Drop for Progress {
     }
 }
 
-fn in_flight(s: &State, now: Instant) -> String {
-    let names: Vec<String> = s
+/// The tables that received data in the last seconds, the most recent first, each with its amount so far.
+fn in_flight(s: &State, unit: Unit, now: Instant) -> String {
+    let mut recent: Vec<(&String, u64, Instant)> = s
         .tables
         .iter()
         .filter(|(_, (_, at))| now.duration_since(*at) < IN_FLIGHT)
-        .map(|(name, (n, _))| format!("{name} ({n})"))
-        .take(6)
+        .map(|(name, (n, at))| (name, *n, *at))
         .collect();
-    if names.is_empty() {
-        "-".into()
-    } else {
-        names.join(", ")
+    if recent.is_empty() {
+        return "-".into();
+    }
+    recent.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
+    let mut names: Vec<String> = recent
+        .iter()
+        .take(IN_FLIGHT_SHOWN)
+        .map(|(name, n, _)| match unit {
+            Unit::Rows => format!("{name} ({} rows)", HumanCount(*n)),
+            Unit::Bytes => format!("{name} ({})", HumanBytes(*n)),
+        })
+        .collect();
+    if recent.len() > IN_FLIGHT_SHOWN {
+        names.push(format!("{} more", recent.len() - IN_FLIGHT_SHOWN));
+    }
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_names_the_latest_tables_first_with_their_unit() {
+        let now = Instant::now();
+        let ago = |ms: u64| now - Duration::from_millis(ms);
+        let mut s = State {
+            phase: "load".into(),
+            done: 0,
+            bytes: 0,
+            total: 0,
+            tables: BTreeMap::new(),
+            started: ago(60_000),
+            last_line: ago(0),
+        };
+        for (name, n, ms) in [
+            ("account", 125, 2_500),
+            ("authorization_policy", 1_234_567, 10),
+            ("calendar", 9, 900),
+            ("done_long_ago", 5, 50_000),
+            ("profile", 20_000, 400),
+            ("space", 7, 1_500),
+        ] {
+            s.tables.insert(name.into(), (n, ago(ms)));
+        }
+        assert_eq!(
+            in_flight(&s, Unit::Rows, now),
+            "authorization_policy (1,234,567 rows), profile (20,000 rows), calendar (9 rows), space (7 rows), 1 more"
+        );
+        s.tables.retain(|name, _| name == "authorization_policy");
+        assert_eq!(
+            in_flight(&s, Unit::Bytes, now),
+            "authorization_policy (1.18 MiB)"
+        );
+        s.tables.clear();
+        assert_eq!(in_flight(&s, Unit::Rows, now), "-");
     }
 }
