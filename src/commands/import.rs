@@ -63,6 +63,10 @@ pub struct ImportReport {
     /// Seconds the verification after the load took (0 with `--no-verify`), and its result (None when not run).
     pub seconds_verify: f64,
     pub verified: Option<bool>,
+    /// Foreign keys (table, name) this import's finish re-created and PostgreSQL validated (a fresh import only):
+    /// its verification does not scan them again.
+    #[serde(skip)]
+    pub validated: std::collections::HashSet<(String, String)>,
 }
 
 /// One file of the export as a pipeline job.
@@ -377,6 +381,13 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         bytes: done.iter().map(|d| d.bytes).sum(),
         seconds_check: (checked - started).as_secs_f64(),
         seconds_total: started.elapsed().as_secs_f64(),
+        validated: match previous {
+            None => fks
+                .iter()
+                .map(|k| (k.table.clone(), k.name.clone()))
+                .collect(),
+            Some(_) => Default::default(),
+        },
     })
 }
 
@@ -409,6 +420,7 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
             &settings.from,
             &settings.target,
             &settings.tuning,
+            &r.validated,
             settings.checklist.as_deref(),
         )
         .await?;

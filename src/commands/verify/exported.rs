@@ -26,13 +26,15 @@ use crate::progress::{Progress, Unit};
 const FILE_BATCH_ROWS: usize = 8192;
 
 /// Verifies the target `url` against the export in `dir` (its manifest `m`); prints the summary line and
-/// writes the checklist if asked. `None` when the export carries no digests to verify against.
+/// writes the checklist if asked. `None` when the export carries no digests to verify against. Keys in `validated`
+/// (re-created and validated by the import just finished) are taken from the catalog.
 pub async fn after_import(
     mapping: &Mapping,
     m: &Manifest,
     dir: &Path,
     url: &str,
     tuning: &Tuning,
+    validated: &HashSet<(String, String)>,
     checklist: Option<&Path>,
 ) -> Result<Option<VerifyReport>, Error> {
     if m.digests.is_empty() {
@@ -87,7 +89,7 @@ pub async fn after_import(
         .filter(|t| m.tables.contains(&t.name))
         .collect();
     let independent = async {
-        let mut items = foreign_keys(&control, schema, &loaded, &HashSet::new()).await?;
+        let mut items = foreign_keys(&control, schema, &loaded, validated).await?;
         items.extend(sequences(&control, schema, &loaded).await?);
         items.extend(recorded_checks(&control, &m.checks, "source (at export)").await);
         Ok::<_, Error>(items)
