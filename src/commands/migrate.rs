@@ -371,6 +371,15 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             Err(Stop::Failed { error, .. }) => return Err(error),
             Err(Stop::Fault(f)) => return Err(f.into()),
         };
+        // A kept directory needs the answers in its manifest; the verification can ask the source itself.
+        let checks = match checks {
+            Ok(c) => Some(c),
+            Err(e) if journal.is_none() => {
+                tracing::warn!(error = %e, "Could not ask the source the mapping's checks during the load; the verification will.");
+                None
+            }
+            Err(e) => return Err(e),
+        };
         let load_done = Instant::now();
         progress.phase("finish");
         finish(
@@ -382,7 +391,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             opts.writers,
         )
         .await?;
-        Ok::<_, Error>((results, load_done, checks?))
+        Ok::<_, Error>((results, load_done, checks))
     };
     let (results, load_done, checks) = match pipeline::until_interrupted(work).await {
         Some(Ok(v)) => v,
@@ -403,7 +412,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                     .map(|r| r.snapshot.clone())
                     .unwrap_or_else(|| snapshot.info.clone()),
                 target_tables: &target_tables,
-                checks: checks.clone(),
+                checks: checks.clone().unwrap_or_default(),
             },
         )?;
     }

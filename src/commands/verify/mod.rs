@@ -821,8 +821,9 @@ pub async fn verify(mapping: &Mapping, settings: &Settings) -> Result<VerifyRepo
 pub struct FromLoad {
     /// Canonical digests of every row sent, by source table.
     pub digests: HashMap<String, Buckets>,
-    /// The source's answers to the mapping's critical-data checks, asked while the load ran.
-    pub answers: Vec<RecordedCheck>,
+    /// The source's answers to the mapping's critical-data checks, asked while the load ran (None: they could
+    /// not be, the verification asks the source).
+    pub answers: Option<Vec<RecordedCheck>>,
     /// Foreign keys (table, name) this run's finish re-created and PostgreSQL validated (`VALIDATE CONSTRAINT`
     /// scans every row for its parent): checking them again would repeat that very scan.
     pub validated: HashSet<(String, String)>,
@@ -837,7 +838,7 @@ async fn verify_with(
     from_load: Option<FromLoad>,
 ) -> Result<VerifyReport, Error> {
     let (sent, answers, validated) = match from_load {
-        Some(f) => (Some(f.digests), Some(f.answers), f.validated),
+        Some(f) => (Some(f.digests), f.answers, f.validated),
         None => (None, None, HashSet::new()),
     };
     let started = Instant::now();
