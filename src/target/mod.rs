@@ -154,6 +154,25 @@ pub async fn prepare(
     Ok(fks)
 }
 
+/// The foreign keys of `schema` as the catalog has them: (table, key name) -> validated.
+pub async fn foreign_key_states(
+    client: &Client,
+    schema: &str,
+) -> Result<std::collections::HashMap<(String, String), bool>, TargetError> {
+    Ok(client
+        .query(
+            "SELECT c.relname::text, k.conname::text, k.convalidated FROM pg_constraint k
+             JOIN pg_class c ON c.oid = k.conrelid
+             WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
+            &[&qi(schema)],
+        )
+        .await
+        .map_err(pg("listing foreign keys"))?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
+}
+
 /// After the load: set owned sequences to their column's maximum, re-create the foreign keys (an orphan is
 /// reported with its row) and refresh planner statistics, on every session of `clients` at once.
 ///
@@ -170,24 +189,7 @@ pub async fn finish(
 ) -> Result<(), TargetError> {
     let control = clients[0];
     // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
-    // (table, key) -> validated
-    let existing: std::collections::HashMap<(String, String), bool> = control
-        .query(
-            "SELECT c.relname::text, k.conname::text, k.convalidated FROM pg_constraint k
-             JOIN pg_class c ON c.oid = k.conrelid
-             WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
-            &[&qi(schema)],
-        )
-        .await
-        .map_err(pg("listing foreign keys"))?
-        .iter()
-        .map(|r| {
-            (
-                (r.get::<_, String>(0), r.get::<_, String>(1)),
-                r.get::<_, bool>(2),
-            )
-        })
-        .collect();
+    let existing = foreign_key_states(control, schema).await?;
     let mut validate = Vec::new();
     for fk in fks {
         // A key the schema itself had NOT VALID is put back as it was, unchecked.

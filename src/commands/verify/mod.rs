@@ -566,18 +566,11 @@ async fn foreign_keys(
     let proven: HashSet<(String, String)> = if validated.is_empty() {
         HashSet::new()
     } else {
-        control
-            .query(
-                "SELECT c.relname::text, k.conname::text FROM pg_constraint k \
-                 JOIN pg_class c ON c.oid = k.conrelid \
-                 WHERE k.contype = 'f' AND k.convalidated AND c.relnamespace = $1::text::regnamespace",
-                &[&schema],
-            )
-            .await
-            .map_err(crate::target::error::pg("reading the validated foreign keys"))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .filter(|k| validated.contains(k))
+        crate::target::foreign_key_states(control, schema)
+            .await?
+            .into_iter()
+            .filter(|(k, valid)| *valid && validated.contains(k))
+            .map(|(k, _)| k)
             .collect()
     };
     let mut items = Vec::new();
