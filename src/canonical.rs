@@ -18,6 +18,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use twox_hash::{XxHash3_128, XxHash3_64};
 
 use crate::convert::Conversion;
+use crate::pgbinary::{self, Stamp, Wire};
 use crate::util::calendar;
 
 /// Buckets rows are spread over by key, per table and side: a mismatch narrows to buckets, then to keys.
@@ -147,19 +148,58 @@ impl Canon {
         }
     }
 
-    /// Canonical value of column `i` (`text` as the transform wrote it or PostgreSQL printed it).
-    pub fn value(&self, i: usize, text: &str, out: &mut String) {
-        let c = &self.columns[i];
-        value(&c.conv, c.padded, text, out)
+    /// Each column's conversion, in output order.
+    pub fn conversions(&self) -> impl Iterator<Item = &Conversion> {
+        self.columns.iter().map(|c| &c.conv)
     }
 
-    fn cell(batch: &RecordBatch, col: usize, row: usize) -> Option<&str> {
-        let a = batch.column(col).as_string::<i32>();
-        (!a.is_null(row)).then(|| a.value(row))
+    /// Whether column `c` of `cells` is its own canonical form, hashed where it lies.
+    fn direct(&self, cells: Cells, c: usize) -> bool {
+        let col = &self.columns[c];
+        match cells {
+            Cells::Text(_) => verbatim(&col.conv, col.padded),
+            Cells::Binary(_, wires) => wires[c] == Wire::Text && verbatim(&col.conv, col.padded),
+        }
+    }
+
+    /// The bytes of a cell as they lie in the batch (text, or a binary COPY value), None for NULL.
+    fn raw<'b>(cells: Cells<'b>, c: usize, row: usize) -> Option<&'b [u8]> {
+        match cells {
+            Cells::Text(b) => {
+                let a = b.column(c).as_string::<i32>();
+                (!a.is_null(row)).then(|| a.value(row).as_bytes())
+            }
+            Cells::Binary(b, _) => {
+                let a = b.column(c).as_binary::<i32>();
+                (!a.is_null(row)).then(|| a.value(row))
+            }
+        }
+    }
+
+    /// Appends the canonical form of a cell; false (nothing appended) for NULL.
+    fn canonical(&self, cells: Cells, c: usize, row: usize, out: &mut String) -> bool {
+        let col = &self.columns[c];
+        match cells {
+            Cells::Text(b) => {
+                let a = b.column(c).as_string::<i32>();
+                if a.is_null(row) {
+                    return false;
+                }
+                value(&col.conv, col.padded, a.value(row), out);
+            }
+            Cells::Binary(b, wires) => {
+                let a = b.column(c).as_binary::<i32>();
+                if a.is_null(row) {
+                    return false;
+                }
+                binary_value(wires[c], &col.conv, col.padded, a.value(row), out);
+            }
+        }
+        true
     }
 
     /// The canonical key of `row`: `column=value` of its primary key, as the run's messages name rows.
-    pub fn key(&self, batch: &RecordBatch, row: usize, scratch: &mut String) -> String {
+    pub fn key(&self, cells: Cells, row: usize) -> String {
         let mut key = String::new();
         for (n, &k) in self.key.iter().enumerate() {
             if n > 0 {
@@ -167,27 +207,19 @@ impl Canon {
             }
             key.push_str(&self.columns[k].name);
             key.push('=');
-            match Self::cell(batch, k, row) {
-                Some(t) => {
-                    scratch.clear();
-                    self.value(k, t, scratch);
-                    key.push_str(scratch);
-                }
-                None => key.push_str("NULL"),
+            if !self.canonical(cells, k, row, &mut key) {
+                key.push_str("NULL");
             }
         }
         key
     }
 
     /// Canonical values of `row`, NULL as None.
-    pub fn row(&self, batch: &RecordBatch, row: usize) -> Vec<Option<String>> {
+    pub fn row(&self, cells: Cells, row: usize) -> Vec<Option<String>> {
         (0..self.columns.len())
             .map(|c| {
-                Self::cell(batch, c, row).map(|t| {
-                    let mut s = String::new();
-                    self.value(c, t, &mut s);
-                    s
-                })
+                let mut s = String::new();
+                self.canonical(cells, c, row, &mut s).then_some(s)
             })
             .collect()
     }
@@ -199,27 +231,34 @@ impl Canon {
 
     /// Folds a batch of converted rows (Utf8 columns in output order) into buckets.
     pub fn digest(&self, batch: &RecordBatch) -> Partial {
+        self.digest_cells(Cells::Text(batch))
+    }
+
+    /// Folds a batch of rows, text or binary, into buckets.
+    pub fn digest_cells(&self, cells: Cells) -> Partial {
         let mut sums: std::collections::HashMap<u32, (u64, u128)> = Default::default();
-        let mut scratch = String::new();
         let mut canon = String::new();
-        for row in 0..batch.num_rows() {
-            let key = self.key(batch, row, &mut scratch);
+        let direct: Vec<bool> = (0..self.columns.len())
+            .map(|c| self.direct(cells, c))
+            .collect();
+        for row in 0..cells.batch().num_rows() {
+            let key = self.key(cells, row);
             // Streamed: a row's large text (JSON documents, whiteboards) is hashed where it lies, never copied.
             let mut h = XxHash3_128::new();
-            for (c, col) in self.columns.iter().enumerate() {
-                match Self::cell(batch, c, row) {
+            for (c, &direct) in direct.iter().enumerate() {
+                let v = if direct {
+                    Self::raw(cells, c, row)
+                } else {
+                    canon.clear();
+                    self.canonical(cells, c, row, &mut canon)
+                        .then_some(canon.as_bytes())
+                };
+                match v {
                     None => h.write(&[0xff]),
-                    Some(t) => {
-                        let v = if verbatim(&col.conv, col.padded) {
-                            t
-                        } else {
-                            canon.clear();
-                            self.value(c, t, &mut canon);
-                            canon.as_str()
-                        };
+                    Some(v) => {
                         h.write(&[0]);
                         h.write(&(v.len() as u64).to_le_bytes());
-                        h.write(v.as_bytes());
+                        h.write(v);
                     }
                 }
             }
@@ -228,6 +267,121 @@ impl Canon {
             e.1 = e.1.wrapping_add(h.finish_128());
         }
         sums.into_iter().map(|(b, (n, s))| (b, n, s)).collect()
+    }
+}
+
+/// The cells of a batch to put in canonical form.
+#[derive(Clone, Copy)]
+pub enum Cells<'a> {
+    /// Utf8 columns: the transform's output, export files, or PostgreSQL's text COPY output.
+    Text(&'a RecordBatch),
+    /// Binary columns holding PostgreSQL's binary COPY values, laid out as each column's [`Wire`] says.
+    Binary(&'a RecordBatch, &'a [Wire]),
+}
+
+impl<'a> Cells<'a> {
+    pub fn batch(&self) -> &'a RecordBatch {
+        match *self {
+            Cells::Text(b) | Cells::Binary(b, _) => b,
+        }
+    }
+}
+
+/// Whether a column's binary values can be put in canonical form for `conv`. Floats are only decoded into a
+/// float's canonical form (their printed form is not reproduced); every other layout can print its text form.
+pub fn decodes(wire: Wire, conv: &Conversion) -> bool {
+    !matches!(wire, Wire::Float4 | Wire::Float8) || matches!(conv, Conversion::Float { .. })
+}
+
+/// Unix microseconds of 0001-01-01 and of 10000-01-01: timestamps PostgreSQL prints with a four-digit AD year,
+/// the ones the text form's parser reads.
+const AD_1: i64 = -719_162 * 86_400_000_000;
+const AD_10000: i64 = 2_932_897 * 86_400_000_000;
+
+/// Appends the canonical form of one non-NULL binary COPY value: the same as [`value`] of the text PostgreSQL
+/// prints for it. The common pairs go straight to their canonical form; the others print that text first. A value
+/// that does not decode (never sent by PostgreSQL for its type) is marked so that it cannot equal any source value.
+fn binary_value(wire: Wire, conv: &Conversion, padded: bool, b: &[u8], out: &mut String) {
+    use std::fmt::Write as _;
+    let start = out.len();
+    let mut text = String::new();
+    let done = (|| -> Option<()> {
+        match (wire, conv) {
+            (Wire::Text, _) => value(conv, padded, std::str::from_utf8(b).ok()?, out),
+            (Wire::Jsonb, _) => value(
+                conv,
+                padded,
+                std::str::from_utf8(pgbinary::jsonb(b)?).ok()?,
+                out,
+            ),
+            (Wire::Int, Conversion::Int { .. }) => {
+                let _ = write!(out, "{}", pgbinary::int(b)?);
+            }
+            (Wire::Float4, Conversion::Float { bits: 32 }) => {
+                let v = pgbinary::float4(b)?;
+                let v = if v.is_nan() { f32::NAN } else { v };
+                let _ = write!(out, "f{:08x}", v.to_bits());
+            }
+            (Wire::Float8, Conversion::Float { bits: 64 }) => {
+                let v = pgbinary::float8(b)?;
+                let v = if v.is_nan() { f64::NAN } else { v };
+                let _ = write!(out, "d{:016x}", v.to_bits());
+            }
+            // The other width: the shortest decimal that round-trips (what PostgreSQL prints), read at that width.
+            (Wire::Float4, Conversion::Float { .. }) => {
+                value(conv, padded, &pgbinary::float4(b)?.to_string(), out)
+            }
+            (Wire::Float8, Conversion::Float { .. }) => {
+                value(conv, padded, &pgbinary::float8(b)?.to_string(), out)
+            }
+            (Wire::Float4 | Wire::Float8, _) => return None,
+            (
+                Wire::Timestamp { tz },
+                Conversion::Timestamp { .. } | Conversion::TimestampTz { .. },
+            ) => match pgbinary::timestamp(b)? {
+                Stamp::Unix(v) if (AD_1..AD_10000).contains(&v) => {
+                    let _ = write!(out, "@{v}");
+                }
+                other => pgbinary::push_timestamp(other, tz, out),
+            },
+            (Wire::Time, Conversion::Time { .. } | Conversion::Interval) => {
+                let _ = write!(out, "@{}", pgbinary::time(b)?);
+            }
+            (Wire::Interval, Conversion::Time { .. } | Conversion::Interval)
+                if matches!(pgbinary::interval(b), Some((_, 0, 0))) =>
+            {
+                let _ = write!(out, "@{}", pgbinary::interval(b)?.0);
+            }
+            (Wire::Uuid, Conversion::Uuid { .. }) => pgbinary::push_uuid(b, out)?,
+            _ => {
+                match wire {
+                    Wire::Int => {
+                        let _ = write!(text, "{}", pgbinary::int(b)?);
+                    }
+                    Wire::Numeric => pgbinary::push_numeric(b, &mut text)?,
+                    Wire::Timestamp { tz } => {
+                        pgbinary::push_timestamp(pgbinary::timestamp(b)?, tz, &mut text)
+                    }
+                    Wire::Date => pgbinary::push_date(b, &mut text)?,
+                    Wire::Time => pgbinary::push_clock(pgbinary::time(b)?, &mut text),
+                    Wire::Interval => {
+                        let (micros, days, months) = pgbinary::interval(b)?;
+                        pgbinary::push_interval(micros, days, months, &mut text)
+                    }
+                    Wire::Uuid => pgbinary::push_uuid(b, &mut text)?,
+                    Wire::Bool => pgbinary::push_bool(b, &mut text)?,
+                    Wire::Bytea => pgbinary::push_bytea(b, &mut text),
+                    Wire::Bits => pgbinary::push_bits(b, &mut text)?,
+                    Wire::Text | Wire::Jsonb | Wire::Float4 | Wire::Float8 => return None,
+                }
+                value(conv, padded, &text, out)
+            }
+        }
+        Some(())
+    })();
+    if done.is_none() {
+        out.truncate(start);
+        let _ = write!(out, "\u{0}undecodable {wire:?} value of {} bytes", b.len());
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Layers, each importing only those above it in this list (`scripts/check-modules.py` proves there is no cycle):
 //! - `util`, `hooks`, `url`, `progress`: pure helpers, test hooks (cargo feature `test-hooks`), URL redaction, the
-//!   progress display.
+//!   progress display; `pgbinary`: PostgreSQL's binary COPY framing and values, read back.
 //! - `pipeline`: the engine, the only module with tasks, channels and cancellation; generic over sources,
 //!   transforms and sinks.
 //! - `connect`, `schema`, `mapping`, `convert`, `plan`: connections, introspection and the schema contract.
@@ -25,6 +25,7 @@ pub mod error;
 pub mod hooks;
 pub mod manifest;
 pub mod mapping;
+pub mod pgbinary;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -9,15 +9,9 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 
 use crate::convert::Conversion;
+use crate::pgbinary::PG_EPOCH_DAYS;
+pub use crate::pgbinary::{HEADER, TRAILER};
 use crate::util::{calendar, hex};
-
-/// Stream header: signature, flags, header extension length.
-pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-/// Stream trailer: a tuple with -1 fields.
-pub const TRAILER: &[u8] = &[0xff, 0xff];
-
-/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
-const PG_EPOCH_DAYS: i64 = 10_957;
 
 /// A printed timestamp (with or without offset) as microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_micros(t: &str) -> Option<i64> {

@@ -1,14 +1,15 @@
 //! Reading the target back (`verify`): PostgreSQL rows of one key range through `COPY (SELECT ...) TO STDOUT`,
-//! cut into batches of Utf8 columns holding PostgreSQL's text output, inside one exported snapshot shared by every
-//! reader.
+//! cut into batches inside one exported snapshot shared by every reader: Binary columns of binary COPY values when
+//! the range asks for the binary format (every column's type decodes), Utf8 columns of the text output otherwise.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::array::{ArrayBuilder, ArrayRef, BinaryBuilder, RecordBatch, StringBuilder};
 use arrow::datatypes::Schema;
 use futures::StreamExt;
 
 use crate::connect::{pg_message, ConnectError};
+use crate::pgbinary::Tuple;
 use crate::pipeline::{Emitter, Source, Work};
 
 /// Errors reading the target.
@@ -44,8 +45,33 @@ pub const SESSION: &str =
 pub trait CopyOutSpec {
     /// `COPY (SELECT ...) TO STDOUT` of the range.
     fn copy_out_sql(&self) -> &str;
-    /// Utf8 schema of its batches.
+    /// Schema of its batches: Binary columns for the binary format, Utf8 for the text format.
     fn schema(&self) -> Arc<Schema>;
+    /// Whether the statement asks for `(FORMAT binary)`.
+    fn binary(&self) -> bool;
+}
+
+/// Each result column's type of a query, as (OID, whether it is an enum type): what decides whether a table can be
+/// read back in the binary format.
+pub async fn column_types(
+    client: &tokio_postgres::Client,
+    select: &str,
+) -> Result<Vec<(u32, bool)>, TargetReadError> {
+    let statement = client
+        .prepare(select)
+        .await
+        .map_err(q("describing the columns read back"))?;
+    Ok(statement
+        .columns()
+        .iter()
+        .map(|c| {
+            let t = c.type_();
+            (
+                t.oid(),
+                matches!(t.kind(), tokio_postgres::types::Kind::Enum(_)),
+            )
+        })
+        .collect())
 }
 
 /// Connections inside one snapshot of the target: the first exports it, the others adopt it.
@@ -107,71 +133,166 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
     async fn read(&mut self, work: &W, out: &mut dyn Emitter) -> Result<u64, TargetReadError> {
         let context = format!("table {}", work.table());
         let schema = work.schema();
-        let n = schema.fields().len();
-        let new_builders = || (0..n).map(|_| StringBuilder::new()).collect::<Vec<_>>();
-        let finish = |builders: Vec<StringBuilder>| {
-            let cols: Vec<ArrayRef> = builders
-                .into_iter()
-                .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-                .collect();
-            RecordBatch::try_new(schema.clone(), cols).map_err(|e| TargetReadError::Format {
-                context: context.clone(),
-                message: e.to_string(),
-            })
-        };
         let stream = self
             .client
             .copy_out(work.copy_out_sql())
             .await
             .map_err(q(context.clone()))?;
+        let mut batches = Batches {
+            schema: schema.clone(),
+            context: context.clone(),
+            limits: (self.batch_rows, self.batch_bytes),
+            rows: 0,
+            bytes: 0,
+            total: 0,
+        };
+        let n = schema.fields().len();
+        let format = |message: String| TargetReadError::Format {
+            context: context.clone(),
+            message,
+        };
         futures::pin_mut!(stream);
-        let mut builders = new_builders();
-        let (mut rows, mut bytes, mut total) = (0usize, 0usize, 0u64);
         let mut pending: Vec<u8> = Vec::new();
-        let mut field = String::new();
-        while let Some(data) = stream.next().await {
-            let data = data.map_err(q(context.clone()))?;
-            pending.extend_from_slice(&data);
-            let mut start = 0;
-            while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
-                let line = &pending[start..start + end];
-                start += end + 1;
-                bytes += line.len();
-                parse_line(line, &mut builders, &mut field).map_err(|message| {
-                    TargetReadError::Format {
-                        context: context.clone(),
-                        message,
+        if work.binary() {
+            let new_builders = || (0..n).map(|_| BinaryBuilder::new()).collect::<Vec<_>>();
+            let mut builders = new_builders();
+            let mut fields = Vec::with_capacity(n);
+            let mut started = false;
+            let mut ended = false;
+            while let Some(data) = stream.next().await {
+                let data = data.map_err(q(context.clone()))?;
+                // PostgreSQL sends a row per message: parsed where it lies, kept only when a row spans messages.
+                let direct = pending.is_empty();
+                if !direct {
+                    pending.extend_from_slice(&data);
+                }
+                let buf: &[u8] = if direct { &data } else { &pending };
+                let mut start = 0;
+                if !started {
+                    match crate::pgbinary::header(buf).map_err(format)? {
+                        Some(len) => (start, started) = (len, true),
+                        None if direct => {
+                            pending.extend_from_slice(&data);
+                            continue;
+                        }
+                        None => continue,
                     }
-                })?;
-                rows += 1;
-                if rows >= self.batch_rows || bytes >= self.batch_bytes {
-                    let batch = finish(std::mem::replace(&mut builders, new_builders()))?;
-                    total += rows as u64;
-                    (rows, bytes) = (0, 0);
-                    if out.emit(batch).await.is_err() {
-                        return Ok(total);
+                }
+                let mut full = false;
+                while !ended && !full {
+                    match crate::pgbinary::tuple(&buf[start..], n, &mut fields).map_err(format)? {
+                        None => break,
+                        Some(Tuple::End(len)) => {
+                            start += len;
+                            ended = true;
+                        }
+                        Some(Tuple::Row(len)) => {
+                            for (b, f) in builders.iter_mut().zip(&fields) {
+                                match f {
+                                    Some(r) => b.append_value(&buf[start + r.start..start + r.end]),
+                                    None => b.append_null(),
+                                }
+                            }
+                            start += len;
+                            full = batches.counted(len);
+                        }
+                    }
+                }
+                if direct {
+                    pending.extend_from_slice(&data[start..]);
+                } else {
+                    pending.drain(..start);
+                }
+                if full {
+                    let rows = std::mem::replace(&mut builders, new_builders());
+                    if !batches.emit(rows, out).await? {
+                        return Ok(batches.total);
                     }
                 }
             }
-            pending.drain(..start);
-        }
-        if !pending.is_empty() {
-            return Err(TargetReadError::Format {
-                context,
-                message: "the stream ended inside a row".into(),
-            });
-        }
-        if rows > 0 {
-            total += rows as u64;
-            if out.emit(finish(builders)?).await.is_err() {
-                return Ok(total);
+            if !ended || !pending.is_empty() {
+                return Err(format("the stream ended inside a row".into()));
             }
+            batches.finish(builders, out).await
+        } else {
+            let new_builders = || (0..n).map(|_| StringBuilder::new()).collect::<Vec<_>>();
+            let mut builders = new_builders();
+            let mut field = String::new();
+            while let Some(data) = stream.next().await {
+                let data = data.map_err(q(context.clone()))?;
+                pending.extend_from_slice(&data);
+                let mut start = 0;
+                while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
+                    let line = &pending[start..start + end];
+                    start += end + 1;
+                    parse_line(line, &mut builders, &mut field).map_err(format)?;
+                    if batches.counted(line.len()) {
+                        let full = std::mem::replace(&mut builders, new_builders());
+                        if !batches.emit(full, out).await? {
+                            return Ok(batches.total);
+                        }
+                    }
+                }
+                pending.drain(..start);
+            }
+            if !pending.is_empty() {
+                return Err(format("the stream ended inside a row".into()));
+            }
+            batches.finish(builders, out).await
         }
-        Ok(total)
     }
 
     async fn close(self) {
         self.client.batch_execute("COMMIT").await.ok();
+    }
+}
+
+/// Rows of one range cut into batches by rows and bytes.
+struct Batches {
+    schema: Arc<Schema>,
+    context: String,
+    limits: (usize, usize),
+    rows: usize,
+    bytes: usize,
+    total: u64,
+}
+
+impl Batches {
+    /// Counts a row of `bytes`; true when the batch is full.
+    fn counted(&mut self, bytes: usize) -> bool {
+        self.rows += 1;
+        self.bytes += bytes;
+        self.rows >= self.limits.0 || self.bytes >= self.limits.1
+    }
+
+    /// Emits the builders' rows; false when the pipeline wants no more.
+    async fn emit<B: ArrayBuilder>(
+        &mut self,
+        builders: Vec<B>,
+        out: &mut dyn Emitter,
+    ) -> Result<bool, TargetReadError> {
+        let cols: Vec<ArrayRef> = builders.into_iter().map(|mut b| b.finish()).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| {
+            TargetReadError::Format {
+                context: self.context.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        self.total += self.rows as u64;
+        (self.rows, self.bytes) = (0, 0);
+        Ok(out.emit(batch).await.is_ok())
+    }
+
+    /// Emits what is left and returns the range's row count.
+    async fn finish<B: ArrayBuilder>(
+        mut self,
+        builders: Vec<B>,
+        out: &mut dyn Emitter,
+    ) -> Result<u64, TargetReadError> {
+        if self.rows > 0 {
+            self.emit(builders, out).await?;
+        }
+        Ok(self.total)
     }
 }
 

@@ -15,7 +15,7 @@ use super::{
     sequences, summary, target_ranges, write_checklist, Acc, Compared, Mode, Settings, Shared,
     VerifyReport,
 };
-use crate::canonical::{decode_buckets, empty_buckets};
+use crate::canonical::{decode_buckets, empty_buckets, Cells};
 use crate::commands::session::{Endpoints, Tuning};
 use crate::error::Error;
 use crate::manifest::Manifest;
@@ -181,7 +181,7 @@ fn read_back(
                 .collect();
             let batch =
                 RecordBatch::try_new(c.schema.clone(), columns).map_err(|e| bad(e.to_string()))?;
-            let piece = fold(mode, &c.canon, &c.source, &batch);
+            let piece = fold(mode, &c.canon, &c.source, Cells::Text(&batch));
             acc.lock().expect("verify accumulator").add(0, piece);
         }
     }

@@ -20,11 +20,14 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
-use crate::canonical::{empty_buckets, merge, Buckets, Canon, Partial, Spec, BUCKETS};
+use crate::canonical::{
+    decodes, empty_buckets, merge, Buckets, Canon, Cells, Partial, Spec, BUCKETS,
+};
 use crate::convert::Conversion;
 use crate::error::Error;
 use crate::manifest::RecordedCheck;
 use crate::mapping::Mapping;
+use crate::pgbinary::Wire;
 use crate::pipeline::{self, Stop, Transform, Work};
 use crate::plan::TablePlan;
 use crate::progress::{Progress, Unit};
@@ -123,6 +126,9 @@ pub struct VerifyReport {
 struct TargetRange {
     table: Arc<Compared>,
     sql: String,
+    /// How the table travels: binary COPY with each column's layout, or text (None).
+    wires: Option<Arc<[Wire]>>,
+    schema: Arc<Schema>,
 }
 
 /// One table as both sides see it.
@@ -149,7 +155,10 @@ impl CopyOutSpec for TargetRange {
         &self.sql
     }
     fn schema(&self) -> Arc<Schema> {
-        self.table.schema.clone()
+        self.schema.clone()
+    }
+    fn binary(&self) -> bool {
+        self.wires.is_some()
     }
 }
 
@@ -165,20 +174,19 @@ enum Piece {
     Rows(String, Vec<(String, Vec<Option<String>>)>),
 }
 
-fn fold(mode: &Mode, canon: &Canon, table: &str, batch: &RecordBatch) -> Piece {
+fn fold(mode: &Mode, canon: &Canon, table: &str, cells: Cells) -> Piece {
     match mode {
-        Mode::Digest => Piece::Digest(table.to_string(), canon.digest(batch)),
+        Mode::Digest => Piece::Digest(table.to_string(), canon.digest_cells(cells)),
         Mode::Rows(wanted) => {
             let Some(buckets) = wanted.get(table) else {
                 return Piece::Rows(table.to_string(), Vec::new());
             };
-            let mut scratch = String::new();
-            let rows = (0..batch.num_rows())
+            let rows = (0..cells.batch().num_rows())
                 .filter_map(|r| {
-                    let key = canon.key(batch, r, &mut scratch);
+                    let key = canon.key(cells, r);
                     buckets
                         .contains(&Canon::bucket(&key))
-                        .then(|| (key, canon.row(batch, r)))
+                        .then(|| (key, canon.row(cells, r)))
                 })
                 .collect();
             Piece::Rows(table.to_string(), rows)
@@ -205,7 +213,7 @@ impl Transform<ChunkWork> for SourceSide {
             .as_ref()
             .unwrap_or(&work.table.transform)
             .apply(&raw)?;
-        Ok(fold(&self.mode, &c.canon, &c.source, &out))
+        Ok(fold(&self.mode, &c.canon, &c.source, Cells::Text(&out)))
     }
 }
 
@@ -222,11 +230,15 @@ impl Transform<TargetRange> for TargetSide {
     fn apply(&self, work: &TargetRange, raw: RecordBatch) -> Result<Piece, Self::Error> {
         self.progress
             .add(&work.table.source, raw.num_rows() as u64, 0);
+        let cells = match &work.wires {
+            Some(wires) => Cells::Binary(&raw, wires),
+            None => Cells::Text(&raw),
+        };
         Ok(fold(
             &self.mode,
             &work.table.canon,
             &work.table.source,
-            &raw,
+            cells,
         ))
     }
 }
@@ -414,6 +426,25 @@ fn compared_by(source: &str, target: &str, spec: &Spec, schema: &str) -> Compare
     }
 }
 
+/// Each column's binary layout when every column of the table decodes into its canonical form from binary COPY
+/// (PostgreSQL prints nothing, the reader parses no text); None reads the table in the text format.
+async fn wires(
+    control: &tokio_postgres::Client,
+    c: &Compared,
+) -> Result<Option<Arc<[Wire]>>, Error> {
+    let types = tgt::column_types(control, &c.select).await?;
+    let wires = types
+        .iter()
+        .zip(c.canon.conversions())
+        .map(|(&(oid, is_enum), conv)| Wire::of(oid, is_enum).filter(|&w| decodes(w, conv)))
+        .collect::<Option<Vec<Wire>>>()
+        .filter(|w| w.len() == c.schema.fields().len());
+    if wires.is_none() {
+        tracing::debug!(table = %c.source, "Read back in the text format: a column's type has no binary decoder.");
+    }
+    Ok(wires.map(Arc::from))
+}
+
 /// The target's key ranges of a table: the source chunk boundaries, put in PostgreSQL's order of the key type so
 /// that the ranges partition the target table whatever the source collation did.
 async fn target_ranges(
@@ -421,10 +452,28 @@ async fn target_ranges(
     c: &Arc<Compared>,
     chunks: &[ChunkRange],
 ) -> Result<Vec<Arc<TargetRange>>, Error> {
+    let wires = wires(control, c).await?;
+    let schema = match &wires {
+        Some(_) => Arc::new(Schema::new(
+            c.schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), DataType::Binary, true))
+                .collect::<Vec<_>>(),
+        )),
+        None => c.schema.clone(),
+    };
+    let format = if wires.is_some() {
+        " (FORMAT binary)"
+    } else {
+        ""
+    };
     let copy = |cond: String| {
         Arc::new(TargetRange {
             table: c.clone(),
-            sql: format!("COPY ({}{cond}) TO STDOUT", c.select),
+            sql: format!("COPY ({}{cond}) TO STDOUT{format}", c.select),
+            wires: wires.clone(),
+            schema: schema.clone(),
         })
     };
     let Some((key, conv)) = &c.range_key else {
