@@ -308,6 +308,41 @@ async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
             && md.contains("FAILED: source [1 | kept;"),
         "{md}"
     );
+    // When the source cannot be asked the checks during the load, the verification asks it afterwards (one
+    // warning) and still finds the difference; a kept directory needs the answers, so that run stops.
+    let (code, out) = common::runs::reset(&dbs, mapping.to_str().unwrap(), true);
+    assert_eq!(code, 0, "{out}");
+    let failing = |extra: &[&str]| {
+        let out = common::runs::command(&dbs, mapping.to_str().unwrap(), extra)
+            .env("PGCONVERGE_FAIL_AT", "load-checks")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, out) = failing(&["--checklist", checklist.to_str().unwrap()]);
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("Could not ask the source the mapping's checks during the load")
+            && out.contains("refused by the test hook load-checks"),
+        "{out}"
+    );
+    let md = std::fs::read_to_string(&checklist).unwrap();
+    assert!(
+        md.contains("note bodies: FAILED: source [1 | kept;"),
+        "{md}"
+    );
+    let (code, out) = common::runs::reset(&dbs, mapping.to_str().unwrap(), true);
+    assert_eq!(code, 0, "{out}");
+    let kept = std::env::temp_dir().join(format!("{}-kept", dbs.name));
+    let (code, out) = failing(&["--keep", kept.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("refused by the test hook load-checks") && out.contains("`--resume`"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&kept).ok();
     let (code, out) = common::runs::reset(&dbs, mapping.to_str().unwrap(), true);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(&["--no-verify"]);

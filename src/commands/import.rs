@@ -382,10 +382,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         seconds_check: (checked - started).as_secs_f64(),
         seconds_total: started.elapsed().as_secs_f64(),
         validated: match previous {
-            None => fks
-                .iter()
-                .map(|k| (k.table.clone(), k.name.clone()))
-                .collect(),
+            None => fks.iter().map(ledger::DroppedFk::key).collect(),
             Some(_) => Default::default(),
         },
     })

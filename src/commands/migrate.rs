@@ -356,6 +356,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         // for the manifest of a kept directory, and for the verification after a fresh load.
         let checks = async {
             match journal.is_some() || keep_digests {
+                true if crate::hooks::fails("load-checks") => Err(crate::connect::err(
+                    "source",
+                    source_url,
+                    "refused by the test hook load-checks",
+                )
+                .into()),
                 true => super::files::record_checks(mapping, source_url).await,
                 false => Ok(Vec::new()),
             }
@@ -458,10 +464,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         from_load: keep_digests.then(|| super::verify::FromLoad {
             digests: std::mem::take(&mut *digests.lock().expect("digest map")),
             answers: checks,
-            validated: fks
-                .iter()
-                .map(|k| (k.table.clone(), k.name.clone()))
-                .collect(),
+            validated: fks.iter().map(target::DroppedFk::key).collect(),
         }),
     })
 }

@@ -108,6 +108,13 @@ pub struct DroppedFk {
     pub ref_columns: Vec<String>,
 }
 
+impl DroppedFk {
+    /// (table, constraint name): how the verification names a key the finish validated.
+    pub fn key(&self) -> (String, String) {
+        (self.table.clone(), self.name.clone())
+    }
+}
+
 /// One resolved lookup as stored: (table, by, [(source key, target key)]).
 pub type StoredLookup = (String, String, Vec<(String, String)>);
 
