@@ -132,17 +132,12 @@ async fn check(app: App) {
 
     // Keys on the target: every pk/unique/fk/check/index of the facts exists under its exact name.
     let c = common::pg_conn(&dbs.target()).await;
-    let names: Vec<String> = c
-        .query(
-            "SELECT conname::text FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-             UNION ALL SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let names = common::strings(
+        &c,
+        "SELECT conname::text FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+         UNION ALL SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'",
+    )
+    .await;
     for k in &cat.constraints {
         if k.mysql.contains("mysql-only") || (k.table == "migrations_typeorm" && k.kind == "pk") {
             continue;

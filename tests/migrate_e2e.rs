@@ -132,17 +132,12 @@ async fn alkemio_migrates_exactly_with_tricky_values_and_unchanged_catalog() {
     assert_eq!(toast_methods(&pg).await, vec!["lz4".to_string()]);
     // The finish vacuumed and analyzed every table it loaded: statistics for the first queries, every page
     // marked all-visible (VACUUM sets relallvisible; a table only loaded or only analyzed has none).
-    let unvacuumed: Vec<String> = pg
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' \
-             AND relpages > 0 AND (relallvisible = 0 OR reltuples < 0) ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let unvacuumed = common::strings(
+        &pg,
+        "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' \
+         AND relpages > 0 AND (relallvisible = 0 OR reltuples < 0) ORDER BY 1",
+    )
+    .await;
     assert!(unvacuumed.is_empty(), "not vacuumed: {unvacuumed:?}");
 }
 

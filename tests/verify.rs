@@ -55,17 +55,12 @@ async fn alkemio_verify_passes_then_catches_each_planted_difference() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("PASSED"), "{out}");
     let pg = common::pg_conn(&dbs.target_super()).await;
-    let tables: Vec<String> = pg
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
-             AND table_type = 'BASE TABLE'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = common::strings(
+        &pg,
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
+         AND table_type = 'BASE TABLE'",
+    )
+    .await;
     let listed = tables
         .iter()
         .filter(|t| out.contains(&format!("- [x] table {t}: ")))

@@ -66,6 +66,16 @@ pub async fn pg_conn(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// The first column of every row `sql` returns, as text.
+pub async fn strings(pg: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    pg.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Runs `pgconverge <command> --mapping mappings/<app>.toml <extra>` with the test's databases in
 /// PGCONVERGE_SOURCE / PGCONVERGE_TARGET; returns the exit code and stdout followed by stderr.
 pub fn run(dbs: &TestDbs, command: &str, extra: &[&str]) -> (i32, String) {
@@ -233,17 +243,12 @@ pub async fn target_state(dbs: &TestDbs) -> String {
         .await
         .unwrap()
         .get(0);
-    let tables: Vec<String> = pg
-        .query(
-            "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
-             AND relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = strings(
+        &pg,
+        "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace \
+         AND relkind = 'r' ORDER BY 1",
+    )
+    .await;
     let mut out = catalog;
     for t in tables {
         let (n, digest): (i64, Option<String>) = pg
