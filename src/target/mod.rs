@@ -193,29 +193,33 @@ pub async fn finish(
     // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
     let existing = foreign_key_states(control, schema).await?;
     let mut validate = Vec::new();
+    // One transaction for every key still missing: one commit (and WAL flush) instead of one per key (201 for
+    // Alkemio); an interrupted finish rolls them all back and adds them again.
+    let mut add = String::new();
     for fk in fks {
         // A key the schema itself had NOT VALID is put back as it was, unchecked.
         let unchecked = fk.definition.trim_end().ends_with("NOT VALID");
-        match existing.get(&(fk.table.clone(), fk.name.clone())) {
+        match existing.get(&fk.key()) {
             Some(true) => continue,
             Some(false) => {}
-            None => {
-                let sql = format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {}{}",
-                    qualified(schema, &fk.table),
-                    qi(&fk.name),
-                    fk.definition,
-                    if unchecked { "" } else { " NOT VALID" }
-                );
-                control.batch_execute(&sql).await.map_err(pg(format!(
-                    "re-creating foreign key {} on {}",
-                    fk.name, fk.table
-                )))?;
-            }
+            None => add.push_str(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}{};\n",
+                qualified(schema, &fk.table),
+                qi(&fk.name),
+                fk.definition,
+                if unchecked { "" } else { " NOT VALID" }
+            )),
         }
         if !unchecked {
             validate.push(fk);
         }
+    }
+    if !add.is_empty() {
+        control
+            // Several statements in one simple query run as one transaction, rolled back whole on an error.
+            .batch_execute(&add)
+            .await
+            .map_err(pg("re-creating the foreign keys NOT VALID"))?;
     }
     for t in tables {
         for c in &t.columns {
