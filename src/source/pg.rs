@@ -178,8 +178,10 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
                         None => continue,
                     }
                 }
+                // A whole message is parsed before its batch goes out, so nothing complete is left behind at the
+                // end of the stream (a full batch grows by at most the rest of one message).
                 let mut full = false;
-                while !ended && !full {
+                while !ended {
                     match crate::pgbinary::tuple(&buf[start..], n, &mut fields).map_err(format)? {
                         None => break,
                         Some(Tuple::End(len)) => {
@@ -194,7 +196,7 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
                                 }
                             }
                             start += len;
-                            full = batches.counted(len);
+                            full |= batches.counted(len);
                         }
                     }
                 }
