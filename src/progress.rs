@@ -4,7 +4,7 @@
 //!
 //! Fed from the transform stage on any thread; updates are a mutex and a few additions per batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -75,8 +75,73 @@ struct State {
     bytes: u64,
     total: u64,
     tables: BTreeMap<String, (u64, Instant)>,
+    /// The tables whose chunks are known (see [`Progress::with_chunks`]): `total` is the sum of their expectations.
+    expected: HashMap<String, Expected>,
     started: Instant,
     last_line: Instant,
+}
+
+/// What one table is expected to bring, from the source's row estimate until its first chunk commits, then from
+/// its committed chunks, and exactly once every chunk has: a stale estimate (InnoDB's are off by a third and more)
+/// no longer leaves the bar at 100% with the ETA at zero while a large table is still loading.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    estimate: u64,
+    chunks: u64,
+    chunks_done: u64,
+    /// Rows of the committed chunks.
+    committed: u64,
+    /// The table's share of `State::total` now.
+    now: u64,
+}
+
+impl Expected {
+    /// The expectation for a table of which `seen` units went through so far.
+    fn of(&self, seen: u64) -> u64 {
+        if self.chunks_done == 0 {
+            self.estimate.max(seen)
+        } else if self.chunks_done >= self.chunks {
+            self.committed.max(seen)
+        } else {
+            // Chunks split a table into key ranges of about equal size.
+            let per_chunk = self.committed as f64 / self.chunks_done as f64;
+            ((per_chunk * self.chunks as f64) as u64).max(seen)
+        }
+    }
+}
+
+impl State {
+    /// `units` more of `table` went through.
+    fn seen(&mut self, table: &str, units: u64, bytes: u64, now: Instant) {
+        self.done += units;
+        self.bytes += bytes;
+        let t = self.tables.entry(table.to_string()).or_insert((0, now));
+        t.0 += units;
+        t.1 = now;
+        self.reexpect(table);
+        if self.done > self.total {
+            self.total = self.done;
+        }
+    }
+
+    /// A chunk of `table` with `rows` rows committed.
+    fn committed(&mut self, table: &str, rows: u64) {
+        if let Some(e) = self.expected.get_mut(table) {
+            e.chunks_done += 1;
+            e.committed += rows;
+        }
+        self.reexpect(table);
+    }
+
+    /// Sets `table`'s share of the total from what went through and committed so far.
+    fn reexpect(&mut self, table: &str) {
+        let seen = self.tables.get(table).map(|t| t.0).unwrap_or(0);
+        if let Some(e) = self.expected.get_mut(table) {
+            let next = e.of(seen);
+            self.total = (self.total + next).saturating_sub(e.now);
+            e.now = next;
+        }
+    }
 }
 
 /// One command's progress display.
@@ -128,11 +193,58 @@ impl Progress {
                 bytes: 0,
                 total,
                 tables: BTreeMap::new(),
+                expected: HashMap::new(),
                 started: now,
                 last_line: now,
             }),
             bars,
         }
+    }
+
+    /// Progress counted in rows whose total follows the tables' chunks as they commit (fed by
+    /// [`Progress::chunk_done`]): `tables` gives each table's row estimate and the number of chunks to come.
+    pub fn with_chunks(
+        command: &'static str,
+        tables: impl IntoIterator<Item = (String, u64, usize)>,
+    ) -> Progress {
+        let expected: HashMap<String, Expected> = tables
+            .into_iter()
+            .map(|(t, estimate, chunks)| {
+                let e = Expected {
+                    estimate,
+                    chunks: chunks as u64,
+                    chunks_done: 0,
+                    committed: 0,
+                    now: estimate,
+                };
+                (t, e)
+            })
+            .collect();
+        let p = Progress::new(command, expected.values().map(|e| e.now).sum(), Unit::Rows);
+        p.state.lock().expect("progress state").expected = expected;
+        p
+    }
+
+    /// A chunk of `table` committed with `rows` rows: the table's expectation follows its chunks.
+    pub fn chunk_done(&self, table: &str, rows: u64) {
+        if mode() == Mode::Off {
+            return;
+        }
+        let mut s = self.state.lock().expect("progress state");
+        s.committed(table, rows);
+        if let Some((_, main, _)) = &self.bars {
+            main.set_length(s.total.max(s.done).max(1));
+        }
+    }
+
+    /// One of `table`'s chunks will not be read (an interrupted run loaded it): its share of the estimate goes.
+    pub fn skip_chunk(&self, table: &str) {
+        let mut s = self.state.lock().expect("progress state");
+        if let Some(e) = s.expected.get_mut(table).filter(|e| e.chunks > 0) {
+            e.estimate -= e.estimate / e.chunks;
+            e.chunks -= 1;
+        }
+        s.reexpect(table);
     }
 
     /// Names the phase now running (contract, snapshot, prepare, load, finish, verify, ...).
@@ -155,14 +267,7 @@ impl Progress {
         }
         let now = Instant::now();
         let mut s = self.state.lock().expect("progress state");
-        s.done += units;
-        s.bytes += bytes;
-        if s.done > s.total {
-            s.total = s.done;
-        }
-        let t = s.tables.entry(table.to_string()).or_insert((0, now));
-        t.0 += units;
-        t.1 = now;
+        s.seen(table, units, bytes, now);
         match &self.bars {
             Some((_, main, tables)) => {
                 main.set_length(s.total.max(1));
@@ -267,6 +372,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_total_follows_committed_chunks_instead_of_a_stale_estimate() {
+        let now = Instant::now();
+        let expect = |estimate, chunks| Expected {
+            estimate,
+            chunks,
+            chunks_done: 0,
+            committed: 0,
+            now: estimate,
+        };
+        let mut s = State {
+            phase: "load".into(),
+            done: 0,
+            bytes: 0,
+            total: 11_100,
+            tables: BTreeMap::new(),
+            expected: [
+                ("big".to_string(), expect(1_000, 4)),
+                ("small".to_string(), expect(100, 1)),
+                ("over".to_string(), expect(10_000, 2)),
+            ]
+            .into(),
+            started: now,
+            last_line: now,
+        };
+        // Underestimated: the first committed chunk extrapolates over the table's four.
+        s.seen("big", 300, 0, now);
+        assert_eq!(s.total, 11_100);
+        s.committed("big", 300);
+        assert_eq!(s.total, 11_300);
+        // Past its estimate before its only chunk commits: what went through, then exactly its rows.
+        s.seen("small", 150, 0, now);
+        assert_eq!(s.total, 11_350);
+        s.committed("small", 150);
+        assert_eq!(s.total, 11_350);
+        // Overestimated: one chunk of two with 100 rows says about 200, not 10,000.
+        s.seen("over", 100, 0, now);
+        s.committed("over", 100);
+        assert_eq!(s.total, 1_200 + 150 + 200);
+        // Every chunk committed: the table's share is its rows, and the total is what went through.
+        for rows in [350, 320, 280] {
+            s.seen("big", rows, 0, now);
+            s.committed("big", rows);
+        }
+        s.seen("over", 90, 0, now);
+        s.committed("over", 90);
+        assert_eq!((s.total, s.done), (1_250 + 150 + 190, 1_590));
+    }
+
+    #[test]
     fn in_flight_names_the_latest_tables_first_with_their_unit() {
         let now = Instant::now();
         let ago = |ms: u64| now - Duration::from_millis(ms);
@@ -276,6 +430,7 @@ mod tests {
             bytes: 0,
             total: 0,
             tables: BTreeMap::new(),
+            expected: HashMap::new(),
             started: ago(60_000),
             last_line: ago(0),
         };

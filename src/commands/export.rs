@@ -89,6 +89,10 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     .await?;
     drop(control);
     let total_chunks = jobs.len();
+    let mut run_chunks: std::collections::HashMap<String, usize> = Default::default();
+    for j in &jobs {
+        *run_chunks.entry(j.table.plan.source.clone()).or_default() += 1;
+    }
     let journal = match reopened {
         Some(j) => j,
         None => {
@@ -123,21 +127,25 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         )?;
     }
     crate::hooks::pause(|| "export-writing".into()).await;
-    // Resumed, only the rows still to write count (the rate and ETA are this run's).
-    let progress = Arc::new(crate::progress::Progress::new(
+    let progress = Arc::new(crate::progress::Progress::with_chunks(
         "export",
-        plan.tables
-            .iter()
-            .map(|t| t.rows_estimate)
-            .sum::<u64>()
-            .saturating_sub(done.values().sum()),
-        crate::progress::Unit::Rows,
+        plan.tables.iter().map(|tp| {
+            let chunks = run_chunks.get(&tp.source).copied().unwrap_or(1);
+            (tp.source.clone(), tp.rows_estimate, chunks)
+        }),
     ));
+    // Resumed, only the rows still to write count (the rate and ETA are this run's).
+    for (table, _) in done.keys() {
+        progress.skip_chunk(table);
+    }
     progress.phase("write");
     let work = async {
         let readers = settings.tuning.readers_of(&mut snapshot);
         let sinks = (0..settings.tuning.writers.max(1))
-            .map(|_| ExportFiles::new(&settings.out, settings.formats, journal.clone()))
+            .map(|_| {
+                let files = ExportFiles::new(&settings.out, settings.formats, journal.clone());
+                crate::sink::Tally(files, progress.clone())
+            })
             .collect();
         let tuning = pipeline::Settings {
             depth: QUEUE_BATCHES,

@@ -16,11 +16,11 @@ use crate::canonical::{Buckets, Canon};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
-use crate::progress::{Progress, Unit};
+use crate::progress::Progress;
 use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
 use crate::sink::export::{ExportFiles, Formats};
-use crate::sink::{CopyFailure, Digests, Encoded, SinkError, Tee};
+use crate::sink::{CopyFailure, Digests, Encoded, SinkError, Tally, Tee};
 use crate::source::mysql::{self as src, SnapshotInfo};
 use crate::target::{self, ledger};
 
@@ -181,10 +181,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         ledger,
     )
     .await?;
-    let progress = Arc::new(Progress::new(
+    let progress = Arc::new(Progress::with_chunks(
         "migrate",
-        plan.tables.iter().map(|t| t.rows_estimate).sum(),
-        Unit::Rows,
+        plan.tables.iter().map(|tp| {
+            let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(1);
+            (tp.source.clone(), tp.rows_estimate, chunks)
+        }),
     ));
     progress.phase("prepare");
     let loaded: Vec<&TargetTable> = plan
@@ -292,6 +294,8 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         if let Some(r) = reports.get_mut(table) {
             r.rows_before += rows;
         }
+        // Resumed: only the chunks still to load count (the rate and ETA are this run's).
+        progress.skip_chunk(table);
     }
     if resume {
         tracing::info!(
@@ -332,7 +336,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 .zip(journal.clone())
                 .map(|(dir, j)| ExportFiles::new(dir, settings.keep_formats, j));
             let digests = keep_digests.then(|| Digests::new(digests.clone()));
-            sinks.push(Tee(Tee(files, copy), digests));
+            sinks.push(Tally(Tee(Tee(files, copy), digests), progress.clone()));
         }
         progress.phase("load");
         let encode = Encode {

@@ -1,6 +1,7 @@
 //! Sinks of the data path and their encoders: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY
 //! with the ledger row (`copy`), export-directory files (`export`: CSV and typed Parquet, `parquet`), and
-//! [`Tee`] to fan one chunk out to two sinks, [`Collect`] to hand pieces to a function (what `check` needs).
+//! [`Tee`] to fan one chunk out to two sinks, [`Collect`] to hand pieces to a function (what `check` needs),
+//! [`Tally`] to count committed chunks on the progress display.
 
 pub mod binary;
 pub mod copy;
@@ -195,6 +196,40 @@ where
     async fn recover(&mut self) -> Result<(), SinkError> {
         self.0.recover().await?;
         self.1.recover().await
+    }
+}
+
+/// A sink that tells the progress display each chunk it committed, with its rows, so the display's total follows
+/// the tables' real sizes; a chunk counts only once the inner sink made it durable.
+pub struct Tally<S>(pub S, pub Arc<crate::progress::Progress>);
+
+impl<W, S> Sink<W, Encoded> for Tally<S>
+where
+    W: Spec,
+    S: Sink<W, Encoded, Error = SinkError>,
+{
+    type Error = SinkError;
+
+    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+        self.0.begin(work).await
+    }
+
+    async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
+        self.0.write(work, piece).await
+    }
+
+    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
+        let bytes = self.0.commit(work, rows).await?;
+        self.1.chunk_done(work.table(), rows);
+        Ok(bytes)
+    }
+
+    async fn abort(&mut self) {
+        self.0.abort().await
+    }
+
+    async fn recover(&mut self) -> Result<(), SinkError> {
+        self.0.recover().await
     }
 }
 
