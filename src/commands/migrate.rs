@@ -494,10 +494,9 @@ pub(crate) async fn finish(
             ledger::set_state(control, "finishing").await?;
             let clients: Vec<&tokio_postgres::Client> =
                 std::iter::once(&*control).chain(others.iter()).collect();
-            target::finish(&clients, schema, loaded, fks).await?;
+            let counts = target::finish(&clients, schema, loaded, fks).await?;
             drop(clients);
-            let names: Vec<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
-            ledger::complete(control, schema, &names).await
+            ledger::complete(control, &counts).await
         }
         .await;
         match r {

@@ -294,13 +294,11 @@ pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> 
 }
 
 /// Marks the run completed, in one transaction (idempotent): the chunk records go, each loaded table's row count
-/// is kept so that `reset` can tell rows written after the run (by the applications) from the run's own.
-pub async fn complete(
-    client: &mut Client,
-    schema: &str,
-    tables: &[&str],
-) -> Result<(), TargetError> {
+/// (`counts`, taken by the finish) is kept so that `reset` can tell rows written after the run (by the
+/// applications) from the run's own.
+pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(), TargetError> {
     let l = qi(LEDGER_SCHEMA);
+    let (names, rows): (Vec<&str>, Vec<i64>) = counts.iter().map(|(t, n)| (t.as_str(), *n)).unzip();
     let tx = client
         .transaction()
         .await
@@ -313,17 +311,12 @@ pub async fn complete(
     ))
     .await
     .map_err(pg("completing the ledger"))?;
-    for t in tables {
-        tx.execute(
-            &format!(
-                "INSERT INTO {l}.completed SELECT $1, count(*) FROM {}",
-                crate::util::sql::pg_qualified(schema, t)
-            ),
-            &[t],
-        )
-        .await
-        .map_err(pg(format!("counting the rows of {t}")))?;
-    }
+    tx.execute(
+        &format!("INSERT INTO {l}.completed SELECT * FROM unnest($1::text[], $2::bigint[])"),
+        &[&names, &rows],
+    )
+    .await
+    .map_err(pg("keeping the row counts of the completed run"))?;
     tx.commit().await.map_err(pg("completing the ledger"))
 }
 

@@ -175,6 +175,8 @@ pub async fn foreign_key_states(
 
 /// After the load: set owned sequences to their column's maximum, vacuum and analyze every loaded table and
 /// re-create the foreign keys (an orphan is reported with its row), on every session of `clients` at once.
+/// Returns each loaded table's row count, taken right after its vacuum (the ledger's baseline: counted in
+/// parallel on the finish's sessions instead of one after another once the finish is over).
 ///
 /// Each key is added `NOT VALID` first (catalog only, one session), then validated: `ADD FOREIGN KEY` would lock the
 /// parent against every other key on it (Alkemio: most of its 201 keys point at one table), `VALIDATE` takes only
@@ -188,7 +190,7 @@ pub async fn finish(
     schema: &str,
     tables: &[&TargetTable],
     fks: &[DroppedFk],
-) -> Result<(), TargetError> {
+) -> Result<Vec<(String, i64)>, TargetError> {
     let control = clients[0];
     // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
     let existing = foreign_key_states(control, schema).await?;
@@ -267,13 +269,15 @@ pub async fn finish(
     });
     let done = tokio::sync::Notify::new();
     let restored = std::sync::atomic::AtomicUsize::new(existing.values().filter(|v| **v).count());
+    let counts = std::sync::Mutex::new(Vec::with_capacity(tables.len()));
     let results = futures::future::join_all(
         clients
             .iter()
-            .map(|c| session(c, &board, &done, &restored, schema, tables)),
+            .map(|c| session(c, &board, &done, &restored, &counts, schema, tables)),
     )
     .await;
-    results.into_iter().collect()
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(counts.into_inner().expect("finish counts"))
 }
 
 /// One session of the finish: takes steps off the board until none is left (or one failed).
@@ -282,6 +286,7 @@ async fn session(
     board: &std::sync::Mutex<Board<'_>>,
     done: &tokio::sync::Notify,
     restored: &std::sync::atomic::AtomicUsize,
+    counts: &std::sync::Mutex<Vec<(String, i64)>>,
     schema: &str,
     tables: &[&TargetTable],
 ) -> Result<(), TargetError> {
@@ -304,7 +309,7 @@ async fn session(
             crate::hooks::pause(|| format!("finishing:{n}")).await;
         }
         let started = std::time::Instant::now();
-        let r = step.run(client, schema, tables).await;
+        let r = step.run(client, schema, tables, counts).await;
         tracing::debug!(step = %step, seconds = started.elapsed().as_secs_f64(), "Finish step done.");
         if let (Step::Fk(_), Ok(())) = (&step, &r) {
             restored.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -350,6 +355,7 @@ impl<'a> Step<'a> {
         client: &Client,
         schema: &str,
         tables: &[&TargetTable],
+        counts: &std::sync::Mutex<Vec<(String, i64)>>,
     ) -> Result<(), TargetError> {
         match self {
             Step::Fk(fk) => {
@@ -378,10 +384,24 @@ impl<'a> Step<'a> {
                     ))(e)),
                 }
             }
-            Step::Vacuum(t) => client
-                .batch_execute(&format!("VACUUM (ANALYZE) {}", qualified(schema, t)))
-                .await
-                .map_err(pg(format!("vacuuming and analyzing {t}"))),
+            Step::Vacuum(t) => {
+                let table = qualified(schema, t);
+                client
+                    .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
+                    .await
+                    .map_err(pg(format!("vacuuming and analyzing {t}")))?;
+                // Nothing writes rows while the finish runs: the count stands for the completed run.
+                let n: i64 = client
+                    .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                    .await
+                    .map_err(pg(format!("counting the rows of {t}")))?
+                    .get(0);
+                counts
+                    .lock()
+                    .expect("finish counts")
+                    .push((t.to_string(), n));
+                Ok(())
+            }
         }
     }
 }
