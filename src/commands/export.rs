@@ -131,7 +131,12 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         "export",
         plan.tables.iter().map(|tp| {
             let chunks = run_chunks.get(&tp.source).copied().unwrap_or(1);
-            (tp.source.clone(), tp.rows_estimate, chunks)
+            (
+                tp.source.clone(),
+                tp.rows_estimate,
+                tp.bytes_estimate,
+                chunks,
+            )
         }),
     ));
     // Resumed, only the rows still to write count (the rate and ETA are this run's).

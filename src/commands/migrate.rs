@@ -185,7 +185,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         "migrate",
         plan.tables.iter().map(|tp| {
             let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(1);
-            (tp.source.clone(), tp.rows_estimate, chunks)
+            (
+                tp.source.clone(),
+                tp.rows_estimate,
+                tp.bytes_estimate,
+                chunks,
+            )
         }),
     ));
     progress.phase("prepare");
