@@ -18,7 +18,7 @@ use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
 use crate::plan::Plan;
 use crate::schema::TargetTable;
-use crate::sink::Collect;
+use crate::sink::{Collect, Tally};
 use crate::source::mysql::{self as src, SourceError};
 use crate::transform::{Rule, Violation};
 use crate::util::sql::{mysql_ident as quote_ident, orphan_sql, Dialect};
@@ -137,10 +137,20 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     )
     .await?;
     let collector = Arc::new(Mutex::new(Collector::default()));
-    let progress = Arc::new(crate::progress::Progress::new(
+    let progress = Arc::new(crate::progress::Progress::with_chunks(
         "check",
-        plan.tables.iter().map(|t| t.rows_estimate).sum(),
-        crate::progress::Unit::Rows,
+        plan.tables.iter().map(|tp| {
+            let chunks = jobs
+                .iter()
+                .filter(|j| j.table.plan.source == tp.source)
+                .count();
+            (
+                tp.source.clone(),
+                tp.rows_estimate,
+                tp.bytes_estimate,
+                chunks,
+            )
+        }),
     ));
     progress.phase("read");
     let mut main_conn = snapshot.conns.pop().expect("at least one reader");
@@ -167,12 +177,13 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
         let sinks: Vec<_> = (0..readers.len())
             .map(|_| {
                 let c = collector.clone();
-                Collect(move |found: Vec<Violation>| {
+                let collect = Collect(move |found: Vec<Violation>| {
                     let mut c = c.lock().expect("collector lock");
                     for v in found {
                         c.add(v, 1);
                     }
-                })
+                });
+                Tally(collect, progress.clone())
             })
             .collect();
         let jobs = jobs.clone();

@@ -203,22 +203,23 @@ where
 /// the tables' real sizes; a chunk counts only once the inner sink made it durable.
 pub struct Tally<S>(pub S, pub Arc<crate::progress::Progress>);
 
-impl<W, S> Sink<W, Encoded> for Tally<S>
+impl<W, O, S> Sink<W, O> for Tally<S>
 where
-    W: Spec,
-    S: Sink<W, Encoded, Error = SinkError>,
+    W: Work,
+    O: Send + 'static,
+    S: Sink<W, O>,
 {
-    type Error = SinkError;
+    type Error = S::Error;
 
-    async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
+    async fn begin(&mut self, work: &W) -> Result<(), S::Error> {
         self.0.begin(work).await
     }
 
-    async fn write(&mut self, work: &W, piece: Encoded) -> Result<(), SinkError> {
+    async fn write(&mut self, work: &W, piece: O) -> Result<(), S::Error> {
         self.0.write(work, piece).await
     }
 
-    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, SinkError> {
+    async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, S::Error> {
         let bytes = self.0.commit(work, rows).await?;
         self.1.chunk_done(work.table(), rows);
         Ok(bytes)
@@ -228,7 +229,7 @@ where
         self.0.abort().await
     }
 
-    async fn recover(&mut self) -> Result<(), SinkError> {
+    async fn recover(&mut self) -> Result<(), S::Error> {
         self.0.recover().await
     }
 }

@@ -30,7 +30,7 @@ use crate::mapping::Mapping;
 use crate::pgbinary::Wire;
 use crate::pipeline::{self, Stop, Transform, Work};
 use crate::plan::TablePlan;
-use crate::progress::{Progress, Unit};
+use crate::progress::Progress;
 use crate::schema::TargetTable;
 use crate::sink::Collect;
 use crate::source::mysql::{self as src, ChunkRange, KeyBound};
@@ -326,7 +326,9 @@ async fn pass(
         (0..n)
             .map(|_| {
                 let acc = acc.clone();
-                Collect(move |p: Piece| acc.lock().expect("verify accumulator").add(side, p))
+                let collect =
+                    Collect(move |p: Piece| acc.lock().expect("verify accumulator").add(side, p));
+                crate::sink::Tally(collect, progress.clone())
             })
             .collect()
     };
@@ -966,15 +968,24 @@ async fn verify_with(
         Ok::<_, Error>(items)
     };
     let acc = Arc::new(Mutex::new(Acc::default()));
-    let rows_estimate: u64 = plan.tables.iter().map(|t| t.rows_estimate).sum();
-    let progress = Arc::new(Progress::new(
+    // Each table's rows go through once per side read, in that side's chunks.
+    let sides: u64 = if sent.is_some() { 1 } else { 2 };
+    let progress = Arc::new(Progress::with_chunks(
         "verify",
-        if sent.is_some() {
-            rows_estimate
-        } else {
-            2 * rows_estimate
-        },
-        Unit::Rows,
+        plan.tables.iter().map(|tp| {
+            let of = |t: &str| t == tp.source;
+            let source_chunks = match sent {
+                Some(_) => 0,
+                None => jobs.iter().filter(|j| of(j.table())).count(),
+            };
+            let target_chunks = target_jobs.iter().filter(|j| of(j.table())).count();
+            (
+                tp.source.clone(),
+                sides * tp.rows_estimate,
+                sides * tp.bytes_estimate,
+                source_chunks + target_chunks,
+            )
+        }),
     ));
     progress.phase("compare");
     let source_side = if sent.is_some() { "load" } else { "read" };
