@@ -417,32 +417,45 @@ fn in_flight(s: &State, unit: Unit, now: Instant) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_total_follows_committed_chunks_instead_of_a_stale_estimate() {
-        let now = Instant::now();
-        let expect = |estimate, chunks| Expected {
-            estimate,
-            chunks,
-            chunks_done: 0,
-            committed: 0,
-            weight: 0,
-            now: estimate,
-        };
-        let mut s = State {
+    /// A load that started at `started`, expecting `tables` (name, row estimate, chunks, size on the source).
+    fn state(started: Instant, tables: &[(&str, u64, u64, u64)]) -> State {
+        let expected: HashMap<String, Expected> = tables
+            .iter()
+            .map(|&(name, estimate, chunks, weight)| {
+                let e = Expected {
+                    estimate,
+                    chunks,
+                    chunks_done: 0,
+                    committed: 0,
+                    weight,
+                    now: estimate,
+                };
+                (name.to_string(), e)
+            })
+            .collect();
+        State {
             phase: "load".into(),
             done: 0,
             bytes: 0,
-            total: 11_100,
+            total: expected.values().map(|e| e.now).sum(),
             tables: BTreeMap::new(),
-            expected: [
-                ("big".to_string(), expect(1_000, 4)),
-                ("small".to_string(), expect(100, 1)),
-                ("over".to_string(), expect(10_000, 2)),
-            ]
-            .into(),
-            started: now,
-            last_line: now,
-        };
+            expected,
+            started,
+            last_line: started,
+        }
+    }
+
+    #[test]
+    fn the_total_follows_committed_chunks_instead_of_a_stale_estimate() {
+        let now = Instant::now();
+        let mut s = state(
+            now,
+            &[
+                ("big", 1_000, 4, 0),
+                ("small", 100, 1, 0),
+                ("over", 10_000, 2, 0),
+            ],
+        );
         // Underestimated: the first committed chunk extrapolates over the table's four.
         s.seen("big", 300, 0, now);
         assert_eq!(s.total, 11_100);
@@ -470,28 +483,10 @@ mod tests {
     #[test]
     fn the_eta_weighs_each_table_by_its_size_on_the_source() {
         let now = Instant::now();
-        let table = |estimate, weight| Expected {
-            estimate,
-            chunks: 1,
-            chunks_done: 0,
-            committed: 0,
-            weight,
-            now: estimate,
-        };
-        let mut s = State {
-            phase: "load".into(),
-            done: 0,
-            bytes: 0,
-            total: 1_100,
-            tables: BTreeMap::new(),
-            expected: [
-                ("keys".to_string(), table(1_000, 100)),
-                ("documents".to_string(), table(100, 900)),
-            ]
-            .into(),
-            started: now - Duration::from_secs(10),
-            last_line: now,
-        };
+        let mut s = state(
+            now - Duration::from_secs(10),
+            &[("keys", 1_000, 1, 100), ("documents", 100, 1, 900)],
+        );
         assert_eq!(s.eta(now), None);
         // 91% of the rows but a tenth of the bytes in 10 s: half done, 10 s to go (rows alone: 1 s).
         s.seen("keys", 1_000, 0, now);
@@ -512,16 +507,7 @@ mod tests {
     fn in_flight_names_the_latest_tables_first_with_their_unit() {
         let now = Instant::now();
         let ago = |ms: u64| now - Duration::from_millis(ms);
-        let mut s = State {
-            phase: "load".into(),
-            done: 0,
-            bytes: 0,
-            total: 0,
-            tables: BTreeMap::new(),
-            expected: HashMap::new(),
-            started: ago(60_000),
-            last_line: ago(0),
-        };
+        let mut s = state(ago(60_000), &[]);
         for (name, n, ms) in [
             ("account", 125, 2_500),
             ("authorization_policy", 1_234_567, 10),
