@@ -197,9 +197,7 @@ fn import(dbs: &common::TestDbs, dir: &std::path::Path, mapping: &str) -> (i32, 
         .env("PGCONVERGE_LOG", "warn")
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    common::runs::outcome(out)
 }
 
 /// Export from one pair of databases, import into a second target whose source holds the same generated data:
@@ -508,9 +506,7 @@ fn export_cmd(
 
 fn output(mut c: std::process::Command) -> (i32, String) {
     let out = c.output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    common::runs::outcome(out)
 }
 
 /// Final (not temporary) data files under `dir`, relative, with their sizes.

@@ -464,9 +464,7 @@ async fn only_the_command_that_started_a_run_resumes_it() {
             .env("PGCONVERGE_LOG", "warn")
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), text)
+        common::runs::outcome(out)
     };
     kill_at(&dbs, "mappings/kratos.toml", "chunk:3");
     let (code, text) = import(&["--resume"]);

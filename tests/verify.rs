@@ -312,9 +312,7 @@ async fn migrate_catches_a_value_the_target_changed_on_the_way_in() {
             .env("PGCONVERGE_FAIL_AT", "load-checks")
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), text)
+        common::runs::outcome(out)
     };
     let (code, out) = failing(&["--checklist", checklist.to_str().unwrap()]);
     assert_eq!(code, 6, "{out}");

@@ -97,9 +97,7 @@ pub fn run_mapping(dbs: &TestDbs, command: &str, mapping: &str, extra: &[&str]) 
         .env("PGCONVERGE_LOG", "warn")
         .output()
         .expect("run pgconverge");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    runs::outcome(out)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

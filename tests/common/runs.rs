@@ -4,6 +4,13 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
+/// A finished run's exit code (-1: killed by a signal) and everything it printed, stdout then stderr.
+pub fn outcome(out: std::process::Output) -> (i32, String) {
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
 pub fn command(dbs: &super::TestDbs, mapping: &str, extra: &[&str]) -> Command {
     command_of(dbs, "migrate", mapping, extra)
 }
@@ -86,9 +93,7 @@ pub fn resume(dbs: &super::TestDbs, mapping: &str) -> (i32, String) {
     )
     .output()
     .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    outcome(out)
 }
 
 pub fn reset(dbs: &super::TestDbs, mapping: &str, yes: bool) -> (i32, String) {
@@ -104,7 +109,5 @@ pub fn reset_with(dbs: &super::TestDbs, mapping: &str, flags: &[&str]) -> (i32, 
         .env("PGCONVERGE_LOG", "warn")
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    outcome(out)
 }
