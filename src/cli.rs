@@ -167,6 +167,31 @@ pub struct LoadArgs {
     /// COMPRESSION by the schema keeps it.
     #[arg(long, value_enum, default_value_t = ToastCompression::Lz4)]
     pub toast_compression: ToastCompression,
+    /// Finish each table (VACUUM (ANALYZE), row count, its foreign keys re-created and validated) as soon as it
+    /// and its parents are loaded, while other tables still load: on, off (all of it after the load), or auto
+    /// (the default: on when this machine has at least two cores more than --writers; it runs on one more target
+    /// session, which on a machine without cores to spare competes with the load: on 2 cores it was slower).
+    #[arg(long, value_enum, default_value_t = FinishEarly::Auto)]
+    pub finish_early: FinishEarly,
+}
+
+/// `--finish-early`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum FinishEarly {
+    On,
+    Off,
+    Auto,
+}
+
+impl FinishEarly {
+    /// Whether to finish tables during the load, given the writers and this machine's cores.
+    pub fn resolve(self, writers: usize, cores: usize) -> bool {
+        match self {
+            FinishEarly::On => true,
+            FinishEarly::Off => false,
+            FinishEarly::Auto => cores >= writers + 2,
+        }
+    }
 }
 
 impl clap::ValueEnum for ToastCompression {
@@ -339,4 +364,18 @@ pub struct CheckArgs {
     /// foreign_key_checks off); by default only keys the target adds are scanned.
     #[arg(long)]
     pub all_foreign_keys: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FinishEarly;
+
+    #[test]
+    fn finish_early_auto_needs_two_cores_beyond_the_writers() {
+        assert!(!FinishEarly::Auto.resolve(2, 2), "the benchmark machine");
+        assert!(!FinishEarly::Auto.resolve(1, 2));
+        assert!(FinishEarly::Auto.resolve(4, 8));
+        assert!(FinishEarly::On.resolve(2, 2));
+        assert!(!FinishEarly::Off.resolve(1, 16));
+    }
 }

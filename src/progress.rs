@@ -65,6 +65,8 @@ pub enum Unit {
 
 /// Seconds between plain progress lines.
 const LINE_EVERY: Duration = Duration::from_secs(5);
+/// Seconds between working out the bar's ETA and its tables in flight.
+const BAR_EVERY: Duration = Duration::from_millis(200);
 /// A table is "in flight" while it received data this recently.
 const IN_FLIGHT: Duration = Duration::from_secs(3);
 /// Tables named in the in-flight line; the rest are counted.
@@ -114,6 +116,11 @@ impl Expected {
 }
 
 impl State {
+    /// The bar's length: the total, or what went through if that is more (a stale estimate can lag).
+    fn length(&self) -> u64 {
+        self.total.max(self.done).max(1)
+    }
+
     /// `units` more of `table` went through.
     fn seen(&mut self, table: &str, units: u64, bytes: u64, now: Instant) {
         self.done += units;
@@ -278,7 +285,7 @@ impl Progress {
         let mut s = self.state.lock().expect("progress state");
         s.committed(table, rows);
         if let Some((_, main, _)) = &self.bars {
-            main.set_length(s.total.max(s.done).max(1));
+            main.set_length(s.length());
         }
     }
 
@@ -315,11 +322,15 @@ impl Progress {
         s.seen(table, units, bytes, now);
         match &self.bars {
             Some((_, main, tables)) => {
-                let eta = s.eta(now).map_or(u64::MAX, |e| e.round() as u64);
-                self.eta.store(eta, Ordering::Relaxed);
-                main.set_length(s.total.max(1));
+                main.set_length(s.length());
                 main.set_position(s.done);
-                tables.set_message(format!("in flight: {}", in_flight(&s, self.unit, now)));
+                // The ETA and the tables in flight at about the rate the bar redraws, not once per batch.
+                if now.duration_since(s.last_line) >= BAR_EVERY {
+                    s.last_line = now;
+                    let eta = s.eta(now).map_or(u64::MAX, |e| e.round() as u64);
+                    self.eta.store(eta, Ordering::Relaxed);
+                    tables.set_message(format!("in flight: {}", in_flight(&s, self.unit, now)));
+                }
             }
             None => {
                 if now.duration_since(s.last_line) >= LINE_EVERY {

@@ -1,6 +1,6 @@
 //! Exactly-once resume: pgconverge is killed with SIGKILL at several points of `migrate` (right after
-//! preparing, mid-table, while restoring foreign keys), `--resume` finishes the job, and every table equals the
-//! source with no duplicate. Resume refuses when the mapping changed.
+//! preparing, mid-table, while restoring foreign keys, while tables are finished during the load), `--resume`
+//! finishes the job, and every table equals the source with no duplicate. Resume refuses when the mapping changed.
 
 // The pause points these tests kill the run at exist only in builds with the test-hooks feature.
 #[cfg(not(feature = "test-hooks"))]
@@ -88,6 +88,90 @@ async fn killed_mid_table() {
 #[tokio::test]
 async fn killed_while_restoring_foreign_keys() {
     killed_and_resumed(App::Alkemio, "finishing:40").await;
+}
+
+/// Tables whose chunks are all committed are finished while the load still runs: one of two writers is held
+/// after its first chunk (the load cannot end), the other loads every other chunk, and every foreign key comes
+/// back validated and every table is vacuumed with the ledger still saying `loading`. Killed there, the run
+/// resumes to an exact copy.
+#[tokio::test]
+async fn tables_are_finished_while_the_load_runs_and_a_kill_then_resumes() {
+    let app = App::Alkemio;
+    let dbs = common::TestDbs::new(app).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), app, 37, 0.001, 2)
+        .await
+        .unwrap();
+    let mapping = "mappings/alkemio.toml";
+    let paused = common::runs::start_paused_with(
+        command(
+            &dbs,
+            mapping,
+            &[
+                "--readers",
+                "1",
+                "--writers",
+                "2",
+                "--chunk-rows",
+                "60",
+                "--finish-early",
+                "on",
+            ],
+        ),
+        "chunk:1",
+        "600",
+    );
+    let want = pgconverge_testbed::facts::Catalog::load(app)
+        .constraints
+        .iter()
+        .filter(|c| c.kind == "fk")
+        .count() as i64;
+    let pg = common::pg_conn(&dbs.target()).await;
+    let seen = |pg: tokio_postgres::Client| async move {
+        let r = pg
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated),
+                        (SELECT count(*) FROM pg_stat_user_tables
+                          WHERE schemaname = 'public' AND vacuum_count > 0),
+                        (SELECT state FROM pgconverge.run)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (
+            pg,
+            (
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, String>(2),
+            ),
+        )
+    };
+    let (mut pg, mut state) = seen(pg).await;
+    for _ in 0..240 {
+        if state.0 == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        (pg, state) = seen(pg).await;
+    }
+    let (keys, vacuumed, ledger) = state;
+    assert_eq!(
+        (keys, ledger.as_str()),
+        (want, "loading"),
+        "every foreign key restored and validated while the load still runs"
+    );
+    assert!(
+        vacuumed > 40,
+        "the loaded tables are vacuumed while the load runs: {vacuumed}"
+    );
+    let mut paused = paused;
+    paused.child.kill().expect("kill pgconverge");
+    paused.finish();
+    let (code, text) = resume(&dbs, mapping);
+    assert_eq!(code, 0, "{text}");
+    common::compare::compare_all(app, &dbs).await;
+    let (_, (keys, _, ledger)) = seen(pg).await;
+    assert_eq!((keys, ledger.as_str()), (want, "completed"));
 }
 
 #[tokio::test]

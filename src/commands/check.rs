@@ -137,20 +137,11 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     )
     .await?;
     let collector = Arc::new(Mutex::new(Collector::default()));
-    let progress = Arc::new(crate::progress::Progress::with_chunks(
+    let progress = Arc::new(super::session::progress(
         "check",
-        plan.tables.iter().map(|tp| {
-            let chunks = jobs
-                .iter()
-                .filter(|j| j.table.plan.source == tp.source)
-                .count();
-            (
-                tp.source.clone(),
-                tp.rows_estimate,
-                tp.bytes_estimate,
-                chunks,
-            )
-        }),
+        &plan,
+        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        1,
     ));
     progress.phase("read");
     let mut main_conn = snapshot.conns.pop().expect("at least one reader");

@@ -89,10 +89,6 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     .await?;
     drop(control);
     let total_chunks = jobs.len();
-    let mut run_chunks: std::collections::HashMap<String, usize> = Default::default();
-    for j in &jobs {
-        *run_chunks.entry(j.table.plan.source.clone()).or_default() += 1;
-    }
     let journal = match reopened {
         Some(j) => j,
         None => {
@@ -127,17 +123,11 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         )?;
     }
     crate::hooks::pause(|| "export-writing".into()).await;
-    let progress = Arc::new(crate::progress::Progress::with_chunks(
+    let progress = Arc::new(session::progress(
         "export",
-        plan.tables.iter().map(|tp| {
-            let chunks = run_chunks.get(&tp.source).copied().unwrap_or(1);
-            (
-                tp.source.clone(),
-                tp.rows_estimate,
-                tp.bytes_estimate,
-                chunks,
-            )
-        }),
+        &plan,
+        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        1,
     ));
     // Resumed, only the rows still to write count (the rate and ETA are this run's).
     for (table, _) in done.keys() {

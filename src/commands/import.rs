@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::migrate::{after_failure, finish};
+use super::migrate::{after_failure, finish, with_early_finish, Committed};
 use super::session::{self, Tuning, QUEUE_BATCHES};
 use crate::error::Error;
 use crate::manifest::{FileEntry, Manifest};
@@ -327,36 +327,58 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         crate::progress::Unit::Bytes,
     ));
     progress.phase("load");
+    let committed = Arc::new(Committed::new(
+        None,
+        loaded.iter().map(|t| t.name.as_str()),
+        jobs.iter()
+            .map(|j| (j.entry.table.as_str(), j.entry.target_table.as_str())),
+    ));
     let work = async {
         let readers: Vec<FileReader> = (0..settings.tuning.readers.max(1))
             .map(|_| FileReader)
             .collect();
         let mut sinks = Vec::new();
         for _ in 0..settings.tuning.writers.max(1) {
-            sinks.push(
+            sinks.push(crate::sink::Tally(
                 CopySink::connect(
                     url,
                     ledger::LEDGER_SCHEMA,
                     settings.tuning.toast_compression.unwrap_or_default(),
                 )
                 .await?,
-            );
+                committed.clone(),
+            ));
         }
         let tuning = pipeline::Settings {
             depth: QUEUE_BATCHES,
             ..Default::default()
         };
-        let done = match pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await {
-            Ok(done) => done,
-            Err(Stop::Failed { error, .. }) => return Err(error),
-            Err(Stop::Fault(f)) => return Err(Error::from(f)),
+        let load = async {
+            let done = pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await;
+            committed.loading.end();
+            match done {
+                Ok(done) => Ok(done),
+                Err(Stop::Failed { error, .. }) => Err(error),
+                Err(Stop::Fault(f)) => Err(Error::from(f)),
+            }
         };
+        let (done, early) = with_early_finish(
+            settings.tuning.finish_early,
+            load,
+            &control,
+            &m.target_schema,
+            &loaded,
+            &fks,
+            &committed.loading,
+        )
+        .await?;
         finish(
             &mut control,
             url,
             &m.target_schema,
             &loaded,
             &fks,
+            &early,
             settings.tuning.writers,
         )
         .await?;

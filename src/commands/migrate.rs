@@ -181,17 +181,11 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         ledger,
     )
     .await?;
-    let progress = Arc::new(Progress::with_chunks(
+    let progress = Arc::new(session::progress(
         "migrate",
-        plan.tables.iter().map(|tp| {
-            let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(1);
-            (
-                tp.source.clone(),
-                tp.rows_estimate,
-                tp.bytes_estimate,
-                chunks,
-            )
-        }),
+        &plan,
+        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        1,
     ));
     progress.phase("prepare");
     let loaded: Vec<&TargetTable> = plan
@@ -324,6 +318,12 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     let keep_digests = settings.verify && previous.is_none();
     let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
     let parquet = settings.keep.is_some() && settings.keep_formats.parquet;
+    let committed = Arc::new(Committed::new(
+        Some(progress.clone()),
+        loaded.iter().map(|t| t.name.as_str()),
+        jobs.iter()
+            .map(|j| (j.table.plan.source.as_str(), j.table.plan.target.as_str())),
+    ));
     let work = async {
         let readers = opts.readers_of(&mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
@@ -341,7 +341,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 .zip(journal.clone())
                 .map(|(dir, j)| ExportFiles::new(dir, settings.keep_formats, j));
             let digests = keep_digests.then(|| Digests::new(digests.clone()));
-            sinks.push(Tally(Tee(Tee(files, copy), digests), progress.clone()));
+            sinks.push(Tally(Tee(Tee(files, copy), digests), committed.clone()));
         }
         progress.phase("load");
         let encode = Encode {
@@ -375,26 +375,40 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 false => Ok(Vec::new()),
             }
         };
-        let (results, checks) =
-            tokio::join!(pipeline::run(jobs, readers, encode, sinks, tuning), checks);
-        let results = match results {
-            Ok(done) => done,
-            Err(Stop::Failed {
-                work,
-                error: Error::Sink(SinkError::Copy(f)),
-            }) => return Err(locate(source_url, &work, *f).await),
-            Err(Stop::Failed { error, .. }) => return Err(error),
-            Err(Stop::Fault(f)) => return Err(f.into()),
+        let load = async {
+            let (results, checks) =
+                tokio::join!(pipeline::run(jobs, readers, encode, sinks, tuning), checks);
+            committed.loading.end();
+            let results = match results {
+                Ok(done) => done,
+                Err(Stop::Failed {
+                    work,
+                    error: Error::Sink(SinkError::Copy(f)),
+                }) => return Err(locate(source_url, &work, *f).await),
+                Err(Stop::Failed { error, .. }) => return Err(error),
+                Err(Stop::Fault(f)) => return Err(f.into()),
+            };
+            // A kept directory needs the answers in its manifest; the verification can ask the source itself.
+            let checks = match checks {
+                Ok(c) => Some(c),
+                Err(e) if journal.is_none() => {
+                    tracing::warn!(error = %e, "Could not ask the source the mapping's checks during the load; the verification will.");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            Ok((results, checks))
         };
-        // A kept directory needs the answers in its manifest; the verification can ask the source itself.
-        let checks = match checks {
-            Ok(c) => Some(c),
-            Err(e) if journal.is_none() => {
-                tracing::warn!(error = %e, "Could not ask the source the mapping's checks during the load; the verification will.");
-                None
-            }
-            Err(e) => return Err(e),
-        };
+        let ((results, checks), early) = with_early_finish(
+            opts.finish_early,
+            load,
+            &control,
+            &mapping.target_schema,
+            &loaded,
+            &fks,
+            &committed.loading,
+        )
+        .await?;
         let load_done = Instant::now();
         progress.phase("finish");
         finish(
@@ -403,6 +417,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             &mapping.target_schema,
             &loaded,
             &fks,
+            &early,
             opts.writers,
         )
         .await?;
@@ -478,6 +493,79 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     })
 }
 
+/// Each committed chunk, told to the progress display (when it counts chunks) and, by its target table, to the
+/// early finish.
+pub(crate) struct Committed {
+    progress: Option<Arc<Progress>>,
+    pub loading: target::Loading,
+    /// Source table -> target table.
+    targets: HashMap<String, String>,
+}
+
+impl Committed {
+    /// `tables`: every loaded target table; `chunks`: (source table, target table) of each chunk this run loads.
+    pub fn new<'a>(
+        progress: Option<Arc<Progress>>,
+        tables: impl Iterator<Item = &'a str>,
+        chunks: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        let mut left: HashMap<String, usize> = tables.map(|t| (t.to_string(), 0)).collect();
+        let mut targets = HashMap::new();
+        for (source, target) in chunks {
+            *left.entry(target.to_string()).or_default() += 1;
+            targets.insert(source.to_string(), target.to_string());
+        }
+        Committed {
+            progress,
+            loading: target::Loading::new(left),
+            targets,
+        }
+    }
+}
+
+impl crate::sink::OnCommit for Committed {
+    fn committed(&self, table: &str, rows: u64) {
+        if let Some(p) = &self.progress {
+            p.chunk_done(table, rows);
+        }
+        if let Some(t) = self.targets.get(table) {
+            self.loading.committed(t);
+        }
+    }
+}
+
+/// Runs `load` (which must call `loading.end()` when its pipeline returns), with [`target::finish_early`] beside
+/// it on `control` (idle while the load runs) when `on` (`--finish-early`): tables that completed are finished while
+/// others load, and an orphan found there stops the load at once. Returns the load's result and the tables finished
+/// early.
+pub(crate) async fn with_early_finish<T>(
+    on: bool,
+    load: impl std::future::Future<Output = Result<T, Error>>,
+    control: &tokio_postgres::Client,
+    schema: &str,
+    loaded: &[&TargetTable],
+    fks: &[target::DroppedFk],
+    loading: &target::Loading,
+) -> Result<(T, Vec<(String, i64)>), Error> {
+    if !on {
+        return Ok((load.await?, Vec::new()));
+    }
+    let early = async {
+        match target::finish_early(control, schema, loaded, fks, loading).await {
+            Err(target::TargetError::Sql {
+                transient: true,
+                message,
+                ..
+            }) => {
+                tracing::warn!(error = %message, "Target connection lost while finishing tables early; the finish will do them.");
+                Ok(Vec::new())
+            }
+            r => Ok::<_, Error>(r?),
+        }
+    };
+    futures::future::try_join(load, early).await
+}
+
 /// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE in
 /// parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a
 /// new connection and the stage again.
@@ -487,6 +575,7 @@ pub(crate) async fn finish(
     schema: &str,
     loaded: &[&TargetTable],
     fks: &[target::DroppedFk],
+    early: &[(String, i64)],
     sessions: usize,
 ) -> Result<(), Error> {
     let mut attempt = 0;
@@ -499,7 +588,7 @@ pub(crate) async fn finish(
             ledger::set_state(control, "finishing").await?;
             let clients: Vec<&tokio_postgres::Client> =
                 std::iter::once(&*control).chain(others.iter()).collect();
-            let counts = target::finish(&clients, schema, loaded, fks).await?;
+            let counts = target::finish(&clients, schema, loaded, fks, early).await?;
             drop(clients);
             ledger::complete(control, &counts).await
         }

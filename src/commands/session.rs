@@ -57,6 +57,9 @@ pub struct Tuning {
     /// and only their reports show it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub toast_compression: Option<ToastCompression>,
+    /// Finish each table while others still load (`--finish-early`; migrate and import only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub finish_early: bool,
 }
 
 impl Default for Tuning {
@@ -74,6 +77,7 @@ impl Default for Tuning {
             source_quiesced: false,
             lock_wait: 10,
             toast_compression: None,
+            finish_early: false,
         }
     }
 }
@@ -277,6 +281,32 @@ pub async fn prepare_target(
         }
     }
     Ok(crate::target::prepare(control, schema, loaded, seeded, replace).await?)
+}
+
+/// The progress display of `command` reading `plan`'s tables in `chunks` (the source table of each chunk the
+/// command reads), each table's estimates counted `sides` times (`verify` reads both sides). A table with no
+/// chunk expects nothing.
+pub fn progress<'a>(
+    command: &'static str,
+    plan: &crate::plan::Plan,
+    chunks: impl Iterator<Item = &'a str>,
+    sides: u64,
+) -> crate::progress::Progress {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for t in chunks {
+        *count.entry(t).or_default() += 1;
+    }
+    crate::progress::Progress::with_chunks(
+        command,
+        plan.tables.iter().map(|tp| {
+            (
+                tp.source.clone(),
+                sides * tp.rows_estimate,
+                sides * tp.bytes_estimate,
+                count.get(tp.source.as_str()).copied().unwrap_or(0),
+            )
+        }),
+    )
 }
 
 /// Said after a completed `migrate` or `import`: the ways back and on.

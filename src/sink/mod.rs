@@ -1,7 +1,7 @@
 //! Sinks of the data path and their encoders: CSV and binary COPY encoding (`csv`, `binary`), PostgreSQL COPY
 //! with the ledger row (`copy`), export-directory files (`export`: CSV and typed Parquet, `parquet`), and
 //! [`Tee`] to fan one chunk out to two sinks, [`Collect`] to hand pieces to a function (what `check` needs),
-//! [`Tally`] to count committed chunks on the progress display.
+//! [`Tally`] to tell the progress display (and the early finish) of committed chunks.
 
 pub mod binary;
 pub mod copy;
@@ -199,15 +199,29 @@ where
     }
 }
 
-/// A sink that tells the progress display each chunk it committed, with its rows, so the display's total follows
-/// the tables' real sizes; a chunk counts only once the inner sink made it durable.
-pub struct Tally<S>(pub S, pub Arc<crate::progress::Progress>);
+/// Hears of each chunk a sink committed: the progress display (its total follows the tables' real sizes) and,
+/// in `migrate`, the early finish (a table whose chunks are all committed can be finished while others load).
+pub trait OnCommit: Send + Sync + 'static {
+    /// A chunk of the source table `table` committed `rows` rows.
+    fn committed(&self, table: &str, rows: u64);
+}
 
-impl<W, O, S> Sink<W, O> for Tally<S>
+impl OnCommit for crate::progress::Progress {
+    fn committed(&self, table: &str, rows: u64) {
+        self.chunk_done(table, rows)
+    }
+}
+
+/// A sink that tells `C` each chunk it committed, with its rows; a chunk counts only once the inner sink made it
+/// durable.
+pub struct Tally<S, C: ?Sized = crate::progress::Progress>(pub S, pub Arc<C>);
+
+impl<W, O, S, C> Sink<W, O> for Tally<S, C>
 where
     W: Work,
     O: Send + 'static,
     S: Sink<W, O>,
+    C: OnCommit + ?Sized,
 {
     type Error = S::Error;
 
@@ -221,7 +235,7 @@ where
 
     async fn commit(&mut self, work: &W, rows: u64) -> Result<u64, S::Error> {
         let bytes = self.0.commit(work, rows).await?;
-        self.1.chunk_done(work.table(), rows);
+        self.1.committed(work.table(), rows);
         Ok(bytes)
     }
 

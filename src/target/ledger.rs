@@ -113,6 +113,11 @@ impl DroppedFk {
     pub fn key(&self) -> (String, String) {
         (self.table.clone(), self.name.clone())
     }
+
+    /// The schema itself had the key `NOT VALID`: it is put back as it was, unchecked.
+    pub fn unchecked(&self) -> bool {
+        self.definition.trim_end().ends_with("NOT VALID")
+    }
 }
 
 /// One resolved lookup as stored: (table, by, [(source key, target key)]).

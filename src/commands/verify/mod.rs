@@ -970,22 +970,12 @@ async fn verify_with(
     let acc = Arc::new(Mutex::new(Acc::default()));
     // Each table's rows go through once per side read, in that side's chunks.
     let sides: u64 = if sent.is_some() { 1 } else { 2 };
-    let progress = Arc::new(Progress::with_chunks(
+    let source_jobs = jobs.iter().filter(|_| sent.is_none()).map(|j| j.table());
+    let progress = Arc::new(super::session::progress(
         "verify",
-        plan.tables.iter().map(|tp| {
-            let of = |t: &str| t == tp.source;
-            let source_chunks = match sent {
-                Some(_) => 0,
-                None => jobs.iter().filter(|j| of(j.table())).count(),
-            };
-            let target_chunks = target_jobs.iter().filter(|j| of(j.table())).count();
-            (
-                tp.source.clone(),
-                sides * tp.rows_estimate,
-                sides * tp.bytes_estimate,
-                source_chunks + target_chunks,
-            )
-        }),
+        &plan,
+        source_jobs.chain(target_jobs.iter().map(|j| j.table())),
+        sides,
     ));
     progress.phase("compare");
     let source_side = if sent.is_some() { "load" } else { "read" };
