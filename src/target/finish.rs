@@ -517,7 +517,9 @@ async fn orphan(
 
 /// The next transaction id, and the oldest one any other session of this database may still need (its own
 /// transaction's or its snapshot's): a row written by a transaction before that one is visible to every session,
-/// and `VACUUM` marks its page all-visible.
+/// and `VACUUM` marks its page all-visible. The writers run as this role and show theirs; a session of another role
+/// may show none to a role without `pg_read_all_stats`, and then a table may be vacuumed before that session's
+/// transaction ends, which only leaves a few pages not all-visible (autovacuum's, later).
 async fn horizon(client: &Client) -> Result<(i64, i64), TargetError> {
     let row = client
         .query_one(
