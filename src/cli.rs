@@ -183,6 +183,16 @@ pub enum FinishEarly {
     Auto,
 }
 
+impl LoadArgs {
+    /// Puts the loading flags into `tuning` (its writers already set).
+    pub fn apply(&self, tuning: &mut Tuning) {
+        tuning.toast_compression = Some(self.toast_compression);
+        tuning.finish_early = self
+            .finish_early
+            .resolve(tuning.writers, commands::session::cores());
+    }
+}
+
 impl FinishEarly {
     /// Whether to finish tables during the load, given the writers and this machine's cores.
     pub fn resolve(self, writers: usize, cores: usize) -> bool {

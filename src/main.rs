@@ -118,11 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate(a) => {
             let mut tuning = a.tuning.tuning();
-            tuning.toast_compression = Some(a.load.toast_compression);
-            tuning.finish_early = a.load.finish_early.resolve(
-                tuning.writers,
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            );
+            a.load.apply(&mut tuning);
             let settings = commands::migrate::Settings {
                 endpoints: a.endpoints.into(),
                 tuning,
@@ -167,11 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut tuning = Tuning::default();
             tuning.readers = a.readers.unwrap_or(tuning.readers);
             tuning.writers = a.writers.unwrap_or(tuning.writers);
-            tuning.toast_compression = Some(a.load.toast_compression);
-            tuning.finish_early = a.load.finish_early.resolve(
-                tuning.writers,
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            );
+            a.load.apply(&mut tuning);
             let settings = commands::import::Settings {
                 target: a.target,
                 mapping: a.mapping,

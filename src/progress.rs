@@ -81,7 +81,8 @@ struct State {
     /// The tables whose chunks are known (see [`Progress::with_chunks`]): `total` is the sum of their expectations.
     expected: HashMap<String, Expected>,
     started: Instant,
-    last_line: Instant,
+    /// When a progress line was last logged, or the bar's ETA and tables in flight last worked out.
+    last_shown: Instant,
 }
 
 /// What one table is expected to bring, from the source's row estimate until its first chunk commits, then from
@@ -244,7 +245,7 @@ impl Progress {
                 tables: BTreeMap::new(),
                 expected: HashMap::new(),
                 started: now,
-                last_line: now,
+                last_shown: now,
             }),
             bars,
             eta,
@@ -325,16 +326,16 @@ impl Progress {
                 main.set_length(s.length());
                 main.set_position(s.done);
                 // The ETA and the tables in flight at about the rate the bar redraws, not once per batch.
-                if now.duration_since(s.last_line) >= BAR_EVERY {
-                    s.last_line = now;
+                if now.duration_since(s.last_shown) >= BAR_EVERY {
+                    s.last_shown = now;
                     let eta = s.eta(now).map_or(u64::MAX, |e| e.round() as u64);
                     self.eta.store(eta, Ordering::Relaxed);
                     tables.set_message(format!("in flight: {}", in_flight(&s, self.unit, now)));
                 }
             }
             None => {
-                if now.duration_since(s.last_line) >= LINE_EVERY {
-                    s.last_line = now;
+                if now.duration_since(s.last_shown) >= LINE_EVERY {
+                    s.last_shown = now;
                     self.line(&s, now);
                 }
             }
@@ -452,7 +453,7 @@ mod tests {
             tables: BTreeMap::new(),
             expected,
             started,
-            last_line: started,
+            last_shown: started,
         }
     }
 

@@ -298,16 +298,12 @@ pub async fn foreign_key_orphans(
             if declared && !all_foreign_keys {
                 continue;
             }
-            let pairs: Vec<(String, String)> = cols
-                .iter()
-                .map(|(c, r)| (c.to_string(), r.to_string()))
-                .collect();
             let sql = orphan_sql(
                 Dialect::MySql,
                 &quote_ident(&tp.source),
                 &quote_ident(&ptp.source),
                 &tp.primary_key,
-                &pairs,
+                &cols,
                 limit as u32,
             );
             let rows: Vec<(String, String)> = conn

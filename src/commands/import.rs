@@ -354,9 +354,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
             ..Default::default()
         };
         let load = async {
-            let done = pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await;
-            committed.loading.end();
-            match done {
+            match pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await {
                 Ok(done) => Ok(done),
                 Err(Stop::Failed { error, .. }) => Err(error),
                 Err(Stop::Fault(f)) => Err(Error::from(f)),

@@ -378,7 +378,6 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         let load = async {
             let (results, checks) =
                 tokio::join!(pipeline::run(jobs, readers, encode, sinks, tuning), checks);
-            committed.loading.end();
             let results = match results {
                 Ok(done) => done,
                 Err(Stop::Failed {
@@ -534,10 +533,9 @@ impl crate::sink::OnCommit for Committed {
     }
 }
 
-/// Runs `load` (which must call `loading.end()` when its pipeline returns), with [`target::finish_early`] beside
-/// it on `control` (idle while the load runs) when `on` (`--finish-early`): tables that completed are finished while
-/// others load, and an orphan found there stops the load at once. Returns the load's result and the tables finished
-/// early.
+/// Runs `load`, with [`target::finish_early`] beside it on `control` (idle while the load runs) when `on`
+/// (`--finish-early`): tables that completed are finished while others load (until `load` returns), and an orphan
+/// found there stops the load at once. Returns the load's result and the tables finished early.
 pub(crate) async fn with_early_finish<T>(
     on: bool,
     load: impl std::future::Future<Output = Result<T, Error>>,
@@ -550,6 +548,11 @@ pub(crate) async fn with_early_finish<T>(
     if !on {
         return Ok((load.await?, Vec::new()));
     }
+    let load = async {
+        let r = load.await;
+        loading.end();
+        r
+    };
     let early = async {
         match target::finish_early(control, schema, loaded, fks, loading).await {
             Err(target::TargetError::Sql {

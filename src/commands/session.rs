@@ -62,11 +62,16 @@ pub struct Tuning {
     pub finish_early: bool,
 }
 
+/// This machine's cores (2 when it cannot tell): the tuning defaults follow them.
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 impl Default for Tuning {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let cores = cores();
         Tuning {
             readers: cores.clamp(1, 4),
             writers: cores.clamp(1, 4),

@@ -58,6 +58,15 @@ impl Dialect {
     }
 }
 
+/// A foreign key's (child column, parent column) pairs, as [`orphan_sql`] takes them.
+pub fn key_pairs<'a>(columns: &'a [String], ref_columns: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    columns
+        .iter()
+        .map(String::as_str)
+        .zip(ref_columns.iter().map(String::as_str))
+        .collect()
+}
+
 /// Rows of `child` whose foreign key (`pairs` of child column, parent column) has no row in `parent`: selects
 /// the row's key (`key` columns joined by `, `, or the ctid without a key) and the dangling value. On MySQL an
 /// empty string is no reference either, since it becomes NULL in a nullable uuid column. `child` and `parent`
@@ -67,7 +76,7 @@ pub fn orphan_sql(
     child: &str,
     parent: &str,
     key: &[String],
-    pairs: &[(String, String)],
+    pairs: &[(&str, &str)],
     limit: u32,
 ) -> String {
     let c = |col: &str| format!("c.{}", d.ident(col));
@@ -81,16 +90,16 @@ pub fn orphan_sql(
     };
     let present: Vec<String> = pairs
         .iter()
-        .map(|(col, _)| match d {
+        .map(|&(col, _)| match d {
             Dialect::MySql => format!("{0} IS NOT NULL AND {0} <> ''", c(col)),
             Dialect::Postgres => format!("{} IS NOT NULL", c(col)),
         })
         .collect();
     let join: Vec<String> = pairs
         .iter()
-        .map(|(col, r)| format!("p.{} = {}", d.ident(r), c(col)))
+        .map(|&(col, r)| format!("p.{} = {}", d.ident(r), c(col)))
         .collect();
-    let values: Vec<String> = pairs.iter().map(|(col, _)| c(col)).collect();
+    let values: Vec<String> = pairs.iter().map(|&(col, _)| c(col)).collect();
     format!(
         "SELECT {key_expr}, concat_ws(', ', {}) FROM {child} c WHERE {} AND NOT EXISTS \
          (SELECT 1 FROM {parent} p WHERE {}) LIMIT {limit}",
@@ -113,7 +122,7 @@ mod tests {
 
     #[test]
     fn orphan_queries_in_both_dialects() {
-        let pairs = [("parentId".to_string(), "id".to_string())];
+        let pairs = [("parentId", "id")];
         assert_eq!(
             orphan_sql(Dialect::MySql, "`c`", "`p`", &["id".into()], &pairs, 5),
             "SELECT concat_ws(', ', c.`id`), concat_ws(', ', c.`parentId`) FROM `c` c WHERE c.`parentId` IS NOT NULL \

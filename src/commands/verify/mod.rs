@@ -643,12 +643,7 @@ async fn foreign_keys(
                 });
                 continue;
             }
-            let pairs: Vec<(String, String)> = con
-                .columns
-                .iter()
-                .cloned()
-                .zip(con.ref_columns.iter().cloned())
-                .collect();
+            let pairs = crate::util::sql::key_pairs(&con.columns, &con.ref_columns);
             let sql = orphan_sql(
                 Dialect::Postgres,
                 &pg_qualified(schema, &t.name),
