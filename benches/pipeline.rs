@@ -1,6 +1,7 @@
-//! Criterion benchmarks of the CPU stages of the data path: the transform stage and the CSV encoder, on batches
-//! shaped like Alkemio's authorization_policy (the 5 GB table). arrow-csv's writer on the same batch is the
-//! in-run reference for the encoder.
+//! Criterion benchmarks of the CPU stages of the data path on batches shaped like Alkemio's authorization_policy
+//! (the 5 GB table): the transform, the two wire encoders (binary COPY, the default where it fits, and CSV, with
+//! arrow-csv's writer on the same batch as the in-run reference), the source-side digest a verified run folds
+//! into the stream, and the target side's digest of the same rows read back in binary COPY.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -9,18 +10,20 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use pgconverge::canonical::{Canon, Cells};
 use pgconverge::convert::Conversion;
+use pgconverge::pgbinary::{self, Wire};
 use pgconverge::plan::{ColumnPlan, TablePlan};
 use pgconverge::transform::TableTransform;
 
 const ROWS: usize = 4096;
 
-fn column(name: &str, conv: Conversion) -> ColumnPlan {
+fn column(name: &str, conv: Conversion, target_type: &str) -> ColumnPlan {
     ColumnPlan {
         source: name.into(),
         source_type: String::new(),
         target: name.into(),
-        target_type: String::new(),
+        target_type: target_type.into(),
         conversion: conv,
         transform: None,
         on_null: None,
@@ -28,39 +31,57 @@ fn column(name: &str, conv: Conversion) -> ColumnPlan {
     }
 }
 
-/// (plan, raw batch) for an authorization_policy-like table with ~3 KB of JSON rules per row.
-fn setup() -> (TableTransform, RecordBatch) {
+/// How PostgreSQL sends each column of [`setup`]'s table in binary COPY, in column order.
+const WIRES: [Wire; 9] = [
+    Wire::Uuid,
+    Wire::Timestamp { tz: false },
+    Wire::Timestamp { tz: false },
+    Wire::Int,
+    Wire::Text,
+    Wire::Text,
+    Wire::Text,
+    Wire::Uuid,
+    Wire::Bool,
+];
+
+/// (plan, transform, raw batch) for an authorization_policy-like table with ~3 KB of JSON rules per row.
+fn setup() -> (TablePlan, TableTransform, RecordBatch) {
+    let stamp = "timestamp without time zone";
     let cols = vec![
         column(
             "id",
             Conversion::Uuid {
                 empty_to_null: false,
             },
+            "uuid",
         ),
-        column("createdDate", Conversion::Timestamp { precision: 6 }),
-        column("updatedDate", Conversion::Timestamp { precision: 6 }),
+        column("createdDate", Conversion::Timestamp { precision: 6 }, stamp),
+        column("updatedDate", Conversion::Timestamp { precision: 6 }, stamp),
         column(
             "version",
             Conversion::Int {
                 min: i32::MIN as i64,
                 max: i32::MAX as i64,
             },
+            "integer",
         ),
-        column("credentialRules", Conversion::Json),
-        column("privilegeRules", Conversion::Json),
+        column("credentialRules", Conversion::Json, "json"),
+        column("privilegeRules", Conversion::Json, "json"),
         column(
             "type",
             Conversion::Text {
                 max_chars: Some(128),
             },
+            "character varying(128)",
         ),
         column(
             "parentAuthorizationPolicyId",
             Conversion::Uuid {
                 empty_to_null: true,
             },
+            "uuid",
         ),
-        column("enabled", Conversion::Bool),
+        column("enabled", Conversion::Bool, "boolean"),
     ];
     let names: Vec<String> = cols.iter().map(|c| c.source.clone()).collect();
     let plan = TablePlan {
@@ -114,11 +135,40 @@ fn setup() -> (TableTransform, RecordBatch) {
         .into_iter()
         .map(|mut b| Arc::new(b.finish()) as ArrayRef)
         .collect();
-    (t, RecordBatch::try_new(schema, arrays).unwrap())
+    (plan, t, RecordBatch::try_new(schema, arrays).unwrap())
+}
+
+/// The rows of a binary COPY stream (tuples only, as `sink::binary::encode` writes them) as the target reader
+/// holds them: one Binary column per field, each value PostgreSQL's binary form.
+fn read_back(stream: &[u8], columns: usize) -> RecordBatch {
+    let mut builders: Vec<BinaryBuilder> = (0..columns).map(|_| BinaryBuilder::new()).collect();
+    let (mut at, mut fields) = (0, Vec::new());
+    while let Some(pgbinary::Tuple::Row(n)) =
+        pgbinary::tuple(&stream[at..], columns, &mut fields).unwrap()
+    {
+        for (b, f) in builders.iter_mut().zip(&fields) {
+            match f {
+                Some(r) => b.append_value(&stream[at + r.start..at + r.end]),
+                None => b.append_null(),
+            }
+        }
+        at += n;
+    }
+    assert_eq!(at, stream.len(), "the stream parses to its end");
+    let schema = Arc::new(Schema::new(
+        (0..columns)
+            .map(|c| Field::new(format!("c{c}"), DataType::Binary, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = builders
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    RecordBatch::try_new(schema, arrays).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
-    let (t, raw) = setup();
+    let (plan, t, raw) = setup();
     let bytes = raw.get_array_memory_size() as u64;
     let mut g = c.benchmark_group("authorization_policy_4096_rows");
     g.throughput(Throughput::Bytes(bytes));
@@ -144,6 +194,38 @@ fn bench(c: &mut Criterion) {
             w.write(black_box(&converted)).unwrap();
             w.into_inner()
         })
+    });
+    let conversions = t.conversions();
+    g.bench_function("binary_encode_pgconverge", |b| {
+        b.iter_batched(
+            || Vec::with_capacity(bytes as usize * 2),
+            |mut out| {
+                pgconverge::sink::binary::encode(black_box(&converted), &conversions, &mut out)
+                    .unwrap();
+                out
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let canon = Canon::of(&plan);
+    g.bench_function("digest_source_side", |b| {
+        b.iter(|| black_box(canon.digest(black_box(&converted))))
+    });
+    let mut stream = Vec::new();
+    pgconverge::sink::binary::encode(&converted, &conversions, &mut stream).unwrap();
+    let target = read_back(&stream, WIRES.len());
+    // The verification compares the two sides bucket by bucket: equal rows must fold to equal digests.
+    let sorted = |mut p: Vec<(u32, u64, u128)>| {
+        p.sort_unstable();
+        p
+    };
+    assert_eq!(
+        sorted(canon.digest(&converted)),
+        sorted(canon.digest_cells(Cells::Binary(&target, &WIRES))),
+        "the target side's digest of the rows read back equals the source side's"
+    );
+    g.bench_function("digest_target_side_binary", |b| {
+        b.iter(|| black_box(canon.digest_cells(Cells::Binary(black_box(&target), &WIRES))))
     });
     g.finish();
 }
