@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use futures::StreamExt;
 use pgconverge::canonical::{decodes, Canon, Cells};
@@ -373,6 +373,143 @@ async fn every_column_of_both_applications_is_read_back_in_binary() {
                 r.get::<_, String>(0),
                 r.get::<_, String>(1)
             );
+        }
+    }
+}
+
+/// One range read back by [`pgconverge::source::pg::TargetReader`], in either format.
+struct Range {
+    sql: String,
+    schema: Arc<Schema>,
+    binary: bool,
+}
+
+impl pgconverge::pipeline::Work for Range {
+    fn table(&self) -> &str {
+        "t"
+    }
+}
+
+impl pgconverge::source::pg::CopyOutSpec for Range {
+    fn copy_out_sql(&self) -> &str {
+        &self.sql
+    }
+    fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+    fn binary(&self) -> bool {
+        self.binary
+    }
+}
+
+/// Keeps every batch the reader hands over.
+struct Collect(Vec<RecordBatch>);
+
+impl pgconverge::pipeline::Emitter for Collect {
+    fn emit(
+        &mut self,
+        raw: RecordBatch,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), pgconverge::pipeline::Halt>> + Send + '_>,
+    > {
+        self.0.push(raw);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn the_target_reader_parses_both_formats_of_a_real_copy() {
+    use pgconverge::pipeline::Source;
+    // Values the text format escapes or could mistake: separators, line ends, backslashes, the NULL marker as
+    // text, empty and multi-byte strings, and values far larger than a batch's byte limit.
+    let mut values: Vec<Option<String>> = vec![
+        Some("tab\there".into()),
+        Some("line\nend\r\n".into()),
+        Some("back\\slash \\N \\t".into()),
+        Some("\\N".into()),
+        Some(String::new()),
+        None,
+        Some("ü — 漢字 🙂".into()),
+        Some("\u{8}\u{b}\u{c}\u{1}".into()),
+        Some("x".repeat(3 << 20)),
+    ];
+    for i in 0..500 {
+        values.push(Some(format!("row {i}\t{}", "y".repeat(i * 37 % 4000))));
+    }
+    let dbs = TestDbs::bare("SELECT 1", "CREATE TABLE t (id int PRIMARY KEY, v text)").await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    for (i, v) in values.iter().enumerate() {
+        pg.execute("INSERT INTO t VALUES ($1, $2)", &[&(i as i32), v])
+            .await
+            .unwrap();
+    }
+    for binary in [false, true] {
+        let dt = if binary {
+            DataType::Binary
+        } else {
+            DataType::Utf8
+        };
+        let range = Range {
+            sql: format!(
+                "COPY (SELECT id, v FROM t ORDER BY id) TO STDOUT{}",
+                if binary { " (FORMAT binary)" } else { "" }
+            ),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("id", dt.clone(), true),
+                Field::new("v", dt, true),
+            ])),
+            binary,
+        };
+        let client = pgconverge::source::pg::open_snapshot(&dbs.target(), 1)
+            .await
+            .unwrap()
+            .remove(0);
+        let mut reader = pgconverge::source::pg::TargetReader::new(client, 7, 64 << 10);
+        let mut out = Collect(Vec::new());
+        let total = reader.read(&range, &mut out).await.unwrap();
+        Source::<Range>::close(reader).await;
+        assert_eq!(total as usize, values.len(), "binary {binary}: rows");
+        assert!(
+            out.0.len() > values.len() / 7,
+            "binary {binary}: {} batches",
+            out.0.len()
+        );
+        let mut got: Vec<Option<String>> = Vec::new();
+        let mut ids = Vec::new();
+        for b in &out.0 {
+            assert!(
+                b.num_rows() <= 7,
+                "binary {binary}: a batch of {} rows",
+                b.num_rows()
+            );
+            for row in 0..b.num_rows() {
+                if binary {
+                    let (id, v) = (
+                        b.column(0).as_binary::<i32>(),
+                        b.column(1).as_binary::<i32>(),
+                    );
+                    ids.push(i32::from_be_bytes(id.value(row).try_into().unwrap()));
+                    got.push(
+                        (!v.is_null(row))
+                            .then(|| String::from_utf8(v.value(row).to_vec()).unwrap()),
+                    );
+                } else {
+                    let (id, v) = (
+                        b.column(0).as_string::<i32>(),
+                        b.column(1).as_string::<i32>(),
+                    );
+                    ids.push(id.value(row).parse().unwrap());
+                    got.push((!v.is_null(row)).then(|| v.value(row).to_string()));
+                }
+            }
+        }
+        assert_eq!(
+            ids,
+            (0..values.len() as i32).collect::<Vec<_>>(),
+            "binary {binary}: keys"
+        );
+        for (i, (g, v)) in got.iter().zip(&values).enumerate() {
+            assert!(g == v, "binary {binary}: row {i} differs");
         }
     }
 }

@@ -152,59 +152,51 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
             message,
         };
         futures::pin_mut!(stream);
+        // PostgreSQL sends a row per message: each is parsed where it lies, and only the start of a row that the
+        // next message completes is kept in `pending`. A whole message is parsed before its batch goes out, so
+        // nothing complete is left behind at the end of the stream (a full batch grows by at most one message).
         let mut pending: Vec<u8> = Vec::new();
         if work.binary() {
             let new_builders = || (0..n).map(|_| BinaryBuilder::new()).collect::<Vec<_>>();
             let mut builders = new_builders();
             let mut fields = Vec::with_capacity(n);
-            let mut started = false;
-            let mut ended = false;
+            let (mut started, mut ended) = (false, false);
             while let Some(data) = stream.next().await {
                 let data = data.map_err(q(context.clone()))?;
-                // PostgreSQL sends a row per message: parsed where it lies, kept only when a row spans messages.
-                let direct = pending.is_empty();
-                if !direct {
-                    pending.extend_from_slice(&data);
-                }
-                let buf: &[u8] = if direct { &data } else { &pending };
-                let mut start = 0;
-                if !started {
-                    match crate::pgbinary::header(buf).map_err(format)? {
-                        Some(len) => (start, started) = (len, true),
-                        None if direct => {
-                            pending.extend_from_slice(&data);
-                            continue;
-                        }
-                        None => continue,
-                    }
-                }
-                // A whole message is parsed before its batch goes out, so nothing complete is left behind at the
-                // end of the stream (a full batch grows by at most the rest of one message).
                 let mut full = false;
-                while !ended {
-                    match crate::pgbinary::tuple(&buf[start..], n, &mut fields).map_err(format)? {
-                        None => break,
-                        Some(Tuple::End(len)) => {
-                            start += len;
-                            ended = true;
-                        }
-                        Some(Tuple::Row(len)) => {
-                            for (b, f) in builders.iter_mut().zip(&fields) {
-                                match f {
-                                    Some(r) => b.append_value(&buf[start + r.start..start + r.end]),
-                                    None => b.append_null(),
-                                }
-                            }
-                            start += len;
-                            full |= batches.counted(len);
+                feed(&mut pending, &data, |buf| {
+                    let mut start = 0;
+                    if !started {
+                        match crate::pgbinary::header(buf).map_err(format)? {
+                            Some(len) => (start, started) = (len, true),
+                            None => return Ok(0),
                         }
                     }
-                }
-                if direct {
-                    pending.extend_from_slice(&data[start..]);
-                } else {
-                    pending.drain(..start);
-                }
+                    while !ended {
+                        match crate::pgbinary::tuple(&buf[start..], n, &mut fields)
+                            .map_err(format)?
+                        {
+                            None => break,
+                            Some(Tuple::End(len)) => {
+                                start += len;
+                                ended = true;
+                            }
+                            Some(Tuple::Row(len)) => {
+                                for (b, f) in builders.iter_mut().zip(&fields) {
+                                    match f {
+                                        Some(r) => {
+                                            b.append_value(&buf[start + r.start..start + r.end])
+                                        }
+                                        None => b.append_null(),
+                                    }
+                                }
+                                start += len;
+                                full |= batches.counted(len);
+                            }
+                        }
+                    }
+                    Ok(start)
+                })?;
                 if full {
                     let rows = std::mem::replace(&mut builders, new_builders());
                     if !batches.emit(rows, out).await? {
@@ -222,20 +214,23 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
             let mut field = String::new();
             while let Some(data) = stream.next().await {
                 let data = data.map_err(q(context.clone()))?;
-                pending.extend_from_slice(&data);
-                let mut start = 0;
-                while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
-                    let line = &pending[start..start + end];
-                    start += end + 1;
-                    parse_line(line, &mut builders, &mut field).map_err(format)?;
-                    if batches.counted(line.len()) {
-                        let full = std::mem::replace(&mut builders, new_builders());
-                        if !batches.emit(full, out).await? {
-                            return Ok(batches.total);
-                        }
+                let mut full = false;
+                feed(&mut pending, &data, |buf| {
+                    let mut start = 0;
+                    while let Some(end) = memchr::memchr(b'\n', &buf[start..]) {
+                        let line = &buf[start..start + end];
+                        start += end + 1;
+                        parse_line(line, &mut builders, &mut field).map_err(format)?;
+                        full |= batches.counted(line.len());
+                    }
+                    Ok(start)
+                })?;
+                if full {
+                    let rows = std::mem::replace(&mut builders, new_builders());
+                    if !batches.emit(rows, out).await? {
+                        return Ok(batches.total);
                     }
                 }
-                pending.drain(..start);
             }
             if !pending.is_empty() {
                 return Err(format("the stream ended inside a row".into()));
@@ -296,6 +291,24 @@ impl Batches {
         }
         Ok(self.total)
     }
+}
+
+/// Hands `parse` the bytes not parsed yet, `data` where it lies when nothing is pending (else the pending bytes with
+/// `data` appended), and keeps what it did not take: `parse` returns how many bytes it took.
+fn feed(
+    pending: &mut Vec<u8>,
+    data: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<usize, TargetReadError>,
+) -> Result<(), TargetReadError> {
+    if pending.is_empty() {
+        let taken = parse(data)?;
+        pending.extend_from_slice(&data[taken..]);
+    } else {
+        pending.extend_from_slice(data);
+        let taken = parse(pending)?;
+        pending.drain(..taken);
+    }
+    Ok(())
 }
 
 /// One line of COPY's text format: tab-separated fields, `\N` for NULL, backslash escapes. The line is checked as
@@ -360,5 +373,30 @@ mod tests {
         assert_eq!(cols[2].value(0), "ü\n");
         let mut b = vec![StringBuilder::new()];
         assert!(parse_line(b"a\tb", &mut b, &mut f).is_err());
+    }
+
+    #[test]
+    fn rows_split_across_messages_are_kept_until_complete() {
+        let stream = b"one\ntwo words\n\nthree\n";
+        for size in 1..=stream.len() {
+            let (mut pending, mut lines) = (Vec::new(), Vec::new());
+            for data in stream.chunks(size) {
+                feed(&mut pending, data, |buf| {
+                    let mut start = 0;
+                    while let Some(end) = memchr::memchr(b'\n', &buf[start..]) {
+                        lines.push(String::from_utf8(buf[start..start + end].to_vec()).unwrap());
+                        start += end + 1;
+                    }
+                    Ok(start)
+                })
+                .unwrap();
+            }
+            assert_eq!(
+                lines,
+                ["one", "two words", "", "three"],
+                "messages of {size} bytes"
+            );
+            assert!(pending.is_empty(), "messages of {size} bytes");
+        }
     }
 }
