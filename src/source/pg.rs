@@ -157,8 +157,7 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
         // nothing complete is left behind at the end of the stream (a full batch grows by at most one message).
         let mut pending: Vec<u8> = Vec::new();
         if work.binary() {
-            let new_builders = || (0..n).map(|_| BinaryBuilder::new()).collect::<Vec<_>>();
-            let mut builders = new_builders();
+            let mut builders: Vec<BinaryBuilder> = (0..n).map(|_| BinaryBuilder::new()).collect();
             let mut fields = Vec::with_capacity(n);
             let (mut started, mut ended) = (false, false);
             while let Some(data) = stream.next().await {
@@ -197,11 +196,8 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
                     }
                     Ok(start)
                 })?;
-                if full {
-                    let rows = std::mem::replace(&mut builders, new_builders());
-                    if !batches.emit(rows, out).await? {
-                        return Ok(batches.total);
-                    }
+                if full && !batches.emit(&mut builders, out).await? {
+                    return Ok(batches.total);
                 }
             }
             if !ended || !pending.is_empty() {
@@ -209,8 +205,7 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
             }
             batches.finish(builders, out).await
         } else {
-            let new_builders = || (0..n).map(|_| StringBuilder::new()).collect::<Vec<_>>();
-            let mut builders = new_builders();
+            let mut builders: Vec<StringBuilder> = (0..n).map(|_| StringBuilder::new()).collect();
             let mut field = String::new();
             while let Some(data) = stream.next().await {
                 let data = data.map_err(q(context.clone()))?;
@@ -225,11 +220,8 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
                     }
                     Ok(start)
                 })?;
-                if full {
-                    let rows = std::mem::replace(&mut builders, new_builders());
-                    if !batches.emit(rows, out).await? {
-                        return Ok(batches.total);
-                    }
+                if full && !batches.emit(&mut builders, out).await? {
+                    return Ok(batches.total);
                 }
             }
             if !pending.is_empty() {
@@ -262,13 +254,14 @@ impl Batches {
         self.rows >= self.limits.0 || self.bytes >= self.limits.1
     }
 
-    /// Emits the builders' rows; false when the pipeline wants no more.
+    /// Emits the builders' rows (finishing a builder empties it for the next batch); false when the pipeline wants
+    /// no more.
     async fn emit<B: ArrayBuilder>(
         &mut self,
-        builders: Vec<B>,
+        builders: &mut [B],
         out: &mut dyn Emitter,
     ) -> Result<bool, TargetReadError> {
-        let cols: Vec<ArrayRef> = builders.into_iter().map(|mut b| b.finish()).collect();
+        let cols: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish()).collect();
         let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| {
             TargetReadError::Format {
                 context: self.context.clone(),
@@ -283,11 +276,11 @@ impl Batches {
     /// Emits what is left and returns the range's row count.
     async fn finish<B: ArrayBuilder>(
         mut self,
-        builders: Vec<B>,
+        mut builders: Vec<B>,
         out: &mut dyn Emitter,
     ) -> Result<u64, TargetReadError> {
         if self.rows > 0 {
-            self.emit(builders, out).await?;
+            self.emit(&mut builders, out).await?;
         }
         Ok(self.total)
     }
