@@ -6,8 +6,10 @@
 #   pgconverge check; the peers pgloader (data only, tuned) and DuckDB (mysql + postgres extensions), each followed
 #   by the same rebuild and checked for equality with the source by `pgconverge verify` (the tables a peer gets
 #   wrong are listed, not hidden).
-# Prints a table (seconds, rows/s, MB/s of the CSV yardstick, peak RSS, ratio to the ingest limit of the same run)
-# and writes it as JSON to $WORK/e2e.json.
+# Prints a table (seconds, rows/s, MB/s of the CSV yardstick, peak RSS, ratio to the ingest limit of the same run;
+# migrate both as the command, which verifies by default, and as its load and finish alone), the first failure line
+# of each peer's own output, and how many times migrate's time each peer took; writes it all as JSON to
+# $WORK/e2e.json.
 #   bash scripts/bench-e2e.sh [--scale S] [--app alkemio|kratos|both] [--no-peers] [--skip-gen] [--sessions N]
 #   MIGRATE_FLAGS="--copy-format csv" bash scripts/bench-e2e.sh ...   (extra flags for the measured migrate)
 #   BENCH_DB=s1_alkemio bash scripts/bench-e2e.sh --skip-gen --scale 1   (an existing source database, one app)
@@ -187,6 +189,15 @@ for app in apps:
         steps.append({"step": name, "seconds": round(wall, 2), "rows_per_s": round(rows / wall),
                       "mb_per_s": round(mb / wall, 1), "peak_rss_mib": rss and round(rss),
                       "x_ingest_limit": round(wall / limit, 2), **(extra or {})})
+    def cause(label):
+        # The first line of a peer's own output that reports a failure, as the peer printed it.
+        for name in (f"{label}.log", f"{label}.err"):
+            p = f"{w}/{name}"
+            if os.path.exists(p):
+                for line in open(p, errors="replace"):
+                    if any(k in line for k in ("FATAL", "ERROR", "Error", "exhausted", "Segmentation")):
+                        return line.strip()[:200]
+        return None
     def wrong(label):
         p = f"{w}/{label}.verify.json"
         if not os.path.exists(p):
@@ -202,14 +213,27 @@ for app in apps:
     add("ingest limit: \\copy (PK only) + rebuild", "ingest_limit")
     add("  of which \\copy", "ingest_copy")
     add("pgconverge migrate (defaults)", "migrate")
+    m = json.load(open(f"{w}/migrate.json"))
+    bare = sum(m[k] for k in ("seconds_prepare", "seconds_load", "seconds_finish"))
+    if steps and steps[-1]["step"] == "pgconverge migrate (defaults)":
+        # The command verifies by default; a peer verifies nothing, so it is also compared with the load alone.
+        steps.append({"step": "  of which prepare + load + finish", "seconds": round(bare, 2),
+                      "rows_per_s": round(rows / bare), "mb_per_s": round(mb / bare, 1), "peak_rss_mib": None,
+                      "x_ingest_limit": round(bare / limit, 2)})
     add("pgconverge verify", "verify")
     add("pgconverge check", "check")
     add("pgconverge export", "export")
     add("pgconverge import (verified)", "import")
+    verified = t(w, "migrate")[0]
+    peers = {}
     for peer in ("pgloader", "duckdb"):
-        add(f"{peer} + rebuild", peer, {"wrong": wrong(peer)}, plus=f"{peer}_rebuild")
-    m = json.load(open(f"{w}/migrate.json"))
-    out["apps"][app] = {"rows": rows, "csv_mb": round(mb, 1), "steps": steps,
+        add(f"{peer} + rebuild", peer, {"wrong": wrong(peer), "cause": cause(peer)}, plus=f"{peer}_rebuild")
+        if steps[-1]["step"] == f"{peer} + rebuild":
+            # How many times the time of migrate the peer took (the "x faster"), complete or not.
+            peers[peer] = {"x_migrate": round(steps[-1]["seconds"] / bare, 2),
+                           "x_migrate_verified": round(steps[-1]["seconds"] / verified, 2),
+                           "complete": not steps[-1]["wrong"]}
+    out["apps"][app] = {"rows": rows, "csv_mb": round(mb, 1), "steps": steps, "peers": peers,
                         "migrate_phases": {k: round(m[k], 2) for k in
                                            ("seconds_prepare", "seconds_load", "seconds_finish", "seconds_verify")}}
     print(f"\n{app}, scale {scale}: {rows:,} rows, {mb:,.0f} MB as CSV; commit {commit}")
@@ -218,8 +242,14 @@ for app in apps:
         rss = s["peak_rss_mib"] if s["peak_rss_mib"] else "-"
         print(f"{s['step']:44} {s['seconds']:8.1f} {s['rows_per_s']:10,} {s['mb_per_s']:7.1f} {rss:>8} "
               f"{s['x_ingest_limit']:7.2f}x" + (f"  wrong: {', '.join(s['wrong']) or 'none'}" if "wrong" in s else ""))
+    for s in steps:
+        if s.get("cause"):
+            print(f"{s['step']}: {s['cause']}")
     ph = out["apps"][app]["migrate_phases"]
     print("migrate phases: " + ", ".join(f"{k[8:]} {v:.1f} s" for k, v in ph.items()))
+    for peer, r in peers.items():
+        print(f"{peer} took {r['x_migrate']:.2f}x the time of migrate's load and finish, {r['x_migrate_verified']:.2f}x "
+              f"of the verified migrate" + ("" if r["complete"] else " (and its target is not equal to the source)"))
 json.dump(out, open(f"{work}/e2e.json", "w"), indent=1)
 print(f"\nwritten {work}/e2e.json")
 PY
