@@ -36,6 +36,8 @@ pub enum Rule {
     EmptyUuidInNotNull,
     InvalidJson,
     JsonbNul,
+    /// A `\uD800`-`\uDFFF` escape outside a high-low pair: jsonb refuses it, json keeps it.
+    JsonbSurrogate,
     ZeroDate,
     InvalidDate,
     NotBoolean,
@@ -89,6 +91,10 @@ impl std::fmt::Display for Rule {
             Rule::EmptyUuidInNotNull => write!(f, "empty string in a NOT NULL uuid column"),
             Rule::InvalidJson => write!(f, "invalid JSON"),
             Rule::JsonbNul => write!(f, "JSON with \\u0000, which jsonb rejects"),
+            Rule::JsonbSurrogate => write!(
+                f,
+                "JSON with an unpaired surrogate escape (\\uD800-\\uDFFF), which jsonb rejects"
+            ),
             Rule::ZeroDate => write!(f, "zero date"),
             Rule::InvalidDate => write!(f, "invalid date"),
             Rule::NotBoolean => write!(f, "boolean other than 0/1"),
@@ -585,14 +591,12 @@ impl TableTransform {
                 let _ = write!(out, "{n:0w$b}", w = *width as usize);
             }
             Conversion::Json | Conversion::Jsonb => {
-                serde_json::from_slice::<serde::de::IgnoredAny>(v)
-                    .map_err(|_| Rule::InvalidJson)?;
-                if s.conv == Conversion::Jsonb
-                    && memchr::memmem::find(v, b"\\u0000").is_some()
-                    && json_has_nul(v)
-                {
-                    return Err(Rule::JsonbNul);
-                }
+                use crate::util::json::{validate, Invalid};
+                validate(v, s.conv == Conversion::Jsonb).map_err(|e| match e {
+                    Invalid::Syntax => Rule::InvalidJson,
+                    Invalid::Nul => Rule::JsonbNul,
+                    Invalid::Surrogate => Rule::JsonbSurrogate,
+                })?;
                 out.push_str(utf8(v)?);
             }
             Conversion::Enum { labels } => {
@@ -693,21 +697,6 @@ pub fn is_uuid(v: &[u8]) -> bool {
         })
 }
 
-/// True when a decoded JSON string or key contains U+0000.
-fn json_has_nul(v: &[u8]) -> bool {
-    fn walk(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(a) => a.iter().any(walk),
-            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || walk(v)),
-            _ => false,
-        }
-    }
-    serde_json::from_slice::<serde_json::Value>(v)
-        .map(|j| walk(&j))
-        .unwrap_or(false)
-}
-
 /// Checks `YYYY-MM-DD[ HH:MM:SS[.f]]` as MySQL prints it: no zero parts, a real calendar day.
 fn check_datetime(t: &str) -> Result<(), Rule> {
     match calendar::parse_datetime(t) {
@@ -737,12 +726,6 @@ mod tests {
         assert!(is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00-1234567890AB"));
         assert!(!is_uuid(b"not-a-uuid"));
         assert!(!is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00_1234567890ab"));
-    }
-
-    #[test]
-    fn jsonb_nul_detection_ignores_escaped_backslashes() {
-        assert!(json_has_nul(br#"{"a":"x\u0000y"}"#));
-        assert!(!json_has_nul(br#"{"a":"x\\u0000y"}"#));
     }
 
     #[test]
@@ -895,6 +878,11 @@ mod tests {
         assert_eq!(j.value(0).as_bytes(), captured[0]);
         let v = t.apply(&batch(&captured)).unwrap_err();
         assert_eq!((v.key.as_str(), &v.rule), ("id=3", &Rule::JsonbNul));
+        // A lone surrogate escape (JSON kept in a text column): json keeps it, jsonb refuses it, naming the row.
+        let lone: [&[u8]; 2] = [br#"[]"#, br#"{"k": "\ud800"}"#];
+        assert!(transform(Conversion::Json).apply(&batch(&lone)).is_ok());
+        let v = t.apply(&batch(&lone)).unwrap_err();
+        assert_eq!((v.key.as_str(), &v.rule), ("id=2", &Rule::JsonbSurrogate));
     }
 
     #[test]

@@ -396,3 +396,108 @@ async fn generated_columns_are_computed_or_copied_never_dropped_silently() {
         ["1|10|20|11|11", "2|-3|-6|-1|-2", "3|0|0|3|1"]
     );
 }
+
+/// JSON is judged as PostgreSQL's own input judges it: for every value of a corpus the check's verdict for `json`
+/// and for `jsonb` equals the server's, and `check` on a table holding the corpus lists exactly the values the load
+/// would refuse (before, a lone surrogate escape passed the check though jsonb refuses it).
+#[tokio::test]
+async fn json_values_are_refused_exactly_where_postgresql_refuses_them() {
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let corpus: Vec<String> = [
+        r#"{"a": [1, -0, 0.5, 1e400, -2E-3, true, false, null], "b": {"c": "d"}}"#,
+        r#" [ ] "#,
+        r#""\"\\\/\b\f\n\r\t\u00e9 😀""#,
+        r#"{"a": 1, "a": 2}"#,
+        r#""\u0000""#,
+        r#""\\u0000""#,
+        r#""\ud800""#,
+        r#""\udc00""#,
+        r#""\ud800x""#,
+        r#""\ud800\ud800""#,
+        r#""\ud83d\ude00""#,
+        r#"[1,]"#,
+        r#"{"a"}"#,
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "-",
+        "True",
+        "nul",
+        "trueX",
+        "[1 2]",
+        r#""a"#,
+        r#""\x""#,
+        r#""\u12g4""#,
+        "\"a\tb\"",
+        "\"a\u{7f}b\"",
+        "[1]]",
+        "{}{}",
+        "",
+        " ",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([deep(129), deep(1000)])
+    .collect();
+    let dbs = TestDbs::bare(
+        "CREATE TABLE docs (id int PRIMARY KEY, j longtext, b longtext)",
+        "CREATE TABLE docs (id integer PRIMARY KEY, j json, b jsonb)",
+    )
+    .await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    let mut refused = Vec::new();
+    for (i, v) in corpus.iter().enumerate() {
+        for (column, ty) in [("j", "json"), ("b", "jsonb")] {
+            let server = pg
+                .query_one(&format!("SELECT $1::text::{ty} IS NOT NULL"), &[v])
+                .await
+                .is_ok();
+            let ours = pgconverge::util::json::validate(v.as_bytes(), ty == "jsonb").is_ok();
+            assert_eq!(ours, server, "{ty} {v:?}: ours {ours}, PostgreSQL {server}");
+            // Each value goes into its own row per column (the other column holds `[]`).
+            let id = if column == "j" { i } else { 1000 + i };
+            if !server {
+                refused.push(format!("docs.{column} id={id}"));
+            }
+        }
+    }
+    assert!(refused.len() > 40, "{refused:?}");
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    for (i, v) in corpus.iter().enumerate() {
+        for (id, j, b) in [(i, v.as_str(), "[]"), (1000 + i, "[]", v.as_str())] {
+            my.exec_drop("INSERT INTO docs VALUES (?, ?, ?)", (id as i32, j, b))
+                .await
+                .unwrap();
+        }
+    }
+    my.disconnect().await.ok();
+    let mapping = mapping_file(&dbs, "");
+    let report = std::env::temp_dir().join(format!("{}-check.json", dbs.name));
+    let (code, out) = run(
+        &dbs,
+        &mapping,
+        "check",
+        &["--report", report.to_str().unwrap()],
+    );
+    assert_eq!(code, 5, "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let mut listed = Vec::new();
+    let mut surrogates = Vec::new();
+    for group in report["groups"].as_array().unwrap() {
+        for v in group["examples"].as_array().unwrap() {
+            let (column, key) = (v["column"].as_str().unwrap(), v["key"].as_str().unwrap());
+            listed.push(format!("docs.{column} {key}"));
+            if group["rule"] == "jsonb_surrogate" {
+                surrogates.push(key.to_string());
+            }
+        }
+    }
+    listed.sort();
+    refused.sort();
+    assert_eq!(listed, refused);
+    // The four lone surrogates of the corpus (at 6 to 9), refused for jsonb under their own rule.
+    surrogates.sort();
+    assert_eq!(surrogates, ["id=1006", "id=1007", "id=1008", "id=1009"]);
+}
