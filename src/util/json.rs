@@ -28,24 +28,16 @@ pub fn validate(v: &[u8], jsonb: bool) -> Result<(), Invalid> {
     'value: loop {
         skip_ws(v, &mut i);
         match v.get(i) {
-            Some(b'{') => {
+            Some(&c @ (b'{' | b'[')) => {
                 i += 1;
                 skip_ws(v, &mut i);
-                if v.get(i) == Some(&b'}') {
+                if v.get(i) == Some(&closing(c)) {
                     i += 1;
                 } else {
-                    open.push(b'{');
-                    key(v, &mut i, jsonb)?;
-                    continue 'value;
-                }
-            }
-            Some(b'[') => {
-                i += 1;
-                skip_ws(v, &mut i);
-                if v.get(i) == Some(&b']') {
-                    i += 1;
-                } else {
-                    open.push(b'[');
+                    open.push(c);
+                    if c == b'{' {
+                        key(v, &mut i, jsonb)?;
+                    }
                     continue 'value;
                 }
             }
@@ -66,7 +58,6 @@ pub fn validate(v: &[u8], jsonb: bool) -> Result<(), Invalid> {
                     Err(Invalid::Syntax)
                 };
             };
-            let close = if container == b'{' { b'}' } else { b']' };
             match v.get(i) {
                 Some(b',') => {
                     i += 1;
@@ -76,13 +67,21 @@ pub fn validate(v: &[u8], jsonb: bool) -> Result<(), Invalid> {
                     }
                     continue 'value;
                 }
-                Some(&c) if c == close => {
+                Some(&c) if c == closing(container) => {
                     i += 1;
                     open.pop();
                 }
                 _ => return Err(Invalid::Syntax),
             }
         }
+    }
+}
+
+fn closing(open: u8) -> u8 {
+    if open == b'{' {
+        b'}'
+    } else {
+        b']'
     }
 }
 
