@@ -147,12 +147,7 @@ fn read_back(stream: &[u8], columns: usize) -> RecordBatch {
     while let Some(pgbinary::Tuple::Row(n)) =
         pgbinary::tuple(&stream[at..], columns, &mut fields).unwrap()
     {
-        for (b, f) in builders.iter_mut().zip(&fields) {
-            match f {
-                Some(r) => b.append_value(&stream[at + r.start..at + r.end]),
-                None => b.append_null(),
-            }
-        }
+        pgconverge::source::pg::append_tuple(&stream[at..], &fields, &mut builders);
         at += n;
     }
     assert_eq!(at, stream.len(), "the stream parses to its end");

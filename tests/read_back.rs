@@ -310,10 +310,11 @@ async fn binary_read_back_gives_the_canonical_form_of_the_text_output() {
                     break;
                 }
                 Tuple::Row(len) => {
-                    match &fields[0] {
-                        Some(r) => binary.append_value(&all[at + r.start..at + r.end]),
-                        None => binary.append_null(),
-                    }
+                    pgconverge::source::pg::append_tuple(
+                        &all[at..],
+                        &fields,
+                        std::slice::from_mut(&mut binary),
+                    );
                     at += len;
                 }
             }

@@ -181,14 +181,7 @@ impl<W: Work + CopyOutSpec> Source<W> for TargetReader {
                                 ended = true;
                             }
                             Some(Tuple::Row(len)) => {
-                                for (b, f) in builders.iter_mut().zip(&fields) {
-                                    match f {
-                                        Some(r) => {
-                                            b.append_value(&buf[start + r.start..start + r.end])
-                                        }
-                                        None => b.append_null(),
-                                    }
-                                }
+                                append_tuple(&buf[start..], &fields, &mut builders);
                                 start += len;
                                 full |= batches.counted(len);
                             }
@@ -283,6 +276,21 @@ impl Batches {
             self.emit(&mut builders, out).await?;
         }
         Ok(self.total)
+    }
+}
+
+/// Appends the fields of one binary COPY tuple (as [`crate::pgbinary::tuple`] found them at the start of `tuple`)
+/// to the builders, one per column, each value as PostgreSQL sent it.
+pub fn append_tuple(
+    tuple: &[u8],
+    fields: &[Option<std::ops::Range<usize>>],
+    builders: &mut [BinaryBuilder],
+) {
+    for (b, f) in builders.iter_mut().zip(fields) {
+        match f {
+            Some(r) => b.append_value(&tuple[r.clone()]),
+            None => b.append_null(),
+        }
     }
 }
 

@@ -186,9 +186,11 @@ fn string(v: &[u8], i: &mut usize, jsonb: bool) -> Result<(), Invalid> {
                     b'u' => {
                         let code = v
                             .get(*i..*i + 4)
-                            .and_then(|h| std::str::from_utf8(h).ok())
-                            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-                            .and_then(|h| u16::from_str_radix(h, 16).ok())
+                            .and_then(|h| {
+                                h.iter().try_fold(0u16, |n, &b| {
+                                    Some(n << 4 | (b as char).to_digit(16)? as u16)
+                                })
+                            })
                             .ok_or(Invalid::Syntax)?;
                         *i += 4;
                         if jsonb {

@@ -1,7 +1,6 @@
 //! Small pure helpers shared by several layers: check answers folded as they stream, calendar arithmetic, hex, JSON
 //! as PostgreSQL accepts it, stable hashing, row-key rendering, SQL quoting, sizes and durations as written on the
-//! command line. Nothing here knows
-//! about a database; `fsio` is the only one that touches files.
+//! command line. Nothing here knows about a database; `fsio` is the only one that touches files.
 
 pub mod answer;
 pub mod calendar;
