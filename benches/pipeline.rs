@@ -12,15 +12,15 @@ use arrow::array::{ArrayRef, AsArray, BinaryBuilder, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pgconverge::canonical::{Canon, Cells};
+use pgconverge::contract::{ColumnContract, TableContract};
 use pgconverge::convert::Conversion;
 use pgconverge::pgbinary::{self, Wire};
-use pgconverge::plan::{ColumnPlan, TablePlan};
-use pgconverge::transform::TableTransform;
+use pgconverge::values::TableConverter;
 
 const ROWS: usize = 4096;
 
-fn column(name: &str, conv: Conversion, target_type: &str) -> ColumnPlan {
-    ColumnPlan {
+fn column(name: &str, conv: Conversion, target_type: &str) -> ColumnContract {
+    ColumnContract {
         source: name.into(),
         source_type: String::new(),
         target: name.into(),
@@ -46,7 +46,7 @@ const WIRES: [Wire; 9] = [
 ];
 
 /// (plan, transform, raw batch) for an authorization_policy-like table with ~3 KB of JSON rules per row.
-fn setup() -> (TablePlan, TableTransform, RecordBatch) {
+fn setup() -> (TableContract, TableConverter, RecordBatch) {
     let stamp = "timestamp without time zone";
     let cols = vec![
         column(
@@ -85,7 +85,7 @@ fn setup() -> (TablePlan, TableTransform, RecordBatch) {
         column("enabled", Conversion::Bool, "boolean"),
     ];
     let names: Vec<String> = cols.iter().map(|c| c.source.clone()).collect();
-    let plan = TablePlan {
+    let plan = TableContract {
         source: "authorization_policy".into(),
         target: "authorization_policy".into(),
         rows_estimate: ROWS as u64,
@@ -99,7 +99,7 @@ fn setup() -> (TablePlan, TableTransform, RecordBatch) {
         .iter()
         .map(|n| (n.clone(), n.starts_with("parent")))
         .collect();
-    let t = TableTransform::new(
+    let t = TableConverter::new(
         &plan,
         &names,
         &nullable,

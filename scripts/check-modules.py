@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Checks the module structure of src/: no import cycle between files, and tasks/channels only in the pipeline.
+"""Checks the module structure of src/: no import cycle between files, no command importing another command (the
+shared phases live in the run layer, src/run/), tasks/channels only in the pipeline, main.rs at most 120 lines and
+no file under src/ over 800 lines.
 
 Every `.rs` file under src/ is a module (`mod.rs` is its directory's module). An edge A -> B means A names an item
 of B: `crate::b::...` (with brace groups), `super::...`, or a child module declared in A (`ledger::X` after
@@ -15,6 +17,8 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 ALLOWED_TASKS = ("pipeline/", "main.rs")
+MAX_MAIN_LINES = 120
+MAX_FILE_LINES = 800
 
 
 def module_of(rel):
@@ -71,10 +75,13 @@ def paths_after(text, start):
 
 def main():
     files = {}
+    lengths = {}
     for d, _, names in os.walk(ROOT):
         for n in names:
             if n.endswith(".rs"):
                 rel = os.path.relpath(os.path.join(d, n), ROOT).replace(os.sep, "/")
+                with open(os.path.join(d, n), encoding="utf-8") as f:
+                    lengths[rel] = sum(1 for _ in f)
                 if n == "tests.rs":
                     continue
                 text = strip_comments(open(os.path.join(d, n), encoding="utf-8").read())
@@ -164,9 +171,24 @@ def main():
             if re.search(r"\b(mpsc|JoinSet|spawn)\b", line):
                 bad = True
                 print(f"src/{rel}:{i}: tasks and channels belong in src/pipeline/: {line.strip()}")
+    for m in sorted(edges):
+        if len(m) == 2 and m[0] == "commands":
+            for t in sorted(edges[m]):
+                if t[:1] == ("commands",):
+                    bad = True
+                    print(f"{name(m)} imports {name(t)}: a command imports no other command; shared phases go in src/run/")
+    for rel, n in sorted(lengths.items()):
+        limit = MAX_MAIN_LINES if rel == "main.rs" else MAX_FILE_LINES
+        if n > limit:
+            bad = True
+            print(f"src/{rel}: {n} lines, over {limit}: split it")
     if bad:
         sys.exit(1)
-    print(f"{len(modules)} modules, {sum(len(e) for e in edges.values())} imports, no cycle; tasks and channels only in the pipeline.")
+    print(
+        f"{len(modules)} modules, {sum(len(e) for e in edges.values())} imports, no cycle; no command imports another; "
+        f"tasks and channels only in the pipeline; main.rs {lengths['main.rs']} lines, the longest file "
+        f"{max(lengths.values())} lines."
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ pub struct Spec {
 
 impl Spec {
     /// The canonical form of a planned table's converted rows (its target columns, key from the plan).
-    pub fn of(tp: &crate::plan::TablePlan) -> Spec {
+    pub fn of(tp: &crate::contract::TableContract) -> Spec {
         let columns: Vec<(String, Conversion, String)> = tp
             .columns
             .iter()
@@ -128,7 +128,7 @@ pub fn decode_buckets(text: &str) -> Result<Buckets, String> {
 
 impl Canon {
     /// The canonical form of a planned table's converted rows (its target columns, key from the plan).
-    pub fn of(tp: &crate::plan::TablePlan) -> Canon {
+    pub fn of(tp: &crate::contract::TableContract) -> Canon {
         Spec::of(tp).canon()
     }
 

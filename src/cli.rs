@@ -1,9 +1,10 @@
-//! The command line: every subcommand, flag and its help text (clap). The binary parses it; tests parse the
-//! commands the documentation shows, so the docs cannot drift from the CLI.
+//! The command line as typed: every subcommand, flag and its help text (clap). Values stay raw (`Option`s, no
+//! defaults filled in): `config` turns them into each command's settings, so a default lives in one place. The
+//! help text states each default, and `config`'s tests check that it states the one `config` applies. Tests parse
+//! the commands the documentation shows, so the docs cannot drift from the CLI.
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{self, session::Tuning};
 use crate::sink::copy::ToastCompression;
 
 #[derive(Parser)]
@@ -12,10 +13,7 @@ use crate::sink::copy::ToastCompression;
     version,
     about = "Moves a MySQL/MariaDB database into PostgreSQL inside a cut-over window."
 )]
-#[command(
-    after_help = "Exit codes: 0 success; 1 internal error; 2 usage error; 3 connection error; \
-4 schema contract violation; 5 data violation; 6 verification mismatch; 130 interrupted."
-)]
+// The exit codes are appended to the help by `Cli::command_with_exit_codes`, from `exit::Exit`.
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,9 +23,47 @@ pub struct Cli {
     /// More log detail: -v debug for pgconverge, -vv debug for everything (server notices included).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Log line format on stderr: text (colour only on a terminal) or json (one object per line).
-    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
-    pub log_format: String,
+    /// Log line format on stderr: text (colour only on a terminal) or json (one object per line) [default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Cli {
+    /// The command line with the exit-code table of `exit::Exit` after the help.
+    pub fn command_with_exit_codes() -> clap::Command {
+        <Cli as clap::CommandFactory>::command().after_help(crate::exit::Exit::help())
+    }
+
+    /// Parses this process's arguments (exits with clap's usage error or the help, as clap does).
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command_with_exit_codes().get_matches();
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `--format` and `--keep-format`: the files written per chunk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum FileFormat {
+    /// CSV (what `import` and `psql` load).
+    Csv,
+    /// Typed Parquet.
+    Parquet,
+    /// Both, side by side.
+    Both,
+}
+
+/// `--copy-format`: the COPY wire format.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum CopyFormat {
+    Csv,
+    Binary,
 }
 
 #[derive(Subcommand)]
@@ -87,16 +123,6 @@ pub struct Endpoints {
     pub mapping: std::path::PathBuf,
 }
 
-impl From<Endpoints> for commands::session::Endpoints {
-    fn from(e: Endpoints) -> Self {
-        commands::session::Endpoints {
-            source: e.source,
-            target: e.target,
-            mapping: e.mapping,
-        }
-    }
-}
-
 #[derive(Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -121,58 +147,44 @@ pub struct TuningArgs {
     /// Target connections (or file writers) in parallel [default: cores, at most 4].
     #[arg(long)]
     pub writers: Option<usize>,
-    /// Target rows per chunk (one COPY transaction, or one file, each).
-    #[arg(long, default_value_t = 200_000)]
-    pub chunk_rows: u64,
+    /// Target rows per chunk (one COPY transaction, or one file, each) [default: 200000].
+    #[arg(long)]
+    pub chunk_rows: Option<u64>,
     /// Target bytes per chunk (by the source's size estimate), e.g. 64MiB; the smaller chunk of the two limits
-    /// wins.
-    #[arg(long, default_value = "64MiB", value_parser = crate::util::size::parse)]
-    pub chunk_bytes: u64,
-    /// Rows per Arrow batch.
-    #[arg(long, default_value_t = 8192)]
-    pub batch_rows: usize,
-    /// Memory budget for all queued batches, e.g. 512MiB or 2G; batch sizes are derived from it.
-    #[arg(long, default_value = "512MiB", value_parser = crate::util::size::parse)]
-    pub max_memory: u64,
+    /// wins [default: 64MiB].
+    #[arg(long, value_parser = crate::util::size::parse)]
+    pub chunk_bytes: Option<u64>,
+    /// Rows per Arrow batch [default: 8192].
+    #[arg(long)]
+    pub batch_rows: Option<usize>,
+    /// Memory budget for all queued batches, e.g. 512MiB or 2G; batch sizes are derived from it [default: 512MiB].
+    #[arg(long, value_parser = crate::util::size::parse)]
+    pub max_memory: Option<u64>,
     /// The source receives no writes: read without the global read lock (for users without RELOAD).
     #[arg(long)]
     pub source_quiesced: bool,
     /// How long the snapshot's global read lock may wait behind write statements still running on the source
-    /// (`10s`, `1m`, or seconds);
-    /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
-    pub lock_wait: u64,
-}
-
-impl TuningArgs {
-    pub fn tuning(&self) -> Tuning {
-        let mut t = Tuning::default();
-        t.readers = self.readers.unwrap_or(t.readers);
-        t.writers = self.writers.unwrap_or(t.writers);
-        t.chunk_rows = self.chunk_rows;
-        t.chunk_bytes = self.chunk_bytes;
-        t.batch_rows = self.batch_rows;
-        t.max_memory = self.max_memory;
-        t.source_quiesced = self.source_quiesced;
-        t.lock_wait = self.lock_wait;
-        t
-    }
+    /// (`10s`, `1m`, or seconds); it holds back new writes while it waits, then gives up naming them
+    /// [default: 10s].
+    #[arg(long, value_parser = crate::util::duration::parse)]
+    pub lock_wait: Option<u64>,
 }
 
 /// How the COPY sessions store what they load (migrate, import).
 #[derive(Args)]
 pub struct LoadArgs {
-    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (the default, where the server was
-    /// built with it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
-    /// COMPRESSION by the schema keeps it.
-    #[arg(long, value_enum, default_value_t = ToastCompression::Lz4)]
-    pub toast_compression: ToastCompression,
+    /// How PostgreSQL compresses the large values (TOAST) the load writes: lz4 (where the server was built with
+    /// it: several times cheaper than pglz) or pglz (PostgreSQL's own default). A column given its own
+    /// COMPRESSION by the schema keeps it [default: lz4].
+    #[arg(long, value_enum)]
+    pub toast_compression: Option<ToastCompression>,
     /// Finish each table (VACUUM (ANALYZE), row count, its foreign keys re-created and validated) as soon as it
     /// and its parents are loaded, while other tables still load: on, off (all of it after the load), or auto
-    /// (the default: on when this machine has at least two cores more than --writers; it runs on one more target
-    /// session, which on a machine without cores to spare competes with the load: on 2 cores it was slower).
-    #[arg(long, value_enum, default_value_t = FinishEarly::Auto)]
-    pub finish_early: FinishEarly,
+    /// (on when this machine has at least two cores more than --writers; it runs on one more target session,
+    /// which on a machine without cores to spare competes with the load: on 2 cores it was slower)
+    /// [default: auto].
+    #[arg(long, value_enum)]
+    pub finish_early: Option<FinishEarly>,
 }
 
 /// `--finish-early`.
@@ -181,27 +193,6 @@ pub enum FinishEarly {
     On,
     Off,
     Auto,
-}
-
-impl LoadArgs {
-    /// Puts the loading flags into `tuning` (its writers already set).
-    pub fn apply(&self, tuning: &mut Tuning) {
-        tuning.toast_compression = Some(self.toast_compression);
-        tuning.finish_early = self
-            .finish_early
-            .resolve(tuning.writers, commands::session::cores());
-    }
-}
-
-impl FinishEarly {
-    /// Whether to finish tables during the load, given the writers and this machine's cores.
-    pub fn resolve(self, writers: usize, cores: usize) -> bool {
-        match self {
-            FinishEarly::On => true,
-            FinishEarly::Off => false,
-            FinishEarly::Auto => cores >= writers + 2,
-        }
-    }
 }
 
 impl clap::ValueEnum for ToastCompression {
@@ -223,9 +214,9 @@ pub struct ExportArgs {
     /// The export directory: DIR/<table>/<chunk>.csv (and/or .parquet) and DIR/manifest.json (docs/csv-format.md).
     #[arg(long)]
     pub out: std::path::PathBuf,
-    /// Files per chunk: csv (what `import` and `psql` load), parquet (typed), or both.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"])]
-    pub format: String,
+    /// Files per chunk: csv (what `import` and `psql` load), parquet (typed), or both [default: csv].
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
     /// Empty a non-empty export directory first instead of refusing.
     #[arg(long, conflicts_with = "resume")]
     pub replace: bool,
@@ -286,14 +277,15 @@ pub struct MigrateArgs {
     /// `pgconverge import` can load elsewhere; with --resume, the directory the interrupted run kept.
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
-    /// Files per chunk in the --keep directory: csv, parquet (typed), or both.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "both"], requires = "keep")]
-    pub keep_format: String,
+    /// Files per chunk in the --keep directory: csv, parquet (typed), or both [default: csv].
+    #[arg(long, value_enum, requires = "keep")]
+    pub keep_format: Option<FileFormat>,
     #[command(flatten)]
     pub load: LoadArgs,
-    /// Wire format of COPY: binary (the default: PostgreSQL skips text parsing) or csv (what exported files hold).
-    #[arg(long, value_parser = ["csv", "binary"])]
-    pub copy_format: Option<String>,
+    /// Wire format of COPY: binary (PostgreSQL skips text parsing) or csv (what exported files hold)
+    /// [default: binary].
+    #[arg(long, value_enum)]
+    pub copy_format: Option<CopyFormat>,
     /// Write the run report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -323,10 +315,10 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub source_quiesced: bool,
     /// How long the snapshot's global read lock may wait behind write statements still running on the source
-    /// (`10s`, `1m`, or seconds);
-    /// it holds back new writes while it waits, then gives up naming them.
-    #[arg(long, default_value = "10s", value_parser = crate::util::duration::parse)]
-    pub lock_wait: u64,
+    /// (`10s`, `1m`, or seconds); it holds back new writes while it waits, then gives up naming them
+    /// [default: 10s].
+    #[arg(long, value_parser = crate::util::duration::parse)]
+    pub lock_wait: Option<u64>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
@@ -363,7 +355,7 @@ pub struct ResetArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub endpoints: Endpoints,
-    /// Source connections reading in parallel [default: cores, at most 4]. `check` never takes the global read
+    /// Source connections reading in parallel [default: cores (at most 4) + 1]. `check` never takes the global read
     /// lock: each reads in its own consistent snapshot.
     #[arg(long)]
     pub readers: Option<usize>,
@@ -374,18 +366,4 @@ pub struct CheckArgs {
     /// foreign_key_checks off); by default only keys the target adds are scanned.
     #[arg(long)]
     pub all_foreign_keys: bool,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FinishEarly;
-
-    #[test]
-    fn finish_early_auto_needs_two_cores_beyond_the_writers() {
-        assert!(!FinishEarly::Auto.resolve(2, 2), "the benchmark machine");
-        assert!(!FinishEarly::Auto.resolve(1, 2));
-        assert!(FinishEarly::Auto.resolve(4, 8));
-        assert!(FinishEarly::On.resolve(2, 2));
-        assert!(!FinishEarly::Off.resolve(1, 16));
-    }
 }

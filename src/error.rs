@@ -1,15 +1,22 @@
 //! The run-level error of every command and its documented exit code. It wraps the typed error of each layer
 //! from above: only the commands and the binary import it; no lower module does.
 
+use crate::cutover::TargetError;
+use crate::exit::Exit;
 use crate::sink::SinkError;
 use crate::source::mysql::SourceError;
-use crate::target::TargetError;
 
 /// What stopped a run; each variant has its own exit code (see README).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// What the command line asks for cannot be done as asked (a flag, a file it names).
     #[error("{0}")]
     Usage(String),
+    /// The state of the target, an export directory or a manifest forbids the command (a ledger in the way,
+    /// nothing to resume, an occupied directory, a manifest that does not match); the message names the state
+    /// and the command that gets past it.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Connect(#[from] crate::connect::ConnectError),
     #[error(transparent)]
@@ -21,7 +28,7 @@ pub enum Error {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Violation(#[from] Box<crate::transform::Violation>),
+    Violation(#[from] Box<crate::values::Violation>),
     #[error(transparent)]
     File(#[from] crate::source::files::FileError),
     #[error(transparent)]
@@ -120,29 +127,41 @@ impl Error {
         }
     }
 
-    /// Exit codes: 1 internal, 2 usage, 3 connection, 4 contract, 5 data, 6 verification, 130 interrupted.
+    /// A data violation: the source holds a value the target would refuse or change. Such a run cannot be
+    /// resumed (the source must change first), so the target is restored.
+    pub fn is_data_violation(&self) -> bool {
+        self.exit() == Exit::Data
+    }
+
     pub fn exit_code(&self) -> u8 {
+        self.exit().code()
+    }
+
+    /// The documented exit code of this error.
+    pub fn exit(&self) -> Exit {
         if self.is_connection_loss() {
-            return 3;
+            return Exit::Connection;
         }
         match self {
-            Error::Usage(_) | Error::Mapping(_) => 2,
+            Error::Usage(_) | Error::Refused(_) | Error::Mapping(_) => Exit::Usage,
             Error::Connect(_)
             | Error::Source(SourceError::Connect(_) | SourceError::LockWait { .. })
-            | Error::Sink(SinkError::Connect(_)) => 3,
-            Error::Contract(_) => 4,
+            | Error::Sink(SinkError::Connect(_)) => Exit::Connection,
+            Error::Contract(_) => Exit::Contract,
             Error::Violation(_)
             | Error::Sink(SinkError::Copy(_) | SinkError::RowCount { .. })
-            | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => 5,
+            | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => Exit::Data,
             Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. })
             | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
-            | Error::File(_) => 2,
-            Error::Verify(_) => 6,
-            Error::Window { .. } => 7,
-            Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => 130,
-            Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit_code(),
-            Error::RestoreFailed { cause, .. } => cause.exit_code(),
-            Error::Lost(_) => 3,
+            | Error::File(_) => Exit::Usage,
+            Error::Verify(_) => Exit::Verification,
+            Error::Window { .. } => Exit::Window,
+            Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => {
+                Exit::Interrupted
+            }
+            Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit(),
+            Error::RestoreFailed { cause, .. } => cause.exit(),
+            Error::Lost(_) => Exit::Connection,
             Error::Source(_)
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
@@ -150,7 +169,7 @@ impl Error {
             | Error::Sink(SinkError::Setting { .. })
             | Error::TargetRead(_)
             | Error::Pipeline(_)
-            | Error::Internal(_) => 1,
+            | Error::Internal(_) => Exit::Internal,
         }
     }
 }

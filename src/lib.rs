@@ -17,25 +17,30 @@
 //! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
 
 pub mod canonical;
+pub mod chunk;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod connect;
+pub mod contract;
 pub mod convert;
+pub mod cutover;
 pub mod error;
+pub mod exit;
 pub mod hooks;
+pub mod logging;
 pub mod manifest;
 pub mod mapping;
 pub mod pgbinary;
 pub mod pipeline;
-pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod schema;
 pub mod sink;
 pub mod source;
-pub mod target;
 pub mod tls;
-pub mod transform;
 pub mod url;
 pub mod util;
+pub mod values;
 pub mod window;

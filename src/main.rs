@@ -1,12 +1,12 @@
-//! pgconverge command-line entry point: parses flags into one settings struct per command, runs it through the
-//! library (`pgconverge::commands`), maps errors to the documented exit codes.
+//! pgconverge command-line entry point: parses the flags (`cli`), turns them into the command's settings
+//! (`config`), runs it (`commands::run`) and exits with its code (`exit::Exit`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use pgconverge::cli::{Cli, Command};
-use pgconverge::commands::{self, session::Tuning};
+use pgconverge::cli::Cli;
+use pgconverge::config::{self, Machine};
+use pgconverge::exit::Exit;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,8 +28,15 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
-    init_logging(&cli);
+    let cli = Cli::parse_args();
+    let terminal = std::io::stderr().is_terminal();
+    pgconverge::logging::init(&config::logging(
+        cli.quiet,
+        cli.verbose,
+        cli.log_format,
+        terminal,
+    ));
+    let invocation = config::resolve(cli.command, Machine::this());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,173 +44,29 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pgconverge: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return Exit::Internal.into();
         }
     };
-    match rt.block_on(run(cli)) {
-        Ok(code) => code,
+    match rt.block_on(pgconverge::commands::run(invocation)) {
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("pgconverge: {}", message_of(&e));
-            ExitCode::from(exit_code_of(&e))
+            e.exit().into()
         }
     }
-}
-
-/// Logs on stderr: ANSI colour and progress bars only when stderr is a terminal; PostgreSQL notices ("drop
-/// cascades to ...") and driver chatter at debug level; PGCONVERGE_LOG overrides the filter.
-fn init_logging(cli: &Cli) {
-    use std::io::IsTerminal;
-    let terminal = std::io::stderr().is_terminal();
-    let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info,tokio_postgres=warn,mysql_async=warn",
-        (false, 1) => "debug,tokio_postgres=info,mysql_async=info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PGCONVERGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| pgconverge::progress::LogWriter)
-        .with_ansi(terminal);
-    if cli.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    pgconverge::progress::set_mode(match (cli.quiet, terminal) {
-        (true, _) => pgconverge::progress::Mode::Off,
-        (false, true) => pgconverge::progress::Mode::Bars,
-        (false, false) => pgconverge::progress::Mode::Lines,
-    });
 }
 
 /// The error and its causes, skipping causes whose text the message already carries (our errors embed them).
-fn message_of(e: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
+fn message_of(e: &pgconverge::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
         if !msg.contains(&text) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
+            msg.push_str(": ");
             msg.push_str(&text);
         }
+        cause = c.source();
     }
     msg
-}
-
-/// clap has already restricted the value to csv, parquet or both.
-fn formats(s: &str) -> pgconverge::sink::export::Formats {
-    pgconverge::sink::export::Formats::parse(s).expect("clap checked the format")
-}
-
-fn exit_code_of(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<pgconverge::error::Error>() {
-        Some(e) => e.exit_code(),
-        None => 1,
-    }
-}
-
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Plan(a) => {
-            let e = &a.endpoints;
-            let w = commands::plan::Window {
-                window: a.window,
-                calibrate: a.calibrate,
-            };
-            commands::plan::plan_command(&e.source, &e.target, &e.mapping, a.report.as_deref(), &w)
-                .await?;
-        }
-        Command::Migrate(a) => {
-            let mut tuning = a.tuning.tuning();
-            a.load.apply(&mut tuning);
-            let settings = commands::migrate::Settings {
-                endpoints: a.endpoints.into(),
-                tuning,
-                replace: a.replace,
-                keep: a.keep,
-                keep_formats: formats(&a.keep_format),
-                binary: a.copy_format.as_deref() != Some("csv"),
-                resume: a.resume,
-                report: a.report,
-                verify: !a.no_verify,
-                checklist: a.checklist,
-            };
-            commands::migrate::command(&settings).await?;
-        }
-        Command::Check(a) => {
-            let mut tuning = Tuning::default();
-            // Reading and checking only: one more reader than the default, since no COPY competes for the cores.
-            tuning.readers = a.readers.unwrap_or(tuning.readers + 1);
-            let settings = commands::check::Settings {
-                endpoints: a.endpoints.into(),
-                tuning,
-                all_foreign_keys: a.all_foreign_keys,
-                report: a.report,
-            };
-            if commands::check::command(&settings).await?.violations > 0 {
-                return Ok(ExitCode::from(5));
-            }
-        }
-        Command::Export(a) => {
-            let settings = commands::export::Settings {
-                endpoints: a.endpoints.into(),
-                tuning: a.tuning.tuning(),
-                out: a.out,
-                formats: formats(&a.format),
-                replace: a.replace,
-                resume: a.resume,
-                report: a.report,
-            };
-            commands::export::command(&settings).await?;
-        }
-        Command::Import(a) => {
-            let mut tuning = Tuning::default();
-            tuning.readers = a.readers.unwrap_or(tuning.readers);
-            tuning.writers = a.writers.unwrap_or(tuning.writers);
-            a.load.apply(&mut tuning);
-            let settings = commands::import::Settings {
-                target: a.target,
-                mapping: a.mapping,
-                from: a.from,
-                tuning,
-                replace: a.replace,
-                resume: a.resume,
-                report: a.report,
-                verify: !a.no_verify,
-                checklist: a.checklist,
-            };
-            commands::import::command(&settings).await?;
-        }
-        Command::Verify(a) => {
-            let mut tuning = Tuning::default();
-            // Reading MySQL chunk by chunk waits on the server more than it computes: twice the default readers
-            // kept both cores busy (scale 1: 90 s with 2 readers, 73 s with 4).
-            tuning.readers = a.readers.unwrap_or(tuning.readers * 2);
-            tuning.writers = a.writers.unwrap_or(tuning.writers);
-            tuning.source_quiesced = a.source_quiesced;
-            tuning.lock_wait = a.lock_wait;
-            let settings = commands::verify::Settings {
-                endpoints: a.endpoints.into(),
-                tuning,
-                report: a.report,
-                checklist: a.checklist,
-                source_unchanged: a.source_unchanged,
-            };
-            commands::verify::command(&settings).await?;
-        }
-        Command::Reset(a) => {
-            let settings = commands::reset::Settings {
-                target: a.target,
-                mapping: a.mapping,
-                yes: a.yes,
-                force: a.force,
-                keep_data: a.keep_data,
-            };
-            commands::reset::command(&settings).await?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::mysql::SnapshotInfo;
-use crate::target::ledger::{Inputs, Run};
+use crate::chunk::SnapshotInfo;
+use crate::cutover::ledger::{Inputs, Run};
 use crate::util::answer::{Answer, Row};
 
 /// The manifest format this build writes and reads.

@@ -106,7 +106,7 @@ pub struct ColumnMapping {
     /// Target column name when it differs from the source's.
     pub target: Option<String>,
     /// A value rewrite applied before the type conversion.
-    pub transform: Option<Transform>,
+    pub transform: Option<Rewrite>,
     /// What a NULL becomes when the source allows NULL and the target does not. Declaring it acknowledges the
     /// difference; without it the difference is a contract problem.
     pub on_null: Option<OnNull>,
@@ -119,7 +119,7 @@ pub struct ColumnMapping {
 /// Value rewrites that introspection cannot infer.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Transform {
+pub enum Rewrite {
     /// Text whose characters U+0000..U+00FF are bytes (zlib output stored one byte per character), written as
     /// standard base64 of those bytes. Empty stays empty.
     Latin1BytesToBase64,

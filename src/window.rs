@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::TablePlan;
+use crate::contract::TableContract;
 
 /// Uncalibrated rates, measured on the 2-core reference machine (docs/benchmarks.md): chunk seconds per source
 /// byte, the finish and verification per row, the fixed preparation. A rehearsal's report replaces them all.
@@ -107,7 +107,7 @@ pub struct Estimate {
 }
 
 /// Chunks the run would cut a table into (as `migrate` plans them).
-fn chunks(t: &TablePlan, chunk_rows: u64, chunk_bytes: u64) -> f64 {
+fn chunks(t: &TableContract, chunk_rows: u64, chunk_bytes: u64) -> f64 {
     (t.rows_estimate.div_ceil(chunk_rows.max(1)))
         .max(t.bytes_estimate.div_ceil(chunk_bytes.max(1)))
         .max(1) as f64
@@ -128,7 +128,7 @@ fn ratio(new_rows: u64, new_bytes: u64, old_rows: u64, old_bytes: u64) -> Option
 /// Estimates a migration of `tables` (their current size estimates), from `calibration` when given; `chunking`
 /// is (rows, bytes) per chunk when no calibration says what the run used.
 pub fn estimate(
-    tables: &[TablePlan],
+    tables: &[TableContract],
     calibration: Option<&Calibration>,
     window_seconds: Option<u64>,
     chunking: (u64, u64),
@@ -256,8 +256,8 @@ pub fn render(e: &Estimate) -> String {
 mod tests {
     use super::*;
 
-    fn table(name: &str, rows: u64, bytes: u64) -> TablePlan {
-        TablePlan {
+    fn table(name: &str, rows: u64, bytes: u64) -> TableContract {
+        TableContract {
             source: name.into(),
             target: name.into(),
             rows_estimate: rows,

@@ -4,35 +4,22 @@
 //! keys and UNIQUE constraints.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
-use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning};
+use crate::config::{CheckSettings as Settings, Tuning};
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop, Transform};
-use crate::plan::Plan;
-use crate::schema::TargetTable;
+use crate::run::session::{self, Ledger};
+use crate::run::work::{self, ChunkWork};
+use crate::run::{keys, output};
 use crate::sink::{Collect, Tally};
-use crate::source::mysql::{self as src, SourceError};
-use crate::transform::{Rule, Violation};
-use crate::util::sql::{mysql_ident as quote_ident, orphan_sql, Dialect};
-
-/// Everything `pgconverge check` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub endpoints: Endpoints,
-    pub tuning: Tuning,
-    /// Also scan foreign keys the source declares.
-    pub all_foreign_keys: bool,
-    /// Write every finding as JSON here.
-    pub report: Option<PathBuf>,
-}
+use crate::source::mysql as src;
+use crate::values::{Rule, Violation};
 
 /// Examples kept per (table, column, rule) group; every violation is counted.
 const EXAMPLES_PER_GROUP: usize = 100;
@@ -113,13 +100,8 @@ impl Transform<ChunkWork> for Inspect {
 /// Runs the preflight. Returns the report; the caller decides the exit code from `violations`.
 pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport, Error> {
     let started = Instant::now();
-    // A preflight never takes the global read lock (it would hold back the production source's writes): each
-    // reader reads in its own consistent snapshot, and the key checks run on one connection, consistent within
-    // itself. Enough to find the rows that would stop a run.
-    let opts = &Tuning {
-        source_quiesced: true,
-        ..settings.tuning.clone()
-    };
+    // The key checks run on one connection, consistent within itself (config: a preflight never locks).
+    let opts = &settings.tuning;
     let session::Session {
         plan,
         source_tables,
@@ -137,7 +119,7 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     )
     .await?;
     let collector = Arc::new(Mutex::new(Collector::default()));
-    let progress = Arc::new(super::session::progress(
+    let progress = Arc::new(session::progress(
         "check",
         &plan,
         jobs.iter().map(|j| j.table.plan.source.as_str()),
@@ -149,15 +131,20 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     let single = snapshot.conns.is_empty();
     let keys = async {
         let keys_started = Instant::now();
-        keys(
+        let found = keys::target_only_keys(
             &mut main_conn,
             &plan,
             &source_tables,
             &target_tables,
-            &collector,
             settings.all_foreign_keys,
+            EXAMPLES_PER_GROUP,
         )
         .await?;
+        let mut c = collector.lock().expect("collector lock");
+        for (v, n) in found {
+            c.add(v, n);
+        }
+        drop(c);
         tracing::info!(
             seconds = keys_started.elapsed().as_secs_f64(),
             "Foreign keys and unique constraints checked."
@@ -203,7 +190,7 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
         )])
         .await?
     } else {
-        let readers = opts.readers_of(&mut snapshot);
+        let readers = work::readers(opts, &mut snapshot);
         let (k, r) = tokio::join!(keys, read(readers));
         k?;
         r?
@@ -230,188 +217,9 @@ pub async fn command(settings: &Settings) -> Result<CheckReport, Error> {
     let report = check(&mapping, settings).await?;
     print!("{}", render_text(&report));
     if let Some(path) = &settings.report {
-        session::write_report(path, "check", &report)?;
+        output::write_report(path, "check", &report)?;
     }
     Ok(report)
-}
-
-/// Target column -> source column of a planned table.
-fn source_column<'a>(
-    plan: &'a Plan,
-    target_table: &str,
-    target_column: &str,
-) -> Option<(&'a str, &'a str)> {
-    let tp = plan.tables.iter().find(|t| t.target == target_table)?;
-    let c = tp.columns.iter().find(|c| c.target == target_column)?;
-    Some((tp.source.as_str(), c.source.as_str()))
-}
-
-/// Rows whose value of a target foreign key has no parent row, found on the source inside the snapshot (at most
-/// `limit` per key). Keys the source declares were enforced on its writes and are scanned only with `all`.
-pub async fn foreign_key_orphans(
-    conn: &mut mysql_async::Conn,
-    plan: &Plan,
-    sources: &[crate::schema::SourceTable],
-    target: &[TargetTable],
-    all_foreign_keys: bool,
-    limit: usize,
-) -> Result<Vec<Violation>, Error> {
-    let q =
-        |context: String| move |source: mysql_async::Error| SourceError::Query { context, source };
-    let mut found = Vec::new();
-    for t in target {
-        let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
-            continue;
-        };
-        for con in t.constraints.iter().filter(|c| c.kind == 'f') {
-            let Some(parent) = con.ref_table.as_deref() else {
-                continue;
-            };
-            let cols: Option<Vec<(&str, &str)>> = con
-                .columns
-                .iter()
-                .zip(&con.ref_columns)
-                .map(|(c, r)| {
-                    Some((
-                        source_column(plan, &t.name, c)?.1,
-                        source_column(plan, parent, r)?.1,
-                    ))
-                })
-                .collect();
-            let (Some(cols), Some(ptp)) = (cols, plan.tables.iter().find(|p| p.target == parent))
-            else {
-                continue;
-            };
-            // A key the source declares was enforced on every write made with foreign_key_checks on;
-            // only bulk loads with the checks off (restored dumps) can break it. Those are scanned
-            // with --all-foreign-keys; PostgreSQL re-validates every key at the end of migrate anyway.
-            let declared = sources
-                .iter()
-                .find(|s| s.name == tp.source)
-                .is_some_and(|s| {
-                    s.foreign_keys.iter().any(|(c, p)| {
-                        p == &ptp.source
-                            && c.len() == cols.len()
-                            && cols.iter().all(|(x, _)| c.iter().any(|y| y == x))
-                    })
-                });
-            if declared && !all_foreign_keys {
-                continue;
-            }
-            let sql = orphan_sql(
-                Dialect::MySql,
-                &quote_ident(&tp.source),
-                &quote_ident(&ptp.source),
-                &tp.primary_key,
-                &cols,
-                limit as u32,
-            );
-            let rows: Vec<(String, String)> = conn
-                .query(&sql)
-                .await
-                .map_err(q(format!("checking {}", con.name)))?;
-            for (key, value) in rows {
-                found.push(Violation {
-                    table: tp.source.clone(),
-                    key: format!("{}={key}", tp.primary_key.join(",")),
-                    column: cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(","),
-                    rule: Rule::OrphanForeignKey {
-                        parent: ptp.source.clone(),
-                    },
-                    excerpt: format!("{value:?}"),
-                    hint: Some(format!("target foreign key {}", con.name)),
-                });
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// Foreign keys and UNIQUE constraints of the target, checked on the source inside the snapshot (target UNIQUE
-/// constraints the source does not enforce: duplicates PostgreSQL would reject).
-async fn keys(
-    conn: &mut mysql_async::Conn,
-    plan: &Plan,
-    sources: &[crate::schema::SourceTable],
-    target: &[TargetTable],
-    collector: &Arc<Mutex<Collector>>,
-    all_foreign_keys: bool,
-) -> Result<(), Error> {
-    let q =
-        |context: String| move |source: mysql_async::Error| SourceError::Query { context, source };
-    let orphans = foreign_key_orphans(
-        conn,
-        plan,
-        sources,
-        target,
-        all_foreign_keys,
-        EXAMPLES_PER_GROUP,
-    )
-    .await?;
-    for v in orphans {
-        collector.lock().expect("collector lock").add(v, 1);
-    }
-    for t in target {
-        let Some(tp) = plan.tables.iter().find(|p| p.target == t.name) else {
-            continue;
-        };
-        for con in t.constraints.iter().filter(|c| c.kind == 'u') {
-            let cols: Option<Vec<&str>> = con
-                .columns
-                .iter()
-                .map(|c| source_column(plan, &t.name, c).map(|x| x.1))
-                .collect();
-            let Some(cols) = cols else { continue };
-            // A source UNIQUE index on the same columns already forbids what PostgreSQL would reject:
-            // MySQL's collations and PAD SPACE compare more loosely, never more strictly.
-            let enforced = sources
-                .iter()
-                .find(|s| s.name == tp.source)
-                .is_some_and(|s| {
-                    s.unique_keys.iter().any(|k| {
-                        k.len() == cols.len() && cols.iter().all(|c| k.iter().any(|x| x == c))
-                    })
-                });
-            if enforced {
-                continue;
-            } // PostgreSQL compares bytes and lets NULLs repeat; MySQL's collation may fold case.
-            let bin: Vec<String> = cols
-                .iter()
-                .map(|c| format!("CAST({} AS BINARY)", quote_ident(c)))
-                .collect();
-            let present: Vec<String> = cols
-                .iter()
-                .map(|c| format!("{0} IS NOT NULL AND {0} <> ''", quote_ident(c)))
-                .collect();
-            let sql = format!(
-                "SELECT CONCAT_WS(', ', {}), COUNT(*) FROM {} WHERE {} GROUP BY {} HAVING COUNT(*) > 1 LIMIT {EXAMPLES_PER_GROUP}",
-                cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
-                quote_ident(&tp.source),
-                present.join(" AND "),
-                bin.join(", ")
-            );
-            let rows: Vec<(String, u64)> = conn
-                .query(&sql)
-                .await
-                .map_err(q(format!("checking {}", con.name)))?;
-            for (value, n) in rows {
-                collector.lock().expect("collector lock").add(
-                    Violation {
-                        table: tp.source.clone(),
-                        key: format!("{n} rows"),
-                        column: cols.join(","),
-                        rule: Rule::Duplicate {
-                            constraint: con.name.clone(),
-                        },
-                        excerpt: format!("{value:?}"),
-                        hint: Some("keep one of the rows in the source".into()),
-                    },
-                    n,
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Human-readable report: groups with counts and the first examples.

@@ -6,45 +6,30 @@
 //! `import` verifies the target against. `--format parquet|both` adds typed Parquet files; `--resume` continues an
 //! interrupted export from the directory's journal (`files`). Format: docs/csv-format.md.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::files::{self, About};
-use super::migrate::Encode;
-use super::session::{self, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
 use crate::canonical::Canon;
+use crate::config::{ExportSettings as Settings, Tuning, QUEUE_BATCHES};
+use crate::cutover::ledger::Run;
 use crate::error::Error;
 use crate::manifest;
 use crate::mapping::Mapping;
 use crate::pipeline::{self, Stop};
-use crate::sink::export::{ExportFiles, Formats};
-use crate::target::ledger::Run;
-
-/// Everything `pgconverge export` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub endpoints: Endpoints,
-    pub tuning: Tuning,
-    /// The export directory.
-    pub out: PathBuf,
-    /// CSV, typed Parquet, or both per chunk.
-    pub formats: Formats,
-    /// Empty a non-empty directory first instead of refusing.
-    pub replace: bool,
-    /// Continue the interrupted export in `out` from its journal.
-    pub resume: bool,
-    pub report: Option<PathBuf>,
-}
+use crate::run::encode::Encode;
+use crate::run::export_dir::{self as files, About};
+use crate::run::session::{self, Ledger};
+use crate::run::{answers, output, work};
+use crate::sink::export::ExportFiles;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
     pub app: String,
     pub settings: Tuning,
-    pub snapshot: crate::source::mysql::SnapshotInfo,
+    pub snapshot: crate::chunk::SnapshotInfo,
     pub directory: String,
     pub files: usize,
     pub rows: u64,
@@ -135,7 +120,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     }
     progress.phase("write");
     let work = async {
-        let readers = settings.tuning.readers_of(&mut snapshot);
+        let readers = work::readers(&settings.tuning, &mut snapshot);
         let sinks = (0..settings.tuning.writers.max(1))
             .map(|_| {
                 let files = ExportFiles::new(&settings.out, settings.formats, journal.clone());
@@ -156,11 +141,11 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
                     .collect(),
             )),
             parquet: settings.formats.parquet,
-            csv_files: true,
+            csv_files: settings.formats.csv,
         };
         let (done, checks) = tokio::join!(
             pipeline::run(jobs, readers, encode, sinks, tuning),
-            files::record_checks(mapping, &e.source)
+            answers::record_checks(mapping, &e.source)
         );
         match done {
             Ok(done) => Ok((done, checks?)),
@@ -205,7 +190,7 @@ pub async fn command(settings: &Settings) -> Result<ExportReport, Error> {
     let mapping = Mapping::load(&settings.endpoints.mapping)?;
     let r = export(&mapping, settings).await?;
     if let Some(path) = &settings.report {
-        session::write_report(path, "export", &r)?;
+        output::write_report(path, "export", &r)?;
     }
     println!(
         "Exported {} rows into {} files ({:.1} MB) in {:.1}s; manifest {}/{}.",
@@ -218,7 +203,7 @@ pub async fn command(settings: &Settings) -> Result<ExportReport, Error> {
     );
     print!(
         "{}",
-        crate::report::render(&r.tables, super::migrate::SUMMARY_TABLES, r.seconds)
+        crate::report::render(&r.tables, output::SUMMARY_TABLES, r.seconds)
     );
     Ok(r)
 }

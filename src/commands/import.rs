@@ -3,47 +3,23 @@
 //! against the mapping and the live target schema, and every file's size and SHA-256; any truncated, edited,
 //! missing or extra file stops it, naming the file.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
-use bytes::Bytes;
 use serde::Serialize;
 
-use super::migrate::{after_failure, finish, with_early_finish, Committed};
-use super::session::{self, Tuning, QUEUE_BATCHES};
+use crate::config::{ImportSettings as Settings, Tuning, QUEUE_BATCHES};
+use crate::cutover::ledger;
 use crate::error::Error;
-use crate::manifest::{FileEntry, Manifest};
+use crate::manifest::Manifest;
 use crate::mapping::Mapping;
-use crate::pipeline::{self, Stop, Transform, Work};
+use crate::pipeline::{self, Stop};
+use crate::run::files::{check_files, refused, FileWork, Pass};
+use crate::run::load::{after_failure, finish, prepare_target, with_early_finish, Committed};
+use crate::run::{output, session, verify};
 use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
-use crate::sink::{Encoded, Spec};
-use crate::source::files::{FileReader, FileSpec};
-use crate::target::ledger;
-use crate::util::sql::{pg_ident, pg_qualified};
-
-/// Everything `pgconverge import` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub target: String,
-    pub mapping: PathBuf,
-    /// The export directory.
-    pub from: PathBuf,
-    pub tuning: Tuning,
-    /// Delete rows already in the target tables instead of refusing.
-    pub replace: bool,
-    /// Continue an interrupted import from its ledger.
-    pub resume: bool,
-    pub report: Option<PathBuf>,
-    /// Verify the target against the export's digests after the load.
-    pub verify: bool,
-    /// Write the verification checklist as Markdown here.
-    pub checklist: Option<PathBuf>,
-}
+use crate::source::files::FileReader;
 
 /// What an import loaded.
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +27,7 @@ pub struct ImportReport {
     pub app: String,
     pub settings: Tuning,
     /// The source snapshot the export was read in.
-    pub snapshot: crate::source::mysql::SnapshotInfo,
+    pub snapshot: crate::chunk::SnapshotInfo,
     pub files: usize,
     pub rows: u64,
     pub bytes: u64,
@@ -67,150 +43,6 @@ pub struct ImportReport {
     /// its verification does not scan them again.
     #[serde(skip)]
     pub validated: std::collections::HashSet<(String, String)>,
-}
-
-/// One file of the export as a pipeline job.
-pub struct FileWork {
-    entry: FileEntry,
-    path: PathBuf,
-    copy_sql: String,
-    schema: Arc<Schema>,
-}
-
-impl Work for FileWork {
-    fn table(&self) -> &str {
-        &self.entry.table
-    }
-}
-
-impl FileSpec for FileWork {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-    fn rows(&self) -> u64 {
-        self.entry.rows
-    }
-}
-
-impl Spec for FileWork {
-    fn target(&self) -> &str {
-        &self.entry.target_table
-    }
-    fn chunk(&self) -> u32 {
-        self.entry.chunk
-    }
-    fn describe(&self) -> String {
-        format!("file {}", self.entry.path)
-    }
-    fn copy_sql(&self) -> &str {
-        &self.copy_sql
-    }
-    fn binary(&self) -> bool {
-        false
-    }
-    fn out_schema(&self) -> Arc<Schema> {
-        self.schema.clone()
-    }
-    /// Files are loaded as they are: nothing is converted (and nothing typed).
-    fn conversions(&self) -> &[crate::convert::Conversion] {
-        &[]
-    }
-}
-
-/// The import transform: the files already hold the target's CSV, so blocks pass through unchanged.
-struct Pass(Arc<crate::progress::Progress>);
-
-impl Transform<FileWork> for Pass {
-    type Output = Encoded;
-    type Error = std::convert::Infallible;
-
-    fn apply(&self, work: &FileWork, raw: RecordBatch) -> Result<Encoded, Self::Error> {
-        let block = raw.column(0).as_binary::<i32>().value(0);
-        self.0
-            .add(&work.entry.table, block.len() as u64, block.len() as u64);
-        Ok(Encoded {
-            rows: 0,
-            data: Bytes::copy_from_slice(block),
-            multiline: Vec::new(),
-            csv: None,
-            batch: None,
-            digest: None,
-            keys: Vec::new(),
-        })
-    }
-}
-
-fn refused(what: String) -> Error {
-    Error::Usage(format!(
-        "{what}; nothing was written to the target: export again, or restore the directory from its copy"
-    ))
-}
-
-/// Every data file (`.csv`, `.parquet`, or a temporary `.partial`) under `dir`, relative to it.
-fn data_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
-    for e in entries {
-        let e = e.map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let rel_name = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if e.path().is_dir() {
-            data_files(&e.path(), &rel_name, out)?;
-        } else if [".csv", ".parquet", ".partial"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        {
-            out.insert(rel_name);
-        }
-    }
-    Ok(())
-}
-
-/// The manifest against the mapping and the live target, then every file against the manifest.
-fn check_files(dir: &Path, m: &Manifest) -> Result<(), Error> {
-    let mut present = BTreeSet::new();
-    data_files(dir, "", &mut present)?;
-    if m.csv_files().next().is_none() && !m.files.is_empty() {
-        return Err(refused(format!(
-            "the export in {} holds Parquet files only; import loads the CSV files, so export with \
-             --format csv or --format both",
-            dir.display()
-        )));
-    }
-    let listed: BTreeSet<String> = m.files.iter().map(|f| f.path.clone()).collect();
-    if let Some(extra) = present.difference(&listed).next() {
-        return Err(refused(format!(
-            "{} is in the export directory but not in its manifest",
-            dir.join(extra).display()
-        )));
-    }
-    for f in &m.files {
-        let path = dir.join(&f.path);
-        let (bytes, sha) = crate::util::fsio::sha256_file(&path).map_err(|e| {
-            refused(format!(
-                "{} is listed in the manifest but cannot be read: {e}",
-                path.display()
-            ))
-        })?;
-        if bytes != f.bytes {
-            return Err(refused(format!(
-                "{} holds {bytes} bytes, the manifest says {}",
-                path.display(),
-                f.bytes
-            )));
-        }
-        if sha != f.sha256 {
-            return Err(refused(format!(
-                "{} does not have the SHA-256 the manifest records (its content changed)",
-                path.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportReport, Error> {
@@ -287,7 +119,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         run.tables = m.tables.clone();
         run
     };
-    let fks = session::prepare_target(
+    let fks = prepare_target(
         &mut control,
         previous.as_ref(),
         new_run,
@@ -301,24 +133,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
     let jobs: Vec<Arc<FileWork>> = m
         .csv_files()
         .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
-        .map(|f| {
-            let cols: Vec<String> = f.columns.iter().map(|c| pg_ident(c)).collect();
-            Arc::new(FileWork {
-                path: settings.from.join(&f.path),
-                copy_sql: format!(
-                    "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)",
-                    pg_qualified(&m.target_schema, &f.target_table),
-                    cols.join(", ")
-                ),
-                schema: Arc::new(Schema::new(
-                    f.columns
-                        .iter()
-                        .map(|c| Field::new(c, DataType::Utf8, true))
-                        .collect::<Vec<_>>(),
-                )),
-                entry: f.clone(),
-            })
-        })
+        .map(|f| Arc::new(FileWork::new(&settings.from, &m.target_schema, f)))
         .collect();
     let url = settings.target.as_str();
     let progress = Arc::new(crate::progress::Progress::new(
@@ -343,7 +158,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
                 CopySink::connect(
                     url,
                     ledger::LEDGER_SCHEMA,
-                    settings.tuning.toast_compression.unwrap_or_default(),
+                    settings.tuning.toast_compression,
                 )
                 .await?,
                 committed.clone(),
@@ -424,14 +239,14 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
         "{}",
         crate::report::render(
             &r.tables,
-            super::migrate::SUMMARY_TABLES,
+            output::SUMMARY_TABLES,
             r.seconds_total - r.seconds_check
         )
     );
     let mut failed = None;
     if settings.verify {
         let m = Manifest::read(&settings.from).map_err(|e| Error::Usage(e.to_string()))?;
-        let v = super::verify::exported::after_import(
+        let v = verify::exported::after_import(
             &mapping,
             &m,
             &settings.from,
@@ -449,5 +264,5 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
             }
         }
     }
-    super::verify::conclude("import", r, settings.report.as_deref(), failed)
+    output::conclude("import", r, settings.report.as_deref(), failed)
 }

@@ -3,49 +3,29 @@
 //! written beside them, manifest included), and finishing. It touches no channel: `pipeline` runs the stages.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
-use bytes::Bytes;
 use serde::Serialize;
 
-use super::session::{self, ChunkWork, Endpoints, Ledger, Tuning, QUEUE_BATCHES};
 use crate::canonical::{Buckets, Canon};
+use crate::chunk::SnapshotInfo;
+use crate::config::{MigrateSettings as Settings, Tuning, QUEUE_BATCHES};
+use crate::cutover::{self, ledger};
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::pipeline::{self, Stop, Transform};
-use crate::progress::Progress;
+use crate::pipeline::{self, Stop};
+use crate::run::encode::Encode;
+use crate::run::load::{
+    after_failure, finish, locate, prepare_target, with_early_finish, Committed,
+};
+use crate::run::session::{self, Ledger};
+use crate::run::verify::{self, FromLoad};
+use crate::run::{export_dir, keys, output, work};
 use crate::schema::TargetTable;
 use crate::sink::copy::CopySink;
-use crate::sink::export::{ExportFiles, Formats};
-use crate::sink::{CopyFailure, Digests, Encoded, SinkError, Tally, Tee};
-use crate::source::mysql::{self as src, SnapshotInfo};
-use crate::target::{self, ledger};
-
-/// Everything `pgconverge migrate` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub endpoints: Endpoints,
-    pub tuning: Tuning,
-    /// Delete rows already in the target tables instead of refusing.
-    pub replace: bool,
-    /// Keep what was loaded as an export directory (files, manifest), importable elsewhere.
-    pub keep: Option<PathBuf>,
-    /// The files `keep` writes per chunk.
-    pub keep_formats: Formats,
-    /// Send PostgreSQL's binary COPY format instead of CSV.
-    pub binary: bool,
-    /// Continue an interrupted run from its ledger.
-    pub resume: bool,
-    /// Write the report as JSON here.
-    pub report: Option<PathBuf>,
-    /// Run `verify` after the load.
-    pub verify: bool,
-    /// Write the verification checklist as Markdown here.
-    pub checklist: Option<PathBuf>,
-}
+use crate::sink::export::ExportFiles;
+use crate::sink::{Digests, SinkError, Tally, Tee};
 
 /// Per-table outcome.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -74,8 +54,10 @@ pub struct Report {
     pub rows: u64,
     /// Rows in the target when it ended: this run's and, after `--resume`, the interrupted run's.
     pub rows_total: u64,
-    /// The COPY wire format (`binary` or `csv`) and the bytes sent in it (`csv_bytes`, named before binary).
+    /// The COPY wire format (`binary` or `csv`) and the bytes sent in it.
     pub copy_format: &'static str,
+    pub copy_bytes: u64,
+    /// `copy_bytes` under its report-format-1 name (from when every COPY was CSV); goes with format 2.
     pub csv_bytes: u64,
     pub seconds_prepare: f64,
     pub seconds_load: f64,
@@ -91,51 +73,7 @@ pub struct Report {
     pub time_split: crate::report::Split,
     /// What the load hands to its verification (a fresh run with verification only).
     #[serde(skip)]
-    pub from_load: Option<super::verify::FromLoad>,
-}
-
-/// Turns a COPY failure that names a row into a violation naming the source row. The key comes from the stream
-/// itself (the sink kept the key columns of every piece it sent), so it is the row of the snapshot, found without
-/// any query; only the value shown is read afterwards, by that key, with one index seek.
-async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error {
-    let table = &work.table;
-    let Some(raw_key) = f.key.clone() else {
-        return Error::Sink(SinkError::Copy(Box::new(f)));
-    };
-    let source_column = f
-        .column
-        .as_ref()
-        .and_then(|c| table.plan.columns.iter().find(|p| &p.target == c))
-        .map(|p| p.source.clone());
-    crate::hooks::pause(|| "locating".into()).await;
-    let value = match &source_column {
-        Some(column) => {
-            async {
-                let mut conn = crate::connect::source(source_url).await.ok()?;
-                let r = src::value_by_key(&mut conn, &table.source, &raw_key, column).await;
-                conn.disconnect().await.ok();
-                r.ok()
-            }
-            .await
-        }
-        None => None,
-    };
-    let excerpt = match value {
-        Some(Some(Some(v))) => crate::transform::excerpt(&v),
-        Some(Some(None)) => "NULL".into(),
-        Some(None) => "- (the row is no longer in the source)".into(),
-        None => "-".into(),
-    };
-    Error::Violation(Box::new(crate::transform::Violation {
-        table: table.plan.source.clone(),
-        key: crate::util::key::render(f.key_names.iter().zip(raw_key)),
-        column: source_column.unwrap_or_else(|| "(row)".into()),
-        rule: crate::transform::Rule::RejectedByTarget {
-            message: f.message.clone(),
-        },
-        excerpt,
-        hint: Some(format!("{} chunk {} rolled back", f.table, f.chunk)),
-    }))
+    pub from_load: Option<FromLoad>,
 }
 
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
@@ -148,9 +86,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     let started = Instant::now();
     // The kept directory is checked before anything else, so a wrong one costs nothing.
     let reopened = match (&settings.keep, resume) {
-        (Some(dir), true) => Some(super::files::reopen(dir)?),
+        (Some(dir), true) => Some(export_dir::reopen(dir)?),
         (Some(dir), false) => {
-            super::files::prepare_dir(dir, false, None)?;
+            export_dir::prepare_dir(dir, false, None)?;
             None
         }
         (None, _) => None,
@@ -220,7 +158,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         // Foreign keys the target adds (the source never enforced them) are checked inside the snapshot before
         // anything is written: a cheap indexed anti-join that spares a whole load. Keys the source declares are
         // validated by PostgreSQL when they are re-created; an orphan found then restores the target.
-        let orphans = super::check::foreign_key_orphans(
+        let orphans = keys::foreign_key_orphans(
             &mut snapshot.conns[0],
             &plan,
             &source_tables,
@@ -253,14 +191,14 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             }
             Some(j)
         }
-        (Some(dir), None) => Some(super::files::create_journal(dir, &run)?),
+        (Some(dir), None) => Some(export_dir::create_journal(dir, &run)?),
         (None, _) => None,
     }
     .map(|j| Arc::new(Mutex::new(j)));
     // Chunks already in the kept directory (an interrupted `--keep` run's), read once from its journal.
     let kept = journal
         .as_ref()
-        .map(super::files::published)
+        .map(export_dir::published)
         .unwrap_or_default();
     if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
         // Before the target is touched: too little room for the files refuses with nothing changed.
@@ -268,9 +206,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             .iter()
             .filter(|w| !kept.contains_key(&(w.table.plan.source.clone(), w.index)))
             .count();
-        super::files::check_space_for(dir, &plan, jobs.len(), to_write, settings.keep_formats)?;
+        export_dir::check_space_for(dir, &plan, jobs.len(), to_write, settings.keep_formats)?;
     }
-    let fks = session::prepare_target(
+    let fks = prepare_target(
         &mut control,
         previous.as_ref(),
         || run.clone(),
@@ -325,15 +263,11 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
             .map(|j| (j.table.plan.source.as_str(), j.table.plan.target.as_str())),
     ));
     let work = async {
-        let readers = opts.readers_of(&mut snapshot);
+        let readers = work::readers(opts, &mut snapshot);
         let mut sinks = Vec::with_capacity(opts.writers.max(1));
         for _ in 0..opts.writers.max(1) {
-            let copy = CopySink::connect(
-                target_url,
-                ledger::LEDGER_SCHEMA,
-                opts.toast_compression.unwrap_or_default(),
-            )
-            .await?;
+            let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA, opts.toast_compression)
+                .await?;
             // The files are published before the chunk's COPY commits: a chunk in the ledger is always kept.
             let files = settings
                 .keep
@@ -371,7 +305,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                     "refused by the test hook load-checks",
                 )
                 .into()),
-                true => super::files::record_checks(mapping, source_url).await,
+                true => crate::run::answers::record_checks(mapping, source_url).await,
                 false => Ok(Vec::new()),
             }
         };
@@ -429,10 +363,10 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     };
     progress.finish();
     if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
-        super::files::write_manifest(
+        export_dir::write_manifest(
             dir,
             j,
-            super::files::About {
+            export_dir::About {
                 mapping,
                 plan: &plan,
                 inputs,
@@ -462,7 +396,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         reports.get_mut(&table).expect("reported table").timing = timing;
     }
     let rows: u64 = reports.values().map(|r| r.timing.rows).sum();
-    let csv_bytes: u64 = reports.values().map(|r| r.timing.bytes).sum();
+    let copy_bytes: u64 = reports.values().map(|r| r.timing.bytes).sum();
     let rows_total = rows + reports.values().map(|r| r.rows_before).sum::<u64>();
     let total = started.elapsed().as_secs_f64();
     let time_split = crate::report::split(reports.values().map(|r| &r.timing));
@@ -473,240 +407,24 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         rows,
         rows_total,
         copy_format: if settings.binary { "binary" } else { "csv" },
-        csv_bytes,
+        copy_bytes,
+        csv_bytes: copy_bytes,
         seconds_prepare: (prepared - started).as_secs_f64(),
         seconds_load: (load_done - prepared).as_secs_f64(),
         seconds_finish: load_done.elapsed().as_secs_f64(),
         seconds_total: total,
         rows_per_second: rows as f64 / total.max(1e-9),
-        mb_per_second: csv_bytes as f64 / 1e6 / total.max(1e-9),
+        mb_per_second: copy_bytes as f64 / 1e6 / total.max(1e-9),
         seconds_verify: 0.0,
         verified: None,
         time_split,
         settings: opts.clone(),
-        from_load: keep_digests.then(|| super::verify::FromLoad {
+        from_load: keep_digests.then(|| FromLoad {
             digests: std::mem::take(&mut *digests.lock().expect("digest map")),
             answers: checks,
-            validated: fks.iter().map(target::DroppedFk::key).collect(),
+            validated: fks.iter().map(cutover::DroppedFk::key).collect(),
         }),
     })
-}
-
-/// Each committed chunk, told to the progress display (when it counts chunks) and, by its target table, to the
-/// early finish.
-pub(crate) struct Committed {
-    progress: Option<Arc<Progress>>,
-    pub loading: target::Loading,
-    /// Source table -> target table.
-    targets: HashMap<String, String>,
-}
-
-impl Committed {
-    /// `tables`: every loaded target table; `chunks`: (source table, target table) of each chunk this run loads.
-    pub fn new<'a>(
-        progress: Option<Arc<Progress>>,
-        tables: impl Iterator<Item = &'a str>,
-        chunks: impl Iterator<Item = (&'a str, &'a str)>,
-    ) -> Self {
-        let mut left: HashMap<String, usize> = tables.map(|t| (t.to_string(), 0)).collect();
-        let mut targets = HashMap::new();
-        for (source, target) in chunks {
-            *left.entry(target.to_string()).or_default() += 1;
-            targets.insert(source.to_string(), target.to_string());
-        }
-        Committed {
-            progress,
-            loading: target::Loading::new(left),
-            targets,
-        }
-    }
-}
-
-impl crate::sink::OnCommit for Committed {
-    fn committed(&self, table: &str, rows: u64) {
-        if let Some(p) = &self.progress {
-            p.chunk_done(table, rows);
-        }
-        if let Some(t) = self.targets.get(table) {
-            self.loading.committed(t);
-        }
-    }
-}
-
-/// Runs `load`, with [`target::finish_early`] beside it on `control` (idle while the load runs) when `on`
-/// (`--finish-early`): tables that completed are finished while others load (until `load` returns), and an orphan
-/// found there stops the load at once. Returns the load's result and the tables finished early.
-pub(crate) async fn with_early_finish<T>(
-    on: bool,
-    load: impl std::future::Future<Output = Result<T, Error>>,
-    control: &tokio_postgres::Client,
-    schema: &str,
-    loaded: &[&TargetTable],
-    fks: &[target::DroppedFk],
-    loading: &target::Loading,
-) -> Result<(T, Vec<(String, i64)>), Error> {
-    if !on {
-        return Ok((load.await?, Vec::new()));
-    }
-    let load = async {
-        let r = load.await;
-        loading.end();
-        r
-    };
-    let early = async {
-        match target::finish_early(control, schema, loaded, fks, loading).await {
-            Err(target::TargetError::Sql {
-                transient: true,
-                message,
-                ..
-            }) => {
-                tracing::warn!(error = %message, "Target connection lost while finishing tables early; the finish will do them.");
-                Ok(Vec::new())
-            }
-            r => Ok::<_, Error>(r?),
-        }
-    };
-    futures::future::try_join(load, early).await
-}
-
-/// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE in
-/// parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a
-/// new connection and the stage again.
-pub(crate) async fn finish(
-    control: &mut tokio_postgres::Client,
-    target_url: &str,
-    schema: &str,
-    loaded: &[&TargetTable],
-    fks: &[target::DroppedFk],
-    early: &[(String, i64)],
-    sessions: usize,
-) -> Result<(), Error> {
-    let mut attempt = 0;
-    loop {
-        let mut others = Vec::new();
-        for _ in 1..sessions.max(1) {
-            others.push(crate::connect::target_with_retry(target_url).await?);
-        }
-        let r = async {
-            ledger::set_state(control, "finishing").await?;
-            let clients: Vec<&tokio_postgres::Client> =
-                std::iter::once(&*control).chain(others.iter()).collect();
-            let counts = target::finish(&clients, schema, loaded, fks, early).await?;
-            drop(clients);
-            ledger::complete(control, &counts).await
-        }
-        .await;
-        match r {
-            Err(target::TargetError::Sql {
-                transient: true,
-                message,
-                ..
-            }) if attempt < 3 => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %message, "Target connection lost while finishing; finishing again.");
-                *control = crate::connect::target_with_retry(target_url).await?;
-            }
-            r => return Ok(r?),
-        }
-    }
-}
-
-/// Names the state a failed run leaves. A data violation cannot be resumed (the source must change), so the
-/// target is restored to its state before the run; a lost connection keeps the resumable state.
-pub(crate) async fn after_failure(
-    mut control: tokio_postgres::Client,
-    target_url: &str,
-    e: Error,
-) -> Error {
-    if e.is_connection_loss() {
-        return Error::Lost(Box::new(e));
-    }
-    if e.exit_code() != 5 {
-        return Error::Stopped(Box::new(e));
-    }
-    let restored = async {
-        if control.is_closed() {
-            control = crate::connect::target_with_retry(target_url).await?;
-        }
-        match ledger::read_run(&control).await? {
-            Some(run) => Ok::<_, Error>(target::restore(&mut control, &run, &|_| {}).await?),
-            None => Ok(()),
-        }
-    }
-    .await;
-    match restored {
-        Ok(()) => Error::Restored(Box::new(e)),
-        Err(r) => Error::RestoreFailed {
-            cause: Box::new(e),
-            restore: Box::new(r),
-        },
-    }
-}
-
-/// Tables listed by name in the summary table at the end of a run (the slowest); the rest share one line.
-pub const SUMMARY_TABLES: usize = 10;
-
-/// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
-pub struct Encode {
-    /// Give each piece its batch in Parquet's types, for Parquet files.
-    pub parquet: bool,
-    /// Give each piece its rows as CSV too when the wire format is binary, for CSV files.
-    pub csv_files: bool,
-    /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
-    pub digests: Option<Arc<HashMap<String, Canon>>>,
-    pub progress: Arc<Progress>,
-}
-
-impl Transform<ChunkWork> for Encode {
-    type Output = Encoded;
-    type Error = Error;
-
-    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Encoded, Error> {
-        let t = &work.table;
-        let batch = t.transform.apply(&raw)?;
-        let mut out = Vec::with_capacity(raw.get_array_memory_size() + raw.num_rows() * 8);
-        let multiline = if t.binary {
-            crate::sink::binary::encode(&batch, &t.conversions, &mut out)
-                .map_err(Error::Internal)?;
-            Vec::new()
-        } else {
-            crate::sink::csv::encode(&batch, &mut out)
-        };
-        self.progress
-            .add(&t.plan.source, batch.num_rows() as u64, out.len() as u64);
-        let out_len = out.len();
-        Ok(Encoded {
-            rows: batch.num_rows() as u64,
-            data: Bytes::from(out),
-            multiline,
-            csv: match self.csv_files && t.binary {
-                true => {
-                    let mut csv = Vec::with_capacity(out_len);
-                    crate::sink::csv::encode(&batch, &mut csv);
-                    Some(Bytes::from(csv))
-                }
-                false => None,
-            },
-            digest: self
-                .digests
-                .as_ref()
-                .and_then(|d| d.get(&t.plan.source))
-                .map(|c| c.digest(&batch)),
-            batch: match self.parquet {
-                true => Some(
-                    crate::sink::parquet::typed(&batch, &t.conversions).map_err(|e| {
-                        Error::Internal(format!("{} chunk {}: {e}", t.plan.source, work.index))
-                    })?,
-                ),
-                false => None,
-            },
-            keys: t
-                .key_columns
-                .iter()
-                .map(|&i| raw.column(i).clone())
-                .collect(),
-        })
-    }
 }
 
 /// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.
@@ -722,25 +440,27 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
         .collect();
     print!(
         "{}",
-        crate::report::render(&timings, SUMMARY_TABLES, report.seconds_load)
+        crate::report::render(&timings, output::SUMMARY_TABLES, report.seconds_load)
     );
     let mut failed = None;
     if settings.verify {
-        let v = super::verify::after_load(
+        let v = verify::after_load(
             &mapping,
             &settings.endpoints,
             &settings.tuning,
             report.from_load.take(),
-            settings.checklist.as_deref(),
         )
         .await?;
+        if let Some(path) = &settings.checklist {
+            verify::write_checklist(path, &v)?;
+        }
         report.seconds_verify = v.seconds;
         report.verified = Some(v.passed);
         if !v.passed {
             failed = Some(v);
         }
     }
-    super::verify::conclude("migrate", report, settings.report.as_deref(), failed)
+    output::conclude("migrate", report, settings.report.as_deref(), failed)
 }
 
 /// One line for the operator.
@@ -757,7 +477,7 @@ pub fn summary(r: &Report) -> String {
     let line = format!(
         "Migrated {} rows ({:.1} MB {}) of {} tables in {:.1}s: prepare {:.1}s, load {:.1}s, finish {:.1}s; {:.0} rows/s, {:.1} MB/s.",
         r.rows,
-        r.csv_bytes as f64 / 1e6,
+        r.copy_bytes as f64 / 1e6,
         if r.copy_format == "csv" { "CSV" } else { "binary COPY" },
         r.tables.len(),
         r.seconds_total,

@@ -1,74 +1,65 @@
 //! `pgconverge plan`: introspects both sides and checks the schema contract, and with `--window` estimates the
 //! cut-over from the table sizes (and a rehearsal's report); writes nothing.
 
-use std::path::Path;
-
+use crate::config::PlanSettings as Settings;
+use crate::contract::{self, Contract};
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::plan::{self, Plan};
+use crate::run::output;
 use crate::window::{Calibration, Estimate};
 
 /// Introspects both sides and checks the contract. Returns the plan whether or not it holds.
-pub async fn plan(source_url: &str, target_url: &str, mapping: &Mapping) -> Result<Plan, Error> {
+pub async fn plan(
+    source_url: &str,
+    target_url: &str,
+    mapping: &Mapping,
+) -> Result<Contract, Error> {
     let db = crate::connect::source_database(source_url)?;
     let mut src = crate::connect::source(source_url).await?;
     let source = crate::schema::mysql::introspect(&mut src, &db).await?;
     src.disconnect().await.ok();
     let dst = crate::connect::target(target_url).await?;
     let target = crate::schema::pg::introspect(&dst, &mapping.target_schema).await?;
-    Ok(plan::build(&source, &target, mapping))
-}
-
-/// What `plan` estimates: the window to fit in, and a rehearsal's report to scale from.
-#[derive(Debug, Clone, Default)]
-pub struct Window {
-    pub window: Option<u64>,
-    pub calibrate: Option<std::path::PathBuf>,
+    Ok(contract::build(&source, &target, mapping))
 }
 
 #[derive(serde::Serialize)]
 struct PlanReport<'a> {
     #[serde(flatten)]
-    plan: &'a Plan,
+    plan: &'a Contract,
     estimate: Option<Estimate>,
 }
 
 /// `pgconverge plan`: prints the report (and the window estimate when asked), writes the JSON report if asked,
 /// fails when the contract does not hold or the estimate exceeds the window.
-pub async fn plan_command(
-    source_url: &str,
-    target_url: &str,
-    mapping_path: &Path,
-    report: Option<&Path>,
-    w: &Window,
-) -> Result<Plan, Error> {
-    let mapping = Mapping::load(mapping_path)?;
-    let calibration = w
+pub async fn command(settings: &Settings) -> Result<Contract, Error> {
+    let e = &settings.endpoints;
+    let mapping = Mapping::load(&e.mapping)?;
+    let calibration = settings
         .calibrate
         .as_deref()
         .map(Calibration::read)
         .transpose()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let p = plan(source_url, target_url, &mapping).await?;
-    print!("{}", plan::render_text(&p));
-    let estimate = (w.window.is_some() || calibration.is_some()).then(|| {
-        let t = super::session::Tuning::default();
+    let p = plan(&e.source, &e.target, &mapping).await?;
+    print!("{}", contract::render_text(&p));
+    let estimate = (settings.window.is_some() || calibration.is_some()).then(|| {
         crate::window::estimate(
             &p.tables,
             calibration.as_ref(),
-            w.window,
-            (t.chunk_rows, t.chunk_bytes),
+            settings.window,
+            (settings.chunk_rows, settings.chunk_bytes),
         )
     });
     if let Some(e) = &estimate {
         print!("{}", crate::window::render(e));
     }
-    if let Some(path) = report {
+    if let Some(path) = &settings.report {
         let r = PlanReport {
             plan: &p,
             estimate: estimate.clone(),
         };
-        super::session::write_report(path, "plan", &r)?;
+        output::write_report(path, "plan", &r)?;
     }
     if !p.holds() {
         return Err(Error::Contract(p.problems.len()));

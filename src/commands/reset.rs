@@ -2,24 +2,10 @@
 //! (completed, interrupted, killed at any instant, failed while restoring), or accepts a completed run
 //! (`--keep-data`: the baseline goes, the data stays). Without `--yes` it only says what it would do.
 
-use std::path::PathBuf;
-
+use crate::config::ResetSettings as Settings;
+use crate::cutover::{self, ledger};
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::target::{self, ledger};
-
-/// Everything `pgconverge reset` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub target: String,
-    pub mapping: PathBuf,
-    /// Act; without it nothing is changed.
-    pub yes: bool,
-    /// Also discard rows written after a completed run (the counts differ from those at its end).
-    pub force: bool,
-    /// Accept a completed run: drop its ledger and baseline, keep the loaded data.
-    pub keep_data: bool,
-}
 
 /// What reset found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +29,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     if settings.keep_data {
         return accept(&client, &run, settings.yes).await;
     }
-    let r = target::restoration(&client, &run).await?;
+    let r = cutover::restoration(&client, &run).await?;
     let verb = if settings.yes {
         "Restoring"
     } else {
@@ -104,7 +90,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         crate::progress::Unit::Rows,
     );
     let step = |s: &str| progress.phase(s);
-    target::restore(&mut client, &run, &step).await?;
+    cutover::restore(&mut client, &run, &step).await?;
     progress.finish();
     println!("Done: the target is back to its state before the run.");
     Ok(Outcome::Restored)
@@ -151,7 +137,7 @@ async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result
         .map(|t| t.name.as_str())
         .filter(|t| !mapping.target_only_tables.contains_key(*t))
         .collect();
-    let occupied = target::occupied_tables(
+    let occupied = cutover::occupied_tables(
         client,
         &mapping.target_schema,
         &names,

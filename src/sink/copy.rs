@@ -44,14 +44,13 @@ pub struct CopySink {
     client: Client,
     ledger: String,
     open: Option<Open>,
-    toast: ToastCompression,
+    toast: Option<ToastCompression>,
 }
 
 /// How a COPY session compresses the large values it writes (`default_toast_compression`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToastCompression {
-    #[default]
     Lz4,
     Pglz,
 }
@@ -74,12 +73,15 @@ impl std::fmt::Display for ToastCompression {
 /// Sets how the session compresses large values. pglz, PostgreSQL's default, was a sixth of all CPU time of a
 /// scale-1 Alkemio load (its 3 KB JSON rules are all compressed); lz4 compresses several times faster and
 /// PostgreSQL reads both. A server built without lz4 refuses the value: the load goes on with its default.
+/// `None` leaves the server's setting as it is.
 async fn toast_compression(
     client: &Client,
     url: &str,
-    method: ToastCompression,
+    method: Option<ToastCompression>,
 ) -> Result<(), SinkError> {
-    let method = method.as_str();
+    let Some(method) = method.map(ToastCompression::as_str) else {
+        return Ok(());
+    };
     let sql = format!("SET default_toast_compression = '{method}'");
     match client.batch_execute(&sql).await {
         Ok(()) => Ok(()),
@@ -104,12 +106,12 @@ async fn toast_compression(
 }
 
 impl CopySink {
-    /// `ledger_schema` holds the `chunk` table (see `target::ledger`); `toast` is the session's
-    /// `default_toast_compression`.
+    /// `ledger_schema` holds the `chunk` table (see `cutover::ledger`); `toast` is the session's
+    /// `default_toast_compression` (None: the server's).
     pub async fn connect(
         url: &str,
         ledger_schema: &str,
-        toast: ToastCompression,
+        toast: Option<ToastCompression>,
     ) -> Result<CopySink, SinkError> {
         let client = crate::connect::target(url).await?;
         toast_compression(&client, url, toast).await?;
@@ -147,7 +149,15 @@ impl CopySink {
     }
 }
 
-impl<W: Spec> Sink<W, Encoded> for CopySink {
+/// What the COPY sink needs to know about a chunk beyond [`Spec`].
+pub trait CopySpec: Spec {
+    /// `COPY "schema"."table" (...) FROM STDIN (FORMAT ...)`.
+    fn copy_sql(&self) -> &str;
+    /// Whether the data is PostgreSQL's binary COPY format (else CSV).
+    fn binary(&self) -> bool;
+}
+
+impl<W: CopySpec> Sink<W, Encoded> for CopySink {
     type Error = SinkError;
 
     async fn begin(&mut self, work: &W) -> Result<(), SinkError> {

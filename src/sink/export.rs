@@ -214,18 +214,11 @@ impl<W: Spec> Sink<W, Encoded> for ExportFiles {
         let open = self.open.as_mut().expect("write after begin");
         if let Some(csv) = open.csv.as_mut() {
             let tmp = partial(&open.table_dir, work.chunk(), FileFormat::Csv);
-            // Binary COPY data never goes into a CSV file: the transform encodes the rows as CSV beside it.
-            let data = match (&piece.csv, work.binary()) {
-                (Some(csv), _) => csv,
-                (None, false) => &piece.data,
-                (None, true) => {
-                    return Err(SinkError::File {
-                        path: tmp,
-                        source: std::io::Error::other(
-                            "the transform sent no CSV for a binary COPY chunk",
-                        ),
-                    })
-                }
+            let Some(data) = &piece.csv else {
+                return Err(SinkError::File {
+                    path: tmp,
+                    source: std::io::Error::other("the transform sent no CSV for a CSV file"),
+                });
             };
             csv.put(data, &tmp)?;
         }

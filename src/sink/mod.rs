@@ -26,7 +26,8 @@ pub struct Encoded {
     pub data: Bytes,
     /// CSV rows whose quoted fields hold line breaks (see `csv::encode`), for tracing COPY errors to rows.
     pub multiline: Vec<(u32, u32, u32)>,
-    /// The rows as CSV when `data` is binary COPY and a sink writes CSV files (`migrate --keep`).
+    /// The rows as CSV when a sink writes CSV files (`export`, `migrate --keep`): `data` itself (shared, nothing
+    /// copied) when it is CSV, the rows encoded once more when it is binary COPY.
     pub csv: Option<Bytes>,
     /// The converted batch in Parquet's types (`parquet::typed`), only when a sink writes Parquet.
     pub batch: Option<RecordBatch>,
@@ -46,10 +47,6 @@ pub trait Spec: Work {
     fn chunk(&self) -> u32;
     /// The chunk's key range, for messages.
     fn describe(&self) -> String;
-    /// `COPY "schema"."table" (...) FROM STDIN (FORMAT ...)`.
-    fn copy_sql(&self) -> &str;
-    /// Whether the data is PostgreSQL's binary COPY format (else CSV).
-    fn binary(&self) -> bool;
     /// Schema of the converted batches.
     fn out_schema(&self) -> Arc<Schema>;
     /// How each output column was converted (what typed Parquet is built from).

@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use crate::facts::{App, Catalog, FactColumn, FactTable};
 use pgconverge::util::calendar::civil_from_days;
 use pgconverge::util::hash::fnv;
-use pgconverge::util::sql::push_mysql_string as push_sql_string;
+use pgconverge::util::sql::push_mysql_string;
 
 /// Errors of the data generator.
 #[derive(Debug, thiserror::Error)]
@@ -467,11 +467,11 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
         } else {
             rng.below(pcount)
         };
-        push_sql_string(out, &plan.parent_id(parent, idx));
+        push_mysql_string(out, &plan.parent_id(parent, idx));
         return;
     }
     if t.pk.len() == 1 && t.pk[0] == c.name && ty == "char(36)" {
-        push_sql_string(out, &plan.parent_id(&t.name, i));
+        push_mysql_string(out, &plan.parent_id(&t.name, i));
         return;
     }
     if c.auto_increment {
@@ -485,20 +485,20 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     }
     let name = c.name.as_str();
     if c.notes.contains("whiteboard compressed content") {
-        return push_sql_string(out, &whiteboard_latin1(rng));
+        return push_mysql_string(out, &whiteboard_latin1(rng));
     }
     if ty == "char(36)" || (ty == "varchar(36)" && c.notes.contains("uuid")) {
         if c.notes.contains("not a uuid") {
-            return push_sql_string(out, if rng.pct(80) { "email" } else { "phone" });
+            return push_mysql_string(out, if rng.pct(80) { "email" } else { "phone" });
         }
         // uuid values without a FK: the empty string is valid MySQL data where the column is nullable.
         if nullable && rng.pct(4) {
-            return push_sql_string(out, "");
+            return push_mysql_string(out, "");
         }
-        return push_sql_string(out, &row_uuid(plan.seed ^ 0xabc, name, rng.below(1 << 40)));
+        return push_mysql_string(out, &row_uuid(plan.seed ^ 0xabc, name, rng.below(1 << 40)));
     }
     if ty.starts_with("datetime") || ty.starts_with("timestamp") {
-        return push_sql_string(out, &datetime(rng, ty.contains("(6)")));
+        return push_mysql_string(out, &datetime(rng, ty.contains("(6)")));
     }
     if ty.starts_with("tinyint") {
         return out.push_str(if rng.pct(50) { "1" } else { "0" });
@@ -545,7 +545,7 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     }
     if ty.starts_with("enum(") {
         let labels: Vec<&str> = ty.split('\'').skip(1).step_by(2).collect();
-        return push_sql_string(out, labels[rng.below(labels.len() as u64) as usize]);
+        return push_mysql_string(out, labels[rng.below(labels.len() as u64) as usize]);
     }
     if ty.ends_with("blob") {
         let bytes: Vec<u8> = if i == 0 {
@@ -565,17 +565,17 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
             ),
             _ => json_doc(rng, 20 + size / 5),
         };
-        return push_sql_string(out, &doc);
+        return push_mysql_string(out, &doc);
     }
     if c.notes.contains("simple-array") {
         let n = rng.below(5);
         let items: Vec<String> = (0..n)
             .map(|k| format!("tag{}-é{k}", rng.below(100)))
             .collect();
-        return push_sql_string(out, &items.join(","));
+        return push_mysql_string(out, &items.join(","));
     }
     if c.notes.contains("simple-json") {
-        return push_sql_string(out, &json_doc(rng, 40));
+        return push_mysql_string(out, &json_doc(rng, 40));
     }
     let max = varchar_len(ty).unwrap_or(match ty {
         "text" => 2000,
@@ -584,14 +584,14 @@ fn push_value(out: &mut String, plan: &Plan, t: &FactTable, c: &FactColumn, i: u
     });
     if unique {
         let s = format!("{}-{i}", name.to_lowercase());
-        return push_sql_string(out, &s[..s.len().min(max)]);
+        return push_mysql_string(out, &s[..s.len().min(max)]);
     }
     if !ty.starts_with("char") && rng.pct(3) {
-        return push_sql_string(out, "");
+        return push_mysql_string(out, "");
     }
     let exact = rng.pct(3);
     let s = text(rng, max, exact);
-    push_sql_string(out, &s);
+    push_mysql_string(out, &s);
 }
 
 /// Size of one INSERT statement: large enough to amortise round trips, far below max_allowed_packet.

@@ -1,19 +1,19 @@
 //! Export directories, shared by `export` and `migrate --keep`: a new directory (refused when occupied, checked
-//! for free space) or an interrupted one reopened from its journal, the source side of the mapping's checks, and
-//! the manifest written last from the journal. Layout and manifest: docs/csv-format.md.
+//! for free space) or an interrupted one reopened from its journal, and the manifest written last from the
+//! journal. Layout and manifest: docs/csv-format.md.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::canonical::{empty_buckets, encode_buckets};
+use crate::chunk::SnapshotInfo;
+use crate::cutover::ledger::{Inputs, Run};
 use crate::error::Error;
 use crate::manifest::{self, ForeignKey, Journal, Manifest, RecordedCheck, TableDigest};
 use crate::mapping::Mapping;
 use crate::schema::TargetTable;
 use crate::sink::export::Formats;
-use crate::source::mysql::SnapshotInfo;
-use crate::target::ledger::{Inputs, Run};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| {
@@ -132,7 +132,7 @@ fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), Erro
 /// `total_chunks` chunks are still to be written.
 pub fn check_space_for(
     dir: &Path,
-    plan: &crate::plan::Plan,
+    plan: &crate::contract::Contract,
     total_chunks: usize,
     to_write: usize,
     formats: Formats,
@@ -150,22 +150,6 @@ pub fn create_journal(dir: &Path, run: &Run) -> Result<Journal, Error> {
             dir.display()
         ))
     })
-}
-
-/// Runs the source side of the mapping's critical-data checks (on their own connection, while the files are
-/// written), so that `import` can compare the target's answers with them.
-pub async fn record_checks(mapping: &Mapping, source: &str) -> Result<Vec<RecordedCheck>, Error> {
-    if mapping.checks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut conn = crate::connect::source(source).await?;
-    let mut out = Vec::new();
-    for c in &mapping.checks {
-        let answer = super::verify::source_answer(&mut conn, &c.source).await;
-        out.push(RecordedCheck::new(&c.name, &c.phase, &c.target, answer));
-    }
-    conn.disconnect().await.ok();
-    Ok(out)
 }
 
 /// The target's foreign keys touching the loaded tables, as it declares them.
@@ -192,7 +176,7 @@ pub fn foreign_keys(target_tables: &[TargetTable], loaded: &[String]) -> Vec<For
 /// What the manifest says besides the files, which come from the journal.
 pub struct About<'a> {
     pub mapping: &'a Mapping,
-    pub plan: &'a crate::plan::Plan,
+    pub plan: &'a crate::contract::Contract,
     pub inputs: Inputs,
     pub snapshot: SnapshotInfo,
     pub target_tables: &'a [TargetTable],

@@ -16,7 +16,7 @@ use super::{
     VerifyReport,
 };
 use crate::canonical::{decode_buckets, empty_buckets, Cells};
-use crate::commands::session::{Endpoints, Tuning};
+use crate::config::{Endpoints, Tuning};
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::mapping::Mapping;

@@ -1,185 +1,22 @@
-//! What every reading command opens first: the contract check, the consistent snapshot, the resolved lookups
-//! and the chunk plan, as the list of chunk jobs the pipeline runs; and the tuning they share.
+//! What every reading command opens first: the contract check, the comparison with an interrupted run's ledger,
+//! the consistent snapshot, the resolved lookups and the chunk plan, as the list of chunk jobs (`work`) the
+//! pipeline runs.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::datatypes::Schema;
 use mysql_async::prelude::Queryable;
 
-use crate::convert::Conversion;
+use super::work::{interleave, table_work, ChunkWork};
+use crate::chunk::{ChunkRange, SnapshotInfo};
+use crate::config::Tuning;
+use crate::contract::TableContract;
+use crate::cutover::ledger::{self, Inputs, Run};
 use crate::error::Error;
-use crate::mapping::{Mapping, Transform};
-use crate::pipeline::Work;
-use crate::plan::TablePlan;
+use crate::mapping::{Mapping, Rewrite};
 use crate::schema::{SourceTable, TargetTable};
-use crate::sink::copy::ToastCompression;
-use crate::source::mysql::{self as src, ChunkRange, ReadSpec, SnapshotInfo};
-use crate::target::ledger::{self, Inputs, Run};
-use crate::transform::TableTransform;
-use crate::util::sql::{mysql_ident, pg_ident as qi, pg_qualified as qualified};
-
-/// Pieces queued per chunk between its reader and its writer (see `pipeline::Settings::depth`).
-pub const QUEUE_BATCHES: usize = 2;
-
-/// Where a command reads from, writes to, and the mapping between them. URLs hold passwords: never print them
-/// except through `url::redact`.
-#[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub source: String,
-    pub target: String,
-    pub mapping: std::path::PathBuf,
-}
-
-/// Writes a command's report as pretty JSON.
-pub fn write_report<T: serde::Serialize>(
-    path: &std::path::Path,
-    command: &str,
-    report: &T,
-) -> Result<(), Error> {
-    crate::report::write(path, command, report)
-        .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))
-}
-
-/// Tuning shared by the commands that read the source; `Default` derives it from the machine.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Tuning {
-    pub readers: usize,
-    pub writers: usize,
-    pub chunk_rows: u64,
-    pub chunk_bytes: u64,
-    pub batch_rows: usize,
-    pub max_memory: u64,
-    pub source_quiesced: bool,
-    /// Seconds the global read lock may wait behind running write statements (it holds back writes meanwhile).
-    pub lock_wait: u64,
-    /// `default_toast_compression` of the COPY sessions; only the loading commands (migrate, import) set it,
-    /// and only their reports show it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub toast_compression: Option<ToastCompression>,
-    /// Finish each table while others still load (`--finish-early`; migrate and import only).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub finish_early: bool,
-}
-
-/// This machine's cores (2 when it cannot tell): the tuning defaults follow them.
-pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        let cores = cores();
-        Tuning {
-            readers: cores.clamp(1, 4),
-            writers: cores.clamp(1, 4),
-            chunk_rows: 200_000,
-            chunk_bytes: 64 << 20,
-            batch_rows: 8192,
-            max_memory: 512 << 20,
-            source_quiesced: false,
-            lock_wait: 10,
-            toast_compression: None,
-            finish_early: false,
-        }
-    }
-}
-
-impl Tuning {
-    /// Raw bytes per batch so that every queue together stays well inside `max_memory`: each batch exists up to
-    /// three times (raw, converted, encoded) in each of the in-flight slots.
-    pub fn batch_bytes(&self) -> usize {
-        let slots = (self.readers + 2 * self.writers) as u64 * (QUEUE_BATCHES as u64 + 1) * 3;
-        ((self.max_memory / 2) / slots.max(1)).clamp(64 << 10, 16 << 20) as usize
-    }
-
-    /// One reader per snapshot connection.
-    pub fn readers_of(&self, snapshot: &mut src::Snapshot) -> Vec<src::Reader> {
-        let (rows, bytes) = (self.batch_rows, self.batch_bytes());
-        std::mem::take(&mut snapshot.conns)
-            .into_iter()
-            .map(|c| src::Reader::new(c, rows, bytes))
-            .collect()
-    }
-}
-
-/// The per-table part of a job: what to read, how to convert, where to COPY.
-pub struct TableWork {
-    pub source: SourceTable,
-    pub plan: TablePlan,
-    pub transform: TableTransform,
-    pub conversions: Vec<Conversion>,
-    pub read_columns: Vec<String>,
-    /// Positions of the source primary-key columns in `read_columns`, in key order.
-    pub key_columns: Vec<usize>,
-    pub raw_schema: Arc<Schema>,
-    pub copy_sql: String,
-    pub binary: bool,
-}
-
-/// One chunk of a table: the unit the pipeline reads, converts and commits.
-pub struct ChunkWork {
-    pub table: Arc<TableWork>,
-    pub index: u32,
-    pub range: ChunkRange,
-    select_sql: String,
-}
-
-impl ChunkWork {
-    pub fn new(table: Arc<TableWork>, index: u32, range: ChunkRange) -> ChunkWork {
-        let select_sql = src::chunk_sql(&table.source, &table.read_columns, &range);
-        ChunkWork {
-            table,
-            index,
-            range,
-            select_sql,
-        }
-    }
-}
-
-impl Work for ChunkWork {
-    fn table(&self) -> &str {
-        &self.table.plan.source
-    }
-}
-
-impl ReadSpec for ChunkWork {
-    fn select_sql(&self) -> &str {
-        &self.select_sql
-    }
-    fn raw_schema(&self) -> Arc<Schema> {
-        self.table.raw_schema.clone()
-    }
-}
-
-impl crate::sink::Spec for ChunkWork {
-    fn target(&self) -> &str {
-        &self.table.plan.target
-    }
-    fn chunk(&self) -> u32 {
-        self.index
-    }
-    fn describe(&self) -> String {
-        format!("{:?}", self.range)
-    }
-    fn copy_sql(&self) -> &str {
-        &self.table.copy_sql
-    }
-    fn binary(&self) -> bool {
-        self.table.binary
-    }
-    fn out_schema(&self) -> Arc<Schema> {
-        self.table.transform.out_schema()
-    }
-    fn conversions(&self) -> &[Conversion] {
-        &self.table.conversions
-    }
-    fn key_names(&self) -> &[String] {
-        &self.table.source.primary_key
-    }
-}
+use crate::source::mysql::{self as src};
+use crate::util::sql::{mysql_ident, pg_ident, pg_qualified};
 
 /// Source key -> target key for each `remap_by_lookup` of the mapping, read before seeded rows are deleted.
 async fn resolve_lookups(
@@ -187,11 +24,11 @@ async fn resolve_lookups(
     source: &mut mysql_async::Conn,
     target: &tokio_postgres::Client,
     source_tables: &[SourceTable],
-) -> Result<crate::transform::Lookups, Error> {
+) -> Result<crate::values::Lookups, Error> {
     let mut out = HashMap::new();
     for tm in mapping.tables.values() {
         for cm in tm.columns.values() {
-            let Some(Transform::RemapByLookup { table, by }) = &cm.transform else {
+            let Some(Rewrite::RemapByLookup { table, by }) = &cm.transform else {
                 continue;
             };
             if out.contains_key(&(table.clone(), by.clone())) {
@@ -223,14 +60,14 @@ async fn resolve_lookups(
                 .query(
                     &format!(
                         "SELECT {}::text, {}::text FROM {}",
-                        qi(&pk),
-                        qi(by),
-                        qualified(&mapping.target_schema, ttable)
+                        pg_ident(&pk),
+                        pg_ident(by),
+                        pg_qualified(&mapping.target_schema, ttable)
                     ),
                     &[],
                 )
                 .await
-                .map_err(crate::target::error::pg(format!(
+                .map_err(crate::cutover::error::pg(format!(
                     "reading lookup {table}.{by}"
                 )))?;
             let by_name: HashMap<String, String> = dst_rows
@@ -264,36 +101,12 @@ pub enum Ledger {
     Journal(Box<Run>),
 }
 
-/// Prepares the target for a load, or picks up an interrupted one, and returns the foreign keys the load runs
-/// without. A new run (no `previous`) refuses unexpected rows, records `new_run()` in a new ledger and prepares;
-/// a run that crashed before its preparing transaction committed left the target untouched and prepares again;
-/// a run past preparing keeps the keys it dropped.
-pub async fn prepare_target(
-    control: &mut tokio_postgres::Client,
-    previous: Option<&Run>,
-    new_run: impl FnOnce() -> Run,
-    schema: &str,
-    loaded: &[&TargetTable],
-    seeded: &[String],
-    replace: bool,
-) -> Result<Vec<crate::target::DroppedFk>, Error> {
-    match previous {
-        Some(run) if run.state != "preparing" => return Ok(run.dropped_fks.clone()),
-        Some(_) => {}
-        None => {
-            crate::target::check_occupied(control, schema, loaded, seeded, replace).await?;
-            ledger::create_ledger(control, &new_run()).await?;
-        }
-    }
-    Ok(crate::target::prepare(control, schema, loaded, seeded, replace).await?)
-}
-
 /// The progress display of `command` reading `plan`'s tables in `chunks` (the source table of each chunk the
 /// command reads), each table's estimates counted `sides` times (`verify` reads both sides). A table with no
 /// chunk expects nothing.
 pub fn progress<'a>(
     command: &'static str,
-    plan: &crate::plan::Plan,
+    plan: &crate::contract::Contract,
     chunks: impl Iterator<Item = &'a str>,
     sides: u64,
 ) -> crate::progress::Progress {
@@ -314,10 +127,6 @@ pub fn progress<'a>(
     )
 }
 
-/// Said after a completed `migrate` or `import`: the ways back and on.
-pub const WAY_BACK: &str = "The ledger (schema pgconverge) keeps the baseline of this run: `pgconverge reset --yes` \
-returns the target to its state before it; after sign-off, `pgconverge reset --keep-data --yes` drops the baseline.";
-
 /// Why a run (new or resumed) does not start on a target holding a completed run's ledger, and the ways on.
 pub fn completed_refusal(run: &Run) -> Error {
     Error::Usage(format!(
@@ -331,12 +140,12 @@ pub fn completed_refusal(run: &Run) -> Error {
 
 /// Everything up to the first write: contract, snapshot, lookups, chunk plan.
 pub struct Session {
-    pub plan: crate::plan::Plan,
+    pub plan: crate::contract::Contract,
     pub source_tables: Vec<SourceTable>,
     pub target_tables: Vec<TargetTable>,
     pub snapshot: src::Snapshot,
     pub jobs: Vec<Arc<ChunkWork>>,
-    pub lookups: crate::transform::Lookups,
+    pub lookups: crate::values::Lookups,
     pub chunk_plan: BTreeMap<String, Vec<ChunkRange>>,
     pub control: tokio_postgres::Client,
     pub previous: Option<Run>,
@@ -359,9 +168,9 @@ pub async fn open(
     meta.disconnect().await.ok();
     let control = crate::connect::target(target_url).await?;
     let target_tables = crate::schema::pg::introspect(&control, &mapping.target_schema).await?;
-    let plan = crate::plan::build(&source_tables, &target_tables, mapping);
+    let plan = crate::contract::build(&source_tables, &target_tables, mapping);
     if !plan.holds() {
-        eprint!("{}", crate::plan::render_text(&plan));
+        eprint!("{}", crate::contract::render_text(&plan));
         return Err(Error::Contract(plan.problems.len()));
     }
     let inputs = Inputs::of(
@@ -438,7 +247,7 @@ pub async fn open(
     // Chunk plan (stored in the ledger, so a resumed run uses the very same ranges), biggest tables first.
     let mut jobs: Vec<ChunkWork> = Vec::new();
     let mut chunk_plan: BTreeMap<String, Vec<ChunkRange>> = BTreeMap::new();
-    let mut table_plans: Vec<&TablePlan> = plan.tables.iter().collect();
+    let mut table_plans: Vec<&TableContract> = plan.tables.iter().collect();
     table_plans.sort_by_key(|t| std::cmp::Reverse(t.bytes_estimate.max(t.rows_estimate)));
     for tp in table_plans {
         let s = source_tables
@@ -530,87 +339,4 @@ fn check_same_source(
          since the interrupted run, pass --source-quiesced"
             .into(),
     ))
-}
-
-/// The per-table part of the pipeline: what to read, how to convert, where to COPY.
-fn table_work(
-    tp: &TablePlan,
-    s: &SourceTable,
-    t: &TargetTable,
-    lookups: &crate::transform::Lookups,
-    mapping: &Mapping,
-    validate_json: bool,
-    binary: bool,
-) -> TableWork {
-    let mut read_columns: Vec<String> = tp.columns.iter().map(|c| c.source.clone()).collect();
-    for k in &tp.primary_key {
-        if !read_columns.contains(k) {
-            read_columns.push(k.clone());
-        }
-    }
-    let nullable: HashMap<String, bool> = t
-        .columns
-        .iter()
-        .map(|c| (c.name.clone(), c.nullable))
-        .collect();
-    let transform = TableTransform::new(
-        tp,
-        &read_columns,
-        &nullable,
-        lookups,
-        &mapping
-            .source_zone()
-            .expect("the zone was checked when the mapping was loaded"),
-    );
-    let transform = if validate_json {
-        transform
-    } else {
-        transform.without_json_validation()
-    };
-    let cols: Vec<String> = transform.target_columns().iter().map(|c| qi(c)).collect();
-    let copy_sql = format!(
-        "COPY {} ({}) FROM STDIN (FORMAT {})",
-        qualified(&mapping.target_schema, &t.name),
-        cols.join(", "),
-        if binary { "binary" } else { "csv" }
-    );
-    let key_columns = s
-        .primary_key
-        .iter()
-        .filter_map(|k| read_columns.iter().position(|c| c == k))
-        .collect();
-    TableWork {
-        key_columns,
-        source: s.clone(),
-        plan: tp.clone(),
-        conversions: transform.conversions(),
-        transform,
-        raw_schema: src::raw_schema(&read_columns),
-        read_columns,
-        copy_sql,
-        binary,
-    }
-}
-
-/// Round-robin over tables, each table's chunks in order, biggest tables first.
-fn interleave(jobs: Vec<ChunkWork>) -> Vec<Arc<ChunkWork>> {
-    let mut per: Vec<VecDeque<ChunkWork>> = Vec::new();
-    for j in jobs {
-        match per
-            .iter_mut()
-            .find(|q| q.front().is_some_and(|f| Arc::ptr_eq(&f.table, &j.table)))
-        {
-            Some(q) => q.push_back(j),
-            None => per.push(VecDeque::from([j])),
-        }
-    }
-    let mut out = Vec::new();
-    while per.iter().any(|q| !q.is_empty()) {
-        for q in per.iter_mut() {
-            if let Some(j) = q.pop_front() {
-                out.push(Arc::new(j));
-            }
-        }
-    }
-    out
 }

@@ -7,8 +7,8 @@ use super::error::{pg, TargetError};
 use super::ledger::DroppedFk;
 use crate::connect::pg_message as db_message;
 use crate::schema::TargetTable;
-use crate::transform::{Rule, Violation};
-use crate::util::sql::{pg_ident as qi, pg_qualified as qualified};
+use crate::util::sql::{pg_ident, pg_qualified};
+use crate::values::{Rule, Violation};
 
 /// The foreign keys of `schema` as the catalog has them: (table, key name) -> validated.
 pub async fn foreign_key_states(
@@ -20,7 +20,7 @@ pub async fn foreign_key_states(
             "SELECT c.relname::text, k.conname::text, k.convalidated FROM pg_constraint k
              JOIN pg_class c ON c.oid = k.conrelid
              WHERE k.contype = 'f' AND k.connamespace = $1::text::regnamespace",
-            &[&qi(schema)],
+            &[&pg_ident(schema)],
         )
         .await
         .map_err(pg("listing foreign keys"))?
@@ -64,8 +64,8 @@ pub async fn finish(
             Some(false) => {}
             None => add.push_str(&format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}{};\n",
-                qualified(schema, &fk.table),
-                qi(&fk.name),
+                pg_qualified(schema, &fk.table),
+                pg_ident(&fk.name),
                 fk.definition,
                 if unchecked { "" } else { " NOT VALID" }
             )),
@@ -84,12 +84,12 @@ pub async fn finish(
     for t in tables {
         for c in &t.columns {
             if let Some(seq) = &c.owned_sequence {
-                let col = qi(&c.name);
+                let col = pg_ident(&c.name);
                 control
                     .execute(
                         &format!(
                             "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
-                            qualified(schema, &t.name)
+                            pg_qualified(schema, &t.name)
                         ),
                         &[seq],
                     )
@@ -104,7 +104,7 @@ pub async fn finish(
         .query(
             "SELECT relname::text, pg_relation_size(oid) FROM pg_class
              WHERE relnamespace = $1::text::regnamespace AND relkind IN ('r', 'p')",
-            &[&qi(schema)],
+            &[&pg_ident(schema)],
         )
         .await
         .map_err(pg("reading table sizes"))?
@@ -380,14 +380,14 @@ impl<'a> Step<'a> {
                 let sql = match self {
                     Step::Add(_) => format!(
                         "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                        qualified(schema, &fk.table),
-                        qi(&fk.name),
+                        pg_qualified(schema, &fk.table),
+                        pg_ident(&fk.name),
                         fk.definition
                     ),
                     _ => format!(
                         "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-                        qualified(schema, &fk.table),
-                        qi(&fk.name),
+                        pg_qualified(schema, &fk.table),
+                        pg_ident(&fk.name),
                     ),
                 };
                 match client.batch_execute(&sql).await {
@@ -411,7 +411,7 @@ impl<'a> Step<'a> {
                 }
             }
             Step::Vacuum(t) => {
-                let table = qualified(schema, t);
+                let table = pg_qualified(schema, t);
                 client
                     .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
                     .await
@@ -484,8 +484,8 @@ async fn orphan(
     let pairs = crate::util::sql::key_pairs(&fk.columns, &fk.ref_columns);
     let sql = crate::util::sql::orphan_sql(
         crate::util::sql::Dialect::Postgres,
-        &qualified(schema, &fk.table),
-        &qualified(schema, &fk.ref_table),
+        &pg_qualified(schema, &fk.table),
+        &pg_qualified(schema, &fk.ref_table),
         &pk,
         &pairs,
         1,

@@ -6,18 +6,18 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::convert::{self, Conversion, Incompatibility};
-use crate::mapping::{Mapping, OnNull, Transform};
+use crate::mapping::{Mapping, OnNull, Rewrite};
 use crate::schema::{SourceTable, TargetTable};
 
 /// One column pair of a table plan.
 #[derive(Debug, Clone, Serialize)]
-pub struct ColumnPlan {
+pub struct ColumnContract {
     pub source: String,
     pub source_type: String,
     pub target: String,
     pub target_type: String,
     pub conversion: Conversion,
-    pub transform: Option<Transform>,
+    pub transform: Option<Rewrite>,
     /// Set when the source allows NULL and the target does not.
     pub on_null: Option<OnNull>,
     /// The mapping's reason for accepting a narrower target (every value is still checked).
@@ -27,13 +27,13 @@ pub struct ColumnPlan {
 
 /// One source table and where it goes.
 #[derive(Debug, Clone, Serialize)]
-pub struct TablePlan {
+pub struct TableContract {
     pub source: String,
     pub target: String,
     pub rows_estimate: u64,
     pub bytes_estimate: u64,
     pub primary_key: Vec<String>,
-    pub columns: Vec<ColumnPlan>,
+    pub columns: Vec<ColumnContract>,
     /// Target columns filled by their default (no source column).
     pub defaulted: Vec<String>,
     /// Target columns PostgreSQL generates, whose source columns are generated too: never written.
@@ -77,26 +77,26 @@ pub enum ProblemKind {
 
 /// The whole contract.
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub struct Contract {
     pub app: String,
-    pub tables: Vec<TablePlan>,
+    pub tables: Vec<TableContract>,
     pub skipped: Vec<(String, String)>,
     pub target_only: Vec<(String, String)>,
     pub problems: Vec<Problem>,
 }
 
-impl Plan {
+impl Contract {
     pub fn holds(&self) -> bool {
         self.problems.is_empty()
     }
 
-    pub fn table(&self, source: &str) -> Option<&TablePlan> {
+    pub fn table(&self, source: &str) -> Option<&TableContract> {
         self.tables.iter().find(|t| t.source == source)
     }
 }
 
 /// Checks the contract between the introspected schemas under `mapping`.
-pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) -> Plan {
+pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) -> Contract {
     let mut problems = Vec::new();
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
@@ -191,7 +191,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                     // A transform may change the value class (latin1 bytes -> base64 text).
                     if matches!(
                         cm.and_then(|c| c.transform.as_ref()),
-                        Some(Transform::Latin1BytesToBase64)
+                        Some(Rewrite::Latin1BytesToBase64)
                     ) && tc.type_name == "text"
                     {
                         Conversion::Text { max_chars: None }
@@ -257,7 +257,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             } else {
                 None
             };
-            columns.push(ColumnPlan {
+            columns.push(ColumnContract {
                 source: sc.name.clone(),
                 source_type: sc.column_type.clone(),
                 target: tc.name.clone(),
@@ -285,7 +285,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                 defaulted.push(tc.name.clone());
             }
         }
-        tables.push(TablePlan {
+        tables.push(TableContract {
             source: s.name.clone(),
             target: t.name.clone(),
             rows_estimate: s.rows_estimate,
@@ -333,7 +333,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             }
         }
     }
-    Plan {
+    Contract {
         app: mapping.app.clone(),
         tables,
         skipped,
@@ -343,7 +343,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
 }
 
 /// Human-readable report of a plan.
-pub fn render_text(plan: &Plan) -> String {
+pub fn render_text(plan: &Contract) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(

@@ -5,6 +5,14 @@
 //! bytea, base64 for whiteboards, timestamps with an explicit offset for timestamptz). A value that would be
 //! lost, changed or rejected is a [`Violation`] naming table, key, column, rule and an excerpt.
 
+mod checks;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use checks::is_uuid;
+pub use rules::{excerpt, Rule, Violation};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,152 +22,14 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use base64::Engine as _;
 use rayon::prelude::*;
-use serde::Serialize;
 
+use crate::contract::TableContract;
 use crate::convert::Conversion;
-use crate::mapping::{OnNull, Transform};
-use crate::plan::TablePlan;
+use crate::mapping::{OnNull, Rewrite};
 use crate::util::zone::{offset_suffix, LocalTimeError, Zone};
 use crate::util::{calendar, hex};
 
-/// The rule a value broke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    InvalidUtf8,
-    NulByte,
-    TooLong {
-        max: u32,
-        chars: usize,
-    },
-    NotUuid,
-    EmptyUuidInNotNull,
-    InvalidJson,
-    JsonbNul,
-    /// A `\uD800`-`\uDFFF` escape outside a high-low pair: jsonb refuses it, json keeps it.
-    JsonbSurrogate,
-    ZeroDate,
-    InvalidDate,
-    NotBoolean,
-    IntOutOfRange {
-        min: i64,
-        max: i64,
-    },
-    NotEnumLabel,
-    NullInNotNull,
-    NotLatin1,
-    NotANumber,
-    /// The target type would store the value differently (rounded): nothing is ever rounded silently.
-    WouldRound {
-        target: String,
-    },
-    /// More integer digits than the target numeric's precision leaves.
-    TooManyDigits {
-        max: u32,
-    },
-    /// A local time skipped by a daylight-saving change in the source zone: no instant had it.
-    LocalTimeGap {
-        zone: String,
-    },
-    /// A local time repeated by a daylight-saving change and the mapping does not say which instant it means.
-    LocalTimeFold {
-        zone: String,
-    },
-    /// A MySQL TIME outside 00:00:00..24:00:00, the range of PostgreSQL's `time`.
-    TimeOutOfRange,
-    /// A foreign key value whose parent row does not exist.
-    OrphanForeignKey {
-        parent: String,
-    },
-    /// Rows that share a value a target UNIQUE constraint forbids repeating.
-    Duplicate {
-        constraint: String,
-    },
-    /// PostgreSQL rejected the row during COPY (its message).
-    RejectedByTarget {
-        message: String,
-    },
-}
-
-impl std::fmt::Display for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rule::InvalidUtf8 => write!(f, "invalid UTF-8"),
-            Rule::NulByte => write!(f, "NUL byte (PostgreSQL text cannot hold it)"),
-            Rule::TooLong { max, chars } => write!(f, "{chars} characters, the target holds {max}"),
-            Rule::NotUuid => write!(f, "not a uuid"),
-            Rule::EmptyUuidInNotNull => write!(f, "empty string in a NOT NULL uuid column"),
-            Rule::InvalidJson => write!(f, "invalid JSON"),
-            Rule::JsonbNul => write!(f, "JSON with \\u0000, which jsonb rejects"),
-            Rule::JsonbSurrogate => write!(
-                f,
-                "JSON with an unpaired surrogate escape (\\uD800-\\uDFFF), which jsonb rejects"
-            ),
-            Rule::ZeroDate => write!(f, "zero date"),
-            Rule::InvalidDate => write!(f, "invalid date"),
-            Rule::NotBoolean => write!(f, "boolean other than 0/1"),
-            Rule::IntOutOfRange { min, max } => {
-                write!(f, "integer outside the target range {min}..{max}")
-            }
-            Rule::NotEnumLabel => write!(f, "label the target enum lacks"),
-            Rule::NullInNotNull => write!(f, "NULL in a NOT NULL target column"),
-            Rule::NotLatin1 => write!(f, "character above U+00FF in latin1-bytes text"),
-            Rule::NotANumber => write!(f, "not a number"),
-            Rule::WouldRound { target } => write!(f, "{target} would store it rounded"),
-            Rule::TooManyDigits { max } => {
-                write!(f, "more than {max} integer digits, the target's precision")
-            }
-            Rule::LocalTimeGap { zone } => write!(
-                f,
-                "local time that did not exist in {zone} (skipped by a daylight-saving change)"
-            ),
-            Rule::LocalTimeFold { zone } => write!(
-                f,
-                "local time that happened twice in {zone} (a daylight-saving change); set \
-                 ambiguous_local_times = \"earlier\" or \"later\" in the mapping to say which"
-            ),
-            Rule::TimeOutOfRange => write!(f, "time outside 00:00:00..24:00:00"),
-            Rule::OrphanForeignKey { parent } => {
-                write!(f, "foreign key value with no parent row in {parent}")
-            }
-            Rule::Duplicate { constraint } => {
-                write!(f, "duplicate value for target constraint {constraint}")
-            }
-            Rule::RejectedByTarget { message } => write!(f, "PostgreSQL rejected it: {message}"),
-        }
-    }
-}
-
-/// One bad value with its exact provenance.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("data violation in {table} at {key}, column {column}: {rule}; value {excerpt}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
-pub struct Violation {
-    pub table: String,
-    pub key: String,
-    pub column: String,
-    pub rule: Rule,
-    pub excerpt: String,
-    pub hint: Option<String>,
-}
-
-/// A safe, short rendering of a raw value: quoted text, or hex when it is not UTF-8.
-pub fn excerpt(v: &[u8]) -> String {
-    match std::str::from_utf8(v) {
-        Ok(s) => {
-            let cut: String = s.chars().take(60).collect();
-            let more = if s.chars().count() > 60 { "..." } else { "" };
-            format!("{cut:?}{more}")
-        }
-        Err(_) => {
-            let mut s = String::from("0x");
-            hex::push_hex(&mut s, &v[..v.len().min(32)]);
-            if v.len() > 32 {
-                s.push_str("...");
-            }
-            s
-        }
-    }
-}
+use checks::{check_datetime, check_fraction, check_numeric, check_real, number, utf8};
 
 /// Resolved `remap_by_lookup` tables: (table, by) -> source key -> target key.
 pub type Lookups = HashMap<(String, String), Arc<HashMap<Vec<u8>, String>>>;
@@ -186,7 +56,7 @@ struct ColumnStep {
 
 /// Everything the transform stage needs for one table.
 #[derive(Debug, Clone)]
-pub struct TableTransform {
+pub struct TableConverter {
     pub table: String,
     key_idx: Vec<usize>,
     steps: Vec<ColumnStep>,
@@ -199,15 +69,15 @@ pub struct TableTransform {
     validate_json: bool,
 }
 
-impl TableTransform {
+impl TableConverter {
     /// `source_columns` is the order of the raw batch; `lookups` holds resolved remap tables by (table, by).
     pub fn new(
-        plan: &TablePlan,
+        plan: &TableContract,
         source_columns: &[String],
         target_nullable: &HashMap<String, bool>,
         lookups: &Lookups,
         zone: &Zone,
-    ) -> TableTransform {
+    ) -> TableConverter {
         let idx = |c: &str| {
             source_columns
                 .iter()
@@ -224,8 +94,8 @@ impl TableTransform {
                 target_type: c.target_type.clone(),
                 conv: c.conversion.clone(),
                 transform: c.transform.as_ref().map(|t| match t {
-                    Transform::Latin1BytesToBase64 => Resolved::Base64,
-                    Transform::RemapByLookup { table, by } => Resolved::Remap(
+                    Rewrite::Latin1BytesToBase64 => Resolved::Base64,
+                    Rewrite::RemapByLookup { table, by } => Resolved::Remap(
                         lookups
                             .get(&(table.clone(), by.clone()))
                             .cloned()
@@ -242,7 +112,7 @@ impl TableTransform {
                 .map(|s| Field::new(&s.target, DataType::Utf8, true))
                 .collect::<Vec<_>>(),
         ));
-        TableTransform {
+        TableConverter {
             table: plan.source.clone(),
             key_idx: plan.primary_key.iter().map(|k| idx(k)).collect(),
             steps,
@@ -612,314 +482,5 @@ impl TableTransform {
             }
         }
         Ok(true)
-    }
-}
-
-fn utf8(v: &[u8]) -> Result<&str, Rule> {
-    std::str::from_utf8(v).map_err(|_| Rule::InvalidUtf8)
-}
-
-/// The ASCII number MySQL printed (digits, sign, point, exponent).
-fn number(v: &[u8]) -> Result<&str, Rule> {
-    let t = utf8(v)?;
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
-    {
-        return Err(Rule::NotANumber);
-    }
-    Ok(t)
-}
-
-/// A decimal fits `numeric(p, s)` unchanged: at most p - s integer digits, and only zeros past s decimals.
-fn check_numeric(
-    t: &str,
-    max_int_digits: Option<u32>,
-    scale: Option<u32>,
-    target: &str,
-) -> Result<(), Rule> {
-    if t.contains(['e', 'E']) {
-        return Err(Rule::NotANumber);
-    }
-    let unsigned = t.trim_start_matches(['+', '-']);
-    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    if let Some(max) = max_int_digits {
-        if int.trim_start_matches('0').len() > max as usize {
-            return Err(Rule::TooManyDigits { max });
-        }
-    }
-    if let Some(scale) = scale {
-        if frac.bytes().skip(scale as usize).any(|b| b != b'0') {
-            return Err(Rule::WouldRound {
-                target: target.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A value `real` holds as it is shown: the same binary value, or the same shortest decimal form.
-fn check_real(t: &str) -> Result<(), Rule> {
-    let d: f64 = t.parse().map_err(|_| Rule::NotANumber)?;
-    let f: f32 = t.parse().map_err(|_| Rule::NotANumber)?;
-    if f as f64 == d || (f.is_finite() && f.to_string() == d.to_string()) {
-        Ok(())
-    } else {
-        Err(Rule::WouldRound {
-            target: format!("real (as {f})"),
-        })
-    }
-}
-
-/// Only zeros past `precision` fractional second digits.
-fn check_fraction(t: &str, precision: u32, target: &str) -> Result<(), Rule> {
-    let time = t.rsplit(' ').next().unwrap_or(t);
-    match time.split_once('.') {
-        Some((_, frac)) if frac.bytes().skip(precision as usize).any(|b| b != b'0') => {
-            Err(Rule::WouldRound {
-                target: target.to_string(),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Strict 8-4-4-4-12 hex form.
-pub fn is_uuid(v: &[u8]) -> bool {
-    v.len() == 36
-        && v.iter().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            }
-        })
-}
-
-/// Checks `YYYY-MM-DD[ HH:MM:SS[.f]]` as MySQL prints it: no zero parts, a real calendar day.
-fn check_datetime(t: &str) -> Result<(), Rule> {
-    match calendar::parse_datetime(t) {
-        Ok(_) => Ok(()),
-        Err(calendar::DateError::Zero) => Err(Rule::ZeroDate),
-        Err(calendar::DateError::Invalid) => Err(Rule::InvalidDate),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(check_datetime("2020-02-29 10:00:00.123456"), Ok(()));
-        assert_eq!(check_datetime("0000-00-00 00:00:00"), Err(Rule::ZeroDate));
-        assert_eq!(check_datetime("2020-02-30"), Err(Rule::InvalidDate));
-        assert_eq!(
-            check_datetime("2019-02-29 00:00:00"),
-            Err(Rule::InvalidDate)
-        );
-    }
-
-    #[test]
-    fn uuids() {
-        assert!(is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00-1234567890AB"));
-        assert!(!is_uuid(b"not-a-uuid"));
-        assert!(!is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00_1234567890ab"));
-    }
-
-    #[test]
-    fn excerpts_are_safe() {
-        assert_eq!(excerpt(b"a\nb"), "\"a\\nb\"");
-        assert_eq!(excerpt(&[0xff, 0x00]), "0xff00");
-    }
-
-    /// MariaDB replaces invalid UTF-8 on write, so no server test can plant it; the rule is checked here on raw
-    /// bytes as a reader would deliver them, on both the zero-copy text path and the converting path.
-    #[test]
-    fn invalid_utf8_is_a_violation_with_its_key() {
-        use crate::plan::{ColumnPlan, TablePlan};
-        use arrow::array::BinaryArray;
-        let col = |name: &str, conversion| ColumnPlan {
-            source: name.into(),
-            source_type: String::new(),
-            target: name.into(),
-            target_type: String::new(),
-            conversion,
-            transform: None,
-            on_null: None,
-            narrowing: None,
-        };
-        let plan = TablePlan {
-            source: "t".into(),
-            target: "t".into(),
-            rows_estimate: 2,
-            bytes_estimate: 0,
-            primary_key: vec!["id".into()],
-            columns: vec![
-                col("id", Conversion::Text { max_chars: None }),
-                col("v", Conversion::Text { max_chars: None }),
-                col(
-                    "e",
-                    Conversion::Enum {
-                        labels: vec!["a".into()],
-                    },
-                ),
-            ],
-            defaulted: vec![],
-            generated: Vec::new(),
-        };
-        let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
-        let t = TableTransform::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
-        let batch = |v: &[u8], e: &[u8]| {
-            let cols: Vec<ArrayRef> = vec![
-                Arc::new(BinaryArray::from(vec![&b"k1"[..], &b"k2"[..]])),
-                Arc::new(BinaryArray::from(vec![&b"ok"[..], v])),
-                Arc::new(BinaryArray::from(vec![&b"a"[..], e])),
-            ];
-            RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
-        };
-        let v = t.apply(&batch(b"a\xc3\x28b", b"a")).unwrap_err();
-        assert_eq!(
-            (v.key.as_str(), v.column.as_str(), &v.rule),
-            ("id=k2", "v", &Rule::InvalidUtf8)
-        );
-        assert_eq!(v.excerpt, "0x61c32862");
-        let v = t.apply(&batch(b"ok", b"\xff")).unwrap_err();
-        assert_eq!(
-            (v.key.as_str(), v.column.as_str(), &v.rule),
-            ("id=k2", "e", &Rule::InvalidUtf8)
-        );
-    }
-
-    /// MySQL 8's native JSON is stored in a binary form and sent by the text protocol as the server prints it:
-    /// keys sorted, `": "` and `", "` separators, non-ASCII as raw UTF-8, doubles in exponent form, a NUL as
-    /// `\u0000`. The values below are such captured output; the test bed (MariaDB, JSON = longtext) cannot make them.
-    #[test]
-    fn mysql8_native_json_text() {
-        use crate::plan::{ColumnPlan, TablePlan};
-        use arrow::array::{BinaryArray, StringArray};
-        let captured: [&[u8]; 3] = [
-            b"{\"a\": 1, \"b\": [true, null, 1.5e300], \"k\xc3\xa9y\": \"caf\xc3\xa9 \\\"q\\\"\"}",
-            br#"[]"#,
-            br#""x\u0000y""#,
-        ];
-        let plan = |conversion| TablePlan {
-            source: "t".into(),
-            target: "t".into(),
-            rows_estimate: 3,
-            bytes_estimate: 0,
-            primary_key: vec!["id".into()],
-            columns: vec![
-                ColumnPlan {
-                    source: "id".into(),
-                    source_type: String::new(),
-                    target: "id".into(),
-                    target_type: String::new(),
-                    conversion: Conversion::Text { max_chars: None },
-                    transform: None,
-                    on_null: None,
-                    narrowing: None,
-                },
-                ColumnPlan {
-                    source: "j".into(),
-                    source_type: "json".into(),
-                    target: "j".into(),
-                    target_type: String::new(),
-                    conversion,
-                    transform: None,
-                    on_null: None,
-                    narrowing: None,
-                },
-            ],
-            defaulted: vec![],
-            generated: Vec::new(),
-        };
-        let names: Vec<String> = vec!["id".into(), "j".into()];
-        let batch = |rows: &[&[u8]]| {
-            let ids: Vec<String> = (1..=rows.len()).map(|i| i.to_string()).collect();
-            let cols: Vec<ArrayRef> = vec![
-                Arc::new(BinaryArray::from(
-                    ids.iter().map(|i| i.as_bytes()).collect::<Vec<_>>(),
-                )),
-                Arc::new(BinaryArray::from(rows.to_vec())),
-            ];
-            RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
-        };
-        let transform = |c| {
-            TableTransform::new(
-                &plan(c),
-                &names,
-                &HashMap::new(),
-                &HashMap::new(),
-                &Zone::UTC,
-            )
-        };
-        // json keeps the text exactly as the source printed it, NUL escape included (json stores text).
-        let out = transform(Conversion::Json)
-            .apply(&batch(&captured))
-            .unwrap();
-        let j = out
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        for (i, want) in captured.iter().enumerate() {
-            assert_eq!(j.value(i).as_bytes(), *want);
-        }
-        // jsonb takes the first two unchanged and refuses the NUL, naming the row.
-        let t = transform(Conversion::Jsonb);
-        let out = t.apply(&batch(&captured[..2])).unwrap();
-        let j = out
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        assert_eq!(j.value(0).as_bytes(), captured[0]);
-        let v = t.apply(&batch(&captured)).unwrap_err();
-        assert_eq!((v.key.as_str(), &v.rule), ("id=3", &Rule::JsonbNul));
-        // A lone surrogate escape (JSON kept in a text column): json keeps it, jsonb refuses it, naming the row.
-        let lone: [&[u8]; 2] = [br#"[]"#, br#"{"k": "\ud800"}"#];
-        assert!(transform(Conversion::Json).apply(&batch(&lone)).is_ok());
-        let v = t.apply(&batch(&lone)).unwrap_err();
-        assert_eq!((v.key.as_str(), &v.rule), ("id=2", &Rule::JsonbSurrogate));
-    }
-
-    #[test]
-    fn numerics_fit_or_are_refused() {
-        let ok = |t, p, s| check_numeric(t, p, s, "numeric(10,2)");
-        assert_eq!(ok("9.9900", Some(8), Some(2)), Ok(()));
-        assert_eq!(ok("-12345678.00", Some(8), Some(2)), Ok(()));
-        assert!(matches!(
-            ok("9.9999", Some(8), Some(2)),
-            Err(Rule::WouldRound { .. })
-        ));
-        assert_eq!(
-            ok("123456789", Some(8), Some(2)),
-            Err(Rule::TooManyDigits { max: 8 })
-        );
-        assert_eq!(ok("0.5", Some(0), Some(2)), Ok(()));
-        assert_eq!(ok("123.456789", None, None), Ok(()));
-    }
-
-    #[test]
-    fn reals_hold_what_they_show() {
-        assert_eq!(check_real("0.1"), Ok(()));
-        assert_eq!(check_real("0.5"), Ok(()));
-        // A FLOAT read as its exact double.
-        assert_eq!(check_real("0.12345670163631439"), Ok(()));
-        assert!(check_real("0.1234567891234").is_err());
-        assert!(check_real("1e300").is_err());
-    }
-
-    #[test]
-    fn fractions_and_times() {
-        assert_eq!(check_fraction("2024-01-01 10:00:00.123000", 3, "t"), Ok(()));
-        assert!(check_fraction("2024-01-01 10:00:00.123400", 3, "t").is_err());
-        assert_eq!(check_fraction("2024-01-01 10:00:00", 0, "t"), Ok(()));
-        assert_eq!(calendar::time_micros("838:59:59"), Some(3_020_399_000_000));
-        assert_eq!(calendar::time_micros("-00:00:01.5"), Some(-1_500_000));
-        assert_eq!(calendar::time_micros("24:00:00"), Some(86_400_000_000));
-        assert_eq!(calendar::time_micros("12:61:00"), None);
     }
 }

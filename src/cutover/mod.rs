@@ -16,7 +16,7 @@ pub use finish::{finish, finish_early, foreign_key_states, Loading};
 pub use ledger::{DroppedFk, LEDGER_SCHEMA};
 
 use crate::schema::TargetTable;
-use crate::util::sql::{pg_ident as qi, pg_qualified as qualified};
+use crate::util::sql::{pg_ident, pg_qualified};
 
 /// Refuses tables holding rows no migration seeded, unless `replace`. Runs before anything is changed.
 pub async fn check_occupied(
@@ -45,7 +45,7 @@ pub async fn occupied_tables(
     for t in tables.iter().filter(|t| !seeded.iter().any(|s| s == *t)) {
         let has: bool = client
             .query_one(
-                &format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(schema, t)),
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", pg_qualified(schema, t)),
                 &[],
             )
             .await
@@ -94,7 +94,7 @@ pub async fn prepare(
     tx.execute(
         &format!(
             "UPDATE {}.run SET dropped_fks = $1::text::jsonb, state = 'loading'",
-            qi(LEDGER_SCHEMA)
+            pg_ident(LEDGER_SCHEMA)
         ),
         &[&json],
     )
@@ -103,7 +103,7 @@ pub async fn prepare(
     drop_foreign_keys(&tx, schema, &fks, false).await?;
     // What a restore puts back: every row the run deletes (the seeded ones; with `replace`, any), copied as they
     // are into the ledger before they go, and the state of every sequence the load will move.
-    let ledger = qi(LEDGER_SCHEMA);
+    let ledger = pg_ident(LEDGER_SCHEMA);
     for (i, t) in tables.iter().enumerate() {
         if replace || seeded.contains(&t.name) {
             let copy = format!("saved_{i}");
@@ -111,15 +111,15 @@ pub async fn prepare(
                 .execute(
                     &format!(
                         "CREATE TABLE {ledger}.{} AS SELECT * FROM {}",
-                        qi(&copy),
-                        qualified(schema, &t.name)
+                        pg_ident(&copy),
+                        pg_qualified(schema, &t.name)
                     ),
                     &[],
                 )
                 .await
                 .map_err(pg(format!("saving the rows of {}", t.name)))?;
             if rows == 0 && !seeded.contains(&t.name) {
-                tx.batch_execute(&format!("DROP TABLE {ledger}.{}", qi(&copy)))
+                tx.batch_execute(&format!("DROP TABLE {ledger}.{}", pg_ident(&copy)))
                     .await
                     .map_err(pg(format!("saving the rows of {}", t.name)))?;
                 continue;
@@ -145,7 +145,7 @@ pub async fn prepare(
     }
     for t in tables {
         if replace || seeded.contains(&t.name) {
-            tx.batch_execute(&format!("DELETE FROM {}", qualified(schema, &t.name)))
+            tx.batch_execute(&format!("DELETE FROM {}", pg_qualified(schema, &t.name)))
                 .await
                 .map_err(pg(format!("deleting seeded rows of {}", t.name)))?;
         }
@@ -164,9 +164,9 @@ async fn drop_foreign_keys(
     for fk in fks {
         tx.batch_execute(&format!(
             "ALTER TABLE {} DROP CONSTRAINT {}{}",
-            qualified(schema, &fk.table),
+            pg_qualified(schema, &fk.table),
             if if_exists { "IF EXISTS " } else { "" },
-            qi(&fk.name)
+            pg_ident(&fk.name)
         ))
         .await
         .map_err(pg(format!(
@@ -197,7 +197,7 @@ pub async fn restoration(client: &Client, run: &ledger::Run) -> Result<Restorati
             ..Default::default()
         });
     }
-    let l = qi(LEDGER_SCHEMA);
+    let l = pg_ident(LEDGER_SCHEMA);
     let saved_rows = client
         .query(
             &format!("SELECT table_name, rows FROM {l}.saved ORDER BY 1"),
@@ -235,7 +235,7 @@ pub async fn restore(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<(), TargetError> {
     let schema = run.target_schema.as_str();
-    let l = qi(LEDGER_SCHEMA);
+    let l = pg_ident(LEDGER_SCHEMA);
     let tx = client
         .transaction()
         .await
@@ -247,7 +247,7 @@ pub async fn restore(
         drop_foreign_keys(&tx, schema, &run.dropped_fks, true).await?;
         step("empty tables");
         if !run.tables.is_empty() {
-            let list: Vec<String> = run.tables.iter().map(|t| qualified(schema, t)).collect();
+            let list: Vec<String> = run.tables.iter().map(|t| pg_qualified(schema, t)).collect();
             tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
                 .await
                 .map_err(pg("emptying the loaded tables"))?;
@@ -259,11 +259,11 @@ pub async fn restore(
         for row in saved {
             let (table, copy): (String, String) = (row.get(0), row.get(1));
             step(&format!("put back {table}"));
-            let t = qualified(schema, &table);
+            let t = pg_qualified(schema, &table);
             // Generated columns take no value; identity columns take the saved one.
             let cols: String = tx
                 .query_one(
-                    "SELECT coalesce(string_agg(quote_ident(attname), ', ' ORDER BY attnum), '') FROM pg_attribute \
+                    "SELECT coalesce(string_agg(mysql_ident(attname), ', ' ORDER BY attnum), '') FROM pg_attribute \
                      WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
                     &[&t],
                 )
@@ -272,7 +272,7 @@ pub async fn restore(
                 .get(0);
             tx.batch_execute(&format!(
                 "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {l}.{}",
-                qi(&copy)
+                pg_ident(&copy)
             ))
             .await
             .map_err(pg(format!("putting back the saved rows of {table}")))?;
@@ -281,8 +281,8 @@ pub async fn restore(
         for fk in &run.dropped_fks {
             tx.batch_execute(&format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                qualified(schema, &fk.table),
-                qi(&fk.name),
+                pg_qualified(schema, &fk.table),
+                pg_ident(&fk.name),
                 fk.definition
             ))
             .await

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::error::{pg, TargetError};
+use crate::chunk::{ChunkRange, SnapshotInfo};
 use crate::mapping::Mapping;
 use crate::schema::{SourceTable, TargetTable};
-use crate::source::mysql::{ChunkRange, SnapshotInfo};
 use crate::util::hash::fnv;
-use crate::util::sql::pg_ident as qi;
+use crate::util::sql::pg_ident;
 
 fn fingerprint<T: Serialize + ?Sized>(v: &T) -> String {
     format!(
@@ -150,7 +150,7 @@ impl Run {
         inputs: Inputs,
         snapshot: SnapshotInfo,
         chunks: std::collections::BTreeMap<String, Vec<ChunkRange>>,
-        lookups: &crate::transform::Lookups,
+        lookups: &crate::values::Lookups,
     ) -> Run {
         let lookups = lookups
             .iter()
@@ -181,7 +181,7 @@ impl Run {
         self.state == COMPLETED
     }
 
-    pub fn lookups(&self) -> crate::transform::Lookups {
+    pub fn lookups(&self) -> crate::values::Lookups {
         self.lookups
             .iter()
             .map(|(t, by, pairs)| {
@@ -211,7 +211,7 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
                bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                PRIMARY KEY (table_name, chunk));",
-            s = qi(LEDGER_SCHEMA)
+            s = pg_ident(LEDGER_SCHEMA)
         ))
         .await
         .map_err(pg("creating the ledger"))?;
@@ -220,7 +220,7 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
         .execute(
             &format!(
                 "INSERT INTO {}.run (state, record) VALUES ('preparing', $1::text::jsonb)",
-                qi(LEDGER_SCHEMA)
+                pg_ident(LEDGER_SCHEMA)
             ),
             &[&record],
         )
@@ -234,7 +234,7 @@ pub async fn read_run(client: &Client) -> Result<Option<Run>, TargetError> {
     let exists: bool = client
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL",
-            &[&format!("{}.run", qi(LEDGER_SCHEMA))],
+            &[&format!("{}.run", pg_ident(LEDGER_SCHEMA))],
         )
         .await
         .map_err(pg("reading the ledger"))?
@@ -246,7 +246,7 @@ pub async fn read_run(client: &Client) -> Result<Option<Run>, TargetError> {
         .query_opt(
             &format!(
                 "SELECT state, record::text, dropped_fks::text FROM {}.run",
-                qi(LEDGER_SCHEMA)
+                pg_ident(LEDGER_SCHEMA)
             ),
             &[],
         )
@@ -271,7 +271,7 @@ pub async fn loaded_chunks(
         .query(
             &format!(
                 "SELECT table_name, chunk, rows FROM {}.chunk",
-                qi(LEDGER_SCHEMA)
+                pg_ident(LEDGER_SCHEMA)
             ),
             &[],
         )
@@ -290,7 +290,7 @@ pub async fn loaded_chunks(
 pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> {
     client
         .execute(
-            &format!("UPDATE {}.run SET state = $1", qi(LEDGER_SCHEMA)),
+            &format!("UPDATE {}.run SET state = $1", pg_ident(LEDGER_SCHEMA)),
             &[&state],
         )
         .await
@@ -302,7 +302,7 @@ pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> 
 /// (`counts`, taken by the finish) is kept so that `reset` can tell rows written after the run (by the
 /// applications) from the run's own.
 pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(), TargetError> {
-    let l = qi(LEDGER_SCHEMA);
+    let l = pg_ident(LEDGER_SCHEMA);
     let (names, rows): (Vec<&str>, Vec<i64>) = counts.iter().map(|(t, n)| (t.as_str(), *n)).unzip();
     let tx = client
         .transaction()
@@ -331,7 +331,7 @@ pub async fn store_digests(
     client: &Client,
     digests: &[(String, String)],
 ) -> Result<(), TargetError> {
-    let l = qi(LEDGER_SCHEMA);
+    let l = pg_ident(LEDGER_SCHEMA);
     client
         .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {l}.digest (table_name text PRIMARY KEY, buckets text NOT NULL);
@@ -356,7 +356,7 @@ pub async fn stored_digests(client: &Client) -> Result<Vec<(String, String)>, Ta
     let exists: bool = client
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL",
-            &[&format!("{}.digest", qi(LEDGER_SCHEMA))],
+            &[&format!("{}.digest", pg_ident(LEDGER_SCHEMA))],
         )
         .await
         .map_err(pg("reading the ledger"))?
@@ -368,7 +368,7 @@ pub async fn stored_digests(client: &Client) -> Result<Vec<(String, String)>, Ta
         .query(
             &format!(
                 "SELECT table_name, buckets FROM {}.digest",
-                qi(LEDGER_SCHEMA)
+                pg_ident(LEDGER_SCHEMA)
             ),
             &[],
         )
@@ -385,7 +385,7 @@ pub async fn changed_since_completed(
     client: &Client,
     schema: &str,
 ) -> Result<Vec<(String, i64, i64)>, TargetError> {
-    let l = qi(LEDGER_SCHEMA);
+    let l = pg_ident(LEDGER_SCHEMA);
     let recorded = client
         .query(
             &format!("SELECT table_name, rows FROM {l}.completed ORDER BY 1"),
@@ -419,7 +419,7 @@ pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
     client
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {} CASCADE",
-            qi(LEDGER_SCHEMA)
+            pg_ident(LEDGER_SCHEMA)
         ))
         .await
         .map_err(pg("dropping the ledger"))

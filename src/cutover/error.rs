@@ -1,7 +1,7 @@
 //! Errors of the target side around the load. SQL failures keep their SQLSTATE.
 
 use crate::connect::{pg_message, pg_transient};
-use crate::transform::Violation;
+use crate::values::Violation;
 
 /// Errors of the target side around the load.
 #[derive(Debug, thiserror::Error)]

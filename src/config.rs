@@ -1,0 +1,403 @@
+//! The configuration layer: the command line as typed (`cli`) plus this machine (its cores) become each command's
+//! settings. Every default and every policy (how many readers `check` or `verify` run, when `--finish-early auto`
+//! is on, which COPY format is the default) lives here and only here, with a unit test per rule below; the run
+//! layer and the commands take the settings as given.
+
+use std::path::PathBuf;
+
+use crate::cli::{self, Command, CopyFormat, FileFormat, FinishEarly, LogFormat};
+use crate::sink::copy::ToastCompression;
+use crate::sink::export::Formats;
+
+/// Target rows per chunk (`--chunk-rows`).
+pub const CHUNK_ROWS: u64 = 200_000;
+/// Target bytes per chunk by the source's size estimate (`--chunk-bytes`).
+pub const CHUNK_BYTES: u64 = 64 << 20;
+/// Rows per Arrow batch (`--batch-rows`).
+pub const BATCH_ROWS: usize = 8192;
+/// Memory budget of all queued batches (`--max-memory`).
+pub const MAX_MEMORY: u64 = 512 << 20;
+/// Seconds the snapshot's global read lock may wait behind running writes (`--lock-wait`).
+pub const LOCK_WAIT: u64 = 10;
+/// Readers and writers default to the cores, up to this many: more only add connections to wait on (scale 1:
+/// 4 readers on 2 cores were slower than 2 from a cold source; docs/benchmarks.md).
+pub const MAX_CONNECTIONS: usize = 4;
+/// Pieces queued per chunk between its reader and its writer (`pipeline::Settings::depth`).
+pub const QUEUE_BATCHES: usize = 2;
+/// How the loading commands compress TOAST values (`--toast-compression`): lz4 was several times cheaper than
+/// pglz, PostgreSQL's default (a sixth of all CPU of a scale-1 load).
+pub const TOAST_COMPRESSION: ToastCompression = ToastCompression::Lz4;
+
+/// What the defaults follow.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    pub cores: usize,
+}
+
+impl Machine {
+    /// This machine (2 cores when it cannot tell).
+    pub fn this() -> Machine {
+        Machine {
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+
+    /// Default readers and writers.
+    fn connections(self) -> usize {
+        self.cores.clamp(1, MAX_CONNECTIONS)
+    }
+}
+
+/// Where a command reads from, writes to, and the mapping between them. URLs hold passwords: never print them
+/// except through `url::redact`.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub source: String,
+    pub target: String,
+    pub mapping: PathBuf,
+}
+
+impl From<cli::Endpoints> for Endpoints {
+    fn from(e: cli::Endpoints) -> Self {
+        Endpoints {
+            source: e.source,
+            target: e.target,
+            mapping: e.mapping,
+        }
+    }
+}
+
+/// How the commands that read the source run; reports show it as `settings`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tuning {
+    pub readers: usize,
+    pub writers: usize,
+    pub chunk_rows: u64,
+    pub chunk_bytes: u64,
+    pub batch_rows: usize,
+    pub max_memory: u64,
+    pub source_quiesced: bool,
+    /// Seconds the global read lock may wait behind running write statements (it holds back writes meanwhile).
+    pub lock_wait: u64,
+    /// `default_toast_compression` of the COPY sessions; only the loading commands (migrate, import) set it,
+    /// and only their reports show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toast_compression: Option<ToastCompression>,
+    /// Finish each table while others still load (`--finish-early`; migrate and import only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub finish_early: bool,
+}
+
+impl Tuning {
+    /// Every value at its default on `machine`.
+    pub fn defaults(machine: Machine) -> Tuning {
+        Tuning {
+            readers: machine.connections(),
+            writers: machine.connections(),
+            chunk_rows: CHUNK_ROWS,
+            chunk_bytes: CHUNK_BYTES,
+            batch_rows: BATCH_ROWS,
+            max_memory: MAX_MEMORY,
+            source_quiesced: false,
+            lock_wait: LOCK_WAIT,
+            toast_compression: None,
+            finish_early: false,
+        }
+    }
+
+    /// Raw bytes per batch so that every queue together stays well inside `max_memory`: each batch exists up to
+    /// three times (raw, converted, encoded) in each of the in-flight slots.
+    pub fn batch_bytes(&self) -> usize {
+        let slots = (self.readers + 2 * self.writers) as u64 * (QUEUE_BATCHES as u64 + 1) * 3;
+        ((self.max_memory / 2) / slots.max(1)).clamp(64 << 10, 16 << 20) as usize
+    }
+
+    fn with_tuning_flags(mut self, a: &cli::TuningArgs) -> Tuning {
+        self.readers = a.readers.unwrap_or(self.readers);
+        self.writers = a.writers.unwrap_or(self.writers);
+        self.chunk_rows = a.chunk_rows.unwrap_or(self.chunk_rows);
+        self.chunk_bytes = a.chunk_bytes.unwrap_or(self.chunk_bytes);
+        self.batch_rows = a.batch_rows.unwrap_or(self.batch_rows);
+        self.max_memory = a.max_memory.unwrap_or(self.max_memory);
+        self.source_quiesced = a.source_quiesced;
+        self.lock_wait = a.lock_wait.unwrap_or(self.lock_wait);
+        self
+    }
+
+    /// The loading flags; `writers` must already be final (`--finish-early auto` depends on it).
+    fn with_load_flags(mut self, a: &cli::LoadArgs, machine: Machine) -> Tuning {
+        self.toast_compression = Some(a.toast_compression.unwrap_or(TOAST_COMPRESSION));
+        self.finish_early = finish_early(a.finish_early, self.writers, machine);
+        self
+    }
+}
+
+/// `--finish-early`: auto finishes tables during the load only with two cores beyond the writers (it runs on one
+/// more target session; on 2 cores with 2 writers it was 1.11-1.13x slower).
+fn finish_early(flag: Option<FinishEarly>, writers: usize, machine: Machine) -> bool {
+    match flag.unwrap_or(FinishEarly::Auto) {
+        FinishEarly::On => true,
+        FinishEarly::Off => false,
+        FinishEarly::Auto => machine.cores >= writers + 2,
+    }
+}
+
+fn formats(f: Option<FileFormat>) -> Formats {
+    match f.unwrap_or(FileFormat::Csv) {
+        FileFormat::Csv => Formats {
+            csv: true,
+            parquet: false,
+        },
+        FileFormat::Parquet => Formats {
+            csv: false,
+            parquet: true,
+        },
+        FileFormat::Both => Formats {
+            csv: true,
+            parquet: true,
+        },
+    }
+}
+
+/// `pgconverge plan`.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub endpoints: Endpoints,
+    pub report: Option<PathBuf>,
+    /// The cut-over window in seconds, to fit the estimate in.
+    pub window: Option<u64>,
+    /// A rehearsal's `migrate --report` to scale the estimate from.
+    pub calibrate: Option<PathBuf>,
+    /// The chunk sizes a run would use, for the estimate.
+    pub chunk_rows: u64,
+    pub chunk_bytes: u64,
+}
+
+/// `pgconverge migrate`.
+#[derive(Debug, Clone)]
+pub struct MigrateSettings {
+    pub endpoints: Endpoints,
+    pub tuning: Tuning,
+    /// Delete rows already in the target tables instead of refusing.
+    pub replace: bool,
+    /// Keep what was loaded as an export directory (files, manifest), importable elsewhere.
+    pub keep: Option<PathBuf>,
+    /// The files `keep` writes per chunk.
+    pub keep_formats: Formats,
+    /// Send PostgreSQL's binary COPY format instead of CSV.
+    pub binary: bool,
+    /// Continue an interrupted run from its ledger.
+    pub resume: bool,
+    pub report: Option<PathBuf>,
+    /// Verify the target after the load.
+    pub verify: bool,
+    pub checklist: Option<PathBuf>,
+}
+
+/// `pgconverge check`.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    pub endpoints: Endpoints,
+    pub tuning: Tuning,
+    /// Also scan foreign keys the source declares.
+    pub all_foreign_keys: bool,
+    pub report: Option<PathBuf>,
+}
+
+/// `pgconverge export`.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    pub endpoints: Endpoints,
+    pub tuning: Tuning,
+    /// The export directory.
+    pub out: PathBuf,
+    pub formats: Formats,
+    /// Empty a non-empty directory first instead of refusing.
+    pub replace: bool,
+    /// Continue the interrupted export in `out` from its journal.
+    pub resume: bool,
+    pub report: Option<PathBuf>,
+}
+
+/// `pgconverge import`.
+#[derive(Debug, Clone)]
+pub struct ImportSettings {
+    pub target: String,
+    pub mapping: PathBuf,
+    /// The export directory.
+    pub from: PathBuf,
+    pub tuning: Tuning,
+    pub replace: bool,
+    pub resume: bool,
+    pub report: Option<PathBuf>,
+    /// Verify the target against the export's digests after the load.
+    pub verify: bool,
+    pub checklist: Option<PathBuf>,
+}
+
+/// `pgconverge verify`, standalone or after a load.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub endpoints: Endpoints,
+    pub tuning: Tuning,
+    pub report: Option<PathBuf>,
+    pub checklist: Option<PathBuf>,
+    /// The operator's word that the source has not changed since the completed run (writes frozen): compare
+    /// against the digests that run kept even when no binary log position proves it.
+    pub source_unchanged: bool,
+}
+
+/// `pgconverge reset`.
+#[derive(Debug, Clone)]
+pub struct ResetSettings {
+    pub target: String,
+    pub mapping: PathBuf,
+    /// Act; without it nothing is changed.
+    pub yes: bool,
+    /// Also discard rows written after a completed run.
+    pub force: bool,
+    /// Accept a completed run: drop its ledger and baseline, keep the loaded data.
+    pub keep_data: bool,
+}
+
+/// One command with its settings.
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    Plan(PlanSettings),
+    Migrate(MigrateSettings),
+    Check(CheckSettings),
+    Export(ExportSettings),
+    Import(ImportSettings),
+    Verify(VerifySettings),
+    Reset(ResetSettings),
+}
+
+/// The settings of the command the command line names, on `machine`.
+pub fn resolve(command: Command, machine: Machine) -> Invocation {
+    let defaults = Tuning::defaults(machine);
+    match command {
+        Command::Plan(a) => Invocation::Plan(PlanSettings {
+            endpoints: a.endpoints.into(),
+            report: a.report,
+            window: a.window,
+            calibrate: a.calibrate,
+            chunk_rows: defaults.chunk_rows,
+            chunk_bytes: defaults.chunk_bytes,
+        }),
+        Command::Migrate(a) => Invocation::Migrate(MigrateSettings {
+            tuning: defaults
+                .with_tuning_flags(&a.tuning)
+                .with_load_flags(&a.load, machine),
+            endpoints: a.endpoints.into(),
+            replace: a.replace,
+            keep: a.keep,
+            keep_formats: formats(a.keep_format),
+            // Binary by default: PostgreSQL skips parsing text (CSV stays for comparing with exported files).
+            binary: a.copy_format.unwrap_or(CopyFormat::Binary) == CopyFormat::Binary,
+            resume: a.resume,
+            report: a.report,
+            verify: !a.no_verify,
+            checklist: a.checklist,
+        }),
+        Command::Check(a) => Invocation::Check(CheckSettings {
+            tuning: Tuning {
+                // Reading and checking only: one more reader than the default, since no COPY competes for the
+                // cores.
+                readers: a.readers.unwrap_or(defaults.readers + 1),
+                // A preflight never takes the global read lock (it would hold back the production source's
+                // writes): each reader reads in its own consistent snapshot, enough to find the rows that would
+                // stop a run.
+                source_quiesced: true,
+                ..defaults
+            },
+            endpoints: a.endpoints.into(),
+            all_foreign_keys: a.all_foreign_keys,
+            report: a.report,
+        }),
+        Command::Export(a) => Invocation::Export(ExportSettings {
+            tuning: defaults.with_tuning_flags(&a.tuning),
+            endpoints: a.endpoints.into(),
+            out: a.out,
+            formats: formats(a.format),
+            replace: a.replace,
+            resume: a.resume,
+            report: a.report,
+        }),
+        Command::Import(a) => {
+            let tuning = Tuning {
+                readers: a.readers.unwrap_or(defaults.readers),
+                writers: a.writers.unwrap_or(defaults.writers),
+                ..defaults
+            };
+            Invocation::Import(ImportSettings {
+                tuning: tuning.with_load_flags(&a.load, machine),
+                target: a.target,
+                mapping: a.mapping,
+                from: a.from,
+                replace: a.replace,
+                resume: a.resume,
+                report: a.report,
+                verify: !a.no_verify,
+                checklist: a.checklist,
+            })
+        }
+        Command::Verify(a) => Invocation::Verify(VerifySettings {
+            tuning: Tuning {
+                // Reading MySQL chunk by chunk waits on the server more than it computes: twice the default
+                // readers kept both cores busy (scale 1: 90 s with 2 readers, 73 s with 4).
+                readers: a.readers.unwrap_or(defaults.readers * 2),
+                writers: a.writers.unwrap_or(defaults.writers),
+                source_quiesced: a.source_quiesced,
+                lock_wait: a.lock_wait.unwrap_or(defaults.lock_wait),
+                ..defaults
+            },
+            endpoints: a.endpoints.into(),
+            report: a.report,
+            checklist: a.checklist,
+            source_unchanged: a.source_unchanged,
+        }),
+        Command::Reset(a) => Invocation::Reset(ResetSettings {
+            target: a.target,
+            mapping: a.mapping,
+            yes: a.yes,
+            force: a.force,
+            keep_data: a.keep_data,
+        }),
+    }
+}
+
+/// How the binary logs and shows progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    /// The tracing filter unless `PGCONVERGE_LOG` gives one.
+    pub filter: &'static str,
+    pub json: bool,
+    /// ANSI colour in log lines.
+    pub colour: bool,
+    pub progress: crate::progress::Mode,
+}
+
+/// `--quiet`, `-v`/`-vv` and `--log-format`, with whether stderr is a terminal: colour and bars only on one;
+/// server notices ("drop cascades to ...") and driver chatter only at `-vv`.
+pub fn logging(quiet: bool, verbose: u8, format: Option<LogFormat>, terminal: bool) -> Logging {
+    Logging {
+        filter: match (quiet, verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info,tokio_postgres=warn,mysql_async=warn",
+            (false, 1) => "debug,tokio_postgres=info,mysql_async=info",
+            (false, _) => "debug",
+        },
+        json: format.unwrap_or(LogFormat::Text) == LogFormat::Json,
+        colour: terminal,
+        progress: match (quiet, terminal) {
+            (true, _) => crate::progress::Mode::Off,
+            (false, true) => crate::progress::Mode::Bars,
+            (false, false) => crate::progress::Mode::Lines,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

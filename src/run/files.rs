@@ -1,0 +1,188 @@
+//! An export directory read back by `import`: the manifest and every file checked before anything is written
+//! (listed, sized and hashed as the manifest says), and each CSV file as a pipeline job whose blocks pass to COPY
+//! as they are.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::manifest::{FileEntry, Manifest};
+use crate::pipeline::{Transform, Work};
+use crate::sink::copy::CopySpec;
+use crate::sink::{Encoded, Spec};
+use crate::source::files::FileSpec;
+use crate::util::sql::{pg_ident, pg_qualified};
+
+/// One file of the export as a pipeline job.
+pub struct FileWork {
+    pub entry: FileEntry,
+    path: PathBuf,
+    copy_sql: String,
+    schema: Arc<Schema>,
+}
+
+impl Work for FileWork {
+    fn table(&self) -> &str {
+        &self.entry.table
+    }
+}
+
+impl FileSpec for FileWork {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn rows(&self) -> u64 {
+        self.entry.rows
+    }
+}
+
+impl CopySpec for FileWork {
+    fn copy_sql(&self) -> &str {
+        &self.copy_sql
+    }
+    fn binary(&self) -> bool {
+        false
+    }
+}
+
+impl Spec for FileWork {
+    fn target(&self) -> &str {
+        &self.entry.target_table
+    }
+    fn chunk(&self) -> u32 {
+        self.entry.chunk
+    }
+    fn describe(&self) -> String {
+        format!("file {}", self.entry.path)
+    }
+    fn out_schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+    /// Files are loaded as they are: nothing is converted (and nothing typed).
+    fn conversions(&self) -> &[crate::convert::Conversion] {
+        &[]
+    }
+}
+
+/// The import transform: the files already hold the target's CSV, so blocks pass through unchanged.
+pub struct Pass(pub Arc<crate::progress::Progress>);
+
+impl Transform<FileWork> for Pass {
+    type Output = Encoded;
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, work: &FileWork, raw: RecordBatch) -> Result<Encoded, Self::Error> {
+        let block = raw.column(0).as_binary::<i32>().value(0);
+        self.0
+            .add(&work.entry.table, block.len() as u64, block.len() as u64);
+        Ok(Encoded {
+            rows: 0,
+            data: Bytes::copy_from_slice(block),
+            multiline: Vec::new(),
+            csv: None,
+            batch: None,
+            digest: None,
+            keys: Vec::new(),
+        })
+    }
+}
+
+pub fn refused(what: String) -> Error {
+    Error::Usage(format!(
+        "{what}; nothing was written to the target: export again, or restore the directory from its copy"
+    ))
+}
+
+/// Every data file (`.csv`, `.parquet`, or a temporary `.partial`) under `dir`, relative to it.
+fn data_files(dir: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
+    for e in entries {
+        let e = e.map_err(|e| refused(format!("cannot list {}: {e}", dir.display())))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel_name = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if e.path().is_dir() {
+            data_files(&e.path(), &rel_name, out)?;
+        } else if [".csv", ".parquet", ".partial"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
+            out.insert(rel_name);
+        }
+    }
+    Ok(())
+}
+
+/// The manifest against the mapping and the live target, then every file against the manifest.
+pub fn check_files(dir: &Path, m: &Manifest) -> Result<(), Error> {
+    let mut present = BTreeSet::new();
+    data_files(dir, "", &mut present)?;
+    if m.csv_files().next().is_none() && !m.files.is_empty() {
+        return Err(refused(format!(
+            "the export in {} holds Parquet files only; import loads the CSV files, so export with \
+             --format csv or --format both",
+            dir.display()
+        )));
+    }
+    let listed: BTreeSet<String> = m.files.iter().map(|f| f.path.clone()).collect();
+    if let Some(extra) = present.difference(&listed).next() {
+        return Err(refused(format!(
+            "{} is in the export directory but not in its manifest",
+            dir.join(extra).display()
+        )));
+    }
+    for f in &m.files {
+        let path = dir.join(&f.path);
+        let (bytes, sha) = crate::util::fsio::sha256_file(&path).map_err(|e| {
+            refused(format!(
+                "{} is listed in the manifest but cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        if bytes != f.bytes {
+            return Err(refused(format!(
+                "{} holds {bytes} bytes, the manifest says {}",
+                path.display(),
+                f.bytes
+            )));
+        }
+        if sha != f.sha256 {
+            return Err(refused(format!(
+                "{} does not have the SHA-256 the manifest records (its content changed)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl FileWork {
+    /// The job of one CSV file of the manifest, in the export directory `dir`, into `schema`.
+    pub fn new(dir: &Path, schema: &str, f: &FileEntry) -> FileWork {
+        let cols: Vec<String> = f.columns.iter().map(|c| pg_ident(c)).collect();
+        FileWork {
+            path: dir.join(&f.path),
+            copy_sql: format!(
+                "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)",
+                pg_qualified(schema, &f.target_table),
+                cols.join(", ")
+            ),
+            schema: Arc::new(Schema::new(
+                f.columns
+                    .iter()
+                    .map(|c| Field::new(c, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            )),
+            entry: f.clone(),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The run layer: the phases every command is made of, one file per phase, below the commands and above the
+//! engine (`pipeline`), the stages (`source`, `sink`) and PostgreSQL's preparation and finish (`cutover`). A command
+//! is a short sequence of these calls; no command calls another.
+//!
+//! - `session`: contract, interrupted run's ledger, consistent snapshot, lookups and chunk plan; `work`: the
+//!   chunk jobs it plans.
+//! - `keys`: the keys only the target enforces, checked on the source in the snapshot.
+//! - `encode`: the convert-and-encode stage of `migrate` and `export`.
+//! - `load`: prepare, commit tally, early finish, finish, and the state a failure leaves.
+//! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
+//! - `answers`: the critical-data checks as each side answers them.
+//! - `verify`: the verification and its checklist.
+//! - `output`: report and checklist files, and how a loading command ends.
+
+pub mod answers;
+pub mod encode;
+pub mod export_dir;
+pub mod files;
+pub mod keys;
+pub mod load;
+pub mod output;
+pub mod session;
+pub mod verify;
+pub mod work;

@@ -1,0 +1,61 @@
+//! How a run ends on the operator's screen and disk: the report file, the checklist file, the summary table's
+//! size, and the closing words of a loading command (exit 6 after a failed verification, else the ways back).
+
+use serde::Serialize;
+
+use crate::error::Error;
+
+use super::verify::{failure, render_markdown, VerifyReport};
+
+/// Tables listed by name in the summary table at the end of a run (the slowest); the rest share one line.
+pub const SUMMARY_TABLES: usize = 10;
+
+/// Said after a completed `migrate` or `import`: the ways back and on.
+pub const WAY_BACK: &str = "The ledger (schema pgconverge) keeps the baseline of this run: `pgconverge reset --yes` \
+returns the target to its state before it; after sign-off, `pgconverge reset --keep-data --yes` drops the baseline.";
+
+/// Writes a command's report as pretty JSON.
+pub fn write_report<T: Serialize>(
+    path: &std::path::Path,
+    command: &str,
+    report: &T,
+) -> Result<(), Error> {
+    crate::report::write(path, command, report)
+        .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))
+}
+
+/// Writes the verification checklist as Markdown.
+pub fn write_checklist(path: &std::path::Path, r: &VerifyReport) -> Result<(), Error> {
+    std::fs::write(path, render_markdown(r)).map_err(|e| {
+        Error::Usage(format!(
+            "cannot write the checklist {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The end of a loading command (`migrate`, `import`): its report written if asked, then exit 6 when the
+/// verification after the load failed, otherwise the ways back and on.
+pub fn conclude<T: Serialize>(
+    command: &str,
+    report: T,
+    path: Option<&std::path::Path>,
+    failed: Option<VerifyReport>,
+) -> Result<T, Error> {
+    if let Some(path) = path {
+        write_report(path, command, &report)?;
+    }
+    match failed {
+        Some(v) => Err(failure(
+            &v,
+            &format!(
+                "the {} completed (`pgconverge reset --yes` returns the target to its state before it)",
+                if command == "migrate" { "load" } else { command }
+            ),
+        )),
+        None => {
+            println!("{}", WAY_BACK);
+            Ok(report)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The MySQL/MariaDB source: one consistent snapshot shared by every reader (`snapshot`), primary-key range
+//! chunks snapped to real keys (`ranges`), and chunk reads into Arrow batches of raw bytes (`reader`).
+//!
+//! Reads use the text protocol, so every value arrives as the exact bytes the server would print: no float
+//! rounding, no charset conversion (the session is utf8mb4), blobs as bytes, TIMESTAMP in UTC.
+
+mod error;
+mod ranges;
+mod reader;
+mod snapshot;
+
+pub use ranges::{plan_ranges, rows_at_least};
+pub use reader::{chunk_sql, raw_schema, select_expr, value_by_key, ReadSpec, Reader};
+pub use snapshot::{open_snapshot, Snapshot};
+
+pub use error::SourceError;

@@ -1,0 +1,217 @@
+//! Unit tests of the value conversions and checks.
+
+use super::checks::*;
+use super::*;
+
+#[test]
+fn dates() {
+    assert_eq!(check_datetime("2020-02-29 10:00:00.123456"), Ok(()));
+    assert_eq!(check_datetime("0000-00-00 00:00:00"), Err(Rule::ZeroDate));
+    assert_eq!(check_datetime("2020-02-30"), Err(Rule::InvalidDate));
+    assert_eq!(
+        check_datetime("2019-02-29 00:00:00"),
+        Err(Rule::InvalidDate)
+    );
+}
+
+#[test]
+fn uuids() {
+    assert!(is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00-1234567890AB"));
+    assert!(!is_uuid(b"not-a-uuid"));
+    assert!(!is_uuid(b"0b9f1a6e-3c1d-4a8e-9f00_1234567890ab"));
+}
+
+#[test]
+fn excerpts_are_safe() {
+    assert_eq!(excerpt(b"a\nb"), "\"a\\nb\"");
+    assert_eq!(excerpt(&[0xff, 0x00]), "0xff00");
+}
+
+/// MariaDB replaces invalid UTF-8 on write, so no server test can plant it; the rule is checked here on raw
+/// bytes as a reader would deliver them, on both the zero-copy text path and the converting path.
+#[test]
+fn invalid_utf8_is_a_violation_with_its_key() {
+    use crate::contract::{ColumnContract, TableContract};
+    use arrow::array::BinaryArray;
+    let col = |name: &str, conversion| ColumnContract {
+        source: name.into(),
+        source_type: String::new(),
+        target: name.into(),
+        target_type: String::new(),
+        conversion,
+        transform: None,
+        on_null: None,
+        narrowing: None,
+    };
+    let plan = TableContract {
+        source: "t".into(),
+        target: "t".into(),
+        rows_estimate: 2,
+        bytes_estimate: 0,
+        primary_key: vec!["id".into()],
+        columns: vec![
+            col("id", Conversion::Text { max_chars: None }),
+            col("v", Conversion::Text { max_chars: None }),
+            col(
+                "e",
+                Conversion::Enum {
+                    labels: vec!["a".into()],
+                },
+            ),
+        ],
+        defaulted: vec![],
+        generated: Vec::new(),
+    };
+    let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
+    let t = TableConverter::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
+    let batch = |v: &[u8], e: &[u8]| {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from(vec![&b"k1"[..], &b"k2"[..]])),
+            Arc::new(BinaryArray::from(vec![&b"ok"[..], v])),
+            Arc::new(BinaryArray::from(vec![&b"a"[..], e])),
+        ];
+        RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
+    };
+    let v = t.apply(&batch(b"a\xc3\x28b", b"a")).unwrap_err();
+    assert_eq!(
+        (v.key.as_str(), v.column.as_str(), &v.rule),
+        ("id=k2", "v", &Rule::InvalidUtf8)
+    );
+    assert_eq!(v.excerpt, "0x61c32862");
+    let v = t.apply(&batch(b"ok", b"\xff")).unwrap_err();
+    assert_eq!(
+        (v.key.as_str(), v.column.as_str(), &v.rule),
+        ("id=k2", "e", &Rule::InvalidUtf8)
+    );
+}
+
+/// MySQL 8's native JSON is stored in a binary form and sent by the text protocol as the server prints it:
+/// keys sorted, `": "` and `", "` separators, non-ASCII as raw UTF-8, doubles in exponent form, a NUL as
+/// `\u0000`. The values below are such captured output; the test bed (MariaDB, JSON = longtext) cannot make them.
+#[test]
+fn mysql8_native_json_text() {
+    use crate::contract::{ColumnContract, TableContract};
+    use arrow::array::{BinaryArray, StringArray};
+    let captured: [&[u8]; 3] = [
+        b"{\"a\": 1, \"b\": [true, null, 1.5e300], \"k\xc3\xa9y\": \"caf\xc3\xa9 \\\"q\\\"\"}",
+        br#"[]"#,
+        br#""x\u0000y""#,
+    ];
+    let plan = |conversion| TableContract {
+        source: "t".into(),
+        target: "t".into(),
+        rows_estimate: 3,
+        bytes_estimate: 0,
+        primary_key: vec!["id".into()],
+        columns: vec![
+            ColumnContract {
+                source: "id".into(),
+                source_type: String::new(),
+                target: "id".into(),
+                target_type: String::new(),
+                conversion: Conversion::Text { max_chars: None },
+                transform: None,
+                on_null: None,
+                narrowing: None,
+            },
+            ColumnContract {
+                source: "j".into(),
+                source_type: "json".into(),
+                target: "j".into(),
+                target_type: String::new(),
+                conversion,
+                transform: None,
+                on_null: None,
+                narrowing: None,
+            },
+        ],
+        defaulted: vec![],
+        generated: Vec::new(),
+    };
+    let names: Vec<String> = vec!["id".into(), "j".into()];
+    let batch = |rows: &[&[u8]]| {
+        let ids: Vec<String> = (1..=rows.len()).map(|i| i.to_string()).collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from(
+                ids.iter().map(|i| i.as_bytes()).collect::<Vec<_>>(),
+            )),
+            Arc::new(BinaryArray::from(rows.to_vec())),
+        ];
+        RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap()
+    };
+    let transform = |c| {
+        TableConverter::new(
+            &plan(c),
+            &names,
+            &HashMap::new(),
+            &HashMap::new(),
+            &Zone::UTC,
+        )
+    };
+    // json keeps the text exactly as the source printed it, NUL escape included (json stores text).
+    let out = transform(Conversion::Json)
+        .apply(&batch(&captured))
+        .unwrap();
+    let j = out
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    for (i, want) in captured.iter().enumerate() {
+        assert_eq!(j.value(i).as_bytes(), *want);
+    }
+    // jsonb takes the first two unchanged and refuses the NUL, naming the row.
+    let t = transform(Conversion::Jsonb);
+    let out = t.apply(&batch(&captured[..2])).unwrap();
+    let j = out
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(j.value(0).as_bytes(), captured[0]);
+    let v = t.apply(&batch(&captured)).unwrap_err();
+    assert_eq!((v.key.as_str(), &v.rule), ("id=3", &Rule::JsonbNul));
+    // A lone surrogate escape (JSON kept in a text column): json keeps it, jsonb refuses it, naming the row.
+    let lone: [&[u8]; 2] = [br#"[]"#, br#"{"k": "\ud800"}"#];
+    assert!(transform(Conversion::Json).apply(&batch(&lone)).is_ok());
+    let v = t.apply(&batch(&lone)).unwrap_err();
+    assert_eq!((v.key.as_str(), &v.rule), ("id=2", &Rule::JsonbSurrogate));
+}
+
+#[test]
+fn numerics_fit_or_are_refused() {
+    let ok = |t, p, s| check_numeric(t, p, s, "numeric(10,2)");
+    assert_eq!(ok("9.9900", Some(8), Some(2)), Ok(()));
+    assert_eq!(ok("-12345678.00", Some(8), Some(2)), Ok(()));
+    assert!(matches!(
+        ok("9.9999", Some(8), Some(2)),
+        Err(Rule::WouldRound { .. })
+    ));
+    assert_eq!(
+        ok("123456789", Some(8), Some(2)),
+        Err(Rule::TooManyDigits { max: 8 })
+    );
+    assert_eq!(ok("0.5", Some(0), Some(2)), Ok(()));
+    assert_eq!(ok("123.456789", None, None), Ok(()));
+}
+
+#[test]
+fn reals_hold_what_they_show() {
+    assert_eq!(check_real("0.1"), Ok(()));
+    assert_eq!(check_real("0.5"), Ok(()));
+    // A FLOAT read as its exact double.
+    assert_eq!(check_real("0.12345670163631439"), Ok(()));
+    assert!(check_real("0.1234567891234").is_err());
+    assert!(check_real("1e300").is_err());
+}
+
+#[test]
+fn fractions_and_times() {
+    assert_eq!(check_fraction("2024-01-01 10:00:00.123000", 3, "t"), Ok(()));
+    assert!(check_fraction("2024-01-01 10:00:00.123400", 3, "t").is_err());
+    assert_eq!(check_fraction("2024-01-01 10:00:00", 0, "t"), Ok(()));
+    assert_eq!(calendar::time_micros("838:59:59"), Some(3_020_399_000_000));
+    assert_eq!(calendar::time_micros("-00:00:01.5"), Some(-1_500_000));
+    assert_eq!(calendar::time_micros("24:00:00"), Some(86_400_000_000));
+    assert_eq!(calendar::time_micros("12:61:00"), None);
+}
