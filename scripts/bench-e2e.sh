@@ -13,6 +13,8 @@
 #   bash scripts/bench-e2e.sh [--scale S] [--app alkemio|kratos|both] [--no-peers] [--skip-gen] [--sessions N]
 #   MIGRATE_FLAGS="--copy-format csv" bash scripts/bench-e2e.sh ...   (extra flags for the measured migrate)
 #   BENCH_DB=s1_alkemio bash scripts/bench-e2e.sh --skip-gen --scale 1   (an existing source database, one app)
+#   BENCH_BIN=/tmp/old/pgconverge BENCH_WORK=/tmp/old-run bash scripts/bench-e2e.sh ...   (another build, e.g. the
+#   commit before a change, for alternating old/new runs; pgconverge-testbed is taken from beside it)
 # Connections run without TLS on loopback (ssl-mode=DISABLED, sslmode=disable), for every tool alike. pgloader comes
 # from Debian, DuckDB and its extensions from PyPI (target/bench-py); both are installed when missing.
 set -euo pipefail
@@ -33,9 +35,13 @@ mkdir -p "$WORK"
 bash scripts/db-up.sh >/dev/null
 # shellcheck disable=SC1091
 source target/db/env
-cargo build --release --quiet
-BIN=$PWD/target/release/pgconverge
-TESTBED=$PWD/target/release/pgconverge-testbed
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$BENCH_BIN"
+else
+  cargo build --release --quiet
+  BIN=$PWD/target/release/pgconverge
+fi
+TESTBED="$(dirname "$BIN")/pgconverge-testbed"
 export PGCONVERGE_LOG=warn
 if [ "$PEERS" = 1 ]; then
   command -v pgloader >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgloader >/dev/null

@@ -1,18 +1,21 @@
 //! pgconverge: moves a MySQL/MariaDB database into a PostgreSQL schema made by the application's own migrations.
 //!
-//! Layers, each importing only those above it in this list (`scripts/check-modules.py` proves there is no cycle):
-//! - `util`, `hooks`, `url`, `progress`: pure helpers, test hooks (cargo feature `test-hooks`), URL redaction, the
-//!   progress display; `pgbinary`: PostgreSQL's binary COPY framing and values, read back.
+//! Layers, each importing only those below it in this list (`scripts/check-modules.py` proves there is no cycle
+//! and no command importing another; docs/architecture.md draws them):
+//! - `cli` (flags as typed), `config` (every default and policy: flags + cores -> each command's settings),
+//!   `exit` (the exit codes), `logging`.
+//! - `commands`: the seven commands, each a short sequence of the run layer's phases; `commands::run` dispatches.
+//! - `run`: the phases (session, jobs, target-only keys, encode, load and finish, export directories, answers,
+//!   verification, output); `error`: the run-level error wrapping each layer's typed error.
 //! - `pipeline`: the engine, the only module with tasks, channels and cancellation; generic over sources,
-//!   transforms and sinks.
-//! - `connect`, `schema`, `mapping`, `convert`, `plan`: connections, introspection and the schema contract.
-//! - `transform`: values converted and validated column by column; `canonical`: the form `verify` compares.
-//! - `source` (MySQL snapshot readers, export files, the target read back) and `sink` (encoders, COPY, CSV and Parquet
-//!   files): pipeline stages.
-//! - `target`: preparing and finishing PostgreSQL, the run ledger.
-//! - `report`: the run reports' envelope, per-table timings and the summary table; `window`: the cut-over
-//!   window estimate from table sizes and a rehearsal's report.
-//! - `error`, `commands`, `cli`: the run-level error, the compositions the binary calls, and its flags.
+//!   transforms and sinks. `source` (MySQL snapshot readers, export files, the target read back) and `sink`
+//!   (encoders, COPY, CSV and Parquet files): its stages.
+//! - `cutover`: preparing and finishing PostgreSQL, restoring it, the run ledger.
+//! - `values`: values converted and validated column by column; `canonical`: the form `verify` compares.
+//! - `connect`, `tls`, `url`, `schema`, `mapping`, `convert`, `contract`: connections, introspection and the schema
+//!   contract; `chunk`: the chunk and snapshot types every layer shares; `manifest`, `report`, `window`.
+//! - `util`, `hooks`, `progress`, `pgbinary`: pure helpers, test hooks (cargo feature `test-hooks`), the progress
+//!   display, PostgreSQL's binary COPY framing and values read back.
 //!
 //! The test bed (data generator, fact catalogues, fixture schemas) is the separate crate `testbed/`.
 

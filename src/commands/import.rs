@@ -82,26 +82,26 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
     }
     match (&previous, settings.resume) {
         (Some(_), false) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "the target holds the ledger of an interrupted run (schema {}); continue it with \
                  `pgconverge import --resume`, or return the target to its state before it with `pgconverge reset --yes`",
                 ledger::LEDGER_SCHEMA
             )))
         }
         (None, true) => {
-            return Err(Error::Usage(
+            return Err(Error::Refused(
                 "there is no interrupted run to resume in this target".into(),
             ))
         }
         (Some(run), true) if run.command != "import" => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "the interrupted run in this target was started by `pgconverge {}`; continue it with that command \
                  and --resume, or return the target to its state before it with `pgconverge reset --yes`",
                 run.command
             )))
         }
         (Some(run), true) if run.inputs != m.inputs => {
-            return Err(Error::Usage(
+            return Err(Error::Refused(
                 "cannot resume: the interrupted run loaded another export; return the target to its state before it with `pgconverge reset --yes` first".into(),
             ))
         }
@@ -245,7 +245,7 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
     );
     let mut failed = None;
     if settings.verify {
-        let m = Manifest::read(&settings.from).map_err(|e| Error::Usage(e.to_string()))?;
+        let m = Manifest::read(&settings.from).map_err(|e| Error::Refused(e.to_string()))?;
         let v = verify::exported::after_import(
             &mapping,
             &m,

@@ -184,7 +184,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
                 .as_ref()
                 .is_some_and(|p| p.inputs == kept.inputs && p.chunks == kept.chunks);
             if !same {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "{} was kept by another run than the one in the target's ledger; resume without --keep",
                     dir.display()
                 )));
@@ -244,7 +244,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
         // Chunks loaded but not kept (an interrupted run that kept nothing) would leave the directory short.
         if let Some((t, c)) = done.keys().find(|k| !kept.contains_key(*k)) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{t} chunk {c} is loaded but not in {}: that directory cannot hold this run's export; resume \
                  without --keep",
                 dir.display()

@@ -43,7 +43,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
                 .map(|(t, then, now)| format!("{t} ({then} rows at the end of the run, {now} now)"))
                 .collect();
             if !settings.force {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "refusing to reset: rows were written or deleted after the run completed, in {}; a reset \
                      would discard them. Nothing was changed; to discard them too, run `pgconverge reset --force` \
                      (add --yes to act)",
@@ -104,7 +104,7 @@ async fn accept(
     yes: bool,
 ) -> Result<Outcome, Error> {
     if !run.is_completed() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "refusing --keep-data: the run in this target did not complete (its data is partial); finish it with \
              `pgconverge {} --resume`, or return the target to its state before it with `pgconverge reset --yes`",
             run.command
@@ -151,7 +151,7 @@ async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result
         );
         return Ok(Outcome::Pristine);
     }
-    Err(Error::Usage(format!(
+    Err(Error::Refused(format!(
         "refusing to reset: tables {} hold rows, and there is no ledger (schema {}) of a pgconverge run to undo \
          (its baseline was dropped by `reset --keep-data`, or the rows come from elsewhere); to start again, \
          re-create the target database with the application's migrations",

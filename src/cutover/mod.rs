@@ -263,7 +263,7 @@ pub async fn restore(
             // Generated columns take no value; identity columns take the saved one.
             let cols: String = tx
                 .query_one(
-                    "SELECT coalesce(string_agg(mysql_ident(attname), ', ' ORDER BY attnum), '') FROM pg_attribute \
+                    "SELECT coalesce(string_agg(quote_ident(attname), ', ' ORDER BY attnum), '') FROM pg_attribute \
                      WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
                     &[&t],
                 )

@@ -32,7 +32,7 @@ pub fn prepare_dir(dir: &Path, replace: bool, flag: Option<&str>) -> Result<(), 
         if occupied && !replace {
             let resumable =
                 dir.join(manifest::JOURNAL).exists() && !dir.join(manifest::FILE).exists();
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "the export directory {} is not empty{}; choose another{}",
                 dir.display(),
                 if resumable {
@@ -54,19 +54,19 @@ pub fn prepare_dir(dir: &Path, replace: bool, flag: Option<&str>) -> Result<(), 
 /// The interrupted export in `dir`: its run (inputs, snapshot, chunk plan) and the chunks already in place.
 pub fn reopen(dir: &Path) -> Result<(Run, Journal), Error> {
     if dir.join(manifest::FILE).exists() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "{} holds a complete export (its manifest is written): nothing to resume",
             dir.display()
         )));
     }
     if !dir.join(manifest::JOURNAL).exists() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "{} holds no interrupted export to resume (no {}); start one without --resume",
             dir.display(),
             manifest::JOURNAL
         )));
     }
-    let (run, journal) = Journal::reopen(dir).map_err(|e| Error::Usage(e.to_string()))?;
+    let (run, journal) = Journal::reopen(dir).map_err(|e| Error::Refused(e.to_string()))?;
     // Temporary files of the interrupted run are never part of the export.
     remove_partials(dir).map_err(io(dir))?;
     Ok((run, journal))
@@ -117,7 +117,7 @@ fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), Erro
     let needed = (data_bytes as f64 * per_byte) as u64;
     let available = available_bytes(dir).map_err(io(dir))?;
     if available < needed {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "{} has {:.1} MB free, and the files are expected to take about {:.1} MB (from the source's size \
              estimate); nothing was written: free space there, or choose another directory",
             dir.display(),

@@ -93,7 +93,7 @@ impl Transform<FileWork> for Pass {
 }
 
 pub fn refused(what: String) -> Error {
-    Error::Usage(format!(
+    Error::Refused(format!(
         "{what}; nothing was written to the target: export again, or restore the directory from its copy"
     ))
 }

@@ -129,7 +129,7 @@ pub fn progress<'a>(
 
 /// Why a run (new or resumed) does not start on a target holding a completed run's ledger, and the ways on.
 pub fn completed_refusal(run: &Run) -> Error {
-    Error::Usage(format!(
+    Error::Refused(format!(
         "the target holds a completed {} (its ledger, schema {}, keeps the baseline `pgconverge reset` restores): \
          nothing to resume, and no new run starts on it; to load again, first return the target to its state before that run with \
          `pgconverge reset --yes`, or accept its data and drop the baseline with `pgconverge reset --keep-data --yes`",
@@ -193,17 +193,17 @@ pub async fn open(
     }
     match (&previous, &ledger) {
         (Some(_), Ledger::Fresh) => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "the target holds the ledger of an interrupted run (schema {}); continue it with --resume, or return \
                  the target to its state before it with `pgconverge reset --yes`",
                 ledger::LEDGER_SCHEMA
             )))
         }
         (None, Ledger::Resume) => {
-            return Err(Error::Usage("there is no interrupted run to resume in this target".into()))
+            return Err(Error::Refused("there is no interrupted run to resume in this target".into()))
         }
         (Some(run), Ledger::Resume) if run.command == "import" => {
-            return Err(Error::Usage(
+            return Err(Error::Refused(
                 "the interrupted run in this target is an import; continue it with `pgconverge import --resume` \
                  and the same export directory, or return the target to its state before it with \
                  `pgconverge reset --yes`"
@@ -213,7 +213,7 @@ pub async fn open(
         (Some(run), Ledger::Resume | Ledger::Journal(_)) => {
             let diff = run.inputs.differences(&inputs);
             if !diff.is_empty() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "cannot resume: {} changed since the interrupted run; {}",
                     diff.join(", "),
                     start_again(&ledger)
@@ -325,7 +325,7 @@ fn check_same_source(
         return Ok(());
     }
     if moved {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
              now); {start_again}, or pass --source-quiesced if only other databases were written",
             before.binlog, before.gtid, now.binlog, now.gtid
@@ -334,7 +334,7 @@ fn check_same_source(
     if comparable {
         return Ok(());
     }
-    Err(Error::Usage(
+    Err(Error::Refused(
         "cannot resume: the source has no binary log position to prove it is unchanged; if no writes reached it \
          since the interrupted run, pass --source-quiesced"
             .into(),

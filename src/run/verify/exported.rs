@@ -72,7 +72,7 @@ pub async fn after_import(
     let mut target_jobs = Vec::new();
     for (source, d) in &m.digests {
         let exported = decode_buckets(&d.buckets).map_err(|e| {
-            Error::Usage(format!(
+            Error::Refused(format!(
                 "the manifest in {} has unreadable digests for {source}: {e}",
                 dir.display()
             ))

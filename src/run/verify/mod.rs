@@ -71,7 +71,7 @@ async fn verify_with(
     let control = crate::connect::target(&settings.endpoints.target).await?;
     let run = crate::cutover::ledger::read_run(&control).await?;
     if let Some(run) = run.as_ref().filter(|r| !r.is_completed()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "the target holds the ledger of an unfinished {} (schema {}): finish it with `pgconverge {} --resume` \
              or return the target to its state before it with `pgconverge reset --yes`, then verify",
             run.command,
