@@ -21,6 +21,11 @@ use crate::convert::Conversion;
 use crate::pgbinary::{self, Stamp, Wire};
 use crate::util::calendar;
 
+/// Stored digest buckets (ledger, journal, manifest) that do not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DigestError(pub String);
+
 /// Buckets rows are spread over by key, per table and side: a mismatch narrows to buckets, then to keys.
 pub const BUCKETS: usize = 4096;
 
@@ -106,7 +111,11 @@ pub fn encode_buckets(b: &Buckets) -> String {
 }
 
 /// The inverse of [`encode_buckets`].
-pub fn decode_buckets(text: &str) -> Result<Buckets, String> {
+pub fn decode_buckets(text: &str) -> Result<Buckets, DigestError> {
+    decode_buckets_text(text).map_err(DigestError)
+}
+
+fn decode_buckets_text(text: &str) -> Result<Buckets, String> {
     let mut b = empty_buckets();
     for item in text.split_ascii_whitespace() {
         let bad = || format!("bad bucket entry {item:?}");

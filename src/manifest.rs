@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chunk::SnapshotInfo;
 use crate::cutover::ledger::{Inputs, Run};
-use crate::util::answer::{Answer, Row};
+use crate::util::answer::{Answer, QueryFailed, Row};
 
 /// The manifest format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -122,11 +122,11 @@ impl RecordedCheck {
         name: &str,
         phase: &str,
         target: &str,
-        answer: Result<Answer, String>,
+        answer: Result<Answer, QueryFailed>,
     ) -> RecordedCheck {
         let (source_rows, source_row_count, source_digest) = match answer {
             Ok(a) => (Ok(a.head), Some(a.rows), Some(a.digest)),
-            Err(e) => (Err(e), None, None),
+            Err(e) => (Err(e.0), None, None),
         };
         RecordedCheck {
             name: name.to_string(),
@@ -139,8 +139,8 @@ impl RecordedCheck {
     }
 
     /// The source's answer as recorded.
-    pub fn answer(&self) -> Result<Answer, String> {
-        let rows = self.source_rows.clone()?;
+    pub fn answer(&self) -> Result<Answer, QueryFailed> {
+        let rows = self.source_rows.clone().map_err(QueryFailed)?;
         Ok(match (self.source_row_count, &self.source_digest) {
             (Some(n), Some(d)) => Answer {
                 rows: n,
@@ -269,7 +269,7 @@ impl Journal {
             Vec<FileEntry>,
             std::collections::HashMap<String, crate::canonical::Buckets>,
         ),
-        String,
+        crate::canonical::DigestError,
     > {
         let mut files = Vec::new();
         let mut digests = std::collections::HashMap::new();

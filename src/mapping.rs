@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::util::zone::{Fold, Zone};
+use crate::util::zone::{Fold, Zone, ZoneError};
 
 /// Errors loading a mapping file.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,11 @@ pub enum MappingError {
     #[error("mapping file {path} is invalid: {message}")]
     Parse { path: String, message: String },
 }
+
+/// Why a mapping file's text is no valid mapping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidMapping(pub String);
 
 /// A whole mapping file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -144,30 +149,33 @@ impl Mapping {
             path: path.display().to_string(),
             source,
         })?;
-        Mapping::parse(&text).map_err(|message| MappingError::Parse {
+        Mapping::parse(&text).map_err(|e| MappingError::Parse {
             path: path.display().to_string(),
-            message,
+            message: e.0,
         })
     }
 
-    pub fn parse(text: &str) -> Result<Mapping, String> {
-        let m: Mapping = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Mapping, InvalidMapping> {
+        let m: Mapping = toml::from_str(text).map_err(|e| InvalidMapping(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
 
-    fn validate(&self) -> Result<(), String> {
-        self.source_zone()?;
+    fn validate(&self) -> Result<(), InvalidMapping> {
+        self.source_zone()
+            .map_err(|e| InvalidMapping(e.to_string()))?;
         for t in self.tables.keys() {
             if self.skip_tables.contains_key(t) {
-                return Err(format!("table {t} is both skipped and mapped"));
+                return Err(InvalidMapping(format!(
+                    "table {t} is both skipped and mapped"
+                )));
             }
         }
         Ok(())
     }
 
     /// The zone of naive DATETIME values.
-    pub fn source_zone(&self) -> Result<Zone, String> {
+    pub fn source_zone(&self) -> Result<Zone, ZoneError> {
         Zone::parse(&self.source_time_zone, self.ambiguous_local_times)
     }
 
@@ -237,6 +245,7 @@ on_null = { replace = "{}" }
     fn rejects_unknown_keys_and_bad_zones() {
         assert!(Mapping::parse("app = \"x\"\nskip = 1\n")
             .unwrap_err()
+            .0
             .contains("unknown field"));
         assert!(Mapping::parse("app = \"x\"\nsource_time_zone = \"Europe/Pariss\"\n").is_err());
         assert!(Mapping::parse("app = \"x\"\n[tables.t.columns.c]\ntransfrom = 1\n").is_err());

@@ -89,11 +89,11 @@ impl Transform<ChunkWork> for Inspect {
 
     fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Vec<Violation>, Self::Error> {
         self.0.add(
-            &work.table.plan.source,
+            &work.table.contract.source,
             raw.num_rows() as u64,
             raw.get_array_memory_size() as u64,
         );
-        Ok(work.table.transform.violations(&raw))
+        Ok(work.table.converter.violations(&raw))
     }
 }
 
@@ -103,7 +103,7 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     // The key checks run on one connection, consistent within itself (config: a preflight never locks).
     let opts = &settings.tuning;
     let session::Session {
-        plan,
+        contract: plan,
         source_tables,
         target_tables,
         jobs,
@@ -122,7 +122,7 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
     let progress = Arc::new(session::progress(
         "check",
         &plan,
-        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        jobs.iter().map(|j| j.table.contract.source.as_str()),
         1,
     ));
     progress.phase("read");

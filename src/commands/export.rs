@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::canonical::Canon;
 use crate::config::{ExportSettings as Settings, Tuning, QUEUE_BATCHES};
 use crate::cutover::ledger::Run;
 use crate::error::Error;
@@ -23,6 +22,7 @@ use crate::run::export_dir::{self as files, About};
 use crate::run::session::{self, Ledger};
 use crate::run::{answers, output, work};
 use crate::sink::export::ExportFiles;
+use crate::sink::Asks;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +53,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         (Ledger::Ignore, None)
     };
     let session::Session {
-        plan,
+        contract: plan,
         target_tables,
         mut snapshot,
         jobs,
@@ -96,7 +96,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     let files_before = journal.lock().expect("journal lock").chunks.len();
     let jobs: Vec<_> = jobs
         .into_iter()
-        .filter(|j| !done.contains_key(&(j.table.plan.source.clone(), j.index)))
+        .filter(|j| !done.contains_key(&(j.table.contract.source.clone(), j.index)))
         .collect();
     if settings.resume {
         files::check_space_for(
@@ -111,7 +111,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     let progress = Arc::new(session::progress(
         "export",
         &plan,
-        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        jobs.iter().map(|j| j.table.contract.source.as_str()),
         1,
     ));
     // Resumed, only the rows still to write count (the rate and ETA are this run's).
@@ -121,7 +121,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
     progress.phase("write");
     let work = async {
         let readers = work::readers(&settings.tuning, &mut snapshot);
-        let sinks = (0..settings.tuning.writers.max(1))
+        let sinks: Vec<_> = (0..settings.tuning.writers.max(1))
             .map(|_| {
                 let files = ExportFiles::new(&settings.out, settings.formats, journal.clone());
                 crate::sink::Tally(files, progress.clone())
@@ -131,18 +131,10 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
             depth: QUEUE_BATCHES,
             ..Default::default()
         };
-        // The canonical digests of the rows written, for `import` to verify the target against.
-        let encode = Encode {
-            progress: progress.clone(),
-            digests: Some(Arc::new(
-                plan.tables
-                    .iter()
-                    .map(|tp| (tp.source.clone(), Canon::of(tp)))
-                    .collect(),
-            )),
-            parquet: settings.formats.parquet,
-            csv_files: settings.formats.csv,
-        };
+        // The files ask for their formats and for the canonical digests of the rows written, which `import`
+        // verifies the target against.
+        let needs = sinks.first().map(Asks::needs).unwrap_or_default();
+        let encode = Encode::new(needs, &plan, progress.clone());
         let (done, checks) = tokio::join!(
             pipeline::run(jobs, readers, encode, sinks, tuning),
             answers::record_checks(mapping, &e.source)
@@ -162,7 +154,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         &journal,
         About {
             mapping,
-            plan: &plan,
+            contract: &plan,
             inputs,
             snapshot: previous.map(|r| r.snapshot).unwrap_or(snapshot.info),
             target_tables: &target_tables,

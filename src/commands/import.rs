@@ -199,7 +199,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
     };
     let done = match pipeline::until_interrupted(work).await {
         Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(after_failure(control, url, e).await),
+        Some(Err(e)) => return Err(after_failure(&mut control, url, e).await),
         None => return Err(Error::Interrupted),
     };
     let tables = crate::report::per_table(&done);

@@ -1,31 +1,25 @@
-//! `pgconverge migrate`: the contract check and snapshot (`session`), target preparation, the pipeline composed of
-//! MySQL readers, the convert-and-encode transform and COPY sinks (with `--keep`, the files of an export directory
-//! written beside them, manifest included), and finishing. It touches no channel: `pipeline` runs the stages.
+//! `pgconverge migrate`: the kept directory checked, the session opened (contract, snapshot, chunk plan), the
+//! target-only keys checked, the target prepared, the copy phase (load and finish), the manifest of a kept
+//! directory, then the verification; each a call into the run layer (`run`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::canonical::{Buckets, Canon};
 use crate::chunk::SnapshotInfo;
-use crate::config::{MigrateSettings as Settings, Tuning, QUEUE_BATCHES};
-use crate::cutover::{self, ledger};
+use crate::config::{MigrateSettings as Settings, Tuning};
+use crate::cutover::DroppedFk;
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::pipeline::{self, Stop};
-use crate::run::encode::Encode;
-use crate::run::load::{
-    after_failure, finish, locate, prepare_target, with_early_finish, Committed,
-};
+use crate::pipeline::{Done, Work};
+use crate::run::copy::{self, Copy};
+use crate::run::keep::Kept;
 use crate::run::session::{self, Ledger};
 use crate::run::verify::{self, FromLoad};
-use crate::run::{export_dir, keys, output, work};
-use crate::schema::TargetTable;
-use crate::sink::copy::CopySink;
-use crate::sink::export::ExportFiles;
-use crate::sink::{Digests, SinkError, Tally, Tee};
+use crate::run::work::ChunkWork;
+use crate::run::{export_dir, keys, load, output};
 
 /// Per-table outcome.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -78,139 +72,37 @@ pub struct Report {
 
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
 pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
-    let (source_url, target_url) = (
-        settings.endpoints.source.as_str(),
-        settings.endpoints.target.as_str(),
-    );
-    let (opts, resume) = (&settings.tuning, settings.resume);
+    let (e, opts) = (&settings.endpoints, &settings.tuning);
     let started = Instant::now();
     // The kept directory is checked before anything else, so a wrong one costs nothing.
-    let reopened = match (&settings.keep, resume) {
-        (Some(dir), true) => Some(export_dir::reopen(dir)?),
-        (Some(dir), false) => {
-            export_dir::prepare_dir(dir, false, None)?;
-            None
-        }
-        (None, _) => None,
+    let mut kept = Kept::check(
+        settings.keep.as_deref(),
+        settings.keep_formats,
+        settings.resume,
+    )?;
+    let ledger = match settings.resume {
+        true => Ledger::Resume,
+        false => Ledger::Fresh,
     };
-    let ledger = if resume {
-        Ledger::Resume
-    } else {
-        Ledger::Fresh
-    };
-    let session::Session {
-        plan,
-        source_tables,
-        target_tables,
-        mut snapshot,
-        jobs,
-        lookups,
-        chunk_plan,
-        mut control,
-        previous,
-        inputs,
-        ..
-    } = session::open(
-        source_url,
-        target_url,
-        mapping,
-        opts,
-        settings.binary,
-        ledger,
-    )
-    .await?;
+    let mut s = session::open(&e.source, &e.target, mapping, opts, settings.binary, ledger).await?;
     let progress = Arc::new(session::progress(
         "migrate",
-        &plan,
-        jobs.iter().map(|j| j.table.plan.source.as_str()),
+        &s.contract,
+        s.jobs.iter().map(|j| j.table()),
         1,
     ));
     progress.phase("prepare");
-    let loaded: Vec<&TargetTable> = plan
-        .tables
-        .iter()
-        .map(|tp| {
-            target_tables
-                .iter()
-                .find(|t| t.name == tp.target)
-                .expect("planned target table")
-        })
-        .collect();
-    let mut reports: BTreeMap<String, TableReport> = plan
-        .tables
-        .iter()
-        .map(|tp| {
-            let chunks = chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(0);
-            (
-                tp.source.clone(),
-                TableReport {
-                    target: tp.target.clone(),
-                    chunks,
-                    rows_estimate: tp.rows_estimate,
-                    bytes_estimate: tp.bytes_estimate,
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
-
-    if previous.is_none() {
-        // Foreign keys the target adds (the source never enforced them) are checked inside the snapshot before
-        // anything is written: a cheap indexed anti-join that spares a whole load. Keys the source declares are
-        // validated by PostgreSQL when they are re-created; an orphan found then restores the target.
-        let orphans = keys::foreign_key_orphans(
-            &mut snapshot.conns[0],
-            &plan,
-            &source_tables,
-            &target_tables,
-            false,
-            1,
-        )
-        .await?;
-        if let Some(v) = orphans.into_iter().next() {
-            return Err(Error::Violation(Box::new(v)));
-        }
+    if s.previous.is_none() {
+        let conn = &mut s.snapshot.conns[0];
+        keys::refuse_orphans(conn, &s.contract, &s.source_tables, &s.target_tables).await?;
     }
-    let run = {
-        let mut run = ledger::Run::new(inputs.clone(), snapshot.info.clone(), chunk_plan, &lookups);
-        run.command = "migrate".into();
-        run.target_schema = mapping.target_schema.clone();
-        run.tables = loaded.iter().map(|t| t.name.clone()).collect();
-        run
-    };
-    let journal = match (&settings.keep, reopened) {
-        (Some(dir), Some((kept, j))) => {
-            let same = previous
-                .as_ref()
-                .is_some_and(|p| p.inputs == kept.inputs && p.chunks == kept.chunks);
-            if !same {
-                return Err(Error::Refused(format!(
-                    "{} was kept by another run than the one in the target's ledger; resume without --keep",
-                    dir.display()
-                )));
-            }
-            Some(j)
-        }
-        (Some(dir), None) => Some(export_dir::create_journal(dir, &run)?),
-        (None, _) => None,
-    }
-    .map(|j| Arc::new(Mutex::new(j)));
-    // Chunks already in the kept directory (an interrupted `--keep` run's), read once from its journal.
-    let kept = journal
-        .as_ref()
-        .map(export_dir::published)
-        .unwrap_or_default();
-    if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
-        // Before the target is touched: too little room for the files refuses with nothing changed.
-        let to_write = jobs
-            .iter()
-            .filter(|w| !kept.contains_key(&(w.table.plan.source.clone(), w.index)))
-            .count();
-        export_dir::check_space_for(dir, &plan, jobs.len(), to_write, settings.keep_formats)?;
-    }
-    let fks = prepare_target(
-        &mut control,
-        previous.as_ref(),
+    let run = session::new_run(&s, "migrate", mapping);
+    // Before the target is touched: the kept directory's journal, and room for its files.
+    kept.start(&run, s.previous.as_ref(), &s.contract, &s.jobs)?;
+    let loaded = session::loaded(&s.contract, &s.target_tables);
+    let fks = load::prepare_target(
+        &mut s.control,
+        s.previous.as_ref(),
         || run.clone(),
         &mapping.target_schema,
         &loaded,
@@ -220,190 +112,92 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
     .await?;
     let prepared = Instant::now();
     crate::hooks::pause(|| "prepared".into()).await;
-
-    let done = ledger::loaded_chunks(&control).await?;
-    let skipped = done.len();
-    let jobs: Vec<_> = jobs
-        .into_iter()
-        .filter(|j| !done.contains_key(&(j.table.plan.source.clone(), j.index)))
-        .collect();
-    for ((table, _), rows) in &done {
-        if let Some(r) = reports.get_mut(table) {
-            r.rows_before += rows;
-        }
-        // Resumed: only the chunks still to load count (the rate and ETA are this run's).
-        progress.skip_chunk(table);
-    }
-    if resume {
-        tracing::info!(
-            skipped,
-            remaining = jobs.len(),
-            "Resuming: loaded chunks are skipped."
-        );
-    }
-    if let Some(dir) = settings.keep.as_deref().filter(|_| journal.is_some()) {
-        // Chunks loaded but not kept (an interrupted run that kept nothing) would leave the directory short.
-        if let Some((t, c)) = done.keys().find(|k| !kept.contains_key(*k)) {
-            return Err(Error::Refused(format!(
-                "{t} chunk {c} is loaded but not in {}: that directory cannot hold this run's export; resume \
-                 without --keep",
-                dir.display()
-            )));
-        }
-    }
+    let (jobs, done) =
+        load::skip_loaded(&s.control, std::mem::take(&mut s.jobs), &progress).await?;
+    kept.holds(&done)?;
     // A fresh run keeps every row's canonical digest as it is sent, so the verification after the load only reads
     // the target back; a resumed run lacks the interrupted run's digests and verifies by reading both sides.
-    let keep_digests = settings.verify && previous.is_none();
-    let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
-    let parquet = settings.keep.is_some() && settings.keep_formats.parquet;
-    let committed = Arc::new(Committed::new(
-        Some(progress.clone()),
-        loaded.iter().map(|t| t.name.as_str()),
-        jobs.iter()
-            .map(|j| (j.table.plan.source.as_str(), j.table.plan.target.as_str())),
-    ));
-    let work = async {
-        let readers = work::readers(opts, &mut snapshot);
-        let mut sinks = Vec::with_capacity(opts.writers.max(1));
-        for _ in 0..opts.writers.max(1) {
-            let copy = CopySink::connect(target_url, ledger::LEDGER_SCHEMA, opts.toast_compression)
-                .await?;
-            // The files are published before the chunk's COPY commits: a chunk in the ledger is always kept.
-            let files = settings
-                .keep
-                .as_deref()
-                .zip(journal.clone())
-                .map(|(dir, j)| ExportFiles::new(dir, settings.keep_formats, j));
-            let digests = keep_digests.then(|| Digests::new(digests.clone()));
-            sinks.push(Tally(Tee(Tee(files, copy), digests), committed.clone()));
-        }
-        progress.phase("load");
-        let encode = Encode {
-            progress: progress.clone(),
-            parquet,
-            csv_files: settings.keep.is_some() && settings.keep_formats.csv,
-            digests: (keep_digests || journal.is_some()).then(|| {
-                Arc::new(
-                    plan.tables
-                        .iter()
-                        .map(|tp| (tp.source.clone(), Canon::of(tp)))
-                        .collect(),
-                )
-            }),
-        };
-        let tuning = pipeline::Settings {
-            depth: QUEUE_BATCHES,
-            ..Default::default()
-        };
-        // The source's answers to the mapping's checks, asked while the load runs (MySQL has cores to spare then):
-        // for the manifest of a kept directory, and for the verification after a fresh load.
-        let checks = async {
-            match journal.is_some() || keep_digests {
-                true if crate::hooks::fails("load-checks") => Err(crate::connect::err(
-                    "source",
-                    source_url,
-                    "refused by the test hook load-checks",
-                )
-                .into()),
-                true => crate::run::answers::record_checks(mapping, source_url).await,
-                false => Ok(Vec::new()),
-            }
-        };
-        let load = async {
-            let (results, checks) =
-                tokio::join!(pipeline::run(jobs, readers, encode, sinks, tuning), checks);
-            let results = match results {
-                Ok(done) => done,
-                Err(Stop::Failed {
-                    work,
-                    error: Error::Sink(SinkError::Copy(f)),
-                }) => return Err(locate(source_url, &work, *f).await),
-                Err(Stop::Failed { error, .. }) => return Err(error),
-                Err(Stop::Fault(f)) => return Err(f.into()),
-            };
-            // A kept directory needs the answers in its manifest; the verification can ask the source itself.
-            let checks = match checks {
-                Ok(c) => Some(c),
-                Err(e) if journal.is_none() => {
-                    tracing::warn!(error = %e, "Could not ask the source the mapping's checks during the load; the verification will.");
-                    None
-                }
-                Err(e) => return Err(e),
-            };
-            Ok((results, checks))
-        };
-        let ((results, checks), early) = with_early_finish(
-            opts.finish_early,
-            load,
-            &control,
-            &mapping.target_schema,
-            &loaded,
-            &fks,
-            &committed.loading,
-        )
-        .await?;
-        let load_done = Instant::now();
-        progress.phase("finish");
-        finish(
-            &mut control,
-            target_url,
-            &mapping.target_schema,
-            &loaded,
-            &fks,
-            &early,
-            opts.writers,
-        )
-        .await?;
-        Ok::<_, Error>((results, load_done, checks))
+    let keep_digests = settings.verify && s.previous.is_none();
+    let phase = Copy {
+        mapping,
+        source_url: &e.source,
+        target_url: &e.target,
+        tuning: opts,
+        contract: &s.contract,
+        loaded: &loaded,
+        fks: &fks,
+        kept: &kept,
+        keep_digests,
+        progress: &progress,
     };
-    let (results, load_done, checks) = match pipeline::until_interrupted(work).await {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(after_failure(control, target_url, e).await),
-        None => return Err(Error::Interrupted),
-    };
+    let copied = copy::copy(phase, jobs, &mut s.snapshot, &mut s.control).await?;
     progress.finish();
-    if let (Some(dir), Some(j)) = (&settings.keep, &journal) {
-        export_dir::write_manifest(
-            dir,
-            j,
-            export_dir::About {
-                mapping,
-                plan: &plan,
-                inputs,
-                snapshot: previous
-                    .as_ref()
-                    .map(|r| r.snapshot.clone())
-                    .unwrap_or_else(|| snapshot.info.clone()),
-                target_tables: &target_tables,
-                checks: checks.clone().unwrap_or_default(),
-            },
-        )?;
-    }
+    kept.finish(export_dir::About {
+        mapping,
+        contract: &s.contract,
+        inputs: s.inputs.clone(),
+        snapshot: s
+            .previous
+            .as_ref()
+            .map_or_else(|| s.snapshot.info.clone(), |r| r.snapshot.clone()),
+        target_tables: &s.target_tables,
+        checks: copied.checks.clone().unwrap_or_default(),
+    })?;
     if keep_digests {
-        // Kept with the completed run's baseline: a later `verify` against an unchanged source reads only the
-        // target. Losing them costs only that shortcut.
-        let stored: Vec<(String, String)> = digests
-            .lock()
-            .expect("digest map")
-            .iter()
-            .map(|(t, b)| (t.clone(), crate::canonical::encode_buckets(b)))
-            .collect();
-        if let Err(e) = ledger::store_digests(&control, &stored).await {
-            tracing::warn!(error = %e, "Could not keep the load digests for a later verify.");
+        load::store_digests(&s.control, &copied.digests).await;
+    }
+    let times = (started, prepared, copied.load_done);
+    let mut report = report(mapping, settings, &s, &done, &copied.results, times);
+    report.from_load = keep_digests.then(|| FromLoad {
+        digests: copied.digests,
+        answers: copied.checks,
+        validated: fks.iter().map(DroppedFk::key).collect(),
+    });
+    Ok(report)
+}
+
+/// The report of a run that loaded `results` after an interrupted run had loaded `before`; `times` are when it
+/// started, when the target was prepared and when the load ended.
+fn report(
+    mapping: &Mapping,
+    settings: &Settings,
+    s: &session::Session,
+    before: &HashMap<(String, u32), u64>,
+    results: &[Done<ChunkWork>],
+    (started, prepared, load_done): (Instant, Instant, Instant),
+) -> Report {
+    let mut tables: BTreeMap<String, TableReport> = s
+        .contract
+        .tables
+        .iter()
+        .map(|tp| {
+            let report = TableReport {
+                target: tp.target.clone(),
+                chunks: s.chunk_plan.get(&tp.source).map(Vec::len).unwrap_or(0),
+                rows_estimate: tp.rows_estimate,
+                bytes_estimate: tp.bytes_estimate,
+                ..Default::default()
+            };
+            (tp.source.clone(), report)
+        })
+        .collect();
+    for ((table, _), rows) in before {
+        if let Some(r) = tables.get_mut(table) {
+            r.rows_before += rows;
         }
     }
-    for (table, timing) in crate::report::per_table(&results) {
-        reports.get_mut(&table).expect("reported table").timing = timing;
+    for (table, timing) in crate::report::per_table(results) {
+        tables.get_mut(&table).expect("reported table").timing = timing;
     }
-    let rows: u64 = reports.values().map(|r| r.timing.rows).sum();
-    let copy_bytes: u64 = reports.values().map(|r| r.timing.bytes).sum();
-    let rows_total = rows + reports.values().map(|r| r.rows_before).sum::<u64>();
+    let rows: u64 = tables.values().map(|r| r.timing.rows).sum();
+    let copy_bytes: u64 = tables.values().map(|r| r.timing.bytes).sum();
+    let rows_total = rows + tables.values().map(|r| r.rows_before).sum::<u64>();
     let total = started.elapsed().as_secs_f64();
-    let time_split = crate::report::split(reports.values().map(|r| &r.timing));
-    Ok(Report {
+    Report {
         app: mapping.app.clone(),
-        snapshot: snapshot.info,
-        tables: reports,
+        snapshot: s.snapshot.info.clone(),
+        time_split: crate::report::split(tables.values().map(|r| &r.timing)),
+        tables,
         rows,
         rows_total,
         copy_format: if settings.binary { "binary" } else { "csv" },
@@ -417,14 +211,9 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         mb_per_second: copy_bytes as f64 / 1e6 / total.max(1e-9),
         seconds_verify: 0.0,
         verified: None,
-        time_split,
-        settings: opts.clone(),
-        from_load: keep_digests.then(|| FromLoad {
-            digests: std::mem::take(&mut *digests.lock().expect("digest map")),
-            answers: checks,
-            validated: fks.iter().map(cutover::DroppedFk::key).collect(),
-        }),
-    })
+        settings: settings.tuning.clone(),
+        from_load: None,
+    }
 }
 
 /// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.

@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use crate::error::Error;
 use crate::manifest::RecordedCheck;
 use crate::mapping::Mapping;
-use crate::util::answer::{Answer, Fold};
+use crate::util::answer::{Answer, Fold, QueryFailed};
 
 /// A MySQL value as a check's text (NULL as `None`).
 fn source_text(v: mysql_async::Value) -> Option<String> {
@@ -18,31 +18,37 @@ fn source_text(v: mysql_async::Value) -> Option<String> {
 }
 
 /// The source's answer to a check query, folded as the rows arrive (bounded memory whatever the query returns).
-pub async fn source_answer(conn: &mut mysql_async::Conn, sql: &str) -> Result<Answer, String> {
-    let result = conn.query_iter(sql).await.map_err(|e| e.to_string())?;
+pub async fn source_answer(conn: &mut mysql_async::Conn, sql: &str) -> Result<Answer, QueryFailed> {
+    let result = conn
+        .query_iter(sql)
+        .await
+        .map_err(|e| QueryFailed(e.to_string()))?;
     let fold = result
         .reduce_and_drop(Fold::default(), |mut f, r: mysql_async::Row| {
             f.push(r.unwrap().into_iter().map(source_text).collect());
             f
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| QueryFailed(e.to_string()))?;
     Ok(fold.finish())
 }
 
 /// The target's answer to a check query, folded as the rows arrive.
-pub async fn target_answer(client: &tokio_postgres::Client, sql: &str) -> Result<Answer, String> {
+pub async fn target_answer(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Answer, QueryFailed> {
     use futures::TryStreamExt as _;
     let stream = client
         .simple_query_raw(sql)
         .await
-        .map_err(|e| crate::connect::pg_message(&e))?;
+        .map_err(|e| QueryFailed(crate::connect::pg_message(&e)))?;
     let mut stream = std::pin::pin!(stream);
     let mut fold = Fold::default();
     while let Some(m) = stream
         .try_next()
         .await
-        .map_err(|e| crate::connect::pg_message(&e))?
+        .map_err(|e| QueryFailed(crate::connect::pg_message(&e)))?
     {
         if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
             fold.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());

@@ -9,22 +9,38 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 
 use crate::canonical::Canon;
+use crate::contract::Contract;
 use crate::error::Error;
 use crate::pipeline::Transform;
 use crate::progress::Progress;
-use crate::sink::Encoded;
+use crate::sink::{Encoded, Needs};
 
 use super::work::ChunkWork;
 
-/// The migrate transform: converts a raw batch (validating every value) and encodes it for COPY.
+/// The stage of `migrate` and `export`: converts a raw batch (validating every value) and encodes it for the
+/// sinks: the chunk's wire format, and what the sink stack asked for ([`Needs`]).
 pub struct Encode {
-    /// Give each piece its batch in Parquet's types, for Parquet files.
-    pub parquet: bool,
-    /// Give each piece its rows as CSV, for CSV files (the wire data itself when the wire format is CSV).
-    pub csv_files: bool,
-    /// Canonical forms by source table: each piece carries its rows' digests, for `verify` after the load.
-    pub digests: Option<Arc<HashMap<String, Canon>>>,
-    pub progress: Arc<Progress>,
+    needs: Needs,
+    /// Canonical forms by source table, when a sink asks for digests.
+    canons: Option<HashMap<String, Canon>>,
+    progress: Arc<Progress>,
+}
+
+impl Encode {
+    /// Encodes what `needs` asks for (see [`crate::sink::Asks`]) of `contract`'s tables.
+    pub fn new(needs: Needs, contract: &Contract, progress: Arc<Progress>) -> Encode {
+        Encode {
+            needs,
+            canons: needs.digest.then(|| {
+                contract
+                    .tables
+                    .iter()
+                    .map(|tp| (tp.source.clone(), Canon::of(tp)))
+                    .collect()
+            }),
+            progress,
+        }
+    }
 }
 
 impl Transform<ChunkWork> for Encode {
@@ -33,22 +49,25 @@ impl Transform<ChunkWork> for Encode {
 
     fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Encoded, Error> {
         let t = &work.table;
-        let batch = t.transform.apply(&raw)?;
+        let batch = t.converter.apply(&raw)?;
         let mut out = Vec::with_capacity(raw.get_array_memory_size() + raw.num_rows() * 8);
         let multiline = if t.binary {
             crate::sink::binary::encode(&batch, &t.conversions, &mut out)
-                .map_err(Error::Internal)?;
+                .map_err(|e| Error::Internal(e.to_string()))?;
             Vec::new()
         } else {
             crate::sink::csv::encode(&batch, &mut out)
         };
-        self.progress
-            .add(&t.plan.source, batch.num_rows() as u64, out.len() as u64);
+        self.progress.add(
+            &t.contract.source,
+            batch.num_rows() as u64,
+            out.len() as u64,
+        );
         let out_len = out.len();
         let data = Bytes::from(out);
         Ok(Encoded {
             rows: batch.num_rows() as u64,
-            csv: match (self.csv_files, t.binary) {
+            csv: match (self.needs.csv, t.binary) {
                 (false, _) => None,
                 (true, false) => Some(data.clone()),
                 (true, true) => {
@@ -60,14 +79,14 @@ impl Transform<ChunkWork> for Encode {
             data,
             multiline,
             digest: self
-                .digests
+                .canons
                 .as_ref()
-                .and_then(|d| d.get(&t.plan.source))
+                .and_then(|d| d.get(&t.contract.source))
                 .map(|c| c.digest(&batch)),
-            batch: match self.parquet {
+            batch: match self.needs.typed {
                 true => Some(
                     crate::sink::parquet::typed(&batch, &t.conversions).map_err(|e| {
-                        Error::Internal(format!("{} chunk {}: {e}", t.plan.source, work.index))
+                        Error::Internal(format!("{} chunk {}: {e}", t.contract.source, work.index))
                     })?,
                 ),
                 false => None,

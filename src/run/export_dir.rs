@@ -132,12 +132,12 @@ fn check_space(dir: &Path, data_bytes: u64, formats: Formats) -> Result<(), Erro
 /// `total_chunks` chunks are still to be written.
 pub fn check_space_for(
     dir: &Path,
-    plan: &crate::contract::Contract,
+    contract: &crate::contract::Contract,
     total_chunks: usize,
     to_write: usize,
     formats: Formats,
 ) -> Result<(), Error> {
-    let data: u64 = plan.tables.iter().map(|t| t.bytes_estimate).sum();
+    let data: u64 = contract.tables.iter().map(|t| t.bytes_estimate).sum();
     let share = data as u128 * to_write as u128 / total_chunks.max(1) as u128;
     check_space(dir, share as u64, formats)
 }
@@ -176,7 +176,7 @@ pub fn foreign_keys(target_tables: &[TargetTable], loaded: &[String]) -> Vec<For
 /// What the manifest says besides the files, which come from the journal.
 pub struct About<'a> {
     pub mapping: &'a Mapping,
-    pub plan: &'a crate::contract::Contract,
+    pub contract: &'a crate::contract::Contract,
     pub inputs: Inputs,
     pub snapshot: SnapshotInfo,
     pub target_tables: &'a [TargetTable],
@@ -190,7 +190,12 @@ pub fn write_manifest(
     journal: &Arc<Mutex<Journal>>,
     about: About<'_>,
 ) -> Result<Manifest, Error> {
-    let loaded: Vec<String> = about.plan.tables.iter().map(|t| t.target.clone()).collect();
+    let loaded: Vec<String> = about
+        .contract
+        .tables
+        .iter()
+        .map(|t| t.target.clone())
+        .collect();
     let (mut files, mut digests) = journal
         .lock()
         .expect("journal lock")
@@ -201,7 +206,7 @@ pub fn write_manifest(
         (pos(a), a.chunk, a.format.extension()).cmp(&(pos(b), b.chunk, b.format.extension()))
     });
     let digests: std::collections::BTreeMap<String, TableDigest> = about
-        .plan
+        .contract
         .tables
         .iter()
         .map(|tp| {

@@ -181,3 +181,19 @@ pub async fn target_only_keys(
     }
     Ok(found)
 }
+
+/// Foreign keys the target adds (the source never enforced them), checked inside the snapshot before anything is
+/// written: a cheap indexed anti-join that spares a whole load; the first orphan refuses the run. Keys the source
+/// declares are validated by PostgreSQL when they are re-created; an orphan found then restores the target.
+pub async fn refuse_orphans(
+    conn: &mut mysql_async::Conn,
+    contract: &Contract,
+    sources: &[SourceTable],
+    target: &[TargetTable],
+) -> Result<(), Error> {
+    let orphans = foreign_key_orphans(conn, contract, sources, target, false, 1).await?;
+    match orphans.into_iter().next() {
+        Some(v) => Err(Error::Violation(Box::new(v))),
+        None => Ok(()),
+    }
+}

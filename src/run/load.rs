@@ -50,7 +50,7 @@ pub async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error
     let source_column = f
         .column
         .as_ref()
-        .and_then(|c| table.plan.columns.iter().find(|p| &p.target == c))
+        .and_then(|c| table.contract.columns.iter().find(|p| &p.target == c))
         .map(|p| p.source.clone());
     crate::hooks::pause(|| "locating".into()).await;
     let value = match &source_column {
@@ -72,7 +72,7 @@ pub async fn locate(source_url: &str, work: &ChunkWork, f: CopyFailure) -> Error
         None => "-".into(),
     };
     Error::Violation(Box::new(crate::values::Violation {
-        table: table.plan.source.clone(),
+        table: table.contract.source.clone(),
         key: crate::util::key::render(f.key_names.iter().zip(raw_key)),
         column: source_column.unwrap_or_else(|| "(row)".into()),
         rule: crate::values::Rule::RejectedByTarget {
@@ -205,7 +205,7 @@ pub async fn finish(
 /// Names the state a failed run leaves. A data violation cannot be resumed (the source must change), so the
 /// target is restored to its state before the run; a lost connection keeps the resumable state.
 pub async fn after_failure(
-    mut control: tokio_postgres::Client,
+    control: &mut tokio_postgres::Client,
     target_url: &str,
     e: Error,
 ) -> Error {
@@ -217,10 +217,10 @@ pub async fn after_failure(
     }
     let restored = async {
         if control.is_closed() {
-            control = crate::connect::target_with_retry(target_url).await?;
+            *control = crate::connect::target_with_retry(target_url).await?;
         }
-        match ledger::read_run(&control).await? {
-            Some(run) => Ok::<_, Error>(cutover::restore(&mut control, &run, &|_| {}).await?),
+        match ledger::read_run(control).await? {
+            Some(run) => Ok::<_, Error>(cutover::restore(control, &run, &|_| {}).await?),
             None => Ok(()),
         }
     }
@@ -231,5 +231,46 @@ pub async fn after_failure(
             cause: Box::new(e),
             restore: Box::new(r),
         },
+    }
+}
+
+/// The chunks an interrupted run committed (by source table and chunk, with their rows), and the jobs left to
+/// load; the progress display counts only those.
+pub async fn skip_loaded(
+    control: &tokio_postgres::Client,
+    jobs: Vec<Arc<ChunkWork>>,
+    progress: &Progress,
+) -> Result<(Vec<Arc<ChunkWork>>, HashMap<(String, u32), u64>), Error> {
+    let done = ledger::loaded_chunks(control).await?;
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .filter(|j| !done.contains_key(&(j.table.contract.source.clone(), j.index)))
+        .collect();
+    for (table, _) in done.keys() {
+        // Resumed: only the chunks still to load count (the rate and ETA are this run's).
+        progress.skip_chunk(table);
+    }
+    if !done.is_empty() {
+        tracing::info!(
+            skipped = done.len(),
+            remaining = jobs.len(),
+            "Resuming: loaded chunks are skipped."
+        );
+    }
+    Ok((jobs, done))
+}
+
+/// Keeps the digests of every row a completed run sent with its baseline, so a later `verify` against an unchanged
+/// source reads only the target. Losing them costs only that shortcut: a failure is a warning.
+pub async fn store_digests(
+    control: &tokio_postgres::Client,
+    digests: &HashMap<String, crate::canonical::Buckets>,
+) {
+    let stored: Vec<(String, String)> = digests
+        .iter()
+        .map(|(t, b)| (t.clone(), crate::canonical::encode_buckets(b)))
+        .collect();
+    if let Err(e) = ledger::store_digests(control, &stored).await {
+        tracing::warn!(error = %e, "Could not keep the load digests for a later verify.");
     }
 }

@@ -6,16 +6,19 @@
 //!   chunk jobs it plans.
 //! - `keys`: the keys only the target enforces, checked on the source in the snapshot.
 //! - `encode`: the convert-and-encode stage of `migrate` and `export`.
-//! - `load`: prepare, commit tally, early finish, finish, and the state a failure leaves.
+//! - `load`: prepare, skip what an interrupted run loaded, commit tally, early finish, finish, and the state a
+//!   failure leaves; `copy`: `migrate`'s load and finish; `keep`: its `--keep` directory.
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
 //! - `output`: report and checklist files, and how a loading command ends.
 
 pub mod answers;
+pub mod copy;
 pub mod encode;
 pub mod export_dir;
 pub mod files;
+pub mod keep;
 pub mod keys;
 pub mod load;
 pub mod output;

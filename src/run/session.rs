@@ -140,7 +140,7 @@ pub fn completed_refusal(run: &Run) -> Error {
 
 /// Everything up to the first write: contract, snapshot, lookups, chunk plan.
 pub struct Session {
-    pub plan: crate::contract::Contract,
+    pub contract: crate::contract::Contract,
     pub source_tables: Vec<SourceTable>,
     pub target_tables: Vec<TargetTable>,
     pub snapshot: src::Snapshot,
@@ -280,7 +280,7 @@ pub async fn open(
         }
     }
     Ok(Session {
-        plan,
+        contract: plan,
         source_tables,
         target_tables,
         snapshot,
@@ -339,4 +339,38 @@ fn check_same_source(
          since the interrupted run, pass --source-quiesced"
             .into(),
     ))
+}
+
+/// The target table of each of the contract's tables, in its order.
+pub fn loaded<'a>(
+    contract: &crate::contract::Contract,
+    target: &'a [TargetTable],
+) -> Vec<&'a TargetTable> {
+    contract
+        .tables
+        .iter()
+        .map(|tp| {
+            target
+                .iter()
+                .find(|t| t.name == tp.target)
+                .expect("planned target table")
+        })
+        .collect()
+}
+
+/// The ledger record of a new run of `command` in this session.
+pub fn new_run(s: &Session, command: &str, mapping: &Mapping) -> Run {
+    let mut run = Run::new(
+        s.inputs.clone(),
+        s.snapshot.info.clone(),
+        s.chunk_plan.clone(),
+        &s.lookups,
+    );
+    run.command = command.into();
+    run.target_schema = mapping.target_schema.clone();
+    run.tables = loaded(&s.contract, &s.target_tables)
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    run
 }

@@ -20,8 +20,8 @@ use crate::values::TableConverter;
 /// The per-table part of a job: what to read, how to convert, where to COPY.
 pub struct TableWork {
     pub source: SourceTable,
-    pub plan: TableContract,
-    pub transform: TableConverter,
+    pub contract: TableContract,
+    pub converter: TableConverter,
     pub conversions: Vec<Conversion>,
     pub read_columns: Vec<String>,
     /// Positions of the source primary-key columns in `read_columns`, in key order.
@@ -53,7 +53,7 @@ impl ChunkWork {
 
 impl Work for ChunkWork {
     fn table(&self) -> &str {
-        &self.table.plan.source
+        &self.table.contract.source
     }
 }
 
@@ -77,7 +77,7 @@ impl crate::sink::copy::CopySpec for ChunkWork {
 
 impl crate::sink::Spec for ChunkWork {
     fn target(&self) -> &str {
-        &self.table.plan.target
+        &self.table.contract.target
     }
     fn chunk(&self) -> u32 {
         self.index
@@ -86,7 +86,7 @@ impl crate::sink::Spec for ChunkWork {
         format!("{:?}", self.range)
     }
     fn out_schema(&self) -> Arc<Schema> {
-        self.table.transform.out_schema()
+        self.table.converter.out_schema()
     }
     fn conversions(&self) -> &[Conversion] {
         &self.table.conversions
@@ -117,7 +117,7 @@ pub(super) fn table_work(
         .iter()
         .map(|c| (c.name.clone(), c.nullable))
         .collect();
-    let transform = TableConverter::new(
+    let converter = TableConverter::new(
         tp,
         &read_columns,
         &nullable,
@@ -126,12 +126,12 @@ pub(super) fn table_work(
             .source_zone()
             .expect("the zone was checked when the mapping was loaded"),
     );
-    let transform = if validate_json {
-        transform
+    let converter = if validate_json {
+        converter
     } else {
-        transform.without_json_validation()
+        converter.without_json_validation()
     };
-    let cols: Vec<String> = transform
+    let cols: Vec<String> = converter
         .target_columns()
         .iter()
         .map(|c| pg_ident(c))
@@ -150,9 +150,9 @@ pub(super) fn table_work(
     TableWork {
         key_columns,
         source: s.clone(),
-        plan: tp.clone(),
-        conversions: transform.conversions(),
-        transform,
+        contract: tp.clone(),
+        conversions: converter.conversions(),
+        converter,
         raw_schema: src::raw_schema(&read_columns),
         read_columns,
         copy_sql,

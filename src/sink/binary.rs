@@ -13,6 +13,11 @@ use crate::pgbinary::PG_EPOCH_DAYS;
 pub use crate::pgbinary::{HEADER, TRAILER};
 use crate::util::{calendar, hex};
 
+/// A converted value the binary COPY encoder cannot write in its column's binary form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EncodeError(pub String);
+
 /// A printed timestamp (with or without offset) as microseconds since 2000-01-01 00:00 UTC.
 fn timestamp_micros(t: &str) -> Option<i64> {
     Some(calendar::timestamp_micros(t)? - PG_EPOCH_DAYS * 86_400_000_000)
@@ -131,7 +136,15 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
 }
 
 /// Appends one batch (all columns Utf8, in `convs` order) as binary COPY tuples.
-pub fn encode(batch: &RecordBatch, convs: &[Conversion], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode(
+    batch: &RecordBatch,
+    convs: &[Conversion],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode_text(batch, convs, out).map_err(EncodeError)
+}
+
+fn encode_text(batch: &RecordBatch, convs: &[Conversion], out: &mut Vec<u8>) -> Result<(), String> {
     let cols: Vec<_> = batch
         .columns()
         .iter()

@@ -149,6 +149,13 @@ impl CopySink {
     }
 }
 
+impl super::Asks for CopySink {
+    /// The wire data only.
+    fn needs(&self) -> super::Needs {
+        super::Needs::default()
+    }
+}
+
 /// What the COPY sink needs to know about a chunk beyond [`Spec`].
 pub trait CopySpec: Spec {
     /// `COPY "schema"."table" (...) FROM STDIN (FORMAT ...)`.

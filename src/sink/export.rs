@@ -66,6 +66,17 @@ pub struct ExportFiles {
     open: Option<Open>,
 }
 
+impl super::Asks for ExportFiles {
+    /// The files of its formats, and the digests its journal records per chunk.
+    fn needs(&self) -> super::Needs {
+        super::Needs {
+            csv: self.formats.csv,
+            typed: self.formats.parquet,
+            digest: true,
+        }
+    }
+}
+
 impl ExportFiles {
     fn publish<W: Spec>(&self, work: &W, rows: u64, open: Open) -> Result<u64, SinkError> {
         let chunk = open.chunk;
@@ -135,10 +146,10 @@ fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
     }
 }
 
-fn parquet_err(path: &Path) -> impl FnOnce(String) -> SinkError + '_ {
-    move |message| SinkError::Parquet {
+fn parquet_err(path: &Path) -> impl FnOnce(super::parquet::ParquetError) -> SinkError + '_ {
+    move |e| SinkError::Parquet {
         path: path.to_path_buf(),
-        message,
+        message: e.0,
     }
 }
 

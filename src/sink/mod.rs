@@ -26,17 +26,72 @@ pub struct Encoded {
     pub data: Bytes,
     /// CSV rows whose quoted fields hold line breaks (see `csv::encode`), for tracing COPY errors to rows.
     pub multiline: Vec<(u32, u32, u32)>,
-    /// The rows as CSV when a sink writes CSV files (`export`, `migrate --keep`): `data` itself (shared, nothing
-    /// copied) when it is CSV, the rows encoded once more when it is binary COPY.
+    /// The rows as CSV when a sink asks for it ([`Needs::csv`]): `data` itself (shared, nothing copied) when it
+    /// is CSV, the rows encoded once more when it is binary COPY.
     pub csv: Option<Bytes>,
-    /// The converted batch in Parquet's types (`parquet::typed`), only when a sink writes Parquet.
+    /// The converted batch in Parquet's types (`parquet::typed`), when a sink asks for it ([`Needs::typed`]).
     pub batch: Option<RecordBatch>,
-    /// Canonical digests of the rows (`canonical`), when the run keeps them for `verify`.
+    /// Canonical digests of the rows (`canonical`), when a sink asks for them ([`Needs::digest`]).
     pub digest: Option<crate::canonical::Partial>,
     /// The rows' source primary-key columns as read (shared with the raw batch, nothing copied), so a row
     /// PostgreSQL rejects is named by its key from the stream itself: no second query, no OFFSET, no reading
     /// outside the snapshot. Empty when the table has no key or the data are files.
     pub keys: Vec<ArrayRef>,
+}
+
+/// What a sink stack needs in each piece beyond the wire data; the transform encodes exactly that, so a piece
+/// carries nothing no sink asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// [`Encoded::csv`]: the rows as CSV, for CSV files.
+    pub csv: bool,
+    /// [`Encoded::batch`]: the rows in Parquet's types, for Parquet files.
+    pub typed: bool,
+    /// [`Encoded::digest`]: the rows' canonical digests, for the verification or an export's manifest.
+    pub digest: bool,
+}
+
+impl Needs {
+    /// What either stack needs.
+    pub fn and(self, o: Needs) -> Needs {
+        Needs {
+            csv: self.csv || o.csv,
+            typed: self.typed || o.typed,
+            digest: self.digest || o.digest,
+        }
+    }
+}
+
+/// A sink that says what it needs in each [`Encoded`] piece.
+pub trait Asks {
+    fn needs(&self) -> Needs;
+}
+
+impl<A: Asks, B: Asks> Asks for Tee<A, B> {
+    fn needs(&self) -> Needs {
+        self.0.needs().and(self.1.needs())
+    }
+}
+
+impl<S: Asks> Asks for Option<S> {
+    fn needs(&self) -> Needs {
+        self.as_ref().map(Asks::needs).unwrap_or_default()
+    }
+}
+
+impl<S: Asks, C: ?Sized> Asks for Tally<S, C> {
+    fn needs(&self) -> Needs {
+        self.0.needs()
+    }
+}
+
+impl Asks for Digests {
+    fn needs(&self) -> Needs {
+        Needs {
+            digest: true,
+            ..Needs::default()
+        }
+    }
 }
 
 /// What the sinks need to know about a chunk.

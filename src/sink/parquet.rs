@@ -22,6 +22,11 @@ use sha2::{Digest, Sha256};
 use crate::convert::Conversion;
 use crate::util::{calendar, hex};
 
+/// A chunk's typed batch or Parquet file that cannot be built or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParquetError(pub String);
+
 /// In-progress row group size at which the writer flushes.
 const FLUSH_BYTES: usize = 16 << 20;
 /// Widest decimal Arrow's Decimal128 holds; wider or unconstrained numerics stay decimal strings.
@@ -161,7 +166,11 @@ fn column(conv: &Conversion, text: &arrow::array::StringArray) -> Result<ArrayRe
 }
 
 /// The converted (text) batch in its Parquet types.
-pub fn typed(batch: &RecordBatch, convs: &[Conversion]) -> Result<RecordBatch, String> {
+pub fn typed(batch: &RecordBatch, convs: &[Conversion]) -> Result<RecordBatch, ParquetError> {
+    typed_text(batch, convs).map_err(ParquetError)
+}
+
+fn typed_text(batch: &RecordBatch, convs: &[Conversion]) -> Result<RecordBatch, String> {
     let schema = schema(&batch.schema(), convs);
     let columns = batch
         .columns()
@@ -206,7 +215,11 @@ pub struct ChunkParquet {
 }
 
 impl ChunkParquet {
-    pub fn create(file: std::fs::File, schema: Arc<Schema>) -> Result<ChunkParquet, String> {
+    pub fn create(file: std::fs::File, schema: Arc<Schema>) -> Result<ChunkParquet, ParquetError> {
+        Self::create_text(file, schema).map_err(ParquetError)
+    }
+
+    fn create_text(file: std::fs::File, schema: Arc<Schema>) -> Result<ChunkParquet, String> {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
@@ -219,20 +232,22 @@ impl ChunkParquet {
         Ok(ChunkParquet { writer })
     }
 
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        self.writer.write(batch).map_err(|e| e.to_string())?;
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
+        let e = |e: parquet::errors::ParquetError| ParquetError(e.to_string());
+        self.writer.write(batch).map_err(e)?;
         if self.writer.in_progress_size() > FLUSH_BYTES {
-            self.writer.flush().map_err(|e| e.to_string())?;
+            self.writer.flush().map_err(e)?;
         }
         Ok(())
     }
 
     /// Writes the footer and syncs the file; returns its size and SHA-256.
-    pub fn finish(self) -> Result<(u64, Sha256), String> {
-        let mut sink = self.writer.into_inner().map_err(|e| e.to_string())?;
-        sink.flush().map_err(|e| e.to_string())?;
-        let file = sink.inner.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
+    pub fn finish(self) -> Result<(u64, Sha256), ParquetError> {
+        let e = |e: &dyn std::fmt::Display| ParquetError(e.to_string());
+        let mut sink = self.writer.into_inner().map_err(|x| e(&x))?;
+        sink.flush().map_err(|x| e(&x))?;
+        let file = sink.inner.into_inner().map_err(|x| e(&x))?;
+        file.sync_all().map_err(|x| e(&x))?;
         Ok((sink.bytes, sink.hash))
     }
 }

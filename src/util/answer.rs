@@ -4,6 +4,11 @@
 
 use sha2::{Digest, Sha256};
 
+/// Why a check's query gave no answer (the server's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryFailed(pub String);
+
 /// One row of a check's answer as text; NULL is `None`.
 pub type Row = Vec<Option<String>>;
 

@@ -1,8 +1,17 @@
 //! Durations as operators write them on the command line: `30m`, `1h30m`, `90s`, `2 hours`, or plain seconds
 //! (`600`). Parsed by jiff's friendly duration format rather than by hand.
 
+/// A duration the command line cannot take, and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
 /// Parses a duration into whole seconds (rounded up); the error says what is accepted.
-pub fn parse(s: &str) -> Result<u64, String> {
+pub fn parse(s: &str) -> Result<u64, DurationError> {
+    parse_text(s).map_err(DurationError)
+}
+
+fn parse_text(s: &str) -> Result<u64, String> {
     let t = s.trim();
     if let Ok(n) = t.replace('_', "").parse::<u64>() {
         return Ok(n);

@@ -1,8 +1,17 @@
 //! Byte sizes as operators write them on the command line: `536870912`, `512MiB`, `512M`, `64k`, `2GB`.
 //! `K`/`M`/`G`/`T` and `KiB`/`MiB`/`GiB`/`TiB` are powers of 1024; `KB`/`MB`/`GB`/`TB` are powers of 1000.
 
+/// A size the command line cannot take, and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SizeError(pub String);
+
 /// Parses a size; the error says what is accepted.
-pub fn parse(s: &str) -> Result<u64, String> {
+pub fn parse(s: &str) -> Result<u64, SizeError> {
+    parse_text(s).map_err(SizeError)
+}
+
+fn parse_text(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '_')

@@ -10,6 +10,11 @@ use std::fmt;
 
 use crate::util::calendar;
 
+/// A source time zone that is no offset and no IANA zone name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ZoneError(pub String);
+
 /// Which instant an ambiguous local time (a DST fold) means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,7 +64,11 @@ impl Zone {
     pub const UTC: Zone = Zone::Fixed(0);
 
     /// `UTC`, `Z`, `+HH:MM`/`-HH:MM`, or an IANA name such as `Europe/Amsterdam`.
-    pub fn parse(text: &str, fold: Fold) -> Result<Zone, String> {
+    pub fn parse(text: &str, fold: Fold) -> Result<Zone, ZoneError> {
+        Self::parse_text(text, fold).map_err(ZoneError)
+    }
+
+    fn parse_text(text: &str, fold: Fold) -> Result<Zone, String> {
         let z = text.trim();
         if z.eq_ignore_ascii_case("utc") || z == "Z" {
             return Ok(Zone::UTC);

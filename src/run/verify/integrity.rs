@@ -3,6 +3,7 @@
 
 use super::checklist::*;
 use crate::run::answers::{source_answer, target_answer};
+use crate::util::answer::QueryFailed;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -176,8 +177,8 @@ pub(super) async fn recorded_checks(
 pub(super) fn check_item(
     name: &str,
     phase: &str,
-    s: Result<&Answer, &String>,
-    t: Result<Answer, String>,
+    s: Result<&Answer, &QueryFailed>,
+    t: Result<Answer, QueryFailed>,
     source: &str,
 ) -> Item {
     let (passed, detail) = match (s, t) {

@@ -85,7 +85,7 @@ async fn verify_with(
     };
     drop(control);
     let session::Session {
-        plan,
+        contract: plan,
         target_tables,
         jobs,
         snapshot,
@@ -115,10 +115,10 @@ async fn verify_with(
         .iter()
         .map(|tp| {
             let mut c = compared(tp, &schema);
-            c.transform = jobs
+            c.converter = jobs
                 .iter()
                 .find(|j| j.table() == tp.source)
-                .map(|j| j.table.transform.clone().without_json_validation());
+                .map(|j| j.table.converter.clone().without_json_validation());
             (tp.source.clone(), Arc::new(c))
         })
         .collect();

@@ -41,7 +41,7 @@ pub(super) struct TargetRange {
 pub(super) struct Compared {
     pub(super) source: String,
     /// The run's conversion of source rows, without client-side JSON parsing (the target already proved it).
-    pub(super) transform: Option<crate::values::TableConverter>,
+    pub(super) converter: Option<crate::values::TableConverter>,
     pub(super) canon: Canon,
     pub(super) schema: Arc<Schema>,
     /// Target column list, quoted, in output order.
@@ -115,9 +115,9 @@ impl Transform<ChunkWork> for SourceSide {
         let c = &self.canons[work.table()];
         self.progress.add(&c.source, raw.num_rows() as u64, 0);
         let out = c
-            .transform
+            .converter
             .as_ref()
-            .unwrap_or(&work.table.transform)
+            .unwrap_or(&work.table.converter)
             .apply(&raw)?;
         Ok(fold(&self.mode, &c.canon, &c.source, Cells::Text(&out)))
     }
@@ -313,7 +313,7 @@ pub(super) fn compared(tp: &TableContract, schema: &str) -> Compared {
 pub(super) fn compared_by(source: &str, target: &str, spec: &Spec, schema: &str) -> Compared {
     Compared {
         source: source.to_string(),
-        transform: None,
+        converter: None,
         canon: spec.canon(),
         schema: Arc::new(Schema::new(
             spec.columns

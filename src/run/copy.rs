@@ -1,0 +1,172 @@
+//! The copy phase of `migrate`: the snapshot's readers, the convert-and-encode stage and, per writer, the COPY
+//! sink (beside it the `--keep` files and the digests the verification after a fresh load compares with), the
+//! mapping's checks asked of the source meanwhile, the early finish beside the load, then the finish. A failure
+//! leaves the state `load::after_failure` names; Ctrl-C leaves a resumable one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::canonical::Buckets;
+use crate::config::{Tuning, QUEUE_BATCHES};
+use crate::contract::Contract;
+use crate::cutover::{ledger, DroppedFk};
+use crate::error::Error;
+use crate::manifest::RecordedCheck;
+use crate::mapping::Mapping;
+use crate::pipeline::{self, Done, Stop};
+use crate::progress::Progress;
+use crate::schema::TargetTable;
+use crate::sink::copy::CopySink;
+use crate::sink::{Asks, Digests, SinkError, Tally, Tee};
+use crate::source::mysql::Snapshot;
+
+use super::encode::Encode;
+use super::keep::Kept;
+use super::load::{after_failure, finish, locate, with_early_finish, Committed};
+use super::work::{self, ChunkWork};
+
+/// What the copy phase works on.
+pub struct Copy<'a> {
+    pub mapping: &'a Mapping,
+    pub source_url: &'a str,
+    pub target_url: &'a str,
+    pub tuning: &'a Tuning,
+    pub contract: &'a Contract,
+    /// The target tables loaded, and the foreign keys the load runs without.
+    pub loaded: &'a [&'a TargetTable],
+    pub fks: &'a [DroppedFk],
+    pub kept: &'a Kept,
+    /// Keep every row's canonical digest as it is sent (a fresh run verified after the load).
+    pub keep_digests: bool,
+    pub progress: &'a Arc<Progress>,
+}
+
+/// What the copy phase hands on.
+pub struct Copied {
+    pub results: Vec<Done<ChunkWork>>,
+    /// When the load ended and the finish began.
+    pub load_done: Instant,
+    /// The source's answers to the mapping's checks, asked during the load (None: they could not be, and nothing
+    /// needs them; the verification asks the source itself).
+    pub checks: Option<Vec<RecordedCheck>>,
+    /// Canonical digests of every row sent, by source table (empty unless `keep_digests`).
+    pub digests: HashMap<String, Buckets>,
+}
+
+/// Loads `jobs` and finishes the target on `control` (a new connection replaces it when it was lost).
+pub async fn copy(
+    c: Copy<'_>,
+    jobs: Vec<Arc<ChunkWork>>,
+    snapshot: &mut Snapshot,
+    control: &mut tokio_postgres::Client,
+) -> Result<Copied, Error> {
+    let digests: Arc<Mutex<HashMap<String, Buckets>>> = Default::default();
+    let committed = Arc::new(Committed::new(
+        Some(c.progress.clone()),
+        c.loaded.iter().map(|t| t.name.as_str()),
+        jobs.iter().map(|j| {
+            (
+                j.table.contract.source.as_str(),
+                j.table.contract.target.as_str(),
+            )
+        }),
+    ));
+    let schema = &c.mapping.target_schema;
+    let work = async {
+        let readers = work::readers(c.tuning, snapshot);
+        let mut sinks = Vec::with_capacity(c.tuning.writers.max(1));
+        for _ in 0..c.tuning.writers.max(1) {
+            let copy = CopySink::connect(
+                c.target_url,
+                ledger::LEDGER_SCHEMA,
+                c.tuning.toast_compression,
+            )
+            .await?;
+            let digests = c.keep_digests.then(|| Digests::new(digests.clone()));
+            sinks.push(Tally(
+                Tee(Tee(c.kept.files(), copy), digests),
+                committed.clone(),
+            ));
+        }
+        c.progress.phase("load");
+        let needs = sinks.first().map(Asks::needs).unwrap_or_default();
+        let encode = Encode::new(needs, c.contract, c.progress.clone());
+        let engine = pipeline::Settings {
+            depth: QUEUE_BATCHES,
+            ..Default::default()
+        };
+        // The source's answers to the mapping's checks, asked while the load runs (MySQL has cores to spare then):
+        // for the manifest of a kept directory, and for the verification after a fresh load.
+        let checks = async {
+            match c.kept.is_on() || c.keep_digests {
+                true if crate::hooks::fails("load-checks") => Err(crate::connect::err(
+                    "source",
+                    c.source_url,
+                    "refused by the test hook load-checks",
+                )
+                .into()),
+                true => super::answers::record_checks(c.mapping, c.source_url).await,
+                false => Ok(Vec::new()),
+            }
+        };
+        let load = async {
+            let (results, checks) =
+                tokio::join!(pipeline::run(jobs, readers, encode, sinks, engine), checks);
+            let results = match results {
+                Ok(done) => done,
+                Err(Stop::Failed {
+                    work,
+                    error: Error::Sink(SinkError::Copy(f)),
+                }) => return Err(locate(c.source_url, &work, *f).await),
+                Err(Stop::Failed { error, .. }) => return Err(error),
+                Err(Stop::Fault(f)) => return Err(f.into()),
+            };
+            // A kept directory needs the answers in its manifest; the verification can ask the source itself.
+            let checks = match checks {
+                Ok(c) => Some(c),
+                Err(e) if !c.kept.is_on() => {
+                    tracing::warn!(error = %e, "Could not ask the source the mapping's checks during the load; the verification will.");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            Ok((results, checks))
+        };
+        let ((results, checks), early) = with_early_finish(
+            c.tuning.finish_early,
+            load,
+            &*control,
+            schema,
+            c.loaded,
+            c.fks,
+            &committed.loading,
+        )
+        .await?;
+        let load_done = Instant::now();
+        c.progress.phase("finish");
+        finish(
+            &mut *control,
+            c.target_url,
+            schema,
+            c.loaded,
+            c.fks,
+            &early,
+            c.tuning.writers,
+        )
+        .await?;
+        Ok::<_, Error>((results, load_done, checks))
+    };
+    let (results, load_done, checks) = match pipeline::until_interrupted(work).await {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(after_failure(control, c.target_url, e).await),
+        None => return Err(Error::Interrupted),
+    };
+    let digests = std::mem::take(&mut *digests.lock().expect("digest map"));
+    Ok(Copied {
+        results,
+        load_done,
+        checks,
+        digests,
+    })
+}
