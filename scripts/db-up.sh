@@ -83,6 +83,12 @@ innodb_log_file_size=512M
 innodb_flush_log_at_trx_commit=2
 max_allowed_packet=256M
 local_infile=1
+# A binary log as production servers keep one (row events: what change capture reads), so that the snapshot's
+# position, resume's and verify's "has the source moved" and the sign-off checks run as they do in production.
+log-bin=mariadb-bin
+server-id=1
+binlog_format=ROW
+binlog_expire_logs_seconds=86400
 log-error=$run/error.log
 ssl-ca=$DB/tls/ca.crt
 ssl-cert=$DB/tls/server.crt

@@ -15,6 +15,47 @@ pub struct SnapshotInfo {
     pub binlog: Option<String>,
     /// MariaDB `gtid_current_pos` or MySQL `gtid_executed`, when available.
     pub gtid: Option<String>,
+    /// When it was taken (UTC, RFC 3339): the global read lock's release, or without the lock the last reader's
+    /// start. Absent in ledgers and manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<String>,
+}
+
+impl SnapshotInfo {
+    /// Whether the source's position moved from `then` to `self`: `None` when no binary log position or GTID set
+    /// was seen on both occasions to tell. The position is server-wide: writes to other databases move it too.
+    pub fn moved_since(&self, then: &SnapshotInfo) -> Option<bool> {
+        let binlog = then.binlog.is_some() && self.binlog.is_some();
+        let gtid = then.gtid.is_some() && self.gtid.is_some();
+        (binlog || gtid)
+            .then(|| (binlog && then.binlog != self.binlog) || (gtid && then.gtid != self.gtid))
+    }
+
+    /// The instant in words, for reports and messages: `binlog f:p, GTID g, taken t under the global read lock`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(b) = &self.binlog {
+            parts.push(format!("binlog {b}"));
+        }
+        if let Some(g) = &self.gtid {
+            parts.push(format!("GTID {g}"));
+        }
+        if let Some(t) = &self.taken_at {
+            parts.push(format!("taken {t}"));
+        }
+        if parts.is_empty() {
+            parts.push("no binary log position".into());
+        }
+        format!(
+            "{}{}",
+            parts.join(", "),
+            if self.locked {
+                " under the global read lock"
+            } else {
+                " without the global read lock (--source-quiesced)"
+            }
+        )
+    }
 }
 
 /// A bound on the first primary-key column. In JSON (the ledger): a number, a string, or an array of bytes.
@@ -163,6 +204,38 @@ pub(crate) fn interpolate_bytes(mb: &[u8], xb: &[u8], want: usize) -> Vec<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(binlog: Option<&str>, gtid: Option<&str>) -> SnapshotInfo {
+        SnapshotInfo {
+            locked: true,
+            binlog: binlog.map(Into::into),
+            gtid: gtid.map(Into::into),
+            taken_at: None,
+        }
+    }
+
+    #[test]
+    fn a_position_moves_only_where_both_were_seen() {
+        let then = at(Some("b.1:100"), Some("0-1-5"));
+        assert_eq!(
+            at(Some("b.1:100"), Some("0-1-5")).moved_since(&then),
+            Some(false)
+        );
+        assert_eq!(
+            at(Some("b.1:200"), Some("0-1-5")).moved_since(&then),
+            Some(true)
+        );
+        assert_eq!(
+            at(Some("b.1:100"), Some("0-1-6")).moved_since(&then),
+            Some(true)
+        );
+        assert_eq!(at(None, Some("0-1-5")).moved_since(&then), Some(false));
+        assert_eq!(at(None, None).moved_since(&then), None);
+        assert_eq!(
+            at(Some("b.1:1"), None).moved_since(&at(None, Some("0-1-5"))),
+            None
+        );
+    }
 
     #[test]
     fn integer_bounds_hold_beyond_i64() {

@@ -594,7 +594,8 @@ async fn an_interrupted_export_resumes_keeping_the_files_already_written() {
     let (code, text) = output(export_cmd(&a, &dir, &["--format", "both"]));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--resume"), "{text}");
-    // The test server has no binary log: only the operator's word proves the source unchanged.
+    // Other tests write to the same server and move its binary log: only the operator's word proves this source
+    // unchanged.
     let (code, text) = output(export_cmd(
         &a,
         &dir,

@@ -119,6 +119,8 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         progress.skip_chunk(table);
     }
     progress.phase("write");
+    // The checks are asked on the snapshot's own connection: the manifest's answers are of the files' instant.
+    let side = snapshot.side.take();
     let work = async {
         let readers = work::readers(&settings.tuning, &mut snapshot);
         let sinks: Vec<_> = (0..settings.tuning.writers.max(1))
@@ -137,7 +139,7 @@ pub async fn export(mapping: &Mapping, settings: &Settings) -> Result<ExportRepo
         let encode = Encode::new(needs, &plan, progress.clone());
         let (done, checks) = tokio::join!(
             pipeline::run(jobs, readers, encode, sinks, tuning),
-            answers::record_checks(mapping, &e.source)
+            answers::record_checks(mapping, side)
         );
         match done {
             Ok(done) => Ok((done, checks?)),

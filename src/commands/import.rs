@@ -260,7 +260,7 @@ pub async fn command(settings: &Settings) -> Result<ImportReport, Error> {
             r.seconds_verify = v.seconds;
             r.verified = Some(v.passed);
             if !v.passed {
-                failed = Some(v);
+                failed = Some(output::not_verified("import", &v));
             }
         }
     }

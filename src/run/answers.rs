@@ -57,13 +57,22 @@ pub async fn target_answer(
     Ok(fold.finish())
 }
 
-/// Runs the source side of the mapping's critical-data checks (on their own connection, while the files are
-/// written), so that `import` can compare the target's answers with them.
-pub async fn record_checks(mapping: &Mapping, source: &str) -> Result<Vec<RecordedCheck>, Error> {
+/// The source's answers to the mapping's critical-data checks, asked on `conn`: the snapshot's side connection
+/// ([`crate::source::mysql::Snapshot::side`]), so that they describe the instant the rows were read at, whatever
+/// the source committed since. `import` compares the target's answers with them, and so does the verification after
+/// a fresh load.
+pub async fn record_checks(
+    mapping: &Mapping,
+    conn: Option<mysql_async::Conn>,
+) -> Result<Vec<RecordedCheck>, Error> {
     if mapping.checks.is_empty() {
         return Ok(Vec::new());
     }
-    let mut conn = crate::connect::source(source).await?;
+    let Some(mut conn) = conn else {
+        return Err(Error::Internal(
+            "the mapping has critical-data checks but the snapshot has no connection to ask them on".into(),
+        ));
+    };
     let mut out = Vec::new();
     for c in &mapping.checks {
         let answer = source_answer(&mut conn, &c.source).await;

@@ -47,8 +47,8 @@ pub struct Copied {
     pub results: Vec<Done<ChunkWork>>,
     /// When the load ended and the finish began.
     pub load_done: Instant,
-    /// The source's answers to the mapping's checks, asked during the load (None: they could not be, and nothing
-    /// needs them; the verification asks the source itself).
+    /// The source's answers to the mapping's checks, asked in the snapshot while the load ran (None: they could
+    /// not be, and nothing needs them; the verification asks the source itself).
     pub checks: Option<Vec<RecordedCheck>>,
     /// Canonical digests of every row sent, by source table (empty unless `keep_digests`).
     pub digests: HashMap<String, Buckets>,
@@ -73,6 +73,8 @@ pub async fn copy(
         }),
     ));
     let schema = &c.mapping.target_schema;
+    // The checks are asked on the snapshot's own connection, so their answers are of the rows' instant.
+    let side = snapshot.side.take();
     let work = async {
         let readers = work::readers(c.tuning, snapshot);
         let mut sinks = Vec::with_capacity(c.tuning.writers.max(1));
@@ -106,7 +108,7 @@ pub async fn copy(
                     "refused by the test hook load-checks",
                 )
                 .into()),
-                true => super::answers::record_checks(c.mapping, c.source_url).await,
+                true => super::answers::record_checks(c.mapping, side).await,
                 false => Ok(Vec::new()),
             }
         };

@@ -34,28 +34,37 @@ pub fn write_checklist(path: &std::path::Path, r: &VerifyReport) -> Result<(), E
     })
 }
 
-/// The end of a loading command (`migrate`, `import`): its report written if asked, then exit 6 when the
-/// verification after the load failed, otherwise the ways back and on.
+/// The end of a loading command (`migrate`, `import`): its report written if asked, then `failed` (exit 6: the
+/// verification after the load failed, or cannot be trusted) or the ways back and on.
 pub fn conclude<T: Serialize>(
     command: &str,
     report: T,
     path: Option<&std::path::Path>,
-    failed: Option<VerifyReport>,
+    failed: Option<Error>,
 ) -> Result<T, Error> {
     if let Some(path) = path {
         write_report(path, command, &report)?;
     }
     match failed {
-        Some(v) => Err(failure(
-            &v,
-            &format!(
-                "the {} completed (`pgconverge reset --yes` returns the target to its state before it)",
-                if command == "migrate" { "load" } else { command }
-            ),
-        )),
+        Some(e) => Err(e),
         None => {
             println!("{}", WAY_BACK);
             Ok(report)
         }
     }
+}
+
+/// The error of a loading command whose verification found differences: the load completed.
+pub fn not_verified(command: &str, v: &VerifyReport) -> Error {
+    failure(
+        v,
+        &format!(
+            "the {} completed (`pgconverge reset --yes` returns the target to its state before it)",
+            if command == "migrate" {
+                "load"
+            } else {
+                command
+            }
+        ),
+    )
 }

@@ -223,14 +223,16 @@ pub async fn open(
         _ => {}
     }
 
+    // A mapping with critical-data checks gets one more connection in the snapshot to ask them on.
     let mut snapshot = src::open_snapshot(
         source_url,
         opts.readers,
+        !mapping.checks.is_empty(),
         opts.source_quiesced,
         opts.lock_wait,
     )
     .await?;
-    tracing::info!(locked = snapshot.info.locked, binlog = ?snapshot.info.binlog, "Source snapshot taken.");
+    tracing::info!(snapshot = %snapshot.info.describe(), "Source snapshot taken.");
     if let Some(run) = &previous {
         check_same_source(
             &run.snapshot,
@@ -313,26 +315,25 @@ fn check_same_source(
     quiesced: bool,
     start_again: &str,
 ) -> Result<(), Error> {
-    let comparable = (before.binlog.is_some() && now.binlog.is_some())
-        || (before.gtid.is_some() && now.gtid.is_some());
-    let moved = comparable && (before.binlog != now.binlog || before.gtid != now.gtid);
+    let moved = now.moved_since(before);
     if quiesced {
         // The position is server-wide: writes to other databases on the same server move it too, so the
         // operator's word about this database decides.
-        if moved {
+        if moved == Some(true) {
             tracing::warn!(then = ?before.binlog, now = ?now.binlog, "Binary log moved since the interrupted run; trusting --source-quiesced.");
         }
         return Ok(());
     }
-    if moved {
-        return Err(Error::Refused(format!(
-            "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / {:?} \
-             now); {start_again}, or pass --source-quiesced if only other databases were written",
-            before.binlog, before.gtid, now.binlog, now.gtid
-        )));
-    }
-    if comparable {
-        return Ok(());
+    match moved {
+        Some(true) => {
+            return Err(Error::Refused(format!(
+                "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / \
+                 {:?} now); {start_again}, or pass --source-quiesced if only other databases were written",
+                before.binlog, before.gtid, now.binlog, now.gtid
+            )))
+        }
+        Some(false) => return Ok(()),
+        None => {}
     }
     Err(Error::Refused(
         "cannot resume: the source has no binary log position to prove it is unchanged; if no writes reached it \
@@ -373,4 +374,55 @@ pub fn new_run(s: &Session, command: &str, mapping: &Mapping) -> Run {
         .map(|t| t.name.clone())
         .collect();
     run
+}
+
+/// For a run whose snapshot was taken without the global read lock (`--source-quiesced`): why the target cannot
+/// be called verified, when the source database was written since `snapshot` (then each reader may have seen its
+/// own instant), read at sign-off. The position is server-wide, so when it moved, the binary log's events say
+/// whether this database was written; when they cannot be read, the move alone decides.
+pub async fn moved_during(url: &str, snapshot: &SnapshotInfo) -> Result<Option<String>, Error> {
+    let now = src::position(url).await?;
+    match now.moved_since(snapshot) {
+        None => {
+            tracing::warn!(
+                "The source shows no binary log position or GTID set to this user, so nothing proves it received \
+                 no writes during the run, as --source-quiesced promised (grant it REPLICATION CLIENT to check)."
+            );
+            return Ok(None);
+        }
+        Some(false) => return Ok(None),
+        Some(true) => {}
+    }
+    let db = crate::connect::source_database(url)?;
+    let written = match &snapshot.binlog {
+        Some(from) => src::tables_written_since(url, from, &db).await?,
+        None => None,
+    };
+    let what = match written {
+        Some(tables) if tables.is_empty() => {
+            tracing::info!(
+                then = %snapshot.describe(),
+                now = %now.describe(),
+                "The server's binary log moved during the run, but none of its events touched database {db}."
+            );
+            return Ok(None);
+        }
+        Some(tables) => format!(
+            "database {db} was written during the run (tables {}: the binary log's events since the snapshot)",
+            tables.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        None => format!(
+            "the source's binary log moved during the run, and its events cannot be read to tell whether database \
+             {db} was written (the position is server-wide: grant the source user REPLICATION CLIENT so that they \
+             can be)"
+        ),
+    };
+    Ok(Some(format!(
+        "{what}, although --source-quiesced promised no writes (at the snapshot: {}; at sign-off: {}); without \
+         the global read lock each reader saw its own instant, so the target is loaded but cannot be called \
+         verified: stop the writes, return the target to its state before the run with `pgconverge reset --yes` \
+         and migrate again",
+        snapshot.describe(),
+        now.describe()
+    )))
 }

@@ -67,6 +67,14 @@ pub struct VerifyReport {
     pub source_side: &'static str,
     pub rows_source: u64,
     pub rows_target: u64,
+    /// The instant the source side describes (`chunk::SnapshotInfo::describe`): the run's snapshot when its digests
+    /// and answers are used, the export's for `import`, else this verification's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_instant: Option<String>,
+    /// Said before any difference: the source moved since the run it verifies, so a difference may be a row
+    /// written since rather than one lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     pub tables: Vec<TableResult>,
     pub items: Vec<Item>,
     pub manual: Vec<Manual>,
@@ -99,6 +107,8 @@ pub(super) fn assemble(
         source_side,
         rows_source: results.iter().map(|r| r.rows_source).sum(),
         rows_target: results.iter().map(|r| r.rows_target).sum(),
+        source_instant: None,
+        notice: None,
         tables: results,
         items,
         manual: mapping
@@ -150,6 +160,12 @@ pub fn render_markdown(r: &VerifyReport) -> String {
         r.rows_target,
         r.seconds
     );
+    if let Some(instant) = &r.source_instant {
+        s.push_str(&format!("\nThe source as of its snapshot: {instant}.\n"));
+    }
+    if let Some(notice) = &r.notice {
+        s.push_str(&format!("\n**Note:** {notice}\n"));
+    }
     let mut phases: Vec<&str> = Vec::new();
     for p in r
         .items
@@ -212,6 +228,12 @@ pub fn summary(r: &VerifyReport) -> String {
         r.items.len() - count("table ") - count("foreign key ") - count("sequence "),
         if r.passed { "all equal" } else { "DIFFERENCES FOUND" }
     );
+    if let Some(instant) = &r.source_instant {
+        s.push_str(&format!(" Source as of {instant}."));
+    }
+    if let Some(notice) = &r.notice {
+        s.push_str(&format!("\n  NOTE: {notice}"));
+    }
     for i in r.items.iter().filter(|i| !i.passed) {
         s.push_str(&format!("\n  FAILED {}: {}", i.name, i.detail));
     }

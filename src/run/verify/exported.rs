@@ -147,7 +147,8 @@ pub async fn after_import(
             }
         }
     }
-    let report = assemble(mapping, results, independent, started, "export");
+    let mut report = assemble(mapping, results, independent, started, "export");
+    report.source_instant = Some(m.snapshot.describe());
     println!("{}", summary(&report));
     if let Some(path) = checklist {
         write_checklist(path, &report)?;

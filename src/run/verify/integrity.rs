@@ -7,7 +7,6 @@ use crate::util::answer::QueryFailed;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::config::VerifySettings as Settings;
 use crate::error::Error;
 use crate::manifest::RecordedCheck;
 use crate::mapping::Mapping;
@@ -130,16 +129,21 @@ pub(super) async fn sequences(
     Ok(items)
 }
 
-/// The mapping's critical-data checks: each source query and target query must give the same rows.
+/// The mapping's critical-data checks: each source query (on `conn`, the verification snapshot's side connection:
+/// the instant its rows are read at) and target query must give the same rows.
 pub(super) async fn critical_checks(
     mapping: &Mapping,
-    settings: &Settings,
+    conn: Option<mysql_async::Conn>,
     control: &tokio_postgres::Client,
 ) -> Result<Vec<Item>, Error> {
     if mapping.checks.is_empty() {
         return Ok(Vec::new());
     }
-    let mut conn = crate::connect::source(&settings.endpoints.source).await?;
+    let Some(mut conn) = conn else {
+        return Err(Error::Internal(
+            "the mapping has critical-data checks but the snapshot has no connection to ask them on".into(),
+        ));
+    };
     let mut items = Vec::new();
     for c in &mapping.checks {
         let started = Instant::now();

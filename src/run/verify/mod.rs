@@ -53,6 +53,8 @@ pub struct FromLoad {
     /// Foreign keys (table, name) this run's finish re-created and PostgreSQL validated (`VALIDATE CONSTRAINT`
     /// scans every row for its parent): checking them again would repeat that very scan.
     pub validated: HashSet<(String, String)>,
+    /// The load's snapshot: the instant the digests and answers describe.
+    pub instant: crate::chunk::SnapshotInfo,
 }
 
 /// As [`verify`]; with `from_load`, the source side of the row comparison is the digests the load computed from
@@ -63,9 +65,9 @@ async fn verify_with(
     settings: &Settings,
     from_load: Option<FromLoad>,
 ) -> Result<VerifyReport, Error> {
-    let (sent, answers, validated) = match from_load {
-        Some(f) => (Some(f.digests), f.answers, f.validated),
-        None => (None, None, HashSet::new()),
+    let (sent, answers, validated, load_instant) = match from_load {
+        Some(f) => (Some(f.digests), f.answers, f.validated, Some(f.instant)),
+        None => (None, None, HashSet::new(), None),
     };
     let started = Instant::now();
     let control = crate::connect::target(&settings.endpoints.target).await?;
@@ -88,7 +90,7 @@ async fn verify_with(
         contract: plan,
         target_tables,
         jobs,
-        snapshot,
+        mut snapshot,
         chunk_plan,
         control,
         inputs,
@@ -109,6 +111,28 @@ async fn verify_with(
         }
         _ => None,
     };
+    // The source side's instant: the load's (its digests and answers), the completed run's (its kept digests), or
+    // this snapshot's when the source is read again, which cannot tell a lost row from one written since the run.
+    let (instant, notice) = match (&load_instant, &run) {
+        (Some(at), _) => (at.clone(), None),
+        (None, Some(run)) if sent.is_some() => (run.snapshot.clone(), None),
+        (None, Some(run)) => (
+            snapshot.info.clone(),
+            (snapshot.info.moved_since(&run.snapshot) == Some(true)).then(|| {
+                format!(
+                    "the source has moved since the run this target holds (then {}; now {}): it was read again, so a \
+                     difference below may be a row written since rather than one lost",
+                    run.snapshot.describe(),
+                    snapshot.info.describe()
+                )
+            }),
+        ),
+        (None, None) => (snapshot.info.clone(), None),
+    };
+    if let Some(n) = &notice {
+        tracing::warn!("{n}");
+    }
+    let side = snapshot.side.take();
     let schema = mapping.target_schema.clone();
     let canons: HashMap<String, Arc<Compared>> = plan
         .tables
@@ -140,8 +164,8 @@ async fn verify_with(
         items.extend(sequences(&control, &schema, &loaded).await?);
         let t = Instant::now();
         items.extend(match &answers {
-            Some(a) => recorded_checks(&control, a, "source (during the load)").await,
-            None => critical_checks(mapping, settings, &control).await?,
+            Some(a) => recorded_checks(&control, a, "source (at the run's snapshot)").await,
+            None => critical_checks(mapping, side, &control).await?,
         });
         tracing::info!(
             seconds = t.elapsed().as_secs_f64(),
@@ -234,13 +258,10 @@ async fn verify_with(
         }
     }
 
-    Ok(assemble(
-        mapping,
-        results,
-        independent,
-        started,
-        source_side,
-    ))
+    let mut report = assemble(mapping, results, independent, started, source_side);
+    report.source_instant = Some(instant.describe());
+    report.notice = notice;
+    Ok(report)
 }
 
 /// The digests a completed run kept, when they still describe the source: same mapping and schemas, and the
@@ -256,9 +277,7 @@ pub(super) fn reuse(
     let same_inputs = run.inputs.mapping == inputs.mapping
         && run.inputs.source_schema == inputs.source_schema
         && run.inputs.target_schema == inputs.target_schema;
-    let then = &run.snapshot;
-    let proven = (then.binlog.is_some() && then.binlog == now.binlog)
-        || (then.gtid.is_some() && then.gtid == now.gtid);
+    let proven = now.moved_since(&run.snapshot) == Some(false);
     if !same_inputs {
         tracing::info!("The mapping or a schema changed since the run: reading the source.");
         return None;

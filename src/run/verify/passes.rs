@@ -213,6 +213,7 @@ pub(super) async fn pass(
             src::open_snapshot(
                 &settings.endpoints.source,
                 opts.readers,
+                false,
                 opts.source_quiesced,
                 opts.lock_wait,
             )

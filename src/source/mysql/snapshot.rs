@@ -18,6 +18,9 @@ fn binlog_position(row: &[Value]) -> Option<String> {
 /// Reader connections, each inside a read-only transaction that started at the same instant.
 pub struct Snapshot {
     pub conns: Vec<mysql_async::Conn>,
+    /// One more connection in the same snapshot, for what a run asks the source besides reading chunks (the
+    /// mapping's critical-data checks), when it was asked for.
+    pub side: Option<mysql_async::Conn>,
     pub info: SnapshotInfo,
 }
 
@@ -31,18 +34,20 @@ const READER_SESSION: &str =
 const LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ACCESS_DENIED: u16 = 1227;
 
-/// Opens `n` reader connections that all see one consistent point in time: a global read lock, then
-/// `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every reader, then unlock. The readers connect before the lock so
-/// that it is held only for a few statements; the lock waits at most `lock_wait` seconds behind running write
-/// statements (it holds back new writes while it waits) and then gives up naming what it waited for.
+/// Opens `n` reader connections (and, with `side`, one more: [`Snapshot::side`]) that all see one consistent point
+/// in time: a global read lock, then `START TRANSACTION WITH CONSISTENT SNAPSHOT` on every connection, then unlock.
+/// The connections are made before the lock so that it is held only for a few statements; the lock waits at most
+/// `lock_wait` seconds behind running write statements (it holds back new writes while it waits) and then gives up
+/// naming what it waited for.
 pub async fn open_snapshot(
     url: &str,
     n: usize,
+    side: bool,
     quiesced: bool,
     lock_wait: u64,
 ) -> Result<Snapshot, SourceError> {
-    let mut conns = Vec::with_capacity(n);
-    for _ in 0..n.max(1) {
+    let mut conns = Vec::with_capacity(n + 1);
+    for _ in 0..n.max(1) + usize::from(side) {
         let mut c = crate::connect::source(url).await?;
         c.query_drop(READER_SESSION)
             .await
@@ -78,20 +83,132 @@ pub async fn open_snapshot(
             .await
             .map_err(q("start snapshot"))?;
     }
+    let (binlog, gtid) = binlog_and_gtid(&mut lock).await;
+    let taken_at = jiff::Timestamp::now().to_string();
+    if locked {
+        lock.query_drop("UNLOCK TABLES")
+            .await
+            .map_err(q("unlock tables"))?;
+    }
+    lock.disconnect().await.ok();
+    let side = if side { conns.pop() } else { None };
+    Ok(Snapshot {
+        conns,
+        side,
+        info: SnapshotInfo {
+            locked,
+            binlog,
+            gtid,
+            taken_at: Some(taken_at),
+        },
+    })
+}
+
+/// The source's position now (binary log and GTID set, no lock taken), to tell whether it moved since a snapshot.
+pub async fn position(url: &str) -> Result<SnapshotInfo, SourceError> {
+    let mut conn = crate::connect::source(url).await?;
+    let (binlog, gtid) = binlog_and_gtid(&mut conn).await;
+    conn.disconnect().await.ok();
+    Ok(SnapshotInfo {
+        locked: false,
+        binlog,
+        gtid,
+        taken_at: Some(jiff::Timestamp::now().to_string()),
+    })
+}
+
+/// Events read per `SHOW BINLOG EVENTS` page, and at most in all before the answer is "cannot tell".
+const EVENTS_PAGE: usize = 10_000;
+const EVENTS_MAX: usize = 2_000_000;
+
+/// The tables of database `db` that the binary log shows written after position `from` (`file:position`, an event
+/// boundary as the snapshot recorded it), up to now: row events name their table (`Table_map`), statements their
+/// default database. `None` when the events cannot be read (no privilege, a purged file, too many to scan), so
+/// nobody can tell whether `db` was written.
+pub async fn tables_written_since(
+    url: &str,
+    from: &str,
+    db: &str,
+) -> Result<Option<std::collections::BTreeSet<String>>, SourceError> {
+    let Some((file, pos)) = from
+        .rsplit_once(':')
+        .and_then(|(f, p)| Some((f.to_string(), p.parse::<u64>().ok()?)))
+    else {
+        return Ok(None);
+    };
+    let mut conn = crate::connect::source(url).await?;
+    let logs: Vec<String> = match conn.query::<mysql_async::Row, _>("SHOW BINARY LOGS").await {
+        Ok(rows) => rows
+            .into_iter()
+            .filter_map(|r| r.get::<String, usize>(0))
+            .filter(|f| f.as_str() >= file.as_str())
+            .collect(),
+        Err(_) => return Ok(None),
+    };
+    if logs.first() != Some(&file) {
+        // The snapshot's file was purged: the events between cannot be read.
+        return Ok(None);
+    }
+    let table_map = format!("({db}.");
+    let use_db = format!("use `{db}`");
+    let mut written = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    for (i, log) in logs.iter().enumerate() {
+        let mut at = if i == 0 { pos } else { 4 };
+        loop {
+            let sql = format!("SHOW BINLOG EVENTS IN '{log}' FROM {at} LIMIT {EVENTS_PAGE}");
+            let rows: Vec<mysql_async::Row> = match conn.query(sql).await {
+                Ok(rows) => rows,
+                Err(_) => return Ok(None),
+            };
+            let n = rows.len();
+            for r in rows {
+                let kind: String = r.get(2).unwrap_or_default();
+                let info: String = r.get(5).unwrap_or_default();
+                at = r.get(4).unwrap_or(at);
+                match kind.as_str() {
+                    // `table_id: 71 (db.table)`
+                    "Table_map" => {
+                        if let Some(rest) = info.split_once(table_map.as_str()).map(|x| x.1) {
+                            written.insert(rest.trim_end_matches(')').to_string());
+                        }
+                    }
+                    "Query" if info.starts_with(&use_db) && !info.ends_with("; BEGIN") => {
+                        written.insert("(a statement)".to_string());
+                    }
+                    _ => {}
+                }
+            }
+            seen += n;
+            if seen > EVENTS_MAX {
+                return Ok(None);
+            }
+            if n < EVENTS_PAGE {
+                break;
+            }
+        }
+    }
+    conn.disconnect().await.ok();
+    Ok(Some(written))
+}
+
+/// The binary log position and GTID set as this connection sees them; either is None where the server has none
+/// or does not show it to this user.
+async fn binlog_and_gtid(conn: &mut mysql_async::Conn) -> (Option<String>, Option<String>) {
     // MySQL 8.4 removed SHOW MASTER STATUS; older servers and MariaDB lack its successor.
     let mut binlog: Option<String> = None;
     for sql in ["SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"] {
-        if let Ok(Some(r)) = lock.query_first::<mysql_async::Row, _>(sql).await {
+        if let Ok(Some(r)) = conn.query_first::<mysql_async::Row, _>(sql).await {
             binlog = binlog_position(&r.unwrap());
             break;
         }
     }
-    let gtid: Option<String> = match lock
+    let gtid: Option<String> = match conn
         .query_first::<String, _>("SELECT @@GLOBAL.gtid_current_pos")
         .await
     {
         Ok(v) => v,
-        Err(_) => lock
+        Err(_) => conn
             .query_first::<String, _>("SELECT @@GLOBAL.gtid_executed")
             .await
             .ok()
@@ -99,20 +216,7 @@ pub async fn open_snapshot(
     }
     .map(|g| normalize_gtid(&g))
     .filter(|g| !g.is_empty());
-    if locked {
-        lock.query_drop("UNLOCK TABLES")
-            .await
-            .map_err(q("unlock tables"))?;
-    }
-    lock.disconnect().await.ok();
-    Ok(Snapshot {
-        conns,
-        info: SnapshotInfo {
-            locked,
-            binlog,
-            gtid,
-        },
-    })
+    (binlog, gtid)
 }
 
 /// A GTID set as one comparable line: MySQL 8 prints `gtid_executed` with a newline after each comma once it holds
