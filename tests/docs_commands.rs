@@ -115,3 +115,27 @@ fn the_splitter_and_a_wrong_flag() {
     );
     assert!(Cli::try_parse_from(words("pgconverge migrate --mapping m.toml --no-verify")).is_ok());
 }
+
+/// The README's exit-code table, `--help` and `exit::Exit` list the same codes.
+#[test]
+fn the_exit_codes_are_one_table() {
+    use pgconverge::exit::Exit;
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table: Vec<u8> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## Exit codes"))
+        .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+        .collect();
+    let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+    assert_eq!(table, codes, "README's exit-code table");
+    let help = Cli::command_with_exit_codes()
+        .render_long_help()
+        .to_string();
+    for e in Exit::ALL {
+        assert!(
+            help.contains(&format!("{:>3}  {}", e.code(), e.meaning())),
+            "--help lacks exit code {}",
+            e.code()
+        );
+    }
+}

@@ -207,32 +207,7 @@ async fn a_quiesced_run_is_not_verified_when_its_database_was_written() {
         "q{}",
         dbs.name.len() + std::process::id() as usize % 100_000
     );
-    let mut my = common::mysql_conn(&common::mysql_admin()).await;
-    my.query_drop(format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'"))
-        .await
-        .unwrap();
-    my.query_drop(format!(
-        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'qpw'"
-    ))
-    .await
-    .unwrap();
-    my.query_drop(format!(
-        "GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
-        dbs.name
-    ))
-    .await
-    .unwrap();
-    my.query_drop(format!(
-        "GRANT REPLICATION CLIENT ON *.* TO '{user}'@'127.0.0.1'"
-    ))
-    .await
-    .unwrap();
-    let host = common::mysql_admin()
-        .rsplit('@')
-        .next()
-        .unwrap()
-        .to_string();
-    let source = format!("mysql://{user}:qpw@{host}/{}", dbs.name);
+    let source = common::source_user(&dbs, &user, "qpw", &["REPLICATION CLIENT"]).await;
     let report = std::env::temp_dir().join(format!("{}-quiesced.json", dbs.name));
     let migrate = |extra: &[&str]| {
         let mut c = common::runs::command(
@@ -268,6 +243,7 @@ async fn a_quiesced_run_is_not_verified_when_its_database_was_written() {
         .unwrap();
     admin.disconnect().await.ok();
     let (code, rest) = paused.finish();
+    let mut my = common::mysql_conn(&common::mysql_admin()).await;
     my.query_drop(format!("DROP USER '{user}'@'127.0.0.1'"))
         .await
         .unwrap();

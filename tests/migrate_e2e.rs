@@ -285,21 +285,10 @@ async fn a_source_user_without_reload_needs_the_quiesced_flag() {
         .await
         .unwrap();
     let user = format!("sel_{}", dbs.name);
-    let mut my = common::mysql_conn(&dbs.source_admin()).await;
-    my.query_drop(format!(
-        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'selpw'"
-    ))
-    .await
-    .unwrap();
-    my.query_drop(format!(
-        "GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
-        dbs.name
-    ))
-    .await
-    .unwrap();
-    let base = common::mysql_admin();
-    let host = base.rsplit('@').next().unwrap();
-    let source = format!("mysql://{user}:selpw@{host}/{}", dbs.name);
+    // Without the lock the sign-off reads the binary log's events to prove this database unwritten (the other
+    // tests write elsewhere on the server meanwhile); tests/live_source.rs covers a write to it.
+    let source = common::source_user(&dbs, &user, "selpw", &["REPLICATION CLIENT"]).await;
+    let mut my = common::mysql_conn(&common::mysql_admin()).await;
     let run = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
             .args(["migrate", "--mapping", "mappings/kratos.toml"])

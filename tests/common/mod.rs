@@ -328,3 +328,30 @@ pub fn read_parquet(files: &[std::path::PathBuf]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A source user of `dbs`'s database with `grants` (besides SELECT on it), and its URL; dropped first if left over.
+pub async fn source_user(dbs: &TestDbs, user: &str, password: &str, grants: &[&str]) -> String {
+    let mut my = mysql_conn(&mysql_admin()).await;
+    my.query_drop(format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'"))
+        .await
+        .unwrap();
+    my.query_drop(format!(
+        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"
+    ))
+    .await
+    .unwrap();
+    my.query_drop(format!(
+        "GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
+        dbs.name
+    ))
+    .await
+    .unwrap();
+    for g in grants {
+        my.query_drop(format!("GRANT {g} ON *.* TO '{user}'@'127.0.0.1'"))
+            .await
+            .unwrap();
+    }
+    my.disconnect().await.ok();
+    let host = mysql_admin().rsplit('@').next().unwrap().to_string();
+    format!("mysql://{user}:{password}@{host}/{}", dbs.name)
+}

@@ -2,10 +2,9 @@
 //! column's maximum, and the mapping's critical-data checks give the same answer on both sides.
 
 use super::checklist::*;
-use crate::run::answers::{source_answer, target_answer};
+use crate::run::answers::target_answer;
 use crate::util::answer::QueryFailed;
 use std::collections::HashSet;
-use std::time::Instant;
 
 use crate::error::Error;
 use crate::manifest::RecordedCheck;
@@ -136,24 +135,8 @@ pub(super) async fn critical_checks(
     conn: Option<mysql_async::Conn>,
     control: &tokio_postgres::Client,
 ) -> Result<Vec<Item>, Error> {
-    if mapping.checks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(mut conn) = conn else {
-        return Err(Error::Internal(
-            "the mapping has critical-data checks but the snapshot has no connection to ask them on".into(),
-        ));
-    };
-    let mut items = Vec::new();
-    for c in &mapping.checks {
-        let started = Instant::now();
-        let s = source_answer(&mut conn, &c.source).await;
-        let t = target_answer(control, &c.target).await;
-        tracing::debug!(check = %c.name, seconds = started.elapsed().as_secs_f64(), "Critical-data check run.");
-        items.push(check_item(&c.name, &c.phase, s.as_ref(), t, "source"));
-    }
-    conn.disconnect().await.ok();
-    Ok(items)
+    let answers = crate::run::answers::record_checks(mapping, conn).await?;
+    Ok(recorded_checks(control, &answers, "source").await)
 }
 
 /// The mapping's critical-data checks against the source's answers recorded earlier (`source` says when).
