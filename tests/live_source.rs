@@ -257,3 +257,44 @@ async fn a_quiesced_run_is_not_verified_when_its_database_was_written() {
     assert_eq!(report_of(&report)["verified"], false);
     std::fs::remove_file(&report).ok();
 }
+
+/// A standalone `verify` of a source the application keeps writing to, after the run: it reads the source again,
+/// cannot tell a lost row from a new one, and says so before the differences it lists, and that it named them by
+/// reading the source again at a later instant still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_of_a_moved_source_says_so_before_its_differences() {
+    let dbs = alkemio(16).await;
+    let (code, out) = run(common::runs::command(
+        &dbs,
+        "mappings/alkemio.toml",
+        &["--chunk-rows", "200"],
+    ))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let writer = LiveWriter::start(&dbs.source_admin(), 150, 16)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (code, out) = run(common::runs::command_of(
+        &dbs,
+        "verify",
+        "mappings/alkemio.toml",
+        &[],
+    ))
+    .await;
+    let w = writer.stop().await.unwrap();
+    assert!(w.transactions > 10, "{w:?}");
+    assert_eq!(code, 6, "{out}");
+    let note = out
+        .find("**Note:** the source has moved since the run this target holds")
+        .unwrap_or_else(|| panic!("no note: {out}"));
+    let first_failure = out.find("FAILED:").unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        note < first_failure,
+        "the note comes after a difference: {out}"
+    );
+    assert!(
+        out.contains("named by reading the source again at a later instant"),
+        "{out}"
+    );
+}

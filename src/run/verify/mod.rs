@@ -113,7 +113,7 @@ async fn verify_with(
     };
     // The source side's instant: the load's (its digests and answers), the completed run's (its kept digests), or
     // this snapshot's when the source is read again, which cannot tell a lost row from one written since the run.
-    let (instant, notice) = match (&load_instant, &run) {
+    let (instant, mut notice) = match (&load_instant, &run) {
         (Some(at), _) => (at.clone(), None),
         (None, Some(run)) if sent.is_some() => (run.snapshot.clone(), None),
         (None, Some(run)) => (
@@ -241,7 +241,7 @@ async fn verify_with(
             .filter(|j| wanted.contains_key(j.table()))
             .cloned()
             .collect();
-        pass(
+        let drilled = pass(
             &shared,
             source_jobs,
             target_jobs,
@@ -249,6 +249,20 @@ async fn verify_with(
             None,
         )
         .await?;
+        // The differing buckets were read again in a snapshot of their own: when the source moved since the
+        // instant compared, rows written since may show among the differences named.
+        if let Some(now) = drilled.filter(|now| now.moved_since(&instant) == Some(true)) {
+            let moved = format!(
+                "the differences below were named by reading the source again at a later instant ({}) than the one \
+                 compared ({}); rows written since may show among them",
+                now.describe(),
+                instant.describe()
+            );
+            notice = Some(match notice {
+                Some(n) => format!("{n}; {moved}"),
+                None => moved,
+            });
+        }
         let a = acc.lock().expect("verify accumulator");
         for r in results.iter_mut().filter(|r| r.differing_buckets > 0) {
             if let (Some(rows), Some(tp)) = (a.rows.get(&r.source), plan.table(&r.source)) {

@@ -197,7 +197,7 @@ pub(super) async fn pass(
     target_jobs: Vec<Arc<TargetRange>>,
     mode: Mode,
     snapshot: Option<src::Snapshot>,
-) -> Result<(), Error> {
+) -> Result<Option<crate::chunk::SnapshotInfo>, Error> {
     let Shared {
         settings,
         canons,
@@ -205,7 +205,9 @@ pub(super) async fn pass(
         progress,
     } = *shared;
     let opts = &settings.tuning;
-    // A pass with no source jobs (the source side is known from digests) never opens the source.
+    // A pass with no source jobs (the source side is known from digests) never opens the source; one that opens
+    // its own snapshot returns its instant.
+    let opened = snapshot.is_none();
     let mut snapshot = match snapshot {
         Some(s) => Some(s),
         None if source_jobs.is_empty() => None,
@@ -287,7 +289,7 @@ pub(super) async fn pass(
     }
     settle(s)?;
     settle(t)?;
-    Ok(())
+    Ok(snapshot.filter(|_| opened).map(|s| s.info))
 }
 
 /// How one table is compared: its canonical form, its target column list and how the target is cut in ranges.
