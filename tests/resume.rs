@@ -683,3 +683,43 @@ async fn a_kept_directory_is_continued_by_the_resumed_run() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The wedged state of a run killed after creating its ledger but before recording itself (possible while the
+/// two were separate transactions): every command refused or misreported it (`--resume` saw no run, a new run hit
+/// "schema already exists" as an internal error, reset said there was nothing to reset and left the schema). Now
+/// each names it and the way on, and reset removes it.
+#[tokio::test]
+async fn an_empty_ledger_is_named_and_reset_removes_it() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 8, 0.01, 1)
+        .await
+        .unwrap();
+    let before = common::target_state(&dbs).await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute(
+        "CREATE SCHEMA pgconverge;
+         CREATE TABLE pgconverge.run (id int PRIMARY KEY DEFAULT 1, state text NOT NULL, record jsonb NOT NULL,
+           dropped_fks jsonb NOT NULL DEFAULT '[]', started_at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE pgconverge.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
+           bytes bigint NOT NULL, PRIMARY KEY (table_name, chunk));",
+    )
+    .await
+    .unwrap();
+    let names_it =
+        |text: &str| text.contains("empty ledger") && text.contains("pgconverge reset --yes");
+    let (code, text) = resume(&dbs, "mappings/kratos.toml");
+    assert_eq!(code, 2, "{text}");
+    assert!(names_it(&text), "{text}");
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 2, "a refusal, not an internal error: {text}");
+    assert!(names_it(&text), "{text}");
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Would remove the empty ledger"), "{text}");
+    let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Removed the empty ledger"), "{text}");
+    assert_eq!(common::target_state(&dbs).await, before);
+    let (code, text) = common::run(&dbs, "migrate", &[]);
+    assert_eq!(code, 0, "{text}");
+}

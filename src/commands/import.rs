@@ -88,11 +88,7 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
                 ledger::LEDGER_SCHEMA
             )))
         }
-        (None, true) => {
-            return Err(Error::Refused(
-                "there is no interrupted run to resume in this target".into(),
-            ))
-        }
+        (None, true) => return Err(session::nothing_to_resume(&control).await?),
         (Some(run), true) if run.command != "import" => {
             return Err(Error::Refused(format!(
                 "the interrupted run in this target was started by `pgconverge {}`; continue it with that command \

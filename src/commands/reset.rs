@@ -24,6 +24,9 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     let mapping = Mapping::load(&settings.mapping)?;
     let mut client = crate::connect::target(&settings.target).await?;
     let Some(run) = ledger::read_run(&client).await? else {
+        if ledger::is_empty_ledger(&client).await? {
+            return empty_ledger(&client, settings.yes).await;
+        }
         return no_ledger(&client, &mapping).await;
     };
     if settings.keep_data {
@@ -130,6 +133,26 @@ async fn accept(
 }
 
 /// Without a ledger there is no run to undo: pristine, or rows that reset did not see loaded.
+/// A ledger that records no run (a run stopped right after creating it): nothing else was changed, so the ledger
+/// is all there is to remove.
+async fn empty_ledger(client: &tokio_postgres::Client, yes: bool) -> Result<Outcome, Error> {
+    if !yes {
+        println!(
+            "Would remove the empty ledger (schema {}, no run recorded: a run was stopped right after creating it, \
+             before changing anything else); run with --yes to do it.",
+            ledger::LEDGER_SCHEMA
+        );
+        return Ok(Outcome::WouldRestore);
+    }
+    ledger::drop_empty_ledger(client).await?;
+    println!(
+        "Removed the empty ledger (schema {}): a run was stopped right after creating it, before changing anything \
+         else; the target is as its migrations left it.",
+        ledger::LEDGER_SCHEMA
+    );
+    Ok(Outcome::Restored)
+}
+
 async fn no_ledger(client: &tokio_postgres::Client, mapping: &Mapping) -> Result<Outcome, Error> {
     let tables = crate::schema::pg::introspect(client, &mapping.target_schema).await?;
     let names: Vec<&str> = tables

@@ -12,7 +12,7 @@ use crate::chunk::{ChunkRange, SnapshotInfo};
 use crate::mapping::Mapping;
 use crate::schema::{SourceTable, TargetTable};
 use crate::util::hash::fnv;
-use crate::util::sql::pg_ident;
+use crate::util::sql::{pg_ident, pg_string};
 
 fn fingerprint<T: Serialize + ?Sized>(v: &T) -> String {
     format!(
@@ -198,8 +198,11 @@ impl Run {
 /// The state of a run that finished (see [`complete`]).
 pub const COMPLETED: &str = "completed";
 
-/// Creates the ledger schema and records the run (state `preparing`).
+/// Creates the ledger schema and records the run (state `preparing`), in one transaction: a run killed at any
+/// instant leaves either no ledger or a ledger that names it (one simple-query message is one implicit
+/// transaction; the record travels as a literal because such a message takes no parameters).
 pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError> {
+    let record = serde_json::to_string(run).expect("the run record serializes");
     client
         .batch_execute(&format!(
             "CREATE SCHEMA {s};
@@ -210,23 +213,58 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
              CREATE TABLE {s}.sequence (name text PRIMARY KEY, last_value bigint NOT NULL, is_called boolean NOT NULL);
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
                bytes bigint NOT NULL, loaded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-               PRIMARY KEY (table_name, chunk));",
-            s = pg_ident(LEDGER_SCHEMA)
+               PRIMARY KEY (table_name, chunk));
+             INSERT INTO {s}.run (state, record) VALUES ('preparing', {record}::jsonb);",
+            s = pg_ident(LEDGER_SCHEMA),
+            record = pg_string(&record),
         ))
         .await
-        .map_err(pg("creating the ledger"))?;
-    let record = serde_json::to_string(run).expect("the run record serializes");
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {}.run (state, record) VALUES ('preparing', $1::text::jsonb)",
-                pg_ident(LEDGER_SCHEMA)
-            ),
-            &[&record],
+        .map_err(pg("creating the ledger"))
+}
+
+/// Whether the target holds a ledger schema that records no run: what a run killed between creating the schema
+/// and recording itself left before both were one transaction. Nothing else of that run was changed.
+pub async fn is_empty_ledger(client: &Client) -> Result<bool, TargetError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), to_regclass($2) IS NOT NULL",
+            &[&LEDGER_SCHEMA, &format!("{}.run", pg_ident(LEDGER_SCHEMA))],
         )
         .await
-        .map_err(pg("creating the ledger"))?;
-    Ok(())
+        .map_err(pg("reading the ledger"))?;
+    let (schema, run_table): (bool, bool) = (row.get(0), row.get(1));
+    if !schema {
+        return Ok(false);
+    }
+    if !run_table {
+        return Ok(true);
+    }
+    let rows: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM {}.run", pg_ident(LEDGER_SCHEMA)),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    Ok(rows == 0)
+}
+
+/// Removes a ledger that records no run ([`is_empty_ledger`]).
+pub async fn drop_empty_ledger(client: &Client) -> Result<(), TargetError> {
+    client
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg_ident(LEDGER_SCHEMA)))
+        .await
+        .map_err(pg("removing the empty ledger"))
+}
+
+/// Why a run does not start (or resume) on a target holding an empty ledger, and the way on.
+pub fn empty_ledger_message() -> String {
+    format!(
+        "the target holds an empty ledger (schema {LEDGER_SCHEMA}, no run recorded): a run was stopped right after \
+         creating it, before it recorded itself or changed anything else; remove it with `pgconverge reset --yes`, \
+         then run the command again"
+    )
 }
 
 /// The interrupted run recorded in the target, if any.

@@ -32,6 +32,9 @@ pub async fn prepare_target(
         Some(run) if run.state != "preparing" => return Ok(run.dropped_fks.clone()),
         Some(_) => {}
         None => {
+            if ledger::is_empty_ledger(control).await? {
+                return Err(Error::Refused(ledger::empty_ledger_message()));
+            }
             cutover::check_occupied(control, schema, loaded, seeded, replace).await?;
             ledger::create_ledger(control, &new_run()).await?;
         }

@@ -199,9 +199,7 @@ pub async fn open(
                 ledger::LEDGER_SCHEMA
             )))
         }
-        (None, Ledger::Resume) => {
-            return Err(Error::Refused("there is no interrupted run to resume in this target".into()))
-        }
+        (None, Ledger::Resume) => return Err(nothing_to_resume(&control).await?),
         (Some(run), Ledger::Resume) if run.command == "import" => {
             return Err(Error::Refused(
                 "the interrupted run in this target is an import; continue it with `pgconverge import --resume` \
@@ -425,4 +423,14 @@ pub async fn moved_during(url: &str, snapshot: &SnapshotInfo) -> Result<Option<S
         snapshot.describe(),
         now.describe()
     )))
+}
+
+/// Why `--resume` finds nothing to continue: no ledger at all, or one that records no run.
+pub async fn nothing_to_resume(control: &tokio_postgres::Client) -> Result<Error, Error> {
+    Ok(Error::Refused(
+        match ledger::is_empty_ledger(control).await? {
+            true => ledger::empty_ledger_message(),
+            false => "there is no interrupted run to resume in this target".into(),
+        },
+    ))
 }
