@@ -274,6 +274,27 @@ pub enum Invocation {
     Reset(ResetSettings),
 }
 
+impl Invocation {
+    /// Checks the form of the connection strings it names (what the command line says, before anything
+    /// connects): a malformed one is a usage error, and is never echoed.
+    pub fn check(&self) -> Result<(), crate::url::Malformed> {
+        use crate::url::check_form;
+        let (source, target) = match self {
+            Invocation::Plan(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Migrate(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Check(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Export(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Verify(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Import(s) => (None, &s.target),
+            Invocation::Reset(s) => (None, &s.target),
+        };
+        if let Some(source) = source {
+            check_form("source", source)?;
+        }
+        check_form("target", target)
+    }
+}
+
 /// The settings of the command the command line names, on `machine`.
 pub fn resolve(command: Command, machine: Machine) -> Invocation {
     let defaults = Tuning::defaults(machine);

@@ -11,7 +11,71 @@ fn is_password_key(k: &str) -> bool {
         .any(|p| p.eq_ignore_ascii_case(k.trim()))
 }
 
-/// The connection string with every password replaced by `***`; other text is left as is.
+/// What a connection string that does not have the form of a URL or of libpq's `key=value` list is shown as: it
+/// is never echoed, since where its password ends cannot be told.
+pub const MALFORMED: &str = "(a malformed connection string, not shown)";
+
+/// A connection string that has neither form; the message says which part is wrong, never what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {side} connection string is malformed: {what}; write it as {example}")]
+pub struct Malformed {
+    pub side: &'static str,
+    pub what: &'static str,
+    pub example: &'static str,
+}
+
+/// Checks the form of `conn` (`side`: `source`, a `mysql://` URL, or `target`, a `postgres://` or
+/// `postgresql://` URL or libpq's `key=value` list) before anything connects.
+pub fn check_form(side: &'static str, conn: &str) -> Result<(), Malformed> {
+    let example = match side {
+        "source" => "mysql://user:password@host:port/database",
+        _ => "postgres://user:password@host:port/database, or host=... user=... dbname=...",
+    };
+    let bad = |what| {
+        Err(Malformed {
+            side,
+            what,
+            example,
+        })
+    };
+    let schemes: &[&str] = match side {
+        "source" => &["mysql"],
+        _ => &["postgres", "postgresql"],
+    };
+    match conn.find("://") {
+        Some(end) if schemes.contains(&&conn[..end]) => {
+            let rest = &conn[end + 3..];
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if host.is_empty() && side == "source" {
+                return bad("it names no host after the '@'");
+            }
+            Ok(())
+        }
+        Some(_) => bad("its scheme is not one this side takes"),
+        None if side == "source" => bad("it does not begin with mysql://"),
+        None if conn.contains('@') || conn.starts_with("postgres") => {
+            bad("it is no URL (no '://' after the scheme) and no key=value list")
+        }
+        None => match key_values_complete(conn) {
+            true => Ok(()),
+            false => bad("it is no URL and not a list of key=value pairs"),
+        },
+    }
+}
+
+/// Whether all of `conn` reads as libpq `key=value` pairs with word keys.
+fn key_values_complete(conn: &str) -> bool {
+    let pairs = key_values(conn);
+    let words = pairs.iter().all(|(k, _, _)| {
+        !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    let end = pairs.last().map_or(0, |(_, _, r)| r.end);
+    words && !pairs.is_empty() && conn[end..].trim().is_empty()
+}
+
+/// The connection string with every password replaced by `***`; other text is left as is. A string of neither
+/// form ([`check_form`]) is not shown at all ([`MALFORMED`]).
 ///
 /// ```
 /// use pgconverge::url::redact;
@@ -22,8 +86,9 @@ fn is_password_key(k: &str) -> bool {
 /// ```
 pub fn redact(conn: &str) -> String {
     match conn.find("://") {
-        Some(scheme_end) => redact_url(conn, scheme_end),
-        None => redact_key_values(conn),
+        Some(scheme_end) if scheme_end > 0 => redact_url(conn, scheme_end),
+        None if key_values_complete(conn) => redact_key_values(conn),
+        _ => MALFORMED.to_string(),
     }
 }
 
@@ -185,9 +250,35 @@ pub fn redact_all(text: &str, conns: &[&str]) -> String {
     for c in conns {
         out = out.replace(c, &redact(c));
         for pw in passwords(c) {
-            out = out.replace(&pw, "***");
+            out = scrub(&out, &pw);
         }
     }
+    out
+}
+
+/// `text` with `secret` replaced by `***`. A short secret is replaced only where it stands alone (not inside a word):
+/// inside words it would garble the message (`looku***`) and show which letters it holds.
+fn scrub(text: &str, secret: &str) -> String {
+    if secret.chars().count() >= 6 {
+        return text.replace(secret, "***");
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(secret) {
+        let (before, after) = (
+            rest[..i].chars().next_back(),
+            rest[i + secret.len()..].chars().next(),
+        );
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(secret);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + secret.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -232,6 +323,44 @@ mod tests {
         assert_eq!(
             redact_all(msg, &["mysql://u:hunter2@h/db"]),
             "failed for mysql://u:***@h/db: *** rejected"
+        );
+    }
+
+    #[test]
+    fn a_malformed_string_is_never_shown() {
+        for conn in [
+            "mysql:/u:PASSWORD@host/db",
+            "postgres//u:PASSWORD@host/db",
+            "u:PASSWORD@host/db",
+            "host=h password=PASSWORD stray",
+            "://u:PASSWORD@h/db",
+        ] {
+            assert_eq!(redact(conn), MALFORMED, "{conn}");
+            assert!(
+                !redact_all(&format!("bad: {conn}"), &[conn]).contains("PASSWORD"),
+                "{conn}"
+            );
+        }
+        assert!(check_form("source", "mysql:/u:PASSWORD@host/db").is_err());
+        assert!(check_form("target", "postgres//u:PASSWORD@host/db").is_err());
+        assert!(check_form("target", "u:PASSWORD@host/db").is_err());
+        assert!(check_form("source", "postgres://u:p@h/db").is_err());
+        assert!(check_form("target", "host=h password=PASSWORD stray").is_err());
+        assert!(check_form("source", "mysql://u:p@h:1/db").is_ok());
+        assert!(check_form("target", "postgresql://u:p@ss@h/db").is_ok());
+        assert!(check_form("target", "host=h user=u password='a b'").is_ok());
+        let e = check_form("source", "mysql:/u:PASSWORD@host/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("PASSWORD") && e.contains("mysql://"), "{e}");
+    }
+
+    #[test]
+    fn a_short_password_is_scrubbed_only_where_it_stands_alone() {
+        let c = "postgres://u:p@h/db";
+        assert_eq!(
+            redact_all("failed to lookup address: p rejected", &[c]),
+            "failed to lookup address: *** rejected"
         );
     }
 

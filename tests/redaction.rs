@@ -168,3 +168,79 @@ async fn no_password_in_any_output_log_or_report_in_any_form() {
         .await
         .ok();
 }
+
+/// A connection string of neither form (no scheme, one slash, `//` without the colon, a stray word after libpq's
+/// pairs) is refused by every command before it connects (exit 2), in both log formats, saying which part is wrong
+/// and never echoing it: the password in it appears nowhere.
+#[test]
+fn a_malformed_connection_string_is_refused_and_never_shown() {
+    let pw = "Xk4-malformed-SEKRET-29";
+    let good_source = format!("mysql://u:{pw}@127.0.0.1:1/db");
+    let good_target = format!("postgres://u:{pw}@127.0.0.1:1/db");
+    let bad_sources = [
+        format!("u:{pw}@127.0.0.1/db"),
+        format!("mysql:/u:{pw}@127.0.0.1/db"),
+        format!("mysql//u:{pw}@127.0.0.1/db"),
+    ];
+    let bad_targets = [
+        format!("u:{pw}@127.0.0.1/db"),
+        format!("postgres:/u:{pw}@127.0.0.1/db"),
+        format!("postgres//u:{pw}@127.0.0.1/db"),
+        format!("host=127.0.0.1 password={pw} stray"),
+    ];
+    let commands: [&[&str]; 7] = [
+        &["plan", "--mapping", "mappings/kratos.toml"],
+        &["check", "--mapping", "mappings/kratos.toml"],
+        &["migrate", "--mapping", "mappings/kratos.toml"],
+        &[
+            "export",
+            "--mapping",
+            "mappings/kratos.toml",
+            "--out",
+            "/nonexistent/pgc-x",
+        ],
+        &["verify", "--mapping", "mappings/kratos.toml"],
+        &[
+            "import",
+            "--mapping",
+            "mappings/kratos.toml",
+            "--from",
+            "/nonexistent/pgc-x",
+        ],
+        &["reset", "--mapping", "mappings/kratos.toml"],
+    ];
+    for format in ["text", "json"] {
+        for args in commands {
+            let takes_source = !matches!(args[0], "import" | "reset");
+            let mut cases: Vec<(String, String)> = bad_targets
+                .iter()
+                .map(|t| (good_source.clone(), t.clone()))
+                .collect();
+            if takes_source {
+                cases.extend(bad_sources.iter().map(|s| (s.clone(), good_target.clone())));
+            }
+            for (source, target) in cases {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+                    .args(["--log-format", format, "-vv"])
+                    .args(args)
+                    .env("PGCONVERGE_SOURCE", &source)
+                    .env("PGCONVERGE_TARGET", &target)
+                    .env_remove("PGCONVERGE_LOG")
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{args:?} {source} {target}: {text}"
+                );
+                assert!(!text.contains(pw), "{args:?} shows the password:\n{text}");
+                assert!(
+                    text.contains("connection string is malformed"),
+                    "{args:?}: {text}"
+                );
+            }
+        }
+    }
+}

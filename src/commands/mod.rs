@@ -16,6 +16,9 @@ use crate::exit::Exit;
 /// Runs the command the invocation names; `Ok` is how it ended when that is no error (a preflight that found
 /// bad rows ends with [`Exit::Data`]).
 pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
+    invocation
+        .check()
+        .map_err(|e| Error::Usage(e.to_string()))?;
     match invocation {
         Invocation::Plan(s) => plan::command(&s).await.map(|_| Exit::Success),
         Invocation::Migrate(s) => migrate::command(&s).await.map(|_| Exit::Success),
