@@ -275,6 +275,19 @@ pub enum Invocation {
 }
 
 impl Invocation {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Invocation::Plan(_) => "plan",
+            Invocation::Migrate(_) => "migrate",
+            Invocation::Check(_) => "check",
+            Invocation::Export(_) => "export",
+            Invocation::Import(_) => "import",
+            Invocation::Verify(_) => "verify",
+            Invocation::Reset(_) => "reset",
+        }
+    }
+
     /// Checks the form of the connection strings it names (what the command line says, before anything
     /// connects): a malformed one is a usage error, and is never echoed.
     pub fn check(&self) -> Result<(), crate::url::Malformed> {
@@ -400,9 +413,16 @@ pub struct Logging {
     pub progress: crate::progress::Mode,
 }
 
-/// `--quiet`, `-v`/`-vv` and `--log-format`, with whether stderr is a terminal: colour and bars only on one;
+/// `--quiet`, `-v`/`-vv` and `--log-format`, with whether stderr is a terminal and whether `NO_COLOR` is set
+/// (non-empty, as no-color.org says): colour only on a terminal without `NO_COLOR`, bars only on a terminal;
 /// server notices ("drop cascades to ...") and driver chatter only at `-vv`.
-pub fn logging(quiet: bool, verbose: u8, format: Option<LogFormat>, terminal: bool) -> Logging {
+pub fn logging(
+    quiet: bool,
+    verbose: u8,
+    format: Option<LogFormat>,
+    terminal: bool,
+    no_color: bool,
+) -> Logging {
     Logging {
         filter: match (quiet, verbose) {
             (true, _) => "warn",
@@ -411,7 +431,7 @@ pub fn logging(quiet: bool, verbose: u8, format: Option<LogFormat>, terminal: bo
             (false, _) => "debug",
         },
         json: format.unwrap_or(LogFormat::Text) == LogFormat::Json,
-        colour: terminal,
+        colour: terminal && !no_color,
         progress: match (quiet, terminal) {
             (true, _) => crate::progress::Mode::Off,
             (false, true) => crate::progress::Mode::Bars,

@@ -21,6 +21,19 @@ pub(crate) fn err(side: &'static str, url: &str, e: impl std::fmt::Display) -> C
     }
 }
 
+/// The name every connection carries (`pgconverge/<command>`), so that a DBA sees whose sessions these are in
+/// `pg_stat_activity` (`application_name`) and in MySQL's connection attributes (`program_name`).
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this process's connections after `command`; set once, before the first connection.
+pub fn set_program(command: &str) {
+    PROGRAM.get_or_init(|| format!("pgconverge/{command}"));
+}
+
+fn program() -> &'static str {
+    PROGRAM.get().map_or("pgconverge", String::as_str)
+}
+
 /// Session settings of every source connection: UTC so TIMESTAMP columns arrive as stored, utf8mb4 so no
 /// character is converted on the way, and every transaction read-only: the source is only ever read.
 pub const SOURCE_SESSION: &str =
@@ -35,14 +48,19 @@ fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
     let opts = mysql_async::Opts::from_url(&rest).map_err(|e| err("source", url, e))?;
     let tls = match tls {
         Some(t) => t,
-        None if opts.ssl_opts().is_some() => return Ok((opts, false)),
+        None if opts.ssl_opts().is_some() => {
+            let named = mysql_async::OptsBuilder::from_opts(opts)
+                .connect_attribute("program_name", program());
+            return Ok((named.into(), false));
+        }
         None => crate::tls::Settings {
             mode: crate::tls::Mode::Prefer,
             ca: None,
         },
     };
-    let builder =
-        mysql_async::OptsBuilder::from_opts(opts).ssl_opts(crate::tls::mysql_ssl_opts(&tls));
+    let builder = mysql_async::OptsBuilder::from_opts(opts)
+        .ssl_opts(crate::tls::mysql_ssl_opts(&tls))
+        .connect_attribute("program_name", program());
     Ok((builder.into(), tls.mode == crate::tls::Mode::Prefer))
 }
 
@@ -82,6 +100,10 @@ async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
     let (rest, tls) = crate::tls::postgres(url).map_err(|e| err("target", url, e))?;
     let mut config: tokio_postgres::Config = rest.parse().map_err(refused)?;
+    // The operator's own application_name in the connection string wins.
+    if config.get_application_name().is_none() {
+        config.application_name(program());
+    }
     fn drive<F>(connection: F)
     where
         F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,

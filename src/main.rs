@@ -30,11 +30,13 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse_args();
     let terminal = std::io::stderr().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     pgconverge::logging::init(&config::logging(
         cli.quiet,
         cli.verbose,
         cli.log_format,
         terminal,
+        no_color,
     ));
     let invocation = config::resolve(cli.command, Machine::this());
     let rt = match tokio::runtime::Builder::new_multi_thread()

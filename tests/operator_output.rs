@@ -116,3 +116,44 @@ async fn redirected_output_has_no_escape_codes_and_names_the_phases() {
     assert!(stderr.trim().is_empty(), "quiet wrote logs: {stderr}");
     assert!(stdout.contains("Migrated "), "{stdout}");
 }
+
+/// A DBA sees whose sessions these are: every target session of a running migrate carries the application_name
+/// `pgconverge/migrate` in `pg_stat_activity`, and an application_name the connection string sets wins.
+#[tokio::test]
+async fn the_target_sessions_are_named_after_the_command() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 6, 0.01, 1)
+        .await
+        .unwrap();
+    let names = |dbs: &common::TestDbs| {
+        let db = dbs.name.clone();
+        let sup = dbs.target_super();
+        async move {
+            let pg = common::pg_conn(&sup).await;
+            common::strings(
+                &pg,
+                &format!(
+                    "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = '{db}' \
+                     AND pid <> pg_backend_pid() ORDER BY 1"
+                ),
+            )
+            .await
+        }
+    };
+    let paused = common::runs::start_paused(&dbs, "mappings/kratos.toml", "copying:1", "3");
+    let seen = names(&dbs).await;
+    paused.finish();
+    assert_eq!(seen, ["pgconverge/migrate"], "{seen:?}");
+    let (code, out) = common::runs::reset(&dbs, "mappings/kratos.toml", true);
+    assert_eq!(code, 0, "{out}");
+    let c = common::runs::command(&dbs, "mappings/kratos.toml", &["--chunk-rows", "60"]);
+    let mut c = c;
+    c.env(
+        "PGCONVERGE_TARGET",
+        format!("{}?application_name=cutover-rehearsal", dbs.target()),
+    );
+    let paused = common::runs::start_paused_with(c, "copying:1", "3");
+    let seen = names(&dbs).await;
+    paused.finish();
+    assert_eq!(seen, ["cutover-rehearsal"], "{seen:?}");
+}

@@ -19,6 +19,7 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
     invocation
         .check()
         .map_err(|e| Error::Usage(e.to_string()))?;
+    crate::connect::set_program(invocation.name());
     match invocation {
         Invocation::Plan(s) => plan::command(&s).await.map(|_| Exit::Success),
         Invocation::Migrate(s) => migrate::command(&s).await.map(|_| Exit::Success),

@@ -240,18 +240,25 @@ fn batches_fit_the_memory_budget() {
 #[test]
 fn logs_colour_and_bars_only_on_a_terminal() {
     use crate::progress::Mode;
-    let l = logging(false, 0, None, true);
+    let l = logging(false, 0, None, true, false);
     assert_eq!((l.colour, l.json, l.progress), (true, false, Mode::Bars));
     assert_eq!(l.filter, "info,tokio_postgres=warn,mysql_async=warn");
-    let l = logging(false, 0, Some(LogFormat::Json), false);
+    let l = logging(false, 0, Some(LogFormat::Json), false, false);
     assert_eq!((l.colour, l.json, l.progress), (false, true, Mode::Lines));
-    assert_eq!(logging(true, 2, None, true).progress, Mode::Off);
-    assert_eq!(logging(true, 2, None, true).filter, "warn");
+    assert_eq!(logging(true, 2, None, true, false).progress, Mode::Off);
+    assert_eq!(logging(true, 2, None, true, false).filter, "warn");
     assert_eq!(
-        logging(false, 1, None, false).filter,
+        logging(false, 1, None, false, false).filter,
         "debug,tokio_postgres=info,mysql_async=info"
     );
-    assert_eq!(logging(false, 2, None, false).filter, "debug");
+    assert_eq!(logging(false, 2, None, false, false).filter, "debug");
+}
+
+#[test]
+fn no_color_turns_colour_off_but_keeps_the_bars() {
+    use crate::progress::Mode;
+    let l = logging(false, 0, None, true, true);
+    assert_eq!((l.colour, l.progress), (false, Mode::Bars));
 }
 
 /// The help states each default as this module applies it.
