@@ -275,6 +275,24 @@ pub enum Invocation {
 }
 
 impl Invocation {
+    /// The files the command writes at its end (`--report`, `--checklist`), to check before it starts.
+    pub fn output_files(&self) -> Vec<&std::path::Path> {
+        let (report, checklist) = match self {
+            Invocation::Plan(s) => (&s.report, &None),
+            Invocation::Migrate(s) => (&s.report, &s.checklist),
+            Invocation::Check(s) => (&s.report, &None),
+            Invocation::Export(s) => (&s.report, &None),
+            Invocation::Import(s) => (&s.report, &s.checklist),
+            Invocation::Verify(s) => (&s.report, &s.checklist),
+            Invocation::Reset(_) => (&None, &None),
+        };
+        report
+            .iter()
+            .chain(checklist)
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
     /// The command's name, as typed.
     pub fn name(&self) -> &'static str {
         match self {

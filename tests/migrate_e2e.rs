@@ -365,3 +365,40 @@ async fn csv_copy_format_migrates_both_apps_exactly() {
         }
     }
 }
+
+/// An output path the run could not write at its end is refused before anything connects (exit 2), so the target
+/// is untouched and no work is lost with the report.
+#[tokio::test]
+async fn an_unwritable_output_path_is_refused_before_the_target_is_touched() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Kratos, 9, 0.01, 1)
+        .await
+        .unwrap();
+    let before = common::target_state(&dbs).await;
+    let dir = std::env::temp_dir().join(format!("{}-out", dbs.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("no-such-dir/report.json");
+    for (flag, path) in [
+        ("--report", missing.clone()),
+        ("--checklist", missing.clone()),
+        ("--report", dir.clone()),
+    ] {
+        let (code, out) = common::run(&dbs, "migrate", &[flag, path.to_str().unwrap()]);
+        assert_eq!(code, 2, "{flag} {}: {out}", path.display());
+        assert!(
+            out.contains(&format!("cannot write {}", path.display()))
+                && out.contains("nothing was done"),
+            "{out}"
+        );
+        assert_eq!(
+            common::target_state(&dbs).await,
+            before,
+            "the target changed"
+        );
+    }
+    let (code, out) = common::run(&dbs, "verify", &["--report", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(leftovers.is_empty(), "a probe file was left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -19,6 +19,9 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
     invocation
         .check()
         .map_err(|e| Error::Usage(e.to_string()))?;
+    for path in invocation.output_files() {
+        crate::run::output::check_writable(path)?;
+    }
     crate::connect::set_program(invocation.name());
     match invocation {
         Invocation::Plan(s) => plan::command(&s).await.map(|_| Exit::Success),

@@ -14,6 +14,48 @@ pub const SUMMARY_TABLES: usize = 10;
 pub const WAY_BACK: &str = "The ledger (schema pgconverge) keeps the baseline of this run: `pgconverge reset --yes` \
 returns the target to its state before it; after sign-off, `pgconverge reset --keep-data --yes` drops the baseline.";
 
+/// Refuses, before anything connects, a file the command could not write at its end (a missing or unwritable
+/// directory, a directory in the file's place): the report of a long run must not be lost after the work. A probe
+/// file is created beside it and removed; the file itself is not touched.
+pub fn check_writable(path: &std::path::Path) -> Result<(), Error> {
+    let refuse = |why: String| {
+        Error::Usage(format!(
+            "cannot write {}: {why}; nothing was done: choose another path",
+            path.display()
+        ))
+    };
+    if path.is_dir() {
+        return Err(refuse("it is a directory".into()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!("there is no directory {}", dir.display())));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| refuse(e.to_string()));
+    }
+    let probe = dir.join(format!(".pgconverge-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| {
+            refuse(format!(
+                "the directory {} is not writable ({e})",
+                dir.display()
+            ))
+        })?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
 /// Writes a command's report as pretty JSON.
 pub fn write_report<T: Serialize>(
     path: &std::path::Path,
