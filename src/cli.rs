@@ -75,7 +75,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Copy every mapped table from the source into the target (runs the contract check first).
     #[command(
-        after_help = "Examples:\n  pgconverge migrate --mapping mappings/alkemio.toml --report migrate.json --checklist checklist.md\n  pgconverge migrate --mapping mappings/alkemio.toml --resume\n\nExit 0 loaded and verified; 5 a bad row (the target is restored); 6 the target differs; 3 or 130 resumable (--resume, or `pgconverge reset --yes`)."
+        after_help = "Examples:\n  pgconverge migrate --mapping mappings/alkemio.toml --report migrate.json --checklist checklist.md\n  pgconverge migrate --mapping mappings/alkemio.toml --resume\n\nExit 0 loaded and verified; 5 a bad row (the target is restored); 6 the target differs; 3 or 130 resumable (--resume, or `pgconverge reset --yes`); 8 refused by the state of the target or the --keep directory (nothing changed; the message names the way on)."
     )]
     Migrate(MigrateArgs),
     /// Rehearsal preflight: read the whole source through the data path, write nothing, report every bad row.

@@ -143,7 +143,10 @@ impl Error {
             return Exit::Connection;
         }
         match self {
-            Error::Usage(_) | Error::Refused(_) | Error::Mapping(_) => Exit::Usage,
+            Error::Usage(_) | Error::Mapping(_) => Exit::Usage,
+            Error::Refused(_)
+            | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
+            | Error::File(_) => Exit::Refused,
             Error::Connect(_)
             | Error::Source(SourceError::Connect(_) | SourceError::LockWait { .. })
             | Error::Sink(SinkError::Connect(_)) => Exit::Connection,
@@ -151,9 +154,7 @@ impl Error {
             Error::Violation(_)
             | Error::Sink(SinkError::Copy(_) | SinkError::RowCount { .. })
             | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => Exit::Data,
-            Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. })
-            | Error::Target(TargetError::Occupied(_) | TargetError::LedgerUnreadable { .. })
-            | Error::File(_) => Exit::Usage,
+            Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. }) => Exit::Usage,
             Error::Verify(_) => Exit::Verification,
             Error::Window { .. } => Exit::Window,
             Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => {

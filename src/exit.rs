@@ -13,12 +13,13 @@ pub enum Exit {
     Data,
     Verification,
     Window,
+    Refused,
     Interrupted,
 }
 
 impl Exit {
     /// Every code, in numeric order.
-    pub const ALL: [Exit; 9] = [
+    pub const ALL: [Exit; 10] = [
         Exit::Success,
         Exit::Internal,
         Exit::Usage,
@@ -27,6 +28,7 @@ impl Exit {
         Exit::Data,
         Exit::Verification,
         Exit::Window,
+        Exit::Refused,
         Exit::Interrupted,
     ];
 
@@ -40,6 +42,7 @@ impl Exit {
             Exit::Data => 5,
             Exit::Verification => 6,
             Exit::Window => 7,
+            Exit::Refused => 8,
             Exit::Interrupted => 130,
         }
     }
@@ -49,7 +52,10 @@ impl Exit {
         match self {
             Exit::Success => "success",
             Exit::Internal => "internal error",
-            Exit::Usage => "usage error (bad flags), or a refusal because of the state of the target or a directory",
+            Exit::Usage => {
+                "usage error: what the command line says cannot be done (a flag, a malformed connection string, \
+                 a file it names), found before anything connects"
+            }
             Exit::Connection => {
                 "connection error: a server cannot be reached or refuses the credentials, or a connection was lost \
                  during a run (then the run is resumable)"
@@ -58,6 +64,11 @@ impl Exit {
             Exit::Data => "data violation",
             Exit::Verification => "verification mismatch",
             Exit::Window => "`plan --window`: the estimate exceeds the window",
+            Exit::Refused => {
+                "refused because of the state of the target or a directory (a ledger in the way, nothing to \
+                 resume, rows in the target, an occupied or short export directory, a manifest that does not \
+                 match): nothing was changed, and the message names the command that gets past it"
+            }
             Exit::Interrupted => "interrupted (Ctrl-C, SIGTERM): resumable",
         }
     }

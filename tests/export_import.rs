@@ -141,7 +141,7 @@ async fn exported_and_loaded_by_hand(app: App, scale: f64) {
 
     // A second export into the same directory is refused, and allowed with --replace.
     let (code, text) = common::run(&dbs, "export", &["--out", dir.to_str().unwrap()]);
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("not empty"), "{text}");
     let (code, text) = common::run(
         &dbs,
@@ -468,7 +468,7 @@ async fn a_corrupt_export_is_refused_before_any_write() {
         std::fs::create_dir_all(broken.join("identities")).unwrap();
         corrupt(&broken);
         let (code, text) = import(&a, &broken, "mappings/kratos.toml");
-        assert_eq!(code, 2, "{what}: {text}");
+        assert_eq!(code, 8, "{what}: {text}");
         assert!(
             text.contains(needle),
             "{what}: the message lacks {needle:?}: {text}"
@@ -482,7 +482,7 @@ async fn a_corrupt_export_is_refused_before_any_write() {
     }
     copy_dir(&dir, &broken);
     let (code, text) = import(&a, &broken, other_mapping.to_str().unwrap());
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("another mapping"), "{text}");
     assert_eq!(common::target_state(&a).await, pristine);
     // The intact export still loads.
@@ -592,7 +592,7 @@ async fn an_interrupted_export_resumes_keeping_the_files_already_written() {
         .collect();
     // Without --resume the directory is refused, naming the way on.
     let (code, text) = output(export_cmd(&a, &dir, &["--format", "both"]));
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("--resume"), "{text}");
     // Other tests write to the same server and move its binary log: only the operator's word proves this source
     // unchanged.
@@ -649,7 +649,7 @@ async fn a_full_disk_stops_the_export_cleanly_and_it_resumes_once_there_is_room(
     // Too little room by the source's size estimate: refused before anything is written.
     let tiny = SmallDisk::mount(&disk.0.join("tiny"), "16k");
     let (code, text) = output(export_cmd(&a, &tiny.0.join("export"), &[]));
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(
         text.contains("MB free") && text.contains("nothing was written"),
         "{text}"

@@ -191,7 +191,7 @@ async fn resume_refuses_after_the_mapping_changed() {
     std::fs::write(&changed, text).unwrap();
     let (code, text) = resume(&dbs, changed.to_str().unwrap());
     std::fs::remove_file(&changed).ok();
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(
         text.contains("cannot resume") && text.contains("the mapping file"),
         "{text}"
@@ -343,7 +343,7 @@ async fn a_completed_run_is_reset_to_the_pristine_target() {
     // A new run, with or without --replace, is refused while the completed run's baseline is kept.
     for extra in [&[][..], &["--replace"][..]] {
         let (code, text) = common::run(&dbs, "migrate", extra);
-        assert_eq!(code, 2, "{text}");
+        assert_eq!(code, 8, "{text}");
         assert!(
             text.contains("completed migrate") && text.contains("reset --yes"),
             "{text}"
@@ -393,7 +393,7 @@ async fn reset_after_a_completed_run_keeps_later_rows_unless_forced_and_keep_dat
     .unwrap();
     let written = common::target_state(&dbs).await;
     let (code, text) = reset(&dbs, mapping, true);
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(
         text.contains("networks") && text.contains("--force"),
         "{text}"
@@ -422,7 +422,7 @@ async fn reset_after_a_completed_run_keeps_later_rows_unless_forced_and_keep_dat
     // Without a baseline reset refuses to empty rows it cannot account for.
     let accepted = common::target_state(&dbs).await;
     let (code, text) = reset(&dbs, mapping, true);
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("refusing to reset"), "{text}");
     assert_eq!(common::target_state(&dbs).await, accepted);
 }
@@ -552,7 +552,7 @@ async fn only_the_command_that_started_a_run_resumes_it() {
     };
     kill_at(&dbs, "mappings/kratos.toml", "chunk:3");
     let (code, text) = import(&["--resume"]);
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("started by `pgconverge migrate`"), "{text}");
     let (code, text) = reset(&dbs, "mappings/kratos.toml", true);
     assert_eq!(code, 0, "{text}");
@@ -587,7 +587,7 @@ async fn only_the_command_that_started_a_run_resumes_it() {
     child.kill().unwrap();
     child.wait().unwrap();
     let (code, text) = resume(&dbs, "mappings/kratos.toml");
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(text.contains("import --resume"), "{text}");
     let (code, text) = import(&["--resume"]);
     assert_eq!(code, 0, "{text}");
@@ -635,7 +635,7 @@ async fn a_kept_directory_is_continued_by_the_resumed_run() {
     .output()
     .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(out.status.code(), Some(8), "{text}");
     assert!(text.contains("no interrupted export"), "{text}");
     std::fs::remove_dir_all(&other).ok();
     let out = command(
@@ -676,7 +676,7 @@ async fn a_kept_directory_is_continued_by_the_resumed_run() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(out.status.code(), Some(8), "{text}");
     assert!(
         text.contains("is not empty; choose another") && !text.contains("pass "),
         "{text}"
@@ -708,10 +708,10 @@ async fn an_empty_ledger_is_named_and_reset_removes_it() {
     let names_it =
         |text: &str| text.contains("empty ledger") && text.contains("pgconverge reset --yes");
     let (code, text) = resume(&dbs, "mappings/kratos.toml");
-    assert_eq!(code, 2, "{text}");
+    assert_eq!(code, 8, "{text}");
     assert!(names_it(&text), "{text}");
     let (code, text) = common::run(&dbs, "migrate", &[]);
-    assert_eq!(code, 2, "a refusal, not an internal error: {text}");
+    assert_eq!(code, 8, "a refusal (exit 8), not an internal error: {text}");
     assert!(names_it(&text), "{text}");
     let (code, text) = reset(&dbs, "mappings/kratos.toml", false);
     assert_eq!(code, 0, "{text}");
