@@ -10,7 +10,7 @@ use crate::sink::copy::ToastCompression;
 #[derive(Parser)]
 #[command(
     name = "pgconverge",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PGCONVERGE_BUILD"), ")"),
     about = "Moves a MySQL/MariaDB database into PostgreSQL inside a cut-over window."
 )]
 // The exit codes are appended to the help by `Cli::command_with_exit_codes`, from `exit::Exit`.

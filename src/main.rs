@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         terminal,
         no_color,
     ));
+    let json = cli.log_format == Some(pgconverge::cli::LogFormat::Json);
     let invocation = config::resolve(cli.command, Machine::this());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,7 +53,15 @@ fn main() -> ExitCode {
     match rt.block_on(pgconverge::commands::run(invocation)) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("pgconverge: {}", message_of(&e));
+            let message = message_of(&e);
+            match json {
+                // One JSON object per stderr line, the final error included.
+                true => eprintln!(
+                    "{}",
+                    serde_json::json!({"level": "ERROR", "message": message, "exit_code": e.exit().code()})
+                ),
+                false => eprintln!("pgconverge: {message}"),
+            }
             e.exit().into()
         }
     }

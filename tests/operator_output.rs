@@ -157,3 +157,34 @@ async fn the_target_sessions_are_named_after_the_command() {
     paused.finish();
     assert_eq!(seen, ["cutover-rehearsal"], "{seen:?}");
 }
+
+/// Under `--log-format json` every stderr line is a JSON object, the final error included (with its exit code).
+#[test]
+fn the_final_error_is_json_too() {
+    let out = std::process::Command::new(bin())
+        .args([
+            "--log-format",
+            "json",
+            "migrate",
+            "--mapping",
+            "mappings/kratos.toml",
+        ])
+        .env("PGCONVERGE_SOURCE", "mysql://u:p@127.0.0.1:1/db")
+        .env("PGCONVERGE_TARGET", "postgres://u:p@127.0.0.1:1/db")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v.is_object(), "{line}");
+    }
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["exit_code"], 3);
+    assert!(
+        last["message"].as_str().unwrap().contains("cannot connect"),
+        "{last}"
+    );
+}

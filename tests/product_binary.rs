@@ -40,3 +40,25 @@ fn the_binary_embeds_no_fact_catalogue_or_fixture() {
         assert!(!found, "the product binary embeds test-bed text {marker:?}");
     }
 }
+
+/// `--version` names the commit the binary was built from and the build date, so an operator can check that the
+/// binary about to cut over is the one the rehearsal ran.
+#[test]
+fn the_version_names_the_commit_and_the_build_date() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert!(!head.is_empty(), "this test runs in a git checkout");
+    assert!(
+        text.starts_with(&format!("pgconverge {} ({head}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains(", built 20"), "{text}");
+}
