@@ -139,3 +139,62 @@ fn the_exit_codes_are_one_table() {
         );
     }
 }
+
+/// Every `--flag` named anywhere in README.md and docs/*.md (prose and tables too) is a flag of pgconverge, or of
+/// one of the other tools the documents show (the test bed's generator, the bench script, cargo, perf, the MySQL
+/// client), so a renamed or misspelt flag cannot survive in a runbook.
+#[test]
+fn every_flag_the_documents_name_exists() {
+    const OTHER_TOOLS: &[&str] = &[
+        "app",
+        "call-graph",
+        "create",
+        "get-server-public-key",
+        "graph",
+        "mysql",
+        "no-peers",
+        "release",
+        "scale",
+        "seed",
+        "skip-gen",
+    ];
+    let cmd = Cli::command_with_exit_codes();
+    let mut ours: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    for sub in cmd.get_subcommands() {
+        ours.extend(
+            sub.get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_string)),
+        );
+    }
+    ours.extend(["help".to_string(), "version".to_string()]);
+    let mut docs = vec!["README.md".to_string()];
+    for e in std::fs::read_dir("docs").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p.to_string_lossy().into_owned());
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let b = text.as_bytes();
+        for (i, _) in text.match_indices("--") {
+            if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-') {
+                continue;
+            }
+            let flag: String = text[i + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+                .collect();
+            if flag.is_empty() || !flag.as_bytes()[0].is_ascii_lowercase() {
+                continue;
+            }
+            assert!(
+                ours.contains(&flag) || OTHER_TOOLS.contains(&flag.as_str()),
+                "{doc} names --{flag}, which no pgconverge command has"
+            );
+        }
+    }
+}
