@@ -45,19 +45,21 @@ fn readers_and_writers_follow_the_cores_up_to_four() {
     }
 }
 
+/// Chunk rows and bytes, batch rows, memory budget and lock wait.
+fn sizes(t: &Tuning) -> (u64, u64, usize, u64, u64) {
+    (
+        t.chunk_rows,
+        t.chunk_bytes,
+        t.batch_rows,
+        t.max_memory,
+        t.lock_wait,
+    )
+}
+
 #[test]
 fn sizes_and_waits_have_their_defaults_and_flags_win() {
     let t = migrate(2, &[]).tuning;
-    assert_eq!(
-        (
-            t.chunk_rows,
-            t.chunk_bytes,
-            t.batch_rows,
-            t.max_memory,
-            t.lock_wait
-        ),
-        (200_000, 64 << 20, 8192, 512 << 20, 10)
-    );
+    assert_eq!(sizes(&t), (200_000, 64 << 20, 8192, 512 << 20, 10));
     assert!(!t.source_quiesced);
     let t = migrate(
         2,
@@ -81,16 +83,7 @@ fn sizes_and_waits_have_their_defaults_and_flags_win() {
     )
     .tuning;
     assert_eq!((t.readers, t.writers), (3, 1));
-    assert_eq!(
-        (
-            t.chunk_rows,
-            t.chunk_bytes,
-            t.batch_rows,
-            t.max_memory,
-            t.lock_wait
-        ),
-        (50, 1 << 20, 7, 2 << 30, 60)
-    );
+    assert_eq!(sizes(&t), (50, 1 << 20, 7, 2 << 30, 60));
     assert!(t.source_quiesced);
 }
 
