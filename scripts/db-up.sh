@@ -85,10 +85,12 @@ max_allowed_packet=256M
 local_infile=1
 # A binary log as production servers keep one (row events: what change capture reads), so that the snapshot's
 # position, resume's and verify's "has the source moved" and the sign-off checks run as they do in production.
+# The tests write GBs of rows: small files, purged a quarter of an hour after they are full, bound its size.
 log-bin=mariadb-bin
 server-id=1
 binlog_format=ROW
-binlog_expire_logs_seconds=86400
+max_binlog_size=128M
+binlog_expire_logs_seconds=900
 log-error=$run/error.log
 ssl-ca=$DB/tls/ca.crt
 ssl-cert=$DB/tls/server.crt

@@ -3,23 +3,17 @@
 //! against the mapping and the live target schema, and every file's size and SHA-256; any truncated, edited,
 //! missing or extra file stops it, naming the file.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{ImportSettings as Settings, Tuning, QUEUE_BATCHES};
+use crate::config::{ImportSettings as Settings, Tuning};
 use crate::cutover::ledger;
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::mapping::Mapping;
-use crate::pipeline::{self, Stop};
-use crate::run::files::{check_files, refused, FileWork, Pass};
-use crate::run::load::{after_failure, finish, prepare_target, with_early_finish, Committed};
-use crate::run::{output, session, verify};
-use crate::schema::TargetTable;
-use crate::sink::copy::CopySink;
-use crate::source::files::FileReader;
+use crate::run::copy::{self, FilesCopy};
+use crate::run::{files, load, output, verify};
 
 /// What an import loaded.
 #[derive(Debug, Clone, Serialize)]
@@ -47,157 +41,30 @@ pub struct ImportReport {
 
 pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportReport, Error> {
     let started = Instant::now();
-    let m = Manifest::read(&settings.from).map_err(|e| refused(e.to_string()))?;
-    if m.inputs.mapping != ledger::Inputs::mapping_fingerprint(mapping) {
-        return Err(refused(format!(
-            "the manifest in {} was written with another mapping than {}",
-            settings.from.display(),
-            settings.mapping.display()
-        )));
-    }
-    let mut control = crate::connect::target(&settings.target).await?;
-    let target_tables = crate::schema::pg::introspect(&control, &m.target_schema).await?;
-    if m.inputs.target_schema != ledger::Inputs::target_fingerprint(&target_tables) {
-        return Err(refused(format!(
-            "the target schema differs from the one the export in {} was converted for",
-            settings.from.display()
-        )));
-    }
-    check_files(&settings.from, &m)?;
+    let (m, mut control, target_tables) =
+        files::open(&settings.from, mapping, &settings.mapping, &settings.target).await?;
     let checked = Instant::now();
-
-    let loaded: Vec<&TargetTable> = m
-        .tables
-        .iter()
-        .map(|t| {
-            target_tables
-                .iter()
-                .find(|x| &x.name == t)
-                .ok_or_else(|| refused(format!("the target has no table {t}")))
-        })
-        .collect::<Result<_, _>>()?;
-    let previous = ledger::read_run(&control).await?;
-    if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
-        return Err(session::completed_refusal(run));
-    }
-    match (&previous, settings.resume) {
-        (Some(_), false) => {
-            return Err(Error::Refused(format!(
-                "the target holds the ledger of an interrupted run (schema {}); continue it with \
-                 `pgconverge import --resume`, or return the target to its state before it with `pgconverge reset --yes`",
-                ledger::LEDGER_SCHEMA
-            )))
-        }
-        (None, true) => return Err(session::nothing_to_resume(&control).await?),
-        (Some(run), true) if run.command != "import" => {
-            return Err(Error::Refused(format!(
-                "the interrupted run in this target was started by `pgconverge {}`; continue it with that command \
-                 and --resume, or return the target to its state before it with `pgconverge reset --yes`",
-                run.command
-            )))
-        }
-        (Some(run), true) if run.inputs != m.inputs => {
-            return Err(Error::Refused(
-                "cannot resume: the interrupted run loaded another export; return the target to its state before it with `pgconverge reset --yes` first".into(),
-            ))
-        }
-        _ => {}
-    }
-    let new_run = || {
-        let mut run = ledger::Run::new(
-            m.inputs.clone(),
-            m.snapshot.clone(),
-            Default::default(),
-            &Default::default(),
-        );
-        run.command = "import".into();
-        run.target_schema = m.target_schema.clone();
-        run.tables = m.tables.clone();
-        run
-    };
-    let fks = prepare_target(
+    let loaded = files::loaded(&m, &target_tables)?;
+    let previous = files::previous(&control, &m, settings.resume).await?;
+    let fks = load::prepare_target(
         &mut control,
         previous.as_ref(),
-        new_run,
+        || files::new_run(&m),
         &m.target_schema,
         &loaded,
         &m.seeded_tables,
         settings.replace,
     )
     .await?;
-    let done = ledger::loaded_chunks(&control).await?;
-    let jobs: Vec<Arc<FileWork>> = m
-        .csv_files()
-        .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
-        .map(|f| Arc::new(FileWork::new(&settings.from, &m.target_schema, f)))
-        .collect();
-    let url = settings.target.as_str();
-    let progress = Arc::new(crate::progress::Progress::new(
-        "import",
-        jobs.iter().map(|j| j.entry.bytes).sum(),
-        crate::progress::Unit::Bytes,
-    ));
-    progress.phase("load");
-    let committed = Arc::new(Committed::new(
-        None,
-        loaded.iter().map(|t| t.name.as_str()),
-        jobs.iter()
-            .map(|j| (j.entry.table.as_str(), j.entry.target_table.as_str())),
-    ));
-    let work = async {
-        let readers: Vec<FileReader> = (0..settings.tuning.readers.max(1))
-            .map(|_| FileReader)
-            .collect();
-        let mut sinks = Vec::new();
-        for _ in 0..settings.tuning.writers.max(1) {
-            sinks.push(crate::sink::Tally(
-                CopySink::connect(
-                    url,
-                    ledger::LEDGER_SCHEMA,
-                    settings.tuning.toast_compression,
-                )
-                .await?,
-                committed.clone(),
-            ));
-        }
-        let tuning = pipeline::Settings {
-            depth: QUEUE_BATCHES,
-            ..Default::default()
-        };
-        let load = async {
-            match pipeline::run(jobs, readers, Pass(progress.clone()), sinks, tuning).await {
-                Ok(done) => Ok(done),
-                Err(Stop::Failed { error, .. }) => Err(error),
-                Err(Stop::Fault(f)) => Err(Error::from(f)),
-            }
-        };
-        let (done, early) = with_early_finish(
-            settings.tuning.finish_early,
-            load,
-            &control,
-            &m.target_schema,
-            &loaded,
-            &fks,
-            &committed.loading,
-        )
-        .await?;
-        finish(
-            &mut control,
-            url,
-            &m.target_schema,
-            &loaded,
-            &fks,
-            &early,
-            settings.tuning.writers,
-        )
-        .await?;
-        Ok::<_, Error>(done)
+    let jobs = files::jobs(&m, &settings.from, &ledger::loaded_chunks(&control).await?);
+    let phase = FilesCopy {
+        target_url: &settings.target,
+        schema: &m.target_schema,
+        tuning: &settings.tuning,
+        loaded: &loaded,
+        fks: &fks,
     };
-    let done = match pipeline::until_interrupted(work).await {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(after_failure(&mut control, url, e).await),
-        None => return Err(Error::Interrupted),
-    };
+    let done = copy::copy_files(phase, jobs, &mut control).await?;
     let tables = crate::report::per_table(&done);
     Ok(ImportReport {
         app: m.app.clone(),

@@ -186,3 +186,115 @@ impl FileWork {
         }
     }
 }
+
+/// The export in `dir` for `mapping` (read from `mapping_path`) and the target at `target_url`: its manifest, written
+/// with this mapping (checked before connecting) for this target schema, and every file as the manifest lists it;
+/// the target's control connection and tables. Anything else refuses with nothing written.
+pub async fn open(
+    dir: &Path,
+    mapping: &crate::mapping::Mapping,
+    mapping_path: &Path,
+    target_url: &str,
+) -> Result<
+    (
+        Manifest,
+        tokio_postgres::Client,
+        Vec<crate::schema::TargetTable>,
+    ),
+    Error,
+> {
+    use crate::cutover::ledger::Inputs;
+    let m = Manifest::read(dir).map_err(|e| refused(e.to_string()))?;
+    if m.inputs.mapping != Inputs::mapping_fingerprint(mapping) {
+        return Err(refused(format!(
+            "the manifest in {} was written with another mapping than {}",
+            dir.display(),
+            mapping_path.display()
+        )));
+    }
+    let control = crate::connect::target(target_url).await?;
+    let target_tables = crate::schema::pg::introspect(&control, &m.target_schema).await?;
+    if m.inputs.target_schema != Inputs::target_fingerprint(&target_tables) {
+        return Err(refused(format!(
+            "the target schema differs from the one the export in {} was converted for",
+            dir.display()
+        )));
+    }
+    check_files(dir, &m)?;
+    Ok((m, control, target_tables))
+}
+
+/// The target tables the export loads, in its order.
+pub fn loaded<'a>(
+    m: &Manifest,
+    target: &'a [crate::schema::TargetTable],
+) -> Result<Vec<&'a crate::schema::TargetTable>, Error> {
+    m.tables
+        .iter()
+        .map(|t| {
+            target
+                .iter()
+                .find(|x| &x.name == t)
+                .ok_or_else(|| refused(format!("the target has no table {t}")))
+        })
+        .collect()
+}
+
+/// The interrupted import to continue (`resume`), or none for a new one: a ledger of another kind of run, of
+/// another export or of a completed run refuses, naming the way on.
+pub async fn previous(
+    control: &tokio_postgres::Client,
+    m: &Manifest,
+    resume: bool,
+) -> Result<Option<crate::cutover::ledger::Run>, Error> {
+    use crate::cutover::ledger;
+    let previous = ledger::read_run(control).await?;
+    if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
+        return Err(super::session::completed_refusal(run));
+    }
+    match (&previous, resume) {
+        (Some(_), false) => Err(Error::Refused(format!(
+            "the target holds the ledger of an interrupted run (schema {}); continue it with \
+             `pgconverge import --resume`, or return the target to its state before it with `pgconverge reset --yes`",
+            ledger::LEDGER_SCHEMA
+        ))),
+        (None, true) => Err(super::session::nothing_to_resume(control).await?),
+        (Some(run), true) if run.command != "import" => Err(Error::Refused(format!(
+            "the interrupted run in this target was started by `pgconverge {}`; continue it with that command \
+             and --resume, or return the target to its state before it with `pgconverge reset --yes`",
+            run.command
+        ))),
+        (Some(run), true) if run.inputs != m.inputs => Err(Error::Refused(
+            "cannot resume: the interrupted run loaded another export; return the target to its state before it \
+             with `pgconverge reset --yes` first"
+                .into(),
+        )),
+        _ => Ok(previous),
+    }
+}
+
+/// The ledger record of a new import of `m`.
+pub fn new_run(m: &Manifest) -> crate::cutover::ledger::Run {
+    let mut run = crate::cutover::ledger::Run::new(
+        m.inputs.clone(),
+        m.snapshot.clone(),
+        Default::default(),
+        &Default::default(),
+    );
+    run.command = "import".into();
+    run.target_schema = m.target_schema.clone();
+    run.tables = m.tables.clone();
+    run
+}
+
+/// One job per CSV file of `m` in `dir` not yet loaded (`done`: by source table and chunk).
+pub fn jobs(
+    m: &Manifest,
+    dir: &Path,
+    done: &std::collections::HashMap<(String, u32), u64>,
+) -> Vec<Arc<FileWork>> {
+    m.csv_files()
+        .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
+        .map(|f| Arc::new(FileWork::new(dir, &m.target_schema, f)))
+        .collect()
+}
