@@ -117,8 +117,9 @@ async fn redirected_output_has_no_escape_codes_and_names_the_phases() {
     assert!(stdout.contains("Migrated "), "{stdout}");
 }
 
-/// A DBA sees whose sessions these are: every target session of a running migrate carries the application_name
-/// `pgconverge/migrate` in `pg_stat_activity`, and an application_name the connection string sets wins.
+/// A DBA sees whose sessions these are: every target session of a running migrate (the role it connects as; the
+/// test's own sessions use another) carries the application_name `pgconverge/migrate` in `pg_stat_activity`, and an
+/// application_name the connection string sets wins.
 #[tokio::test]
 async fn the_target_sessions_are_named_after_the_command() {
     let dbs = common::TestDbs::new(App::Kratos).await;
@@ -134,7 +135,7 @@ async fn the_target_sessions_are_named_after_the_command() {
                 &pg,
                 &format!(
                     "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = '{db}' \
-                     AND pid <> pg_backend_pid() ORDER BY 1"
+                     AND usename = 'pgc_owner' ORDER BY 1"
                 ),
             )
             .await
