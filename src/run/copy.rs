@@ -81,12 +81,7 @@ pub async fn copy(
         let readers = work::readers(c.tuning, snapshot);
         let mut sinks = Vec::with_capacity(c.tuning.writers.max(1));
         for _ in 0..c.tuning.writers.max(1) {
-            let copy = CopySink::connect(
-                c.target_url,
-                ledger::LEDGER_SCHEMA,
-                c.tuning.toast_compression,
-            )
-            .await?;
+            let copy = copy_sink(c.target_url, c.tuning).await?;
             let digests = c.keep_digests.then(|| Digests::new(digests.clone()));
             sinks.push(Tally(
                 Tee(Tee(c.kept.files(), copy), digests),
@@ -153,6 +148,11 @@ pub async fn copy(
         checks,
         digests,
     })
+}
+
+/// One writer's COPY session, recording its chunks in the ledger, with the tuning's TOAST compression.
+async fn copy_sink(target_url: &str, tuning: &Tuning) -> Result<CopySink, Error> {
+    Ok(CopySink::connect(target_url, ledger::LEDGER_SCHEMA, tuning.toast_compression).await?)
 }
 
 /// What the load's end shares between `migrate` and `import`: the early finish beside it, then the finish.
@@ -241,12 +241,7 @@ pub async fn copy_files(
         let readers: Vec<FileReader> = (0..c.tuning.readers.max(1)).map(|_| FileReader).collect();
         let mut sinks = Vec::new();
         for _ in 0..c.tuning.writers.max(1) {
-            let copy = CopySink::connect(
-                c.target_url,
-                ledger::LEDGER_SCHEMA,
-                c.tuning.toast_compression,
-            )
-            .await?;
+            let copy = copy_sink(c.target_url, c.tuning).await?;
             sinks.push(Tally(copy, committed.clone()));
         }
         let engine = pipeline::Settings {
