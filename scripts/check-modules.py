@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Checks the module structure of src/: no import cycle between files, no command importing another command (the
 shared phases live in the run layer, src/run/), tasks/channels only in the pipeline, main.rs at most 120 lines and
-no file under src/ over 800 lines.
+no file under src/ over 800 lines, and every write to the target counted as a durable step.
 
 Every `.rs` file under src/ is a module (`mod.rs` is its directory's module). An edge A -> B means A names an item
 of B: `crate::b::...` (with brace groups), `super::...`, or a child module declared in A (`ledger::X` after
 `mod ledger;`). `#[cfg(test)]` modules in their own `tests.rs` files are left out. A cycle fails the check, as
 does `mpsc`, `JoinSet` or `spawn` anywhere but in src/pipeline/ and src/main.rs (the runtime setup).
+
+Durable steps (the crash tests stop the process after each): `execute`, `batch_execute` and `commit` run only in
+src/durable.rs (which counts each commit), on a transaction named `tx` (committed through `durable::commit`), or
+in src/source/ (the source is only ever read); `fs::rename` runs only in src/util/fsio.rs (which counts each).
 
     python3 scripts/check-modules.py            # check; prints the cycles or offending lines, exits 1 if any
     python3 scripts/check-modules.py --graph    # also print every module and what it imports
@@ -17,6 +21,8 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 ALLOWED_TASKS = ("pipeline/", "main.rs")
+ALLOWED_STATEMENTS = ("durable.rs", "source/")
+ALLOWED_RENAMES = ("util/fsio.rs",)
 MAX_MAIN_LINES = 120
 MAX_FILE_LINES = 800
 
@@ -171,6 +177,22 @@ def main():
             if re.search(r"\b(mpsc|JoinSet|spawn)\b", line):
                 bad = True
                 print(f"src/{rel}:{i}: tasks and channels belong in src/pipeline/: {line.strip()}")
+    for rel, text in sorted(files.items()):
+        for m in re.finditer(r"\.\s*(batch_execute|execute|commit(?=\s*\(\s*\)))\s*\(", text):
+            receiver = re.search(r"([A-Za-z_][A-Za-z0-9_.]*)\s*$", text[: m.start()])
+            if rel.startswith(ALLOWED_STATEMENTS) or (receiver and receiver.group(1) == "tx"):
+                continue
+            bad = True
+            i = text.count("\n", 0, m.start()) + 1
+            print(
+                f"src/{rel}:{i}: `{m.group(1)}` outside src/durable.rs: every write to the target goes through "
+                "crate::durable (one counted step per commit) or a transaction `tx` committed by durable::commit"
+            )
+        for m in re.finditer(r"\bfs::rename\b", text):
+            if not rel.startswith(ALLOWED_RENAMES):
+                bad = True
+                i = text.count("\n", 0, m.start()) + 1
+                print(f"src/{rel}:{i}: rename outside src/util/fsio.rs: publish files through fsio (a counted step)")
     for m in sorted(edges):
         if len(m) == 2 and m[0] == "commands":
             for t in sorted(edges[m]):
@@ -186,7 +208,7 @@ def main():
         sys.exit(1)
     print(
         f"{len(modules)} modules, {sum(len(e) for e in edges.values())} imports, no cycle; no command imports another; "
-        f"tasks and channels only in the pipeline; main.rs {lengths['main.rs']} lines, the longest file "
+        f"tasks and channels only in the pipeline; every target write a durable step; main.rs {lengths['main.rs']} lines, the longest file "
         f"{max(lengths.values())} lines."
     )
 

@@ -140,10 +140,12 @@ async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
 pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
     let client = pg_connect(url).await?;
-    client
-        .batch_execute("SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'")
-        .await
-        .map_err(refused)?;
+    crate::durable::session(
+        &client,
+        "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'",
+    )
+    .await
+    .map_err(refused)?;
     Ok(client)
 }
 

@@ -12,6 +12,11 @@
 //!
 //! With `PGCONVERGE_FAIL_AT=<step>` that step fails as if its connection had been refused. Steps: `load-checks`
 //! (asking the source the mapping's checks while `migrate` loads).
+//!
+//! Durable steps (`crate::durable` and `util::fsio` call [`durable_step`] after each commit, rename or synced
+//! append): with `PGCONVERGE_CRASH_AT=<n>` the process kills itself with SIGKILL right after the n-th, as `kill -9`
+//! would (`PGCONVERGE_CRASH_SIGNAL=INT` or `TERM`: sends itself that signal instead and goes on); with `PGCONVERGE_TRACE_STEPS=1` each step is announced on stderr (`pgconverge: durable step <n>:
+//! <name>`), so a test learns how many a run takes.
 
 /// Pauses at the point `name()` names when the test asked for it; `name` is only called in test builds.
 #[cfg(feature = "test-hooks")]
@@ -48,3 +53,41 @@ pub fn fails(name: &str) -> bool {
 pub fn fails(_name: &str) -> bool {
     false
 }
+
+/// Counts a step that changed durable state, right after it did; see the module's documentation.
+#[cfg(feature = "test-hooks")]
+pub fn durable_step(name: impl FnOnce() -> String) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let crash_at = std::env::var("PGCONVERGE_CRASH_AT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok());
+    let trace = std::env::var_os("PGCONVERGE_TRACE_STEPS").is_some();
+    if crash_at.is_none() && !trace {
+        return;
+    }
+    let n = DONE.fetch_add(1, Ordering::SeqCst) + 1;
+    let name = name();
+    if trace {
+        eprintln!("pgconverge: durable step {n}: {name}");
+    }
+    if crash_at == Some(n) {
+        let signal = match std::env::var("PGCONVERGE_CRASH_SIGNAL").as_deref() {
+            Ok("INT") => libc::SIGINT,
+            Ok("TERM") => libc::SIGTERM,
+            _ => libc::SIGKILL,
+        };
+        eprintln!("pgconverge: crashing after durable step {n} (signal {signal}): {name}");
+        // SAFETY: getpid and kill are async-signal-safe libc calls taking plain integers; no Rust memory is
+        // involved. SIGKILL ends the process before the next line runs; SIGINT and SIGTERM reach the run's
+        // handler (or end the process where none listens), as an operator's Ctrl-C or a service stop would.
+        unsafe {
+            libc::kill(libc::getpid(), signal);
+        }
+    }
+}
+
+/// Release builds: steps are not counted.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn durable_step(_name: impl FnOnce() -> String) {}

@@ -195,20 +195,24 @@ pub struct Journal {
     pub chunks: std::collections::BTreeMap<(String, u32), ChunkRecord>,
 }
 
-fn append(file: &mut std::fs::File, line: &JournalLine) -> std::io::Result<()> {
-    use std::io::Write as _;
+fn line(line: &JournalLine) -> Vec<u8> {
     let mut text = serde_json::to_vec(line).expect("a journal line serializes");
     text.push(b'\n');
-    file.write_all(&text)?;
-    file.sync_data()
+    text
 }
 
 impl Journal {
-    /// Starts the journal of a new export in `dir`.
+    /// Starts the journal of a new export in `dir`: its first line (the run) is written under a temporary name and
+    /// renamed into place, so a journal never exists without the run it belongs to.
     pub fn create(dir: &Path, run: &Run) -> std::io::Result<Journal> {
-        let mut file = std::fs::File::create(dir.join(JOURNAL))?;
-        append(&mut file, &JournalLine::Run(Box::new(run.clone())))?;
-        crate::util::fsio::sync_dir(dir)?;
+        let path = dir.join(JOURNAL);
+        let first = line(&JournalLine::Run(Box::new(run.clone())));
+        crate::util::fsio::write_atomically(
+            &dir.join(format!(".{JOURNAL}.partial")),
+            &path,
+            &first,
+        )?;
+        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         Ok(Journal {
             file,
             chunks: Default::default(),
@@ -256,7 +260,10 @@ impl Journal {
 
     /// Records a chunk whose files were published.
     pub fn record(&mut self, c: ChunkRecord) -> std::io::Result<()> {
-        append(&mut self.file, &JournalLine::Chunk(c.clone()))?;
+        use std::io::Write as _;
+        self.file.write_all(&line(&JournalLine::Chunk(c.clone())))?;
+        self.file.sync_data()?;
+        crate::hooks::durable_step(|| format!("journal records {}#{}", c.table, c.chunk));
         self.chunks.insert((c.table.clone(), c.chunk), c);
         Ok(())
     }

@@ -144,7 +144,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         checks: copied.checks.clone().unwrap_or_default(),
     })?;
     if keep_digests {
-        load::store_digests(&s.control, &copied.digests).await;
+        load::store_digests(&mut s.control, &copied.digests).await;
     }
     let times = (started, prepared, copied.load_done);
     let mut report = report(mapping, settings, &s, &done, &copied.results, times);

@@ -75,9 +75,8 @@ pub async fn finish(
         }
     }
     if !add.is_empty() {
-        control
-            // Several statements in one simple query run as one transaction, rolled back whole on an error.
-            .batch_execute(&add)
+        // Several statements in one simple query run as one transaction, rolled back whole on an error.
+        crate::durable::batch(control, &add, || "foreign keys re-created NOT VALID".into())
             .await
             .map_err(pg("re-creating the foreign keys NOT VALID"))?;
     }
@@ -85,16 +84,17 @@ pub async fn finish(
         for c in &t.columns {
             if let Some(seq) = &c.owned_sequence {
                 let col = pg_ident(&c.name);
-                control
-                    .execute(
-                        &format!(
-                            "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
-                            pg_qualified(schema, &t.name)
-                        ),
-                        &[seq],
-                    )
-                    .await
-                    .map_err(pg(format!("setting sequence {seq}")))?;
+                crate::durable::execute(
+                    control,
+                    &format!(
+                        "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
+                        pg_qualified(schema, &t.name)
+                    ),
+                    &[seq],
+                    || format!("sequence {seq} set"),
+                )
+                .await
+                .map_err(pg(format!("setting sequence {seq}")))?;
             }
         }
     }
@@ -390,7 +390,7 @@ impl<'a> Step<'a> {
                         pg_ident(&fk.name),
                     ),
                 };
-                match client.batch_execute(&sql).await {
+                match crate::durable::batch(client, &sql, || self.to_string()).await {
                     Ok(()) => Ok(()),
                     Err(e)
                         if e.code()
@@ -412,10 +412,11 @@ impl<'a> Step<'a> {
             }
             Step::Vacuum(t) => {
                 let table = pg_qualified(schema, t);
-                client
-                    .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
-                    .await
-                    .map_err(pg(format!("vacuuming and analyzing {t}")))?;
+                crate::durable::maintenance(client, &format!("VACUUM (ANALYZE) {table}"), || {
+                    self.to_string()
+                })
+                .await
+                .map_err(pg(format!("vacuuming and analyzing {t}")))?;
                 // Nothing writes rows while the finish runs: the count stands for the completed run.
                 let n: i64 = client
                     .query_one(&format!("SELECT count(*) FROM {table}"), &[])

@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::error::{pg, TargetError};
 use crate::chunk::{ChunkRange, SnapshotInfo};
+use crate::durable;
 use crate::mapping::Mapping;
 use crate::schema::{SourceTable, TargetTable};
 use crate::util::hash::fnv;
@@ -203,8 +204,9 @@ pub const COMPLETED: &str = "completed";
 /// transaction; the record travels as a literal because such a message takes no parameters).
 pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError> {
     let record = serde_json::to_string(run).expect("the run record serializes");
-    client
-        .batch_execute(&format!(
+    durable::batch(
+        client,
+        &format!(
             "CREATE SCHEMA {s};
              CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
                record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
@@ -217,9 +219,11 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
              INSERT INTO {s}.run (state, record) VALUES ('preparing', {record}::jsonb);",
             s = pg_ident(LEDGER_SCHEMA),
             record = pg_string(&record),
-        ))
-        .await
-        .map_err(pg("creating the ledger"))
+        ),
+        || "ledger created, run recorded (preparing)".into(),
+    )
+    .await
+    .map_err(pg("creating the ledger"))
 }
 
 /// Whether the target holds a ledger schema that records no run: what a run killed between creating the schema
@@ -252,10 +256,13 @@ pub async fn is_empty_ledger(client: &Client) -> Result<bool, TargetError> {
 
 /// Removes a ledger that records no run ([`is_empty_ledger`]).
 pub async fn drop_empty_ledger(client: &Client) -> Result<(), TargetError> {
-    client
-        .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg_ident(LEDGER_SCHEMA)))
-        .await
-        .map_err(pg("removing the empty ledger"))
+    durable::batch(
+        client,
+        &format!("DROP SCHEMA {} CASCADE", pg_ident(LEDGER_SCHEMA)),
+        || "empty ledger removed".into(),
+    )
+    .await
+    .map_err(pg("removing the empty ledger"))
 }
 
 /// Why a run does not start (or resume) on a target holding an empty ledger, and the way on.
@@ -325,14 +332,16 @@ pub async fn loaded_chunks(
         .collect())
 }
 
+/// Records that the run reached `state`.
 pub async fn set_state(client: &Client, state: &str) -> Result<(), TargetError> {
-    client
-        .execute(
-            &format!("UPDATE {}.run SET state = $1", pg_ident(LEDGER_SCHEMA)),
-            &[&state],
-        )
-        .await
-        .map_err(pg("updating the ledger"))?;
+    durable::execute(
+        client,
+        &format!("UPDATE {}.run SET state = $1", pg_ident(LEDGER_SCHEMA)),
+        &[&state],
+        || format!("run state {state}"),
+    )
+    .await
+    .map_err(pg("updating the ledger"))?;
     Ok(())
 }
 
@@ -360,33 +369,42 @@ pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(
     )
     .await
     .map_err(pg("keeping the row counts of the completed run"))?;
-    tx.commit().await.map_err(pg("completing the ledger"))
+    durable::commit(tx, || format!("run {COMPLETED}"))
+        .await
+        .map_err(pg("completing the ledger"))
 }
 
 /// Keeps the canonical digests of the rows a completed run sent (`canonical::encode_buckets` text by source
-/// table), so that a later `verify` against an unchanged source reads only the target.
+/// table), so that a later `verify` against an unchanged source reads only the target. One transaction: a later
+/// `verify` finds every table's digest or none.
 pub async fn store_digests(
-    client: &Client,
+    client: &mut Client,
     digests: &[(String, String)],
 ) -> Result<(), TargetError> {
     let l = pg_ident(LEDGER_SCHEMA);
-    client
-        .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {l}.digest (table_name text PRIMARY KEY, buckets text NOT NULL);
-             DELETE FROM {l}.digest;"
-        ))
+    let (tables, buckets): (Vec<&str>, Vec<&str>) = digests
+        .iter()
+        .map(|(t, b)| (t.as_str(), b.as_str()))
+        .unzip();
+    let tx = client
+        .transaction()
         .await
         .map_err(pg("keeping the load digests"))?;
-    for (table, buckets) in digests {
-        client
-            .execute(
-                &format!("INSERT INTO {l}.digest VALUES ($1, $2)"),
-                &[table, buckets],
-            )
-            .await
-            .map_err(pg("keeping the load digests"))?;
-    }
-    Ok(())
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {l}.digest (table_name text PRIMARY KEY, buckets text NOT NULL);
+         DELETE FROM {l}.digest;"
+    ))
+    .await
+    .map_err(pg("keeping the load digests"))?;
+    tx.execute(
+        &format!("INSERT INTO {l}.digest SELECT * FROM unnest($1::text[], $2::text[])"),
+        &[&tables, &buckets],
+    )
+    .await
+    .map_err(pg("keeping the load digests"))?;
+    durable::commit(tx, || "load digests kept".into())
+        .await
+        .map_err(pg("keeping the load digests"))
 }
 
 /// The digests [`store_digests`] kept, if any.
@@ -454,11 +472,11 @@ pub async fn changed_since_completed(
 
 /// Drops the ledger (a completed run accepted with `reset --keep-data`).
 pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            pg_ident(LEDGER_SCHEMA)
-        ))
-        .await
-        .map_err(pg("dropping the ledger"))
+    durable::batch(
+        client,
+        &format!("DROP SCHEMA IF EXISTS {} CASCADE", pg_ident(LEDGER_SCHEMA)),
+        || "ledger dropped (data kept)".into(),
+    )
+    .await
+    .map_err(pg("dropping the ledger"))
 }

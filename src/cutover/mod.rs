@@ -150,7 +150,11 @@ pub async fn prepare(
                 .map_err(pg(format!("deleting seeded rows of {}", t.name)))?;
         }
     }
-    tx.commit().await.map_err(pg("preparing the target"))?;
+    crate::durable::commit(tx, || {
+        "target prepared: keys dropped and recorded, seeded rows saved and deleted (loading)".into()
+    })
+    .await
+    .map_err(pg("preparing the target"))?;
     Ok(fks)
 }
 
@@ -301,5 +305,7 @@ pub async fn restore(
     tx.batch_execute(&format!("DROP SCHEMA {l} CASCADE"))
         .await
         .map_err(pg("dropping the ledger"))?;
-    tx.commit().await.map_err(pg("restoring the target"))
+    crate::durable::commit(tx, || "target restored, ledger dropped".into())
+        .await
+        .map_err(pg("restoring the target"))
 }

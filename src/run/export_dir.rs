@@ -55,7 +55,9 @@ pub fn prepare_dir(dir: &Path, replace: bool, flag: Option<&str>) -> Result<(), 
 pub fn reopen(dir: &Path) -> Result<(Run, Journal), Error> {
     if dir.join(manifest::FILE).exists() {
         return Err(Error::Refused(format!(
-            "{} holds a complete export (its manifest is written): nothing to resume",
+            "{} holds a complete export (its manifest is written): nothing to resume; load it with `pgconverge \
+             import --from {}`, or export again into it with --replace",
+            dir.display(),
             dir.display()
         )));
     }
@@ -236,7 +238,8 @@ pub fn write_manifest(
         checks: about.checks,
     };
     m.write(dir).map_err(|e| Error::Usage(e.to_string()))?;
-    std::fs::remove_file(dir.join(manifest::JOURNAL)).ok();
+    // The manifest is the export's truth from here on; a journal left beside it by a crash is ignored.
+    crate::util::fsio::remove(&dir.join(manifest::JOURNAL)).ok();
     Ok(m)
 }
 

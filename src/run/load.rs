@@ -266,7 +266,7 @@ pub async fn skip_loaded(
 /// Keeps the digests of every row a completed run sent with its baseline, so a later `verify` against an unchanged
 /// source reads only the target. Losing them costs only that shortcut: a failure is a warning.
 pub async fn store_digests(
-    control: &tokio_postgres::Client,
+    control: &mut tokio_postgres::Client,
     digests: &HashMap<String, crate::canonical::Buckets>,
 ) {
     let stored: Vec<(String, String)> = digests

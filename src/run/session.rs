@@ -430,7 +430,11 @@ pub async fn nothing_to_resume(control: &tokio_postgres::Client) -> Result<Error
     Ok(Error::Refused(
         match ledger::is_empty_ledger(control).await? {
             true => ledger::empty_ledger_message(),
-            false => "there is no interrupted run to resume in this target".into(),
+            false => format!(
+                "there is no interrupted run to resume in this target (no ledger, schema {}): nothing was \
+                 changed by an earlier run; start one with the same command without --resume",
+                crate::cutover::LEDGER_SCHEMA
+            ),
         },
     ))
 }

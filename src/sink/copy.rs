@@ -83,7 +83,7 @@ async fn toast_compression(
         return Ok(());
     };
     let sql = format!("SET default_toast_compression = '{method}'");
-    match client.batch_execute(&sql).await {
+    match crate::durable::session(client, &sql).await {
         Ok(()) => Ok(()),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
@@ -169,7 +169,7 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
 
     async fn begin(&mut self, work: &W) -> Result<(), SinkError> {
         self.open = None;
-        if let Err(e) = self.client.batch_execute("BEGIN").await {
+        if let Err(e) = crate::durable::begin(&self.client).await {
             return Err(self.fail(work, "BEGIN", e));
         }
         let mut copy = match self.client.copy_in::<_, Bytes>(work.copy_sql()).await {
@@ -245,10 +245,11 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
             &(rows as i64),
             &(bytes as i64),
         ];
-        if let Err(e) = self.client.execute(&sql, &params).await {
+        if let Err(e) = crate::durable::in_block(&self.client, &sql, &params).await {
             return Err(self.fail(work, "ledger insert", e));
         }
-        if let Err(e) = self.client.batch_execute("COMMIT").await {
+        let step = || format!("chunk {}#{} committed", work.table(), work.chunk());
+        if let Err(e) = crate::durable::commit_block(&self.client, step).await {
             return Err(self.fail(work, "COMMIT", e));
         }
         self.open = None;
@@ -258,7 +259,7 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
     async fn abort(&mut self) {
         // Dropping an unfinished COPY stream makes the server fail the COPY; the transaction then rolls back.
         if self.open.take().is_some() {
-            let _ = self.client.batch_execute("ROLLBACK").await;
+            let _ = crate::durable::rollback_block(&self.client).await;
         }
     }
 

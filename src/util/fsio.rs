@@ -15,7 +15,17 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Moves a finished, synced temporary file to its final name durably.
 pub fn publish(tmp: &Path, path: &Path) -> std::io::Result<()> {
     std::fs::rename(tmp, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    crate::hooks::durable_step(|| format!("published {}", path.display()));
+    Ok(())
+}
+
+/// Removes a file durably (the directory synced): one step.
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    crate::hooks::durable_step(|| format!("removed {}", path.display()));
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through `tmp`.
