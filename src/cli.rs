@@ -107,6 +107,13 @@ Exit 0 when everything matches, 6 when anything differs (each difference named b
         after_help = "Examples:\n  pgconverge reset --mapping mappings/alkemio.toml         (prints what it would do)\n  pgconverge reset --mapping mappings/alkemio.toml --yes\n  pgconverge reset --mapping mappings/alkemio.toml --keep-data --yes   (accept a completed run: the baseline goes, the data stays)"
     )]
     Reset(ResetArgs),
+    /// Show the run the target's ledger records, from any shell, during a run or after one: command and state,
+    /// whether a pgconverge session is connected now, chunks and rows committed, rate and time left, foreign keys
+    /// dropped, the last error and the command to run next. Only reads.
+    #[command(
+        after_help = "Examples:\n  pgconverge status --mapping mappings/alkemio.toml\n  pgconverge status --mapping mappings/alkemio.toml --json"
+    )]
+    Status(StatusArgs),
 }
 
 /// Where the data comes from and goes to. Passwords in URLs are never printed.
@@ -349,6 +356,19 @@ pub struct ResetArgs {
     /// After a completed run: accept it, drop its ledger (the baseline reset restores) and keep the data.
     #[arg(long, conflicts_with = "force")]
     pub keep_data: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Target URL, postgres://user:pass@host:port/database.
+    #[arg(long, env = "PGCONVERGE_TARGET", hide_env_values = true)]
+    pub target: String,
+    /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
+    #[arg(long)]
+    pub mapping: std::path::PathBuf,
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

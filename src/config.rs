@@ -262,6 +262,14 @@ pub struct ResetSettings {
     pub keep_data: bool,
 }
 
+/// `pgconverge status`.
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub target: String,
+    pub mapping: PathBuf,
+    pub json: bool,
+}
+
 /// One command with its settings.
 #[derive(Debug, Clone)]
 pub enum Invocation {
@@ -272,6 +280,7 @@ pub enum Invocation {
     Import(ImportSettings),
     Verify(VerifySettings),
     Reset(ResetSettings),
+    Status(StatusSettings),
 }
 
 impl Invocation {
@@ -284,7 +293,7 @@ impl Invocation {
             Invocation::Export(s) => (&s.report, &None),
             Invocation::Import(s) => (&s.report, &s.checklist),
             Invocation::Verify(s) => (&s.report, &s.checklist),
-            Invocation::Reset(_) => (&None, &None),
+            Invocation::Reset(_) | Invocation::Status(_) => (&None, &None),
         };
         report
             .iter()
@@ -303,6 +312,7 @@ impl Invocation {
             Invocation::Import(_) => "import",
             Invocation::Verify(_) => "verify",
             Invocation::Reset(_) => "reset",
+            Invocation::Status(_) => "status",
         }
     }
 
@@ -318,6 +328,7 @@ impl Invocation {
             Invocation::Verify(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Import(s) => (None, &s.target),
             Invocation::Reset(s) => (None, &s.target),
+            Invocation::Status(s) => (None, &s.target),
         };
         if let Some(source) = source {
             check_form("source", source)?;
@@ -416,6 +427,11 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             yes: a.yes,
             force: a.force,
             keep_data: a.keep_data,
+        }),
+        Command::Status(a) => Invocation::Status(StatusSettings {
+            target: a.target,
+            mapping: a.mapping,
+            json: a.json,
         }),
     }
 }

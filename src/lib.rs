@@ -4,7 +4,7 @@
 //! and no command importing another; docs/architecture.md draws them):
 //! - `cli` (flags as typed), `config` (every default and policy: flags + cores -> each command's settings),
 //!   `exit` (the exit codes), `logging`.
-//! - `commands`: the seven commands, each a short sequence of the run layer's phases; `commands::run` dispatches.
+//! - `commands`: the eight commands, each a short sequence of the run layer's phases; `commands::run` dispatches.
 //! - `run`: the phases (session, jobs, target-only keys, encode, load and finish, export directories, answers,
 //!   verification, output); `error`: the run-level error wrapping each layer's typed error.
 //! - `pipeline`: the engine, the only module with tasks, channels and cancellation; generic over sources,

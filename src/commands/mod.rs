@@ -1,4 +1,4 @@
-//! The commands: each is a short sequence of the run layer's phases (`run`) behind the settings `config` made
+//! The commands (plan, migrate, check, export, import, verify, reset, status): each is a short sequence of the run layer's phases (`run`) behind the settings `config` made
 //! from its flags. No command imports another; `run` dispatches one invocation to its command.
 
 pub mod check;
@@ -7,6 +7,7 @@ pub mod import;
 pub mod migrate;
 pub mod plan;
 pub mod reset;
+pub mod status;
 pub mod verify;
 
 use crate::config::Invocation;
@@ -34,5 +35,6 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
         Invocation::Import(s) => import::command(&s).await.map(|_| Exit::Success),
         Invocation::Verify(s) => verify::command(&s).await.map(|_| Exit::Success),
         Invocation::Reset(s) => reset::command(&s).await.map(|_| Exit::Success),
+        Invocation::Status(s) => status::command(&s).await.map(|_| Exit::Success),
     }
 }

@@ -210,7 +210,7 @@ pub async fn create_ledger(client: &Client, run: &Run) -> Result<(), TargetError
             "CREATE SCHEMA {s};
              CREATE TABLE {s}.run (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), state text NOT NULL,
                record jsonb NOT NULL, dropped_fks jsonb NOT NULL DEFAULT '[]',
-               started_at timestamptz NOT NULL DEFAULT now());
+               started_at timestamptz NOT NULL DEFAULT now(), last_error jsonb);
              CREATE TABLE {s}.saved (table_name text PRIMARY KEY, copy text NOT NULL, rows bigint NOT NULL);
              CREATE TABLE {s}.sequence (name text PRIMARY KEY, last_value bigint NOT NULL, is_called boolean NOT NULL);
              CREATE TABLE {s}.chunk (table_name text NOT NULL, chunk int NOT NULL, rows bigint NOT NULL,
@@ -359,7 +359,8 @@ pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(
         "CREATE TABLE IF NOT EXISTS {l}.completed (table_name text PRIMARY KEY, rows bigint NOT NULL);
          DELETE FROM {l}.completed;
          DROP TABLE IF EXISTS {l}.chunk;
-         UPDATE {l}.run SET state = '{COMPLETED}';"
+         ALTER TABLE {l}.run ADD COLUMN IF NOT EXISTS last_error jsonb;
+         UPDATE {l}.run SET state = '{COMPLETED}', last_error = NULL;"
     ))
     .await
     .map_err(pg("completing the ledger"))?;
@@ -468,6 +469,117 @@ pub async fn changed_since_completed(
         }
     }
     Ok(changed)
+}
+
+/// Records why the run stopped (its exit code and message), for `pgconverge status` to show from any shell: one
+/// step. A ledger made by an earlier version gets the column first.
+pub async fn record_error(client: &Client, exit: u8, message: &str) -> Result<(), TargetError> {
+    let l = pg_ident(LEDGER_SCHEMA);
+    let error = serde_json::json!({ "exit": exit, "message": message }).to_string();
+    durable::batch(
+        client,
+        &format!(
+            "ALTER TABLE {l}.run ADD COLUMN IF NOT EXISTS last_error jsonb;
+             UPDATE {l}.run SET last_error = {}::jsonb || jsonb_build_object('at', now());",
+            pg_string(&error)
+        ),
+        || format!("run error recorded (exit {exit})"),
+    )
+    .await
+    .map_err(pg("recording the error in the ledger"))
+}
+
+/// What the ledger tells about a run's progress, for `pgconverge status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub started_at: String,
+    pub seconds_since_start: f64,
+    /// Chunks committed so far (none once completed: the chunk records go then).
+    pub chunks_done: u64,
+    pub rows_done: u64,
+    pub bytes_done: u64,
+    /// Seconds from the first to the last chunk committed, and since the last one.
+    pub loading_seconds: f64,
+    pub seconds_since_last_chunk: Option<f64>,
+    /// Rows the completed run loaded, by table (from its baseline).
+    pub completed_rows: Vec<(String, i64)>,
+    /// The exit code and message of the last failure recorded, and when.
+    pub last_error: Option<serde_json::Value>,
+}
+
+/// Reads [`Progress`] for the run the ledger records (`run` comes from [`read_run`]).
+pub async fn progress(client: &Client, run: &Run) -> Result<Progress, TargetError> {
+    let l = pg_ident(LEDGER_SCHEMA);
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
+                        extract(epoch FROM clock_timestamp() - started_at)::float8,
+                        (to_jsonb(r) -> 'last_error')::text
+                 FROM {l}.run r"
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    let last: Option<String> = row.get(2);
+    let mut p = Progress {
+        started_at: row.get(0),
+        seconds_since_start: row.get(1),
+        last_error: last
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .filter(|v: &serde_json::Value| !v.is_null()),
+        ..Default::default()
+    };
+    if run.is_completed() {
+        p.completed_rows = client
+            .query(
+                &format!("SELECT table_name, rows FROM {l}.completed ORDER BY 1"),
+                &[],
+            )
+            .await
+            .map_err(pg("reading the ledger"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        return Ok(p);
+    }
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(rows), 0)::bigint, coalesce(sum(bytes), 0)::bigint,
+                        coalesce(extract(epoch FROM max(loaded_at) - min(loaded_at)), 0)::float8,
+                        extract(epoch FROM clock_timestamp() - max(loaded_at))::float8
+                 FROM {l}.chunk"
+            ),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    p.chunks_done = row.get::<_, i64>(0) as u64;
+    p.rows_done = row.get::<_, i64>(1) as u64;
+    p.bytes_done = row.get::<_, i64>(2) as u64;
+    p.loading_seconds = row.get(3);
+    p.seconds_since_last_chunk = row.get(4);
+    Ok(p)
+}
+
+/// The `application_name` of every session connected to this database by a pgconverge command (`pgconverge/<command>`):
+/// whether a run is going on right now.
+pub async fn running_sessions(client: &Client) -> Result<Vec<String>, TargetError> {
+    Ok(client
+        .query(
+            "SELECT application_name FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND application_name LIKE 'pgconverge/%' AND application_name <> 'pgconverge/status'
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(pg("reading pg_stat_activity"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// Drops the ledger (a completed run accepted with `reset --keep-data`).

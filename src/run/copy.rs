@@ -205,7 +205,10 @@ async fn load_and_finish<T>(
     match pipeline::until_interrupted(work).await {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(after_failure(control, t.target_url, e).await),
-        None => Err(Error::Interrupted),
+        None => {
+            super::load::record_error(control, &Error::Interrupted).await;
+            Err(Error::Interrupted)
+        }
     }
 }
 

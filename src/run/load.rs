@@ -213,10 +213,14 @@ pub async fn after_failure(
     e: Error,
 ) -> Error {
     if e.is_connection_loss() {
-        return Error::Lost(Box::new(e));
+        let e = Error::Lost(Box::new(e));
+        record_error(control, &e).await;
+        return e;
     }
     if !e.is_data_violation() {
-        return Error::Stopped(Box::new(e));
+        let e = Error::Stopped(Box::new(e));
+        record_error(control, &e).await;
+        return e;
     }
     let restored = async {
         if control.is_closed() {
@@ -234,6 +238,17 @@ pub async fn after_failure(
             cause: Box::new(e),
             restore: Box::new(r),
         },
+    }
+}
+
+/// Records why the run stopped in its ledger, for `pgconverge status`; a connection already lost records
+/// nothing (the run's message says it all), and a failure to record is only a warning.
+pub async fn record_error(control: &tokio_postgres::Client, e: &Error) {
+    if control.is_closed() {
+        return;
+    }
+    if let Err(r) = ledger::record_error(control, e.exit_code(), &e.to_string()).await {
+        tracing::warn!(error = %r, "Could not record the error in the ledger for `pgconverge status`.");
     }
 }
 
