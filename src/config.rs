@@ -302,6 +302,39 @@ impl Invocation {
             .collect()
     }
 
+    /// Where the command writes its report (`--report`), if asked.
+    pub fn report(&self) -> Option<&std::path::Path> {
+        match self {
+            Invocation::Plan(s) => s.report.as_deref(),
+            Invocation::Migrate(s) => s.report.as_deref(),
+            Invocation::Check(s) => s.report.as_deref(),
+            Invocation::Export(s) => s.report.as_deref(),
+            Invocation::Import(s) => s.report.as_deref(),
+            Invocation::Verify(s) => s.report.as_deref(),
+            Invocation::Reset(_) | Invocation::Status(_) => None,
+        }
+    }
+
+    /// The settings a report shows (`settings`), for the commands that read the source or load the target.
+    pub fn tuning(&self) -> Option<&Tuning> {
+        match self {
+            Invocation::Migrate(s) => Some(&s.tuning),
+            Invocation::Check(s) => Some(&s.tuning),
+            Invocation::Export(s) => Some(&s.tuning),
+            Invocation::Import(s) => Some(&s.tuning),
+            _ => None,
+        }
+    }
+
+    /// The target a loading command (migrate, import) changes, whose ledger a failed run's report reads.
+    pub fn loaded_target(&self) -> Option<(&str, &std::path::Path)> {
+        match self {
+            Invocation::Migrate(s) => Some((&s.endpoints.target, &s.endpoints.mapping)),
+            Invocation::Import(s) => Some((&s.target, &s.mapping)),
+            _ => None,
+        }
+    }
+
     /// The command's name, as typed.
     pub fn name(&self) -> &'static str {
         match self {

@@ -47,6 +47,22 @@ impl Exit {
         }
     }
 
+    /// The class of the code in one word, as reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Internal => "internal",
+            Exit::Usage => "usage",
+            Exit::Connection => "connection",
+            Exit::Contract => "contract",
+            Exit::Data => "data",
+            Exit::Verification => "verification",
+            Exit::Window => "window",
+            Exit::Refused => "refused",
+            Exit::Interrupted => "interrupted",
+        }
+    }
+
     /// What the code tells the operator (and automation).
     pub fn meaning(self) -> &'static str {
         match self {

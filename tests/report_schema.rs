@@ -6,22 +6,10 @@ mod common;
 
 use pgconverge_testbed::facts::App;
 
-fn validator() -> jsonschema::Validator {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string("docs/report.schema.json").unwrap()).unwrap();
-    jsonschema::validator_for(&schema).expect("the schema compiles")
-}
+use common::{assert_valid, report_validator as validator};
 
 fn read(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn assert_valid(v: &jsonschema::Validator, report: &serde_json::Value, what: &str) {
-    let errors: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
-    assert!(
-        errors.is_empty(),
-        "{what} report breaks the schema: {errors:#?}"
-    );
 }
 
 #[tokio::test]

@@ -24,6 +24,41 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
         crate::run::output::check_writable(path)?;
     }
     crate::connect::set_program(invocation.name());
+    let name = invocation.name();
+    let report = invocation.report().map(std::path::Path::to_path_buf);
+    let tuning = invocation.tuning().cloned();
+    let loaded = invocation
+        .loaded_target()
+        .map(|(t, m)| (t.to_string(), m.to_path_buf()));
+    let ended = dispatch(invocation).await;
+    if let (Err(e), Some(path)) = (&ended, report) {
+        let state = match loaded {
+            Some((target, mapping)) => target_state(&target, &mapping).await,
+            None => None,
+        };
+        crate::run::output::failure_report(&path, name, tuning.as_ref(), state.as_ref(), e);
+    }
+    ended
+}
+
+/// The state a failed loading command left its target in, read from the ledger; None when the target cannot be
+/// read within a few seconds (the error's message names the state then).
+async fn target_state(
+    target: &str,
+    mapping: &std::path::Path,
+) -> Option<crate::run::status::Status> {
+    let schema = crate::mapping::Mapping::load(mapping).ok()?.target_schema;
+    let read = async {
+        let client = crate::connect::target(target).await.ok()?;
+        crate::run::status::read(&client, &schema).await.ok()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn dispatch(invocation: Invocation) -> Result<Exit, Error> {
     match invocation {
         Invocation::Plan(s) => plan::command(&s).await.map(|_| Exit::Success),
         Invocation::Migrate(s) => migrate::command(&s).await.map(|_| Exit::Success),

@@ -11,7 +11,8 @@
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
-//! - `output`: report and checklist files, and how a loading command ends.
+//! - `output`: report and checklist files, how a loading command ends, and the report of a run that failed.
+//! - `status`: what the target's ledger says about its run (`pgconverge status`, failed runs' reports).
 
 pub mod answers;
 pub mod copy;
@@ -23,5 +24,6 @@ pub mod keys;
 pub mod load;
 pub mod output;
 pub mod session;
+pub mod status;
 pub mod verify;
 pub mod work;

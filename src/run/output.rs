@@ -56,6 +56,9 @@ pub fn check_writable(path: &std::path::Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Set once the command wrote its own report: a failure after that amends it instead of replacing it.
+static REPORT_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Writes a command's report as pretty JSON.
 pub fn write_report<T: Serialize>(
     path: &std::path::Path,
@@ -63,7 +66,93 @@ pub fn write_report<T: Serialize>(
     report: &T,
 ) -> Result<(), Error> {
     crate::report::write(path, command, report)
-        .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))
+        .map_err(|e| Error::Usage(format!("cannot write the report {}: {e}", path.display())))?;
+    REPORT_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// A failed run's error as its report names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedError {
+    pub exit: u8,
+    /// The exit code's class (`connection`, `data`, `verification`, `interrupted`, ...).
+    pub class: &'static str,
+    pub message: String,
+}
+
+/// Every run that ends in an error and was asked for a report leaves one: the command's own report (written
+/// before it failed, e.g. after a verification mismatch) with `error` and `next` added, or else a report with
+/// `outcome: "failed"`, the settings, the error, the state the target was left in (`target_state`: the ledger's
+/// run, for migrate and import) and the command to run next. Failing to write it is only logged: the run's
+/// error stays the one to report.
+pub fn failure_report(
+    path: &std::path::Path,
+    command: &str,
+    settings: Option<&crate::config::Tuning>,
+    target_state: Option<&super::status::Status>,
+    e: &Error,
+) {
+    let error = ReportedError {
+        exit: e.exit_code(),
+        class: e.exit().name(),
+        message: e.to_string(),
+    };
+    let next = next_command(e, target_state);
+    let written = if REPORT_WRITTEN.load(std::sync::atomic::Ordering::SeqCst) {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|mut v| {
+                let o = v.as_object_mut()?;
+                o.insert("error".into(), serde_json::to_value(&error).ok()?);
+                o.insert("next".into(), next.clone().into());
+                Some(v)
+            })
+            .map(|v| std::fs::write(path, serde_json::to_string_pretty(&v).expect("JSON")))
+            .unwrap_or_else(|| {
+                Err(std::io::Error::other(
+                    "the report written before is unreadable",
+                ))
+            })
+    } else {
+        let mut body = serde_json::json!({
+            "outcome": "failed",
+            "error": error,
+            "target_state": target_state,
+            "next": next,
+        });
+        if let Some(t) = settings {
+            body["settings"] = serde_json::to_value(t).expect("settings serialize");
+        }
+        crate::report::write(path, command, &body)
+    };
+    if let Err(w) = written {
+        tracing::warn!(path = %path.display(), error = %w, "Could not write the report of the failed run.");
+    }
+}
+
+/// The command to run after `e`: what the ledger's run calls for when there is one to continue, else what the
+/// error's class calls for (the error's own message names it in detail).
+fn next_command(e: &Error, state: Option<&super::status::Status>) -> String {
+    use crate::exit::Exit;
+    if let Some(s) = state.filter(|s| s.ledger != "none") {
+        return s.next.clone();
+    }
+    match e.exit() {
+        Exit::Usage => "fix the command line (`pgconverge <command> --help`) and run again".into(),
+        Exit::Connection => "make the server reachable and run the command again".into(),
+        Exit::Contract => "fix the schema or the mapping until `pgconverge plan` passes, then run again".into(),
+        Exit::Data => {
+            "fix the rows the error names in the source (`pgconverge check` lists every one), then run again".into()
+        }
+        Exit::Verification => {
+            "read the checklist's differences; `pgconverge reset --yes` returns the target to its state before the \
+             run"
+                .into()
+        }
+        Exit::Window => "shorten the run (more --readers/--writers, a faster target) or widen the window".into(),
+        _ => "follow the error's message".into(),
+    }
 }
 
 /// Writes the verification checklist as Markdown.

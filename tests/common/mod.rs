@@ -355,3 +355,19 @@ pub async fn source_user(dbs: &TestDbs, user: &str, password: &str, grants: &[&s
     let host = mysql_admin().rsplit('@').next().unwrap().to_string();
     format!("mysql://{user}:{password}@{host}/{}", dbs.name)
 }
+
+/// The validator of docs/report.schema.json.
+pub fn report_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/report.schema.json").unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+/// Panics, listing every violation, unless `report` follows docs/report.schema.json.
+pub fn assert_valid(v: &jsonschema::Validator, report: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{what} report breaks the schema: {errors:#?}"
+    );
+}
