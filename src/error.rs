@@ -154,7 +154,7 @@ impl Error {
             Error::Violation(_)
             | Error::Sink(SinkError::Copy(_) | SinkError::RowCount { .. })
             | Error::Target(TargetError::Orphan(_) | TargetError::FkRestore { .. }) => Exit::Data,
-            Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. }) => Exit::Usage,
+            Error::Sink(SinkError::File { .. } | SinkError::Parquet { .. }) => Exit::Files,
             Error::Verify(_) => Exit::Verification,
             Error::Window { .. } => Exit::Window,
             Error::Interrupted | Error::ExportInterrupted | Error::ReadInterrupted => {

@@ -14,12 +14,13 @@ pub enum Exit {
     Verification,
     Window,
     Refused,
+    Files,
     Interrupted,
 }
 
 impl Exit {
     /// Every code, in numeric order.
-    pub const ALL: [Exit; 10] = [
+    pub const ALL: [Exit; 11] = [
         Exit::Success,
         Exit::Internal,
         Exit::Usage,
@@ -29,6 +30,7 @@ impl Exit {
         Exit::Verification,
         Exit::Window,
         Exit::Refused,
+        Exit::Files,
         Exit::Interrupted,
     ];
 
@@ -43,6 +45,7 @@ impl Exit {
             Exit::Verification => 6,
             Exit::Window => 7,
             Exit::Refused => 8,
+            Exit::Files => 9,
             Exit::Interrupted => 130,
         }
     }
@@ -59,6 +62,7 @@ impl Exit {
             Exit::Verification => "verification",
             Exit::Window => "window",
             Exit::Refused => "refused",
+            Exit::Files => "files",
             Exit::Interrupted => "interrupted",
         }
     }
@@ -84,6 +88,10 @@ impl Exit {
                 "refused because of the state of the target or a directory (a ledger in the way, nothing to \
                  resume, rows in the target, an occupied or short export directory, a manifest that does not \
                  match): nothing was changed, and the message names the command that gets past it"
+            }
+            Exit::Files => {
+                "writing files failed during the run (a full disk, an I/O error): every file already published \
+                 stays, and `--resume` continues once the cause is fixed"
             }
             Exit::Interrupted => "interrupted (Ctrl-C, SIGTERM): resumable",
         }

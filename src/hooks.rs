@@ -11,7 +11,8 @@
 //! known, its value not yet read).
 //!
 //! With `PGCONVERGE_FAIL_AT=<step>` that step fails as if its connection had been refused. Steps: `load-checks`
-//! (asking the source the mapping's checks while `migrate` loads).
+//! (asking the source the mapping's checks while `migrate` loads); `panic` makes the command panic as it starts
+//! (a bug's way out: exit 1).
 //!
 //! Durable steps (`crate::durable` and `util::fsio` call [`durable_step`] after each commit, rename or synced
 //! append): with `PGCONVERGE_CRASH_AT=<n>` the process kills itself with SIGKILL right after the n-th, as `kill -9`

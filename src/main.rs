@@ -50,7 +50,19 @@ fn main() -> ExitCode {
             return Exit::Internal.into();
         }
     };
-    match rt.block_on(pgconverge::commands::run(invocation)) {
+    // A panic is a bug: it ends the run as an internal error (exit 1, documented), not Rust's 101; the panic's
+    // own message is already on stderr, and the target is in a state `pgconverge status` names.
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(pgconverge::commands::run(invocation))
+    }));
+    let Ok(ended) = ended else {
+        eprintln!(
+            "pgconverge: internal error (a bug: the message above says where); `pgconverge status` names the state \
+             the target was left in and the way on"
+        );
+        return Exit::Internal.into();
+    };
+    match ended {
         Ok(exit) => exit.into(),
         Err(e) => {
             let message = message_of(&e);

@@ -1,6 +1,6 @@
 //! A run that fails still leaves its `--report`, valid against docs/report.schema.json, with the error (exit code,
 //! class, message), the state the target was left in and the command to run next: a lost or refused connection
-//! (exit 3), a data violation (5), a verification mismatch (6) and Ctrl-C (130).
+//! (exit 3), a data violation (5), a verification mismatch (6) and Ctrl-C (130). A panic exits 1.
 
 // The pause point the Ctrl-C case waits at exists only in builds with the test-hooks feature.
 #[cfg(not(feature = "test-hooks"))]
@@ -185,5 +185,22 @@ async fn a_verification_mismatch_keeps_the_full_report_and_adds_the_error() {
             .unwrap()
             .contains("pgconverge reset --yes"),
         "{r}"
+    );
+}
+
+/// A panic is a bug: the run ends with the documented internal-error code, 1 (not Rust's 101), saying so.
+#[tokio::test]
+async fn a_panic_ends_as_an_internal_error() {
+    let dbs = TestDbs::new(App::Kratos).await;
+    let (code, text) = outcome(
+        command_of(&dbs, "plan", "mappings/kratos.toml", &[])
+            .env("PGCONVERGE_FAIL_AT", "panic")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("internal error") && text.contains("pgconverge status"),
+        "{text}"
     );
 }

@@ -24,6 +24,9 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
         crate::run::output::check_writable(path)?;
     }
     crate::connect::set_program(invocation.name());
+    if crate::hooks::fails("panic") {
+        panic!("a test asked for a panic (PGCONVERGE_FAIL_AT=panic)");
+    }
     let name = invocation.name();
     let report = invocation.report().map(std::path::Path::to_path_buf);
     let tuning = invocation.tuning().cloned();
