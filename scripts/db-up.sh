@@ -6,6 +6,7 @@
 # Users (loopback-only test instances; these passwords guard nothing else):
 #   MariaDB    pgc_admin/pgc_admin (all privileges)   pgc_reader/pgc_reader (SELECT, RELOAD, REPLICATION CLIENT: read-only)
 #   PostgreSQL pgc_super/pgc_super (superuser)        pgc_owner/pgc_owner (no superuser; owns the target databases)
+#   both       pgc_cert: no password, logs in with the test client certificate (target/db/tls/client.crt) only
 # Prints the connection URLs and writes them to target/db/env for `source`.
 set -euo pipefail
 
@@ -55,6 +56,16 @@ setup_tls() {
       openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=another CA" \
         -keyout other-ca.key -out other-ca.crt 2>/dev/null
       cp server.key my-server.key; cp server.key pg-server.key
+    )
+  fi
+  if [ ! -f "$t/client.crt" ]; then
+    log "creating the test client certificate (CN=pgc_cert) in $t"
+    (
+      cd "$t"
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=pgc_cert" -keyout client.key -out client.csr 2>/dev/null
+      printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client-ext.cnf
+      openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile client-ext.cnf \
+        -out client.crt 2>/dev/null
     )
   fi
   chmod 600 "$t/my-server.key" "$t/pg-server.key"
@@ -162,6 +173,22 @@ EOF
   log "PostgreSQL up on 127.0.0.1:$PG_PORT"
 }
 
+# A user on each server that logs in with the test client certificate and no password: PostgreSQL's `cert`
+# method (pg_hba.conf, checked against the test CA) and MariaDB's REQUIRE SUBJECT. Idempotent, for running servers too.
+setup_cert_users() {
+  local hba="$DB/pg/pg_hba.conf"
+  if ! grep -q pgc_cert "$hba"; then
+    # Rewritten in place (cat >) so the file keeps its owner.
+    { echo 'hostssl all pgc_cert 127.0.0.1/32 cert'; cat "$hba"; } >"$hba.new" && cat "$hba.new" >"$hba" && rm -f "$hba.new"
+  fi
+  PGPASSWORD=pgc_super psql -q -h 127.0.0.1 -p "$PG_PORT" -U pgc_super -d postgres -v ON_ERROR_STOP=1 \
+    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgc_cert') THEN CREATE ROLE pgc_cert LOGIN; END IF; END \$\$" \
+    -c "ALTER SYSTEM SET ssl_ca_file = '$DB/tls/ca.crt'" -c "SELECT pg_reload_conf()" >/dev/null
+  mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -e \
+    "CREATE USER IF NOT EXISTS 'pgc_cert'@'127.0.0.1' REQUIRE SUBJECT '/CN=pgc_cert';
+     GRANT SELECT, PROCESS ON *.* TO 'pgc_cert'@'127.0.0.1';"
+}
+
 install_missing
 mkdir -p "$DB"
 # The server users must be able to reach the data directories through the checkout.
@@ -169,6 +196,7 @@ if [ "$(id -u)" = 0 ]; then chmod o+x "$ROOT" "$ROOT/target" "$DB" 2>/dev/null |
 setup_tls
 start_mariadb
 start_postgres
+setup_cert_users
 
 cat >"$DB/env" <<EOF
 export PGCONVERGE_TEST_MYSQL_ADMIN=mysql://pgc_admin:pgc_admin@127.0.0.1:$MY_PORT
@@ -177,5 +205,7 @@ export PGCONVERGE_TEST_PG_SUPER=postgres://pgc_super:pgc_super@127.0.0.1:$PG_POR
 export PGCONVERGE_TEST_PG_OWNER=postgres://pgc_owner:pgc_owner@127.0.0.1:$PG_PORT
 export PGCONVERGE_TEST_CA=$DB/tls/ca.crt
 export PGCONVERGE_TEST_OTHER_CA=$DB/tls/other-ca.crt
+export PGCONVERGE_TEST_CLIENT_CERT=$DB/tls/client.crt
+export PGCONVERGE_TEST_CLIENT_KEY=$DB/tls/client.key
 EOF
 cat "$DB/env"

@@ -128,6 +128,14 @@ pub struct Endpoints {
     /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
     #[arg(long)]
     pub mapping: std::path::PathBuf,
+    /// Read the source's password from the first line of this file when the URL has none (else MYSQL_PWD, else
+    /// the [client] group of ~/.my.cnf).
+    #[arg(long)]
+    pub source_password_file: Option<std::path::PathBuf>,
+    /// Read the target's password from the first line of this file when the URL has none (else PGPASSWORD, else
+    /// PGPASSFILE or ~/.pgpass).
+    #[arg(long)]
+    pub target_password_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -243,6 +251,10 @@ pub struct ImportArgs {
     /// Mapping file the export was made with.
     #[arg(long)]
     pub mapping: std::path::PathBuf,
+    /// Read the target's password from the first line of this file when the URL has none (else PGPASSWORD, else
+    /// PGPASSFILE or ~/.pgpass).
+    #[arg(long)]
+    pub target_password_file: Option<std::path::PathBuf>,
     /// The export directory (with manifest.json).
     #[arg(long)]
     pub from: std::path::PathBuf,
@@ -347,6 +359,10 @@ pub struct ResetArgs {
     /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
     #[arg(long)]
     pub mapping: std::path::PathBuf,
+    /// Read the target's password from the first line of this file when the URL has none (else PGPASSWORD, else
+    /// PGPASSFILE or ~/.pgpass).
+    #[arg(long)]
+    pub target_password_file: Option<std::path::PathBuf>,
     /// Do it; without this flag reset only prints what it would do.
     #[arg(long)]
     pub yes: bool,
@@ -366,6 +382,10 @@ pub struct StatusArgs {
     /// Mapping file (mappings/alkemio.toml, mappings/kratos.toml).
     #[arg(long)]
     pub mapping: std::path::PathBuf,
+    /// Read the target's password from the first line of this file when the URL has none (else PGPASSWORD, else
+    /// PGPASSFILE or ~/.pgpass).
+    #[arg(long)]
+    pub target_password_file: Option<std::path::PathBuf>,
     /// Print one JSON object instead of lines.
     #[arg(long)]
     pub json: bool,

@@ -57,6 +57,7 @@ pub struct Endpoints {
     pub source: String,
     pub target: String,
     pub mapping: PathBuf,
+    pub passwords: crate::credentials::PasswordFiles,
 }
 
 impl From<cli::Endpoints> for Endpoints {
@@ -64,6 +65,10 @@ impl From<cli::Endpoints> for Endpoints {
         Endpoints {
             source: e.source,
             target: e.target,
+            passwords: crate::credentials::PasswordFiles {
+                source: e.source_password_file,
+                target: e.target_password_file,
+            },
             mapping: e.mapping,
         }
     }
@@ -226,6 +231,8 @@ pub struct ExportSettings {
 pub struct ImportSettings {
     pub target: String,
     pub mapping: PathBuf,
+    /// `--target-password-file`.
+    pub target_password_file: Option<PathBuf>,
     /// The export directory.
     pub from: PathBuf,
     pub tuning: Tuning,
@@ -254,6 +261,8 @@ pub struct VerifySettings {
 pub struct ResetSettings {
     pub target: String,
     pub mapping: PathBuf,
+    /// `--target-password-file`.
+    pub target_password_file: Option<PathBuf>,
     /// Act; without it nothing is changed.
     pub yes: bool,
     /// Also discard rows written after a completed run.
@@ -267,6 +276,8 @@ pub struct ResetSettings {
 pub struct StatusSettings {
     pub target: String,
     pub mapping: PathBuf,
+    /// `--target-password-file`.
+    pub target_password_file: Option<PathBuf>,
     pub json: bool,
 }
 
@@ -335,6 +346,25 @@ impl Invocation {
         }
     }
 
+    /// The password files its flags name (`crate::credentials`).
+    pub fn password_files(&self) -> crate::credentials::PasswordFiles {
+        use crate::credentials::PasswordFiles;
+        let target = |f: &Option<PathBuf>| PasswordFiles {
+            source: None,
+            target: f.clone(),
+        };
+        match self {
+            Invocation::Plan(s) => s.endpoints.passwords.clone(),
+            Invocation::Migrate(s) => s.endpoints.passwords.clone(),
+            Invocation::Check(s) => s.endpoints.passwords.clone(),
+            Invocation::Export(s) => s.endpoints.passwords.clone(),
+            Invocation::Verify(s) => s.endpoints.passwords.clone(),
+            Invocation::Import(s) => target(&s.target_password_file),
+            Invocation::Reset(s) => target(&s.target_password_file),
+            Invocation::Status(s) => target(&s.target_password_file),
+        }
+    }
+
     /// The command's name, as typed.
     pub fn name(&self) -> &'static str {
         match self {
@@ -351,9 +381,21 @@ impl Invocation {
 
     /// Checks the form of the connection strings it names (what the command line says, before anything
     /// connects): a malformed one is a usage error, and is never echoed.
-    pub fn check(&self) -> Result<(), crate::url::Malformed> {
+    pub fn check(&self) -> Result<(), String> {
         use crate::url::check_form;
-        let (source, target) = match self {
+        let (source, target) = self.urls();
+        if let Some(source) = source {
+            check_form("source", source).map_err(|e| e.to_string())?;
+            crate::tls::mysql(source).map_err(|e| format!("the source's TLS settings: {e}"))?;
+        }
+        check_form("target", target).map_err(|e| e.to_string())?;
+        crate::tls::postgres(target).map_err(|e| format!("the target's TLS settings: {e}"))?;
+        Ok(())
+    }
+
+    /// The source URL (None: the command reads no source) and the target connection string.
+    fn urls(&self) -> (Option<&String>, &String) {
+        match self {
             Invocation::Plan(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Migrate(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Check(s) => (Some(&s.endpoints.source), &s.endpoints.target),
@@ -362,11 +404,7 @@ impl Invocation {
             Invocation::Import(s) => (None, &s.target),
             Invocation::Reset(s) => (None, &s.target),
             Invocation::Status(s) => (None, &s.target),
-        };
-        if let Some(source) = source {
-            check_form("source", source)?;
         }
-        check_form("target", target)
     }
 }
 
@@ -431,6 +469,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
                 tuning: tuning.with_load_flags(&a.load, machine),
                 target: a.target,
                 mapping: a.mapping,
+                target_password_file: a.target_password_file,
                 from: a.from,
                 replace: a.replace,
                 resume: a.resume,
@@ -457,6 +496,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
         Command::Reset(a) => Invocation::Reset(ResetSettings {
             target: a.target,
             mapping: a.mapping,
+            target_password_file: a.target_password_file,
             yes: a.yes,
             force: a.force,
             keep_data: a.keep_data,
@@ -464,6 +504,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
         Command::Status(a) => Invocation::Status(StatusSettings {
             target: a.target,
             mapping: a.mapping,
+            target_password_file: a.target_password_file,
             json: a.json,
         }),
     }

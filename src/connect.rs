@@ -46,6 +46,16 @@ pub const SOURCE_SESSION: &str =
 fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
     let (rest, tls) = crate::tls::mysql(url).map_err(|e| err("source", url, e))?;
     let opts = mysql_async::Opts::from_url(&rest).map_err(|e| err("source", url, e))?;
+    // No password in the URL: the password file, MYSQL_PWD or ~/.my.cnf (`crate::credentials`).
+    let opts = match opts.pass() {
+        Some(_) => opts,
+        None => match crate::credentials::source_password().map_err(|e| err("source", url, e))? {
+            Some(p) => mysql_async::OptsBuilder::from_opts(opts)
+                .pass(Some(p))
+                .into(),
+            None => opts,
+        },
+    };
     let tls = match tls {
         Some(t) => t,
         None if opts.ssl_opts().is_some() => {
@@ -56,6 +66,7 @@ fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
         None => crate::tls::Settings {
             mode: crate::tls::Mode::Prefer,
             ca: None,
+            identity: None,
         },
     };
     let builder = mysql_async::OptsBuilder::from_opts(opts)
@@ -100,6 +111,27 @@ async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
     let (rest, tls) = crate::tls::postgres(url).map_err(|e| err("target", url, e))?;
     let mut config: tokio_postgres::Config = rest.parse().map_err(refused)?;
+    // No password in the string: the password file, PGPASSWORD or the .pgpass file (`crate::credentials`).
+    if config.get_password().is_none() {
+        let endpoint = crate::credentials::PgEndpoint {
+            host: match config.get_hosts().first() {
+                Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                _ => "localhost".into(),
+            },
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            database: config
+                .get_dbname()
+                .or(config.get_user())
+                .unwrap_or_default()
+                .to_string(),
+            user: config.get_user().unwrap_or_default().to_string(),
+        };
+        if let Some(p) =
+            crate::credentials::target_password(&endpoint).map_err(|e| err("target", url, e))?
+        {
+            config.password(p);
+        }
+    }
     // The operator's own application_name in the connection string wins.
     if config.get_application_name().is_none() {
         config.application_name(program());

@@ -13,7 +13,7 @@
 //! - `cutover`: preparing and finishing PostgreSQL, restoring it, the run ledger.
 //! - `values`: values converted and validated column by column; `canonical`: the form `verify` compares.
 //! - `durable`: every statement that changes the target's durable state, one counted step per commit.
-//! - `connect`, `tls`, `url`, `schema`, `mapping`, `convert`, `contract`: connections, introspection and the schema
+//! - `connect`, `credentials`, `tls`, `url`, `schema`, `mapping`, `convert`, `contract`: connections, introspection and the schema
 //!   contract; `chunk`: the chunk and snapshot types every layer shares; `manifest`, `report`, `window`.
 //! - `util`, `hooks`, `progress`, `pgbinary`: pure helpers, test hooks (cargo feature `test-hooks`), the progress
 //!   display, PostgreSQL's binary COPY framing and values read back.
@@ -28,6 +28,7 @@ pub mod config;
 pub mod connect;
 pub mod contract;
 pub mod convert;
+pub mod credentials;
 pub mod cutover;
 pub mod durable;
 pub mod error;

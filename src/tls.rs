@@ -1,6 +1,8 @@
-//! TLS on both sides with rustls: `sslmode` / `sslrootcert` in PostgreSQL connection strings (libpq's names and
-//! meanings) and `ssl-mode` / `ssl-ca` in MySQL URLs (the mysql client's), taken out of the string before the
-//! driver parses it.
+//! TLS on both sides with rustls: `sslmode` / `sslrootcert` / `sslcert` / `sslkey` in PostgreSQL connection strings
+//! (libpq's names and meanings; when the string does not say, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and
+//! `PGSSLKEY` as libpq reads them) and `ssl-mode` / `ssl-ca` / `ssl-cert` / `ssl-key` in MySQL URLs (the mysql
+//! client's), taken out of the string before the driver parses it. A client certificate and its key (PEM) are
+//! offered to a server that asks for one.
 //!
 //! | mode | encrypted | server certificate checked |
 //! |---|---|---|
@@ -17,7 +19,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// How much TLS a connection demands.
@@ -35,6 +37,8 @@ pub enum Mode {
 pub struct Settings {
     pub mode: Mode,
     pub ca: Option<PathBuf>,
+    /// The client's certificate chain and private key (PEM), offered when the server asks.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// A TLS setting that cannot be honoured.
@@ -50,6 +54,18 @@ pub enum TlsError {
     NoCa { mode: String, key: &'static str },
     #[error("cannot read the CA file {path}: {message}")]
     Ca { path: String, message: String },
+    #[error("a client certificate needs both {cert_key}=FILE and {key_key}=FILE (PEM); only {given} was given")]
+    HalfIdentity {
+        cert_key: &'static str,
+        key_key: &'static str,
+        given: &'static str,
+    },
+    #[error("cannot use the client certificate {cert} with the key {key}: {message}")]
+    Identity {
+        cert: String,
+        key: String,
+        message: String,
+    },
 }
 
 impl Settings {
@@ -59,15 +75,41 @@ impl Settings {
     }
 }
 
+/// The parameter names of one side: mode, CA, client certificate, client key.
+struct Keys {
+    mode: &'static str,
+    ca: &'static str,
+    cert: &'static str,
+    key: &'static str,
+}
+
 fn settings(
     taken: &[(String, String)],
-    mode_key: &'static str,
-    ca_key: &'static str,
+    keys: &Keys,
     parse: fn(&str) -> Option<Mode>,
     choices: &'static str,
 ) -> Result<Settings, TlsError> {
+    let (mode_key, ca_key) = (keys.mode, keys.ca);
     let last = |k: &str| taken.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
     let ca = last(ca_key).map(PathBuf::from);
+    let identity = match (last(keys.cert), last(keys.key)) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(TlsError::HalfIdentity {
+                cert_key: keys.cert,
+                key_key: keys.key,
+                given: keys.cert,
+            })
+        }
+        (None, Some(_)) => {
+            return Err(TlsError::HalfIdentity {
+                cert_key: keys.cert,
+                key_key: keys.key,
+                given: keys.key,
+            })
+        }
+    };
     let mode = match last(mode_key) {
         None => Mode::Prefer,
         Some(v) => parse(v).ok_or_else(|| TlsError::Mode {
@@ -81,7 +123,7 @@ fn settings(
         (Mode::Require, Some(_)) => Mode::VerifyCa,
         (m, _) => m,
     };
-    let s = Settings { mode, ca };
+    let s = Settings { mode, ca, identity };
     if s.verifies() && s.ca.is_none() {
         return Err(TlsError::NoCa {
             mode: last(mode_key).cloned().unwrap_or_default(),
@@ -93,7 +135,35 @@ fn settings(
 
 /// A PostgreSQL connection string without `sslmode`/`sslrootcert`, and what they said.
 pub fn postgres(conn: &str) -> Result<(String, Settings), TlsError> {
-    let (rest, taken) = crate::url::take_params(conn, &["sslmode", "sslrootcert"]);
+    postgres_with_env(conn, |k| std::env::var(k).ok())
+}
+
+const PG_KEYS: Keys = Keys {
+    mode: "sslmode",
+    ca: "sslrootcert",
+    cert: "sslcert",
+    key: "sslkey",
+};
+
+/// [`postgres`], reading the environment through `env` (libpq's variables fill what the string does not say).
+fn postgres_with_env(
+    conn: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Settings), TlsError> {
+    let (rest, mut taken) =
+        crate::url::take_params(conn, &["sslmode", "sslrootcert", "sslcert", "sslkey"]);
+    for (key, var) in [
+        ("sslmode", "PGSSLMODE"),
+        ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcert", "PGSSLCERT"),
+        ("sslkey", "PGSSLKEY"),
+    ] {
+        if !taken.iter().any(|(k, _)| k == key) {
+            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                taken.insert(0, (key.to_string(), v));
+            }
+        }
+    }
     let parse = |v: &str| match v {
         "disable" => Some(Mode::Disable),
         "allow" | "prefer" => Some(Mode::Prefer),
@@ -104,8 +174,7 @@ pub fn postgres(conn: &str) -> Result<(String, Settings), TlsError> {
     };
     let s = settings(
         &taken,
-        "sslmode",
-        "sslrootcert",
+        &PG_KEYS,
         parse,
         "disable, prefer, require, verify-ca, verify-full",
     )?;
@@ -114,7 +183,8 @@ pub fn postgres(conn: &str) -> Result<(String, Settings), TlsError> {
 
 /// A MySQL URL without `ssl-mode`/`ssl-ca`, and what they said (`None`: neither was given).
 pub fn mysql(url: &str) -> Result<(String, Option<Settings>), TlsError> {
-    let (rest, taken) = crate::url::take_params(url, &["ssl-mode", "ssl-ca"]);
+    let (rest, taken) =
+        crate::url::take_params(url, &["ssl-mode", "ssl-ca", "ssl-cert", "ssl-key"]);
     if taken.is_empty() {
         return Ok((rest, None));
     }
@@ -126,10 +196,15 @@ pub fn mysql(url: &str) -> Result<(String, Option<Settings>), TlsError> {
         "VERIFY_IDENTITY" => Some(Mode::VerifyFull),
         _ => None,
     };
+    let keys = Keys {
+        mode: "ssl-mode",
+        ca: "ssl-ca",
+        cert: "ssl-cert",
+        key: "ssl-key",
+    };
     let s = settings(
         &taken,
-        "ssl-mode",
-        "ssl-ca",
+        &keys,
         parse,
         "DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY",
     )?;
@@ -138,7 +213,9 @@ pub fn mysql(url: &str) -> Result<(String, Option<Settings>), TlsError> {
 
 /// mysql_async's TLS options for `s` (None: plain).
 pub fn mysql_ssl_opts(s: &Settings) -> Option<mysql_async::SslOpts> {
-    let opts = mysql_async::SslOpts::default();
+    let opts = mysql_async::SslOpts::default().with_client_identity(s.identity.as_ref().map(
+        |(cert, key)| mysql_async::ClientIdentity::new(cert.clone().into(), key.clone().into()),
+    ));
     match s.mode {
         Mode::Disable => None,
         // mysql_async's rustls setup wants some trust anchor even when it accepts any certificate.
@@ -198,11 +275,29 @@ pub fn client_config(s: &Settings) -> Result<Option<rustls::ClientConfig>, TlsEr
             }
         }
     };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let Some((cert, key)) = &s.identity else {
+        return Ok(Some(builder.with_no_client_auth()));
+    };
+    let bad = |message: String| TlsError::Identity {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(bad("the certificate file holds no PEM certificate".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(e.to_string()))?;
     Ok(Some(
         builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
+            .with_client_auth_cert(chain, private)
+            .map_err(|e| bad(e.to_string()))?,
     ))
 }
 
@@ -344,5 +439,57 @@ mod tests {
         assert!(mysql_ssl_opts(&s.unwrap()).is_none());
         let (_, s) = mysql("mysql://h/db?ssl-mode=REQUIRED").unwrap();
         assert!(mysql_ssl_opts(&s.unwrap()).unwrap().accept_invalid_certs());
+    }
+
+    #[test]
+    fn libpq_environment_fills_what_the_string_does_not_say() {
+        let env = |k: &str| match k {
+            "PGSSLMODE" => Some("verify-ca".to_string()),
+            "PGSSLROOTCERT" => Some("/env-ca.pem".to_string()),
+            "PGSSLCERT" => Some("/c.pem".to_string()),
+            "PGSSLKEY" => Some("/k.pem".to_string()),
+            _ => None,
+        };
+        let (_, s) = postgres_with_env("postgres://h/db", env).unwrap();
+        assert_eq!(s.mode, Mode::VerifyCa);
+        assert_eq!(s.ca.as_deref(), Some(Path::new("/env-ca.pem")));
+        assert_eq!(
+            s.identity,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+        // The string wins over the environment.
+        let (_, s) = postgres_with_env("postgres://h/db?sslmode=disable", env).unwrap();
+        assert_eq!(s.mode, Mode::Disable);
+        assert_eq!(
+            postgres_with_env("postgres://h/db", |_| None)
+                .unwrap()
+                .1
+                .mode,
+            Mode::Prefer
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        assert!(matches!(
+            postgres_with_env("postgres://h/db?sslcert=/c.pem", |_| None),
+            Err(TlsError::HalfIdentity {
+                given: "sslcert",
+                ..
+            })
+        ));
+        assert!(matches!(
+            mysql("mysql://h/db?ssl-key=/k.pem"),
+            Err(TlsError::HalfIdentity {
+                given: "ssl-key",
+                ..
+            })
+        ));
+        let (rest, s) = mysql("mysql://h/db?ssl-cert=/c.pem&ssl-key=/k.pem").unwrap();
+        assert_eq!(rest, "mysql://h/db");
+        assert!(mysql_ssl_opts(&s.unwrap())
+            .unwrap()
+            .client_identity()
+            .is_some());
     }
 }

@@ -1,7 +1,8 @@
 //! TLS on both sides against the test bed's servers, which offer TLS with a certificate from the test CA of
 //! scripts/db-up.sh: every mode connects as it says (the servers report whether the session is encrypted),
 //! verification against the right CA passes and against another CA fails naming the certificate problem (and
-//! never the password), and a whole migration runs with full verification on both sides.
+//! never the password), a client certificate logs in a user that has no password (`sslcert`/`sslkey`,
+//! `ssl-cert`/`ssl-key`), and a whole migration runs with full verification on both sides.
 
 mod common;
 
@@ -136,4 +137,71 @@ async fn a_migration_with_full_verification_on_both_sides() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("all equal"), "{text}");
     common::compare::compare_all(App::Kratos, &dbs).await;
+}
+
+/// The test bed's `pgc_cert` user has no password: only the client certificate the CA signed logs it in, on both
+/// servers; without the certificate the servers refuse it.
+#[tokio::test]
+async fn a_client_certificate_logs_in_where_no_password_would() {
+    let dbs = common::TestDbs::new(App::Kratos).await;
+    let (ca, cert, key) = (
+        env("PGCONVERGE_TEST_CA"),
+        env("PGCONVERGE_TEST_CLIENT_CERT"),
+        env("PGCONVERGE_TEST_CLIENT_KEY"),
+    );
+    let host = |url: String| url.split_once('@').unwrap().1.to_string();
+    let pg_host = host(common::pg_owner());
+    let my_host = host(common::mysql_reader());
+    let target = |with_cert: bool| {
+        let mut u = format!(
+            "postgres://pgc_cert@{pg_host}/{}?sslmode=verify-full&sslrootcert={ca}",
+            dbs.name
+        );
+        if with_cert {
+            u.push_str(&format!("&sslcert={cert}&sslkey={key}"));
+        }
+        u
+    };
+    let source = |with_cert: bool| {
+        let mut u = format!(
+            "mysql://pgc_cert@{my_host}/{}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}",
+            dbs.name
+        );
+        if with_cert {
+            u.push_str(&format!("&ssl-cert={cert}&ssl-key={key}"));
+        }
+        u
+    };
+    let plan = |source: String, target: String| {
+        common::runs::outcome(
+            std::process::Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+                .args(["plan", "--mapping", "mappings/kratos.toml"])
+                .env("PGCONVERGE_SOURCE", source)
+                .env("PGCONVERGE_TARGET", target)
+                .env("PGCONVERGE_LOG", "warn")
+                .env_remove("PGPASSWORD")
+                .env_remove("MYSQL_PWD")
+                .env("HOME", std::env::temp_dir())
+                .output()
+                .unwrap(),
+        )
+    };
+    let (code, text) = plan(source(true), target(true));
+    assert_eq!(code, 0, "both sides log in with the certificate:\n{text}");
+    let (code, text) = plan(source(false), target(true));
+    assert_eq!(
+        code, 3,
+        "the source refuses pgc_cert without its certificate:\n{text}"
+    );
+    let (code, text) = plan(source(true), target(false));
+    assert_eq!(
+        code, 3,
+        "the target refuses pgc_cert without its certificate:\n{text}"
+    );
+    let (code, text) = plan(source(true), format!("{}&sslcert={cert}", target(false)));
+    assert_eq!(
+        code, 2,
+        "a certificate without its key is a usage error:\n{text}"
+    );
+    assert!(text.contains("sslkey"), "{text}");
 }

@@ -23,6 +23,11 @@ pub async fn run(invocation: Invocation) -> Result<Exit, Error> {
     for path in invocation.output_files() {
         crate::run::output::check_writable(path)?;
     }
+    let passwords = invocation.password_files();
+    for file in passwords.source.iter().chain(&passwords.target) {
+        crate::credentials::read_password_file(file).map_err(|e| Error::Usage(e.to_string()))?;
+    }
+    crate::credentials::set_password_files(passwords);
     crate::connect::set_program(invocation.name());
     if crate::hooks::fails("panic") {
         panic!("a test asked for a panic (PGCONVERGE_FAIL_AT=panic)");

@@ -50,6 +50,7 @@ pub async fn after_import(
             source: String::new(),
             target: url.to_string(),
             mapping: Default::default(),
+            passwords: Default::default(),
         },
         tuning: tuning.clone(),
         report: None,
