@@ -26,6 +26,9 @@ pub struct Cli {
     /// Log line format on stderr: text (colour only on a terminal) or json (one object per line) [default: text].
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Also append every log line (in --log-format, without colour) and the final error to this file.
+    #[arg(long, global = true)]
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl Cli {

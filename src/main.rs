@@ -31,13 +31,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse_args();
     let terminal = std::io::stderr().is_terminal();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    pgconverge::logging::init(&config::logging(
-        cli.quiet,
-        cli.verbose,
-        cli.log_format,
-        terminal,
-        no_color,
-    ));
+    let logging = config::logging(cli.quiet, cli.verbose, cli.log_format, terminal, no_color);
+    if let Err(e) = pgconverge::logging::init(&logging, cli.log_file.as_deref()) {
+        let file = cli
+            .log_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""))
+            .display();
+        eprintln!("pgconverge: cannot open the log file {file}: {e}; nothing was done: choose another path");
+        return Exit::Usage.into();
+    }
     let json = cli.log_format == Some(pgconverge::cli::LogFormat::Json);
     let invocation = config::resolve(cli.command, Machine::this());
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -66,14 +69,14 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             let message = message_of(&e);
-            match json {
-                // One JSON object per stderr line, the final error included.
-                true => eprintln!(
-                    "{}",
-                    serde_json::json!({"level": "ERROR", "message": message, "exit_code": e.exit().code()})
-                ),
-                false => eprintln!("pgconverge: {message}"),
-            }
+            // One JSON object per stderr line under --log-format json, the final error included.
+            let line = match json {
+                true => serde_json::json!({"level": "ERROR", "message": message, "exit_code": e.exit().code()})
+                    .to_string(),
+                false => format!("pgconverge: {message}"),
+            };
+            eprintln!("{line}");
+            pgconverge::logging::to_file(&line);
             e.exit().into()
         }
     }

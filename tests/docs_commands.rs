@@ -198,3 +198,74 @@ fn every_flag_the_documents_name_exists() {
         }
     }
 }
+
+/// Every `--flag` in an inline code span that names a command (`migrate --resume`, `pgconverge export --resume
+/// --out DIR`) is a flag of that command (or a global one): a flag moved to another command cannot survive in prose.
+#[test]
+fn every_flag_named_with_a_command_is_that_commands() {
+    let cmd = Cli::command_with_exit_codes();
+    let global: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .chain(["help".to_string(), "version".to_string()])
+        .collect();
+    let mut docs = vec!["README.md".to_string()];
+    for e in std::fs::read_dir("docs").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p.to_string_lossy().into_owned());
+        }
+    }
+    let mut checked = 0;
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        // Inline spans only: fenced blocks are parsed whole by `every_documented_command_parses`.
+        let prose: String = text
+            .split("```")
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for span in prose.split('`').skip(1).step_by(2) {
+            let words: Vec<&str> = span.split_whitespace().collect();
+            let Some(at) = words
+                .iter()
+                .position(|w| cmd.get_subcommands().any(|s| s.get_name() == *w))
+            else {
+                continue;
+            };
+            // `pgconverge <command>` or a span that starts with the command: not a word that only looks like one.
+            if at > 0 && words[at - 1] != "pgconverge" {
+                continue;
+            }
+            let sub = cmd
+                .get_subcommands()
+                .find(|s| s.get_name() == words[at])
+                .unwrap();
+            let own: Vec<String> = sub
+                .get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_string))
+                .collect();
+            for w in &words[at + 1..] {
+                let Some(flag) = w.strip_prefix("--") else {
+                    continue;
+                };
+                let flag: String = flag
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+                    .collect();
+                checked += 1;
+                assert!(
+                    own.contains(&flag) || global.contains(&flag),
+                    "{doc}: `{span}` names --{flag}, which `{}` does not have",
+                    words[at]
+                );
+            }
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} flags named with a command: the scan is broken"
+    );
+}

@@ -189,3 +189,66 @@ fn the_final_error_is_json_too() {
         "{last}"
     );
 }
+
+/// `--log-file` gets every log line without colour and the final error (JSON too under `--log-format json`),
+/// appended across runs; a log file that cannot be opened is a usage error before anything runs.
+#[tokio::test]
+async fn the_log_file_keeps_the_log_and_the_final_error() {
+    let dbs = kratos_with_data().await;
+    let log = std::env::temp_dir().join(format!("{}.log", dbs.name));
+    let _ = std::fs::remove_file(&log);
+    let run = |args: &[&str], source: String| {
+        std::process::Command::new(bin())
+            .args(["--log-file", log.to_str().unwrap()])
+            .args(args)
+            .args(["--mapping", "mappings/kratos.toml"])
+            .env("PGCONVERGE_SOURCE", source)
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env_remove("PGCONVERGE_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        &["migrate", "--readers", "1", "--writers", "1"],
+        dbs.source(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &["--log-format", "json", "plan"],
+        "mysql://pgc_reader:Wr0ng-Passw0rd@127.0.0.1:1/nowhere".into(),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Snapshot") || text.contains("snapshot"),
+        "the migrate's log lines: {text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape codes in the file: {text}"
+    );
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], 3, "{text}");
+    assert!(!text.contains("Wr0ng-Passw0rd"), "{text}");
+    let out = std::process::Command::new(bin())
+        .args([
+            "--log-file",
+            "/nonexistent-dir/x.log",
+            "plan",
+            "--mapping",
+            "mappings/kratos.toml",
+        ])
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot open the log file /nonexistent-dir/x.log"));
+    std::fs::remove_file(&log).ok();
+}
