@@ -25,6 +25,8 @@ install_missing() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
   [ -x "$PG_BIN/postgres" ] || need+=(postgresql postgresql-contrib)
+  # tests/partition.rs drops a proxy's packets to simulate a dead route; it can only do so as root.
+  if [ "$(id -u)" = 0 ]; then command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables); fi
   if [ "${#need[@]}" -gt 0 ]; then
     log "installing ${need[*]}"
     as_root apt-get update -qq

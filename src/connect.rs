@@ -34,6 +34,26 @@ fn program() -> &'static str {
     PROGRAM.get().map_or("pgconverge", String::as_str)
 }
 
+/// How long a connection may take to open, on either side, before it counts as refused.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// TCP keepalive on every connection: probes after this much silence, then every [`KEEPALIVE_INTERVAL`], and the
+/// connection is dead after [`KEEPALIVE_PROBES`] unanswered ones (PostgreSQL; MySQL's driver sets only the first,
+/// so a silent source is noticed by [`SOURCE_SILENCE`]). A dropped route (no reset, no close) is noticed within
+/// about 25 s on an idle target connection instead of the kernel's two hours.
+pub const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+pub const KEEPALIVE_PROBES: u32 = 3;
+
+/// Data sent to the target and not acknowledged for this long ends the connection (`TCP_USER_TIMEOUT`): a COPY
+/// into a dropped route fails within it and the chunk is copied again on a new connection.
+pub const TARGET_UNACKED: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A chunk read from the source that receives no row for this long ends the run as a lost connection
+/// (resumable, exit 3): MySQL sends a PK-range chunk's rows as it reads them, so silence this long means the
+/// route or the server is gone.
+pub const SOURCE_SILENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Session settings of every source connection: UTC so TIMESTAMP columns arrive as stored, utf8mb4 so no
 /// character is converted on the way, and every transaction read-only: the source is only ever read.
 pub const SOURCE_SESSION: &str =
@@ -60,6 +80,7 @@ fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
         Some(t) => t,
         None if opts.ssl_opts().is_some() => {
             let named = mysql_async::OptsBuilder::from_opts(opts)
+                .tcp_keepalive(Some(KEEPALIVE_IDLE))
                 .connect_attribute("program_name", program());
             return Ok((named.into(), false));
         }
@@ -71,6 +92,7 @@ fn source_opts(url: &str) -> Result<(mysql_async::Opts, bool), ConnectError> {
     };
     let builder = mysql_async::OptsBuilder::from_opts(opts)
         .ssl_opts(crate::tls::mysql_ssl_opts(&tls))
+        .tcp_keepalive(Some(KEEPALIVE_IDLE))
         .connect_attribute("program_name", program());
     Ok((builder.into(), tls.mode == crate::tls::Mode::Prefer))
 }
@@ -89,16 +111,28 @@ pub fn source_database(url: &str) -> Result<String, ConnectError> {
 
 pub async fn source(url: &str) -> Result<mysql_async::Conn, ConnectError> {
     let (opts, prefer) = source_opts(url)?;
-    let mut conn = match mysql_async::Conn::new(opts.clone()).await {
-        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
-            if prefer =>
-        {
-            let plain = mysql_async::OptsBuilder::from_opts(opts).ssl_opts(None);
-            mysql_async::Conn::new(plain).await
+    let open = async {
+        match mysql_async::Conn::new(opts.clone()).await {
+            Err(mysql_async::Error::Driver(
+                mysql_async::DriverError::NoClientSslFlagFromServer,
+            )) if prefer => {
+                let plain = mysql_async::OptsBuilder::from_opts(opts).ssl_opts(None);
+                mysql_async::Conn::new(plain).await
+            }
+            r => r,
         }
-        r => r,
-    }
-    .map_err(|e| err("source", url, e))?;
+    };
+    // The driver has no connect timeout: a dropped route would wait for the kernel's SYN retries (minutes).
+    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, open)
+        .await
+        .map_err(|_| {
+            err(
+                "source",
+                url,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )
+        })?
+        .map_err(|e| err("source", url, e))?;
     conn.query_drop(SOURCE_SESSION)
         .await
         .map_err(|e| err("source", url, e))?;
@@ -132,6 +166,16 @@ async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
             config.password(p);
         }
     }
+    // A dead peer is noticed (`KEEPALIVE_IDLE`, `TARGET_UNACKED`) instead of waited on for hours.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_PROBES)
+        .tcp_user_timeout(TARGET_UNACKED);
     // The operator's own application_name in the connection string wins.
     if config.get_application_name().is_none() {
         config.application_name(program());
@@ -182,6 +226,38 @@ pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
 }
 
 /// Opens a target connection, retrying a few times with backoff: the server may be restarting.
+/// The server process behind `client` (None when the connection is already gone).
+pub async fn backend_pid(client: &tokio_postgres::Client) -> Option<i32> {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .ok()
+        .map(|r| r.get(0))
+}
+
+/// Ends the server process of a connection this process lost, from the connection that replaces it. Over a
+/// dropped route the server does not notice the loss for hours (its keepalive defaults to the kernel's), and an
+/// orphaned COPY keeps its lock on the table, so the finish's ALTER TABLE would wait for it forever. The same role
+/// may end its own sessions; a failure only warns (the orphan then ends when the server notices).
+pub async fn end_orphan(replacement: &tokio_postgres::Client, orphan: Option<i32>) {
+    let Some(pid) = orphan else { return };
+    match replacement
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+    {
+        Ok(r) if r.get::<_, bool>(0) => {
+            tracing::info!(pid, "Ended the server session of the lost connection.")
+        }
+        Ok(_) => tracing::debug!(
+            pid,
+            "The lost connection's server session had already ended."
+        ),
+        Err(e) => {
+            tracing::warn!(pid, error = %pg_message(&e), "Could not end the server session of the lost connection; it ends when the server notices.")
+        }
+    }
+}
+
 pub async fn target_with_retry(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let mut delay = std::time::Duration::from_millis(500);
     let mut attempt = 1;

@@ -117,7 +117,7 @@ impl Error {
                 mysql_async::Error::Io(_)
                     | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
             ),
-            Error::Source(SourceError::Connect(_))
+            Error::Source(SourceError::Connect(_) | SourceError::Silent { .. })
             | Error::TargetRead(crate::source::pg::TargetReadError::Connect(_))
             | Error::Sink(SinkError::Connect(_))
             | Error::Connect(_) => true,

@@ -175,6 +175,8 @@ async fn load_and_finish<T>(
     t: &Tail<'_>,
     control: &mut tokio_postgres::Client,
 ) -> Result<(T, Instant), Error> {
+    // Taken while the connection is known alive: if it is lost during the load, the finish ends its orphan.
+    let control_pid = crate::connect::backend_pid(control).await;
     let work = async {
         let (done, early) = with_early_finish(
             t.tuning.finish_early,
@@ -191,7 +193,7 @@ async fn load_and_finish<T>(
             p.phase("finish");
         }
         finish(
-            &mut *control,
+            (&mut *control, control_pid),
             t.target_url,
             t.schema,
             t.loaded,

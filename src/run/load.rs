@@ -165,9 +165,10 @@ pub async fn with_early_finish<T>(
 
 /// The finish stage on the control connection and `sessions - 1` more (state, sequences, foreign keys and ANALYZE in
 /// parallel, ledger completed): every step is idempotent, so a lost connection or a restarted server is answered with a
-/// new connection and the stage again.
+/// new connection and the stage again. `control_pid` is the control connection's server process, taken while it was
+/// alive: ended if the connection was lost.
 pub async fn finish(
-    control: &mut tokio_postgres::Client,
+    (control, control_pid): (&mut tokio_postgres::Client, Option<i32>),
     target_url: &str,
     schema: &str,
     loaded: &[&TargetTable],
@@ -176,10 +177,15 @@ pub async fn finish(
     sessions: usize,
 ) -> Result<(), Error> {
     let mut attempt = 0;
+    // The server processes of this attempt's connections: after a loss they are ended from the new ones (an
+    // orphan mid-ALTER keeps its lock).
+    let mut pids = vec![control_pid];
     loop {
         let mut others = Vec::new();
         for _ in 1..sessions.max(1) {
-            others.push(crate::connect::target_with_retry(target_url).await?);
+            let other = crate::connect::target_with_retry(target_url).await?;
+            pids.push(crate::connect::backend_pid(&other).await);
+            others.push(other);
         }
         let r = async {
             ledger::set_state(control, "finishing").await?;
@@ -199,6 +205,10 @@ pub async fn finish(
                 attempt += 1;
                 tracing::warn!(attempt, error = %message, "Target connection lost while finishing; finishing again.");
                 *control = crate::connect::target_with_retry(target_url).await?;
+                for orphan in pids.drain(..) {
+                    crate::connect::end_orphan(control, orphan).await;
+                }
+                pids.push(crate::connect::backend_pid(control).await);
             }
             r => return Ok(r?),
         }

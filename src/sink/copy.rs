@@ -42,6 +42,8 @@ struct Open {
 pub struct CopySink {
     url: String,
     client: Client,
+    /// The server process of `client`: ended from the replacement connection after a loss.
+    pid: Option<i32>,
     ledger: String,
     open: Option<Open>,
     toast: Option<ToastCompression>,
@@ -115,9 +117,11 @@ impl CopySink {
     ) -> Result<CopySink, SinkError> {
         let client = crate::connect::target(url).await?;
         toast_compression(&client, url, toast).await?;
+        let pid = crate::connect::backend_pid(&client).await;
         Ok(CopySink {
             url: url.to_string(),
             client,
+            pid,
             ledger: format!("{}.chunk", pg_ident(ledger_schema)),
             open: None,
             toast,
@@ -266,6 +270,8 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
     async fn recover(&mut self) -> Result<(), SinkError> {
         self.open = None;
         self.client = crate::connect::target_with_retry(&self.url).await?;
+        crate::connect::end_orphan(&self.client, self.pid).await;
+        self.pid = crate::connect::backend_pid(&self.client).await;
         toast_compression(&self.client, &self.url, self.toast).await
     }
 }

@@ -67,6 +67,20 @@ pub fn start_paused_with(mut c: Command, point: &str, secs: &str) -> Paused {
 }
 
 impl Paused {
+    /// Reads its stderr until a line holds `needle`; returns everything read. Panics if it ends first.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let mut seen = String::new();
+        let mut line = String::new();
+        while self.stderr.read_line(&mut line).unwrap_or(0) > 0 {
+            seen.push_str(&line);
+            if line.contains(needle) {
+                return seen;
+            }
+            line.clear();
+        }
+        panic!("pgconverge ended without printing {needle:?}; it printed:\n{seen}");
+    }
+
     /// Waits for the end; returns the exit code and the rest of stderr.
     pub fn finish(mut self) -> (Option<i32>, String) {
         let mut rest = String::new();

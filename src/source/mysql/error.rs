@@ -28,6 +28,11 @@ pub enum SourceError {
     Connect(#[from] ConnectError),
     #[error("table {table}: building a batch failed: {message}")]
     Batch { table: String, message: String },
+    #[error(
+        "reading {table}: the source sent nothing for {seconds} s; the connection is taken as lost (a dropped route \
+         or a stopped server)"
+    )]
+    Silent { table: String, seconds: u64 },
 }
 
 pub(super) fn q(context: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> SourceError {

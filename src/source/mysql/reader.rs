@@ -169,13 +169,20 @@ impl<W: Work + ReadSpec> Source<W> for Reader {
         };
         let mut builders = new_builders();
         let (mut rows, mut bytes, mut total) = (0usize, 0usize, 0u64);
-        let mut result = self
-            .conn
-            .query_iter(work.select_sql())
+        let silence = crate::connect::SOURCE_SILENCE;
+        let silent = || SourceError::Silent {
+            table: table.to_string(),
+            seconds: silence.as_secs(),
+        };
+        let mut result = tokio::time::timeout(silence, self.conn.query_iter(work.select_sql()))
             .await
+            .map_err(|_| silent())?
             .map_err(q(format!("reading {table}")))?;
         loop {
-            let row = result.next().await.map_err(q(format!("reading {table}")))?;
+            let row = tokio::time::timeout(silence, result.next())
+                .await
+                .map_err(|_| silent())?
+                .map_err(q(format!("reading {table}")))?;
             let Some(mut row) = row else { break };
             for (i, b) in builders.iter_mut().enumerate() {
                 match row.take::<Value, usize>(i) {
