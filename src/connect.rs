@@ -139,12 +139,68 @@ pub async fn source(url: &str) -> Result<mysql_async::Conn, ConnectError> {
     Ok(conn)
 }
 
+/// Fills what the connection string did not say from a connection service's section (the string wins).
+fn service_defaults(
+    config: &mut tokio_postgres::Config,
+    service: &[(String, String)],
+) -> Result<(), String> {
+    for (k, v) in service {
+        match k.as_str() {
+            "host" if config.get_hosts().is_empty() => {
+                for h in v.split(',') {
+                    config.host(h.trim());
+                }
+            }
+            "port" if config.get_ports().is_empty() => {
+                let port = v
+                    .parse()
+                    .map_err(|_| format!("the service's port {v:?} is not a port number"))?;
+                config.port(port);
+            }
+            "dbname" if config.get_dbname().is_none() => {
+                config.dbname(v);
+            }
+            "user" if config.get_user().is_none() => {
+                config.user(v);
+            }
+            "password" if config.get_password().is_none() => {
+                config.password(v);
+            }
+            "application_name" if config.get_application_name().is_none() => {
+                config.application_name(v);
+            }
+            "connect_timeout" if config.get_connect_timeout().is_none() => {
+                let secs = v
+                    .parse()
+                    .map_err(|_| format!("the service's connect_timeout {v:?} is not a number"))?;
+                config.connect_timeout(std::time::Duration::from_secs(secs));
+            }
+            "options" if config.get_options().is_none() => {
+                config.options(v);
+            }
+            "sslmode" | "sslrootcert" | "sslcert" | "sslkey" => {} // crate::tls took them
+            "host" | "port" | "dbname" | "user" | "password" | "application_name"
+            | "connect_timeout" | "options" => {} // the string said it
+            other => tracing::warn!(
+                key = other,
+                "The connection service sets a key pgconverge does not use; ignored."
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Opens a PostgreSQL connection with `sslmode` (`crate::tls`) and hands its I/O to a task.
 async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     // The server's own message (tokio-postgres displays only "db error"): which database or role it refused.
     let refused = |e: tokio_postgres::Error| err("target", url, pg_message(&e));
-    let (rest, tls) = crate::tls::postgres(url).map_err(|e| err("target", url, e))?;
+    let (conn, service) =
+        crate::credentials::target_service(url).map_err(|e| err("target", url, e))?;
+    let service = service.unwrap_or_default();
+    let (rest, tls) =
+        crate::tls::postgres_in_service(&conn, &service).map_err(|e| err("target", url, e))?;
     let mut config: tokio_postgres::Config = rest.parse().map_err(refused)?;
+    service_defaults(&mut config, &service).map_err(|e| err("target", url, e))?;
     // No password in the string: the password file, PGPASSWORD or the .pgpass file (`crate::credentials`).
     if config.get_password().is_none() {
         let endpoint = crate::credentials::PgEndpoint {

@@ -7,6 +7,10 @@
 //! - source (MySQL): `--source-password-file FILE`, then `MYSQL_PWD`, then the `[client]` group of the option file
 //!   the mysql client reads (`~/.my.cnf`).
 //!
+//! A connection service (`service=NAME` in the target string, else `PGSERVICE`) fills what the string does not
+//! say from its section of the service file libpq reads (`PGSERVICEFILE`, else `~/.pg_service.conf`, else
+//! `$PGSYSCONFDIR/pg_service.conf`): host, port, dbname, user, password, the TLS settings.
+//!
 //! A password given in the connection string always wins. The password never appears in a message: errors name
 //! the file, not its content.
 
@@ -197,6 +201,78 @@ pub fn option_file_password(text: &str) -> Option<String> {
     found
 }
 
+/// A connection service's settings: `(key, value)` in file order.
+pub type Service = Vec<(String, String)>;
+
+/// The service the target string names (`service=NAME`) or `PGSERVICE` names, and the string without the key.
+/// A named service that no service file holds is an error naming the files looked in.
+pub fn target_service(conn: &str) -> Result<(String, Option<Service>), CredentialError> {
+    target_service_with(conn, |k| std::env::var(k).ok())
+}
+
+fn target_service_with(
+    conn: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Option<Service>), CredentialError> {
+    let (rest, taken) = crate::url::take_params(conn, &["service"]);
+    let name = match taken.into_iter().next_back() {
+        Some((_, v)) => v,
+        None => match env("PGSERVICE").filter(|v| !v.is_empty()) {
+            Some(v) => v,
+            None => return Ok((conn.to_string(), None)),
+        },
+    };
+    let mut files = Vec::new();
+    match env("PGSERVICEFILE") {
+        Some(f) => files.push(PathBuf::from(f)),
+        None => {
+            if let Some(h) = env("HOME") {
+                files.push(Path::new(&h).join(".pg_service.conf"));
+            }
+        }
+    }
+    if let Some(d) = env("PGSYSCONFDIR") {
+        files.push(Path::new(&d).join("pg_service.conf"));
+    }
+    for f in &files {
+        if let Ok(text) = std::fs::read_to_string(f) {
+            if let Some(found) = service_section(&text, &name) {
+                return Ok((rest, Some(found)));
+            }
+        }
+    }
+    Err(CredentialError {
+        path: files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        message: format!("no service [{name}] in it (service= or PGSERVICE names it)"),
+    })
+}
+
+/// The `key=value` lines of section `[name]` of a service file (`#` comments, blank lines ignored).
+pub fn service_section(text: &str, name: &str) -> Option<Service> {
+    let mut found: Option<Service> = None;
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = section.trim() == name;
+            if inside && found.is_none() {
+                found = Some(Vec::new());
+            }
+            continue;
+        }
+        if let (true, Some((k, v)), Some(f)) = (inside, line.split_once('='), found.as_mut()) {
+            f.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +284,29 @@ mod tests {
             database: "alkemio".into(),
             user: "loader".into(),
         }
+    }
+
+    #[test]
+    fn a_service_fills_from_its_section_and_the_string_loses_the_key() {
+        let text = "# comment\n[other]\nhost=elsewhere\n\n[prod]\nhost = db.internal\nport=6432\nuser=app\n";
+        let s = super::service_section(text, "prod").unwrap();
+        assert_eq!(s[0], ("host".to_string(), "db.internal".to_string()));
+        assert_eq!(s.len(), 3);
+        assert!(super::service_section(text, "none").is_none());
+        let dir = std::env::temp_dir().join(format!("pgc-service-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("services");
+        std::fs::write(&file, text).unwrap();
+        let env = |k: &str| (k == "PGSERVICEFILE").then(|| file.display().to_string());
+        let (rest, found) = super::target_service_with("service=prod dbname=x", env).unwrap();
+        assert_eq!(rest.trim(), "dbname='x'");
+        assert_eq!(found.unwrap().len(), 3);
+        let (rest, found) = super::target_service_with("dbname=x", env).unwrap();
+        assert_eq!(rest, "dbname=x");
+        assert!(found.is_none());
+        let e = super::target_service_with("service=missing", env).unwrap_err();
+        assert!(e.to_string().contains("no service [missing]"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

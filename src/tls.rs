@@ -138,6 +138,29 @@ pub fn postgres(conn: &str) -> Result<(String, Settings), TlsError> {
     postgres_with_env(conn, |k| std::env::var(k).ok())
 }
 
+/// [`postgres`] with a connection service's settings (`crate::credentials::target_service`) between the string
+/// and the environment, as libpq orders them.
+pub fn postgres_in_service(
+    conn: &str,
+    service: &[(String, String)],
+) -> Result<(String, Settings), TlsError> {
+    postgres_with_env(conn, |var| {
+        let key = match var {
+            "PGSSLMODE" => "sslmode",
+            "PGSSLROOTCERT" => "sslrootcert",
+            "PGSSLCERT" => "sslcert",
+            "PGSSLKEY" => "sslkey",
+            _ => "",
+        };
+        service
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(var).ok())
+    })
+}
+
 const PG_KEYS: Keys = Keys {
     mode: "sslmode",
     ca: "sslrootcert",

@@ -138,3 +138,59 @@ async fn passwords_come_from_files_and_the_environment_never_from_the_url() {
     assert!(text.contains("missing.pw"), "{text}");
     std::fs::remove_dir_all(&b.dir).ok();
 }
+
+#[tokio::test]
+async fn a_connection_service_names_the_target_from_the_service_file() {
+    let dbs = TestDbs::new(App::Kratos).await;
+    let b = Bare::new(&dbs);
+    // postgres://user@host:port/db, as Bare keeps it.
+    let rest = b.target.split_once("://").unwrap().1;
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let services = b.file(
+        "services.conf",
+        &format!(
+            "# other services first\n[elsewhere]\nhost=192.0.2.1\n\n[pgc]\nhost={host}\nport={port}\n\
+             dbname={db}\nuser={user}\npassword={}\nsslmode=disable\n",
+            b.target_pw
+        ),
+        0o600,
+    );
+    // service= in the string.
+    let (code, text) = outcome(
+        b.plan(&[])
+            .env("PGCONVERGE_TARGET", "service=pgc")
+            .env("MYSQL_PWD", &b.source_pw)
+            .env("PGSERVICEFILE", &services)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0, "service=pgc\n{text}");
+    assert!(!text.contains(&b.target_pw), "{text}");
+    // PGSERVICE, the string saying only what it adds.
+    let (code, text) = outcome(
+        b.plan(&[])
+            .env("PGCONVERGE_TARGET", "connect_timeout=10")
+            .env("PGSERVICE", "pgc")
+            .env("MYSQL_PWD", &b.source_pw)
+            .env("PGSERVICEFILE", &services)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0, "PGSERVICE=pgc\n{text}");
+    // A service no file holds: named, with the files looked in.
+    let (code, text) = outcome(
+        b.plan(&[])
+            .env("PGCONVERGE_TARGET", "service=nope")
+            .env("MYSQL_PWD", &b.source_pw)
+            .env("PGSERVICEFILE", &services)
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("no service [nope]") && text.contains("services.conf"),
+        "{text}"
+    );
+}
