@@ -501,3 +501,53 @@ async fn json_values_are_refused_exactly_where_postgresql_refuses_them() {
     surrogates.sort();
     assert_eq!(surrogates, ["id=1006", "id=1007", "id=1008", "id=1009"]);
 }
+
+/// Upper-case ENUM labels compare exactly, and a sequence that two target tables draw from through `nextval`
+/// defaults, owned by neither column (hand-written DDL), is set past the larger maximum and verified.
+#[tokio::test]
+async fn upper_case_enums_and_unowned_shared_sequences() {
+    let dbs = TestDbs::bare(
+        "CREATE TABLE films (id int PRIMARY KEY, rating enum('G','PG','PG-13') NOT NULL);
+         CREATE TABLE shows (id int PRIMARY KEY, title varchar(50))",
+        "CREATE TYPE rating AS ENUM ('G', 'PG', 'PG-13');
+         CREATE SEQUENCE shared_ids;
+         CREATE TABLE films (id integer PRIMARY KEY DEFAULT nextval('shared_ids'), rating rating NOT NULL);
+         CREATE TABLE shows (id integer PRIMARY KEY DEFAULT nextval('shared_ids'), title varchar(50))",
+    )
+    .await;
+    source_exec(
+        &dbs,
+        "INSERT INTO films VALUES (1, 'G'), (7, 'PG-13'); INSERT INTO shows VALUES (1, 'a'), (30, 'b')",
+    )
+    .await;
+    let mapping = mapping_file(&dbs, "");
+    let (code, out) = run(&dbs, &mapping, "plan", &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&dbs, &mapping, "migrate", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        target_rows(&dbs, "films").await,
+        ["1|G", "7|PG-13"],
+        "labels exactly as the source has them"
+    );
+    let pg = common::pg_conn(&dbs.target_super()).await;
+    let next: i64 = pg
+        .query_one("SELECT nextval('shared_ids')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        next, 31,
+        "the shared sequence passes the larger of both maxima"
+    );
+    // The verification reports the sequence of each column that draws from it.
+    pg.query_one("SELECT setval('shared_ids', 31)", &[])
+        .await
+        .unwrap();
+    let (code, out) = run(&dbs, &mapping, "verify", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("sequence of films.id") && out.contains("sequence of shows.id"),
+        "{out}"
+    );
+}

@@ -80,23 +80,32 @@ pub async fn finish(
             .await
             .map_err(pg("re-creating the foreign keys NOT VALID"))?;
     }
+    // One setval per sequence over every column drawing from it: a sequence shared by several columns (a
+    // nextval default without OWNED BY) must pass the largest of their maxima, not the last one's.
+    let mut by_sequence: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for t in tables {
         for c in &t.columns {
             if let Some(seq) = &c.owned_sequence {
-                let col = pg_ident(&c.name);
-                crate::durable::execute(
-                    control,
-                    &format!(
-                        "SELECT setval($1::text::regclass, COALESCE(MAX({col}), 1), MAX({col}) IS NOT NULL) FROM {}",
-                        pg_qualified(schema, &t.name)
-                    ),
-                    &[seq],
-                    || format!("sequence {seq} set"),
-                )
-                .await
-                .map_err(pg(format!("setting sequence {seq}")))?;
+                by_sequence.entry(seq).or_default().push(format!(
+                    "SELECT MAX({})::numeric AS m FROM {}",
+                    pg_ident(&c.name),
+                    pg_qualified(schema, &t.name)
+                ));
             }
         }
+    }
+    for (seq, maxima) in by_sequence {
+        crate::durable::execute(
+            control,
+            &format!(
+                "SELECT setval($1::text::regclass, COALESCE(MAX(m), 1)::bigint, MAX(m) IS NOT NULL) FROM ({}) x",
+                maxima.join(" UNION ALL ")
+            ),
+            &[&seq],
+            || format!("sequence {seq} set"),
+        )
+        .await
+        .map_err(pg(format!("setting sequence {seq}")))?;
     }
     // Longest first, so the one big step does not start last while the other session idles: a step's cost
     // follows the size of the table it scans (a validation reads the child, VACUUM the whole table).

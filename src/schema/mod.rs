@@ -13,7 +13,7 @@ pub struct SourceColumn {
     pub name: String,
     /// DATA_TYPE, lower case: `char`, `varchar`, `int`, `datetime`, `json`, `longtext`, ...
     pub data_type: String,
-    /// COLUMN_TYPE, lower case, display widths and `unsigned` included.
+    /// COLUMN_TYPE, lower case except ENUM and SET labels (case-sensitive), display widths and `unsigned` included.
     pub column_type: String,
     pub nullable: bool,
     pub default: Option<String>,
@@ -103,7 +103,9 @@ pub struct TargetColumn {
     pub default: Option<String>,
     /// Labels when the type is an enum.
     pub enum_labels: Option<Vec<String>>,
-    /// Sequence owned by this column (serial or identity), schema-qualified.
+    /// The sequence this column draws from, schema-qualified: owned by it (serial or identity) or only named by
+    /// its `nextval(...)` default (hand-written DDL without `OWNED BY`; one sequence may serve several columns).
+    /// Every one is set past the loaded maximum and verified.
     pub owned_sequence: Option<String>,
     /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it and COPY cannot write it.
     #[serde(default)]

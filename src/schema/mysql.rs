@@ -68,7 +68,7 @@ pub async fn introspect(
     );
     let cols: Vec<ColRow> = conn
         .exec(
-            "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), IS_NULLABLE, COLUMN_DEFAULT, \
+            "SELECT TABLE_NAME, COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, \
              CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION, EXTRA, COLLATION_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (db,),
@@ -108,6 +108,11 @@ pub async fn introspect(
                 && checks.iter().any(|(ct, clause)| {
                     ct == &t && clause.replace(' ', "") == format!("json_valid(`{name}`)")
                 }));
+        // ENUM and SET labels are case-sensitive on both servers: only their keyword is lower-cased.
+        let column_type = match data_type.as_str() {
+            "enum" | "set" => column_type,
+            _ => column_type.to_lowercase(),
+        };
         by_table.entry(t).or_default().push(SourceColumn {
             name,
             data_type,

@@ -31,7 +31,14 @@ pub async fn introspect(
                     CASE WHEN t.typtype = 'e' THEN
                       (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
                     END,
-                    pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),
+                    COALESCE(pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),
+                      (SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname)
+                       FROM pg_depend dep
+                       JOIN pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+                       JOIN pg_namespace sn ON sn.oid = s.relnamespace
+                       WHERE dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+                         AND dep.refclassid = 'pg_class'::regclass
+                       ORDER BY 1 LIMIT 1)),
                     a.attgenerated <> ''
              FROM pg_attribute a
              JOIN pg_class c ON c.oid = a.attrelid
