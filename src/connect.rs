@@ -281,7 +281,6 @@ pub async fn target(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     Ok(client)
 }
 
-/// Opens a target connection, retrying a few times with backoff: the server may be restarting.
 /// The server process behind `client` (None when the connection is already gone).
 pub async fn backend_pid(client: &tokio_postgres::Client) -> Option<i32> {
     client
@@ -314,6 +313,7 @@ pub async fn end_orphan(replacement: &tokio_postgres::Client, orphan: Option<i32
     }
 }
 
+/// Opens a target connection, retrying a few times with backoff: the server may be restarting.
 pub async fn target_with_retry(url: &str) -> Result<tokio_postgres::Client, ConnectError> {
     let mut delay = std::time::Duration::from_millis(500);
     let mut attempt = 1;

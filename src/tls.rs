@@ -135,8 +135,16 @@ fn settings(
 
 /// A PostgreSQL connection string without `sslmode`/`sslrootcert`, and what they said.
 pub fn postgres(conn: &str) -> Result<(String, Settings), TlsError> {
-    postgres_with_env(conn, |k| std::env::var(k).ok())
+    postgres_in_service(conn, &[])
 }
+
+/// The TLS keys of a PostgreSQL connection string and libpq's environment variable for each.
+const PG_ENV: [(&str, &str); 4] = [
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+];
 
 /// [`postgres`] with a connection service's settings (`crate::credentials::target_service`) between the string
 /// and the environment, as libpq orders them.
@@ -145,13 +153,10 @@ pub fn postgres_in_service(
     service: &[(String, String)],
 ) -> Result<(String, Settings), TlsError> {
     postgres_with_env(conn, |var| {
-        let key = match var {
-            "PGSSLMODE" => "sslmode",
-            "PGSSLROOTCERT" => "sslrootcert",
-            "PGSSLCERT" => "sslcert",
-            "PGSSLKEY" => "sslkey",
-            _ => "",
-        };
+        let key = PG_ENV
+            .iter()
+            .find(|(_, v)| *v == var)
+            .map_or("", |(k, _)| *k);
         service
             .iter()
             .rev()
@@ -175,12 +180,7 @@ fn postgres_with_env(
 ) -> Result<(String, Settings), TlsError> {
     let (rest, mut taken) =
         crate::url::take_params(conn, &["sslmode", "sslrootcert", "sslcert", "sslkey"]);
-    for (key, var) in [
-        ("sslmode", "PGSSLMODE"),
-        ("sslrootcert", "PGSSLROOTCERT"),
-        ("sslcert", "PGSSLCERT"),
-        ("sslkey", "PGSSLKEY"),
-    ] {
+    for (key, var) in PG_ENV {
         if !taken.iter().any(|(k, _)| k == key) {
             if let Some(v) = env(var).filter(|v| !v.is_empty()) {
                 taken.insert(0, (key.to_string(), v));
