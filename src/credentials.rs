@@ -16,10 +16,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// A password source that was named but cannot be used.
+/// A password or service file that was named but cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the password file {path}: {message}")]
+#[error("cannot read the {what} {path}: {message}")]
 pub struct CredentialError {
+    /// "password file" or "service file".
+    pub what: &'static str,
     pub path: String,
     pub message: String,
 }
@@ -45,6 +47,7 @@ fn files() -> PasswordFiles {
 /// The first line of a password file, without its line end.
 pub fn read_password_file(path: &Path) -> Result<String, CredentialError> {
     let err = |message: String| CredentialError {
+        what: "password file",
         path: path.display().to_string(),
         message,
     };
@@ -242,6 +245,7 @@ fn target_service_with(
         }
     }
     Err(CredentialError {
+        what: "service file",
         path: files
             .iter()
             .map(|f| f.display().to_string())
