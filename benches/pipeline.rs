@@ -29,6 +29,8 @@ fn column(name: &str, conv: Conversion, target_type: &str) -> ColumnContract {
         transform: None,
         on_null: None,
         narrowing: None,
+        checked: None,
+        domain: None,
     }
 }
 
@@ -93,6 +95,7 @@ fn setup() -> (TableContract, TableConverter, RecordBatch) {
         primary_key: vec!["id".into()],
         columns: cols,
         defaulted: vec![],
+        not_copied: Vec::new(),
         generated: vec![],
     };
     let nullable: HashMap<String, bool> = names

@@ -9,6 +9,7 @@
 //! - time/interval from MySQL TIME: the same number of microseconds;
 //! - uuid: case (`AB` = `ab`);
 //! - `character(n)`: trailing spaces (PostgreSQL pads on output);
+//! - text arrays (from a SET): the same elements in the same order, however quoted (`{"a","b c"}` = `{a,"b c"}`);
 //! - jsonb: object key order, whitespace and number spelling (`1e2` = `100` = `100.0`), as jsonb itself stores
 //!   them; `json` is compared byte for byte, as PostgreSQL keeps it.
 //!
@@ -400,6 +401,7 @@ fn verbatim(conv: &Conversion, padded: bool) -> bool {
         Conversion::Text { .. } => !padded,
         Conversion::Bool
         | Conversion::Date
+        | Conversion::DateFromDatetime
         | Conversion::Bits { .. }
         | Conversion::Json
         | Conversion::Enum { .. }
@@ -454,8 +456,25 @@ pub fn value(conv: &Conversion, padded: bool, t: &str, out: &mut String) {
             Err(_) => out.push_str(t),
         },
         Conversion::Text { .. } if padded => out.push_str(t.trim_end_matches(' ')),
+        // Element by element: PostgreSQL prints `{a,"b c"}` for the `{"a","b c"}` written.
+        Conversion::TextArray { .. } => match crate::util::pgarray::parse(t) {
+            Some(elems) => {
+                out.push('[');
+                for e in elems {
+                    match e {
+                        Some(e) => {
+                            let _ = write!(out, "{}:{e}", e.len());
+                        }
+                        None => out.push('~'),
+                    }
+                }
+                out.push(']');
+            }
+            None => out.push_str(t),
+        },
         Conversion::Bool
         | Conversion::Date
+        | Conversion::DateFromDatetime
         | Conversion::Bits { .. }
         | Conversion::Json
         | Conversion::Text { .. }
@@ -683,5 +702,14 @@ mod tests {
         assert!(!same(Conversion::Bytea, "\\x00ff", "\\x00fe"));
         assert!(!same(Conversion::Bool, "t", "f"));
         assert!(!same(Conversion::Date, "2024-01-01", "2024-01-02"));
+        let arr = Conversion::TextArray {
+            elem_oid: 25,
+            labels: None,
+            max_chars: None,
+        };
+        assert!(same(arr.clone(), r#"{"a","b c"}"#, r#"{a,"b c"}"#));
+        assert!(same(arr.clone(), "{}", "{}"));
+        assert!(!same(arr.clone(), r#"{"a","b"}"#, r#"{"a,b"}"#));
+        assert!(!same(arr, r#"{"NULL"}"#, "{NULL}"));
     }
 }

@@ -23,6 +23,26 @@ pub struct ColumnContract {
     /// The mapping's reason for accepting a narrower target (every value is still checked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub narrowing: Option<String>,
+    /// A per-value check of an exact pair whose source type admits values the target cannot hold (`int unsigned`
+    /// into `integer`): shown by `plan`, enforced on every row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<String>,
+    /// The PostgreSQL domain of the target column: its constraints are checked by PostgreSQL on every value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// A source column the copy does not carry, or a target column it does not write: the mapping's reason and what
+/// the target column holds instead. Shown by `plan`, in the run report and in the verification checklist.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotCopied {
+    /// The source column, or `-` for a target column no source column feeds.
+    pub source: String,
+    /// The target column, or `-` when the target has none.
+    pub target: String,
+    pub reason: String,
+    /// What the target column gets: its default, NULL, a trigger's or a generated value.
+    pub target_gets: String,
 }
 
 /// One source table and where it goes.
@@ -39,6 +59,9 @@ pub struct TableContract {
     /// Target columns PostgreSQL generates, whose source columns are generated too: never written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generated: Vec<String>,
+    /// Skipped source columns and unwritten target columns, with reasons and what the target gets.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub not_copied: Vec<NotCopied>,
 }
 
 /// A contract problem, named precisely enough to act on.
@@ -48,6 +71,9 @@ pub struct Problem {
     pub table: String,
     pub column: Option<String>,
     pub message: String,
+    /// The mapping entry that resolves it, as one line of TOML, where such an entry exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -73,6 +99,69 @@ pub enum ProblemKind {
     StaleMapping,
     /// A plain source column feeds a column PostgreSQL generates: its values would be dropped.
     GeneratedTarget,
+    /// A transform the column's types cannot take (relabel on a non-enum, null into NOT NULL without on_null).
+    InvalidTransform,
+    /// `target_fills` names a column no default, generated expression or BEFORE INSERT trigger fills.
+    NothingFillsTarget,
+    /// A warning, not a problem: `narrowing` declared on a pair that is not narrower (it has no effect).
+    IgnoredNarrowing,
+}
+
+/// The mapping entry that resolves a problem of `kind` on source table `table` (column `column`), as one line
+/// of TOML; None where only the database can change.
+fn fix(kind: ProblemKind, table: &str, column: Option<&str>) -> Option<String> {
+    let c = column.unwrap_or("<column>");
+    Some(match kind {
+        ProblemKind::UnknownSourceTable => format!("[skip_tables] {table} = \"<why it is not copied>\""),
+        ProblemKind::UnmappedSourceColumn | ProblemKind::UnsupportedTypePair | ProblemKind::IntRange => {
+            format!("[tables.{table}] skip_columns = {{ {c} = \"<why it is not copied>\" }}")
+        }
+        ProblemKind::GeneratedTarget => {
+            format!("[tables.{table}] skip_columns = {{ {c} = \"PostgreSQL computes the same value\" }}")
+        }
+        ProblemKind::MissingRequiredColumn => {
+            format!("[tables.{table}] target_fills = {{ {c} = \"<the trigger or default that sets it>\" }}")
+        }
+        ProblemKind::TargetNarrower => {
+            format!("[tables.{table}.columns.{c}] narrowing = \"<why every value fits>\"")
+        }
+        ProblemKind::MissingEnumLabels => format!(
+            "[tables.{table}.columns.{c}] transform = {{ kind = \"relabel\", map = {{ \"<source label>\" = \"<target label>\" }} }}"
+        ),
+        ProblemKind::NullIntoNotNull => {
+            format!("[tables.{table}.columns.{c}] on_null = \"fail\"   # or on_null = {{ replace = \"<value>\" }}")
+        }
+        ProblemKind::TargetOnlyTable => {
+            format!("[target_only_tables] {table} = \"<why the source has no such table>\"")
+        }
+        ProblemKind::NothingFillsTarget => {
+            format!("remove {c} from [tables.{table}] target_fills, or give the target column a default or trigger")
+        }
+        ProblemKind::IgnoredNarrowing => {
+            format!("remove narrowing from [tables.{table}.columns.{c}]")
+        }
+        ProblemKind::NoPrimaryKey
+        | ProblemKind::StaleMapping
+        | ProblemKind::InvalidTransform => return None,
+    })
+}
+
+/// What a target column that is not written holds.
+fn target_gets(t: &TargetTable, tc: &crate::schema::TargetColumn) -> String {
+    if tc.generated {
+        "the value PostgreSQL generates".into()
+    } else if let Some(d) = &tc.default {
+        format!("its default {d}")
+    } else if !t.before_insert_triggers.is_empty() {
+        format!(
+            "what trigger {} sets, else NULL",
+            t.before_insert_triggers.join(", ")
+        )
+    } else if tc.nullable {
+        "NULL".into()
+    } else {
+        "nothing: NOT NULL without a default".into()
+    }
 }
 
 /// The whole contract.
@@ -83,6 +172,9 @@ pub struct Contract {
     pub skipped: Vec<(String, String)>,
     pub target_only: Vec<(String, String)>,
     pub problems: Vec<Problem>,
+    /// What `plan` says without refusing: mapping entries that have no effect.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<Problem>,
 }
 
 impl Contract {
@@ -98,14 +190,17 @@ impl Contract {
 /// Checks the contract between the introspected schemas under `mapping`.
 pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) -> Contract {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut used_targets = BTreeSet::new();
+    // `fix_table` is the source table the mapping entry goes under.
     let mut problem = |kind, table: &str, column: Option<&str>, message: String| {
         problems.push(Problem {
             kind,
             table: table.to_string(),
             column: column.map(str::to_string),
+            fix: fix(kind, table, column),
             message,
         })
     };
@@ -138,14 +233,25 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             );
         }
         let tm = mapping.table(&s.name);
+        let fills = tm.map(|m| &m.target_fills);
         let mut columns = Vec::new();
         let mut generated = Vec::new();
+        let mut not_copied = Vec::new();
         let mut fed = BTreeSet::new();
         for sc in &s.columns {
-            if tm.is_some_and(|m| m.skip_columns.contains_key(&sc.name)) {
+            let cname = mapping.target_column(&s.name, &sc.name);
+            if let Some(reason) = tm.and_then(|m| m.skip_columns.get(&sc.name)) {
+                not_copied.push((sc.name.clone(), cname.to_string(), reason.clone()));
                 continue;
             }
-            let cname = mapping.target_column(&s.name, &sc.name);
+            if let Some(reason) = fills.and_then(|f| f.get(cname)) {
+                not_copied.push((
+                    sc.name.clone(),
+                    cname.to_string(),
+                    format!("the target fills it: {reason}"),
+                ));
+                continue;
+            }
             let Some(tc) = t.column(cname) else {
                 problem(
                     ProblemKind::UnmappedSourceColumn,
@@ -181,18 +287,67 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                 continue;
             }
             let cm = mapping.column(&s.name, &sc.name);
+            let transform = cm.and_then(|c| c.transform.as_ref());
             let at = format!(
                 "{}.{} ({}) -> {}.{} ({})",
-                s.name, sc.name, sc.column_type, t.name, tc.name, tc.format_type
+                s.name,
+                sc.name,
+                sc.column_type,
+                t.name,
+                tc.name,
+                match &tc.domain {
+                    Some(d) => format!("domain {d} over {}", tc.format_type),
+                    None => tc.format_type.clone(),
+                }
             );
-            let conversion = match convert::decide(sc, tc) {
+            // A relabel decides the pair with the labels it makes.
+            let relabeled;
+            let sc_decided = match transform {
+                Some(r @ Rewrite::Relabel { .. }) => {
+                    if sc.data_type != "enum" && sc.data_type != "set" {
+                        problem(
+                            ProblemKind::InvalidTransform,
+                            &s.name,
+                            Some(&sc.name),
+                            format!("relabel renames ENUM or SET labels, and {at} is neither"),
+                        );
+                        continue;
+                    }
+                    let labels: Vec<String> = sc
+                        .enum_labels()
+                        .iter()
+                        .map(|l| r.relabel(l).unwrap_or_default())
+                        .collect();
+                    let mut c = sc.clone();
+                    c.column_type = format!(
+                        "{}({})",
+                        sc.data_type,
+                        labels
+                            .iter()
+                            .map(|l| format!("'{}'", l.replace('\'', "''")))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    relabeled = c;
+                    &relabeled
+                }
+                Some(Rewrite::Latin1BytesToBase64) if !crate::convert::is_text(sc) => {
+                    problem(
+                        ProblemKind::InvalidTransform,
+                        &s.name,
+                        Some(&sc.name),
+                        format!("latin1_bytes_to_base64 reads text, and {at} is not text"),
+                    );
+                    continue;
+                }
+                _ => sc,
+            };
+            let conversion = match convert::decide(sc_decided, tc) {
                 Ok(c) => c,
                 Err(Incompatibility::Unsupported) => {
                     // A transform may change the value class (latin1 bytes -> base64 text).
-                    if matches!(
-                        cm.and_then(|c| c.transform.as_ref()),
-                        Some(Rewrite::Latin1BytesToBase64)
-                    ) && tc.type_name == "text"
+                    if matches!(transform, Some(Rewrite::Latin1BytesToBase64))
+                        && tc.type_name == "text"
                     {
                         Conversion::Text { max_chars: None }
                     } else {
@@ -226,19 +381,33 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             };
             let narrowing = convert::narrowing(sc, tc, &conversion);
             let accepted = cm.and_then(|c| c.narrowing.clone());
-            if let (Some(why), None) = (&narrowing, &accepted) {
-                problem(
-                    ProblemKind::TargetNarrower,
-                    &s.name,
-                    Some(&sc.name),
-                    format!(
-                        "target is narrower: {at}: {why}; if every value fits, declare narrowing = \"<why>\" for \
-                         this column in the mapping (each value is then checked and one that would change stops the run)"
+            match (&narrowing, &accepted) {
+                (Some(why), None) => {
+                    problem(
+                        ProblemKind::TargetNarrower,
+                        &s.name,
+                        Some(&sc.name),
+                        format!(
+                            "target is narrower: {at}: {why}; if every value fits, declare narrowing = \"<why>\" for \
+                             this column in the mapping (each value is then checked and one that would change stops the run)"
+                        ),
+                    );
+                    continue;
+                }
+                (None, Some(_)) => warnings.push(Problem {
+                    kind: ProblemKind::IgnoredNarrowing,
+                    table: s.name.clone(),
+                    column: Some(sc.name.clone()),
+                    fix: fix(ProblemKind::IgnoredNarrowing, &s.name, Some(&sc.name)),
+                    message: format!(
+                        "narrowing is declared for {at}, but the target holds every source value: it has no effect"
                     ),
-                );
-                continue;
+                }),
+                _ => {}
             }
-            let on_null = if sc.nullable && !tc.nullable {
+            // A NULL transform makes NULLs of a NOT NULL source column too.
+            let nulls = sc.nullable || matches!(transform, Some(Rewrite::Null { .. }));
+            let on_null = if nulls && !tc.nullable {
                 match cm.and_then(|c| c.on_null.clone()) {
                     Some(p) => Some(p),
                     None => {
@@ -247,8 +416,9 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                             &s.name,
                             Some(&sc.name),
                             format!(
-                                "{at}: the source allows NULL, the target does not; declare on_null = \"fail\" or \
-                                 {{ replace = \"...\" }} for this column in the mapping"
+                                "{at}: the source {} NULL, the target does not; declare on_null = \"fail\" or \
+                                 {{ replace = \"...\" }} for this column in the mapping",
+                                if sc.nullable { "allows" } else { "transform makes" }
                             ),
                         );
                         None
@@ -262,27 +432,99 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                 source_type: sc.column_type.clone(),
                 target: tc.name.clone(),
                 target_type: tc.format_type.clone(),
+                checked: convert::checked_per_value(sc, &conversion),
                 conversion,
-                transform: cm.and_then(|c| c.transform.clone()),
+                transform: transform.cloned(),
                 on_null,
                 narrowing: narrowing.and(accepted),
+                domain: tc.domain.clone(),
             });
         }
         let mut defaulted = Vec::new();
+        let mut unwritten = Vec::new();
         for tc in t
             .columns
             .iter()
             .filter(|c| !fed.contains(&c.name) && !c.generated)
         {
+            if let Some(reason) = fills.and_then(|f| f.get(&tc.name)) {
+                if tc.default.is_none() && t.before_insert_triggers.is_empty() {
+                    problem(
+                        ProblemKind::NothingFillsTarget,
+                        &s.name,
+                        Some(&tc.name),
+                        format!(
+                            "target_fills says {}.{} is filled by the target ({reason}), but it has no default and \
+                             the table has no BEFORE INSERT trigger",
+                            t.name, tc.name
+                        ),
+                    );
+                }
+                unwritten.push(tc);
+                continue;
+            }
             if !tc.nullable && tc.default.is_none() {
                 problem(
                     ProblemKind::MissingRequiredColumn,
-                    &t.name,
+                    &s.name,
                     Some(&tc.name),
                     format!("target column {}.{} is NOT NULL without default and no source column feeds it", t.name, tc.name),
                 );
             } else {
                 defaulted.push(tc.name.clone());
+                unwritten.push(tc);
+            }
+        }
+        let mut listed: Vec<NotCopied> = not_copied
+            .into_iter()
+            .map(|(source, target, reason)| {
+                let tc = t.column(&target).filter(|_| !fed.contains(&target));
+                NotCopied {
+                    target_gets: match tc {
+                        Some(tc) => target_gets(t, tc),
+                        None if t.column(&target).is_some() => {
+                            "the values of the source column that feeds it".into()
+                        }
+                        None => "nothing (the target has no such column)".into(),
+                    },
+                    target: if t.column(&target).is_some() {
+                        target
+                    } else {
+                        "-".into()
+                    },
+                    source,
+                    reason,
+                }
+            })
+            .collect();
+        for tc in unwritten {
+            if listed.iter().any(|n| n.target == tc.name) {
+                continue;
+            }
+            listed.push(NotCopied {
+                source: "-".into(),
+                target: tc.name.clone(),
+                reason: match fills.and_then(|f| f.get(&tc.name)) {
+                    Some(r) => format!("the target fills it: {r}"),
+                    None => "no source column".into(),
+                },
+                target_gets: target_gets(t, tc),
+            });
+        }
+        for name in fills.into_iter().flat_map(|f| f.keys()) {
+            if t.column(name).is_none() {
+                problem(
+                    ProblemKind::StaleMapping,
+                    &s.name,
+                    Some(name),
+                    format!(
+                        "target_fills of {} names {}.{name}, which does not exist",
+                        s.name, t.name
+                    ),
+                );
+            } else if fed.contains(name) {
+                // Unreachable by construction (a source column mapped to it is not copied); kept as a guard.
+                debug_assert!(false, "target_fills column {name} is fed");
             }
         }
         tables.push(TableContract {
@@ -294,6 +536,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             columns,
             defaulted,
             generated,
+            not_copied: listed,
         });
     }
     let mut target_only = Vec::new();
@@ -339,6 +582,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
         skipped,
         target_only,
         problems,
+        warnings,
     }
 }
 
@@ -367,26 +611,33 @@ pub fn render_text(plan: &Contract) -> String {
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            let extra = match (&c.transform, &c.on_null) {
-                (Some(tr), _) => format!(
-                    "  [transform {}]",
-                    serde_json::to_value(tr)
-                        .ok()
-                        .and_then(|v| v["kind"].as_str().map(str::to_string))
-                        .unwrap_or_default()
-                ),
+            let mut extra = match (&c.transform, &c.on_null) {
+                (Some(tr), _) => format!("  [transform {}]", tr.kind()),
                 (None, Some(OnNull::Fail)) => "  [NULL fails]".to_string(),
                 (None, Some(OnNull::Replace(v))) => format!("  [NULL -> {v}]"),
                 _ => String::new(),
             };
+            if let Some(d) = &c.domain {
+                let _ = write!(extra, "  [domain {d}: its checks apply]");
+            }
+            if let Some(why) = &c.narrowing {
+                let _ = write!(extra, "  [narrowing, each value checked: {why}]");
+            }
+            if let Some(check) = &c.checked {
+                let _ = write!(extra, "  [checked per value: {check}]");
+            }
             let _ = writeln!(
                 s,
                 "  {:<32} {:<24} -> {:<32} {:<28} {conv}{extra}",
                 c.source, c.source_type, c.target, c.target_type
             );
         }
-        for d in &t.defaulted {
-            let _ = writeln!(s, "  {:<32} {:<24} -> {d} (target default)", "-", "");
+        for n in &t.not_copied {
+            let _ = writeln!(
+                s,
+                "  {:<32} {:<24} -> {:<32} not copied: {}; the target gets {}",
+                n.source, "", n.target, n.reason, n.target_gets
+            );
         }
     }
     if !plan.skipped.is_empty() {
@@ -399,6 +650,12 @@ pub fn render_text(plan: &Contract) -> String {
         let _ = writeln!(s, "\nTarget-only tables:");
         for (t, r) in &plan.target_only {
             let _ = writeln!(s, "  {t}: {r}");
+        }
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "\nwarning: {}", w.message);
+        if let Some(f) = &w.fix {
+            let _ = writeln!(s, "  fix: {f}");
         }
     }
     if plan.problems.is_empty() {
@@ -415,6 +672,9 @@ pub fn render_text(plan: &Contract) -> String {
                     .unwrap_or_default(),
                 p.message
             );
+            if let Some(f) = &p.fix {
+                let _ = writeln!(s, "      mapping: {f}");
+            }
         }
     }
     s

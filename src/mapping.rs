@@ -102,6 +102,11 @@ pub struct TableMapping {
     /// Per source column settings.
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnMapping>,
+    /// Target columns PostgreSQL fills itself (a default, a generated expression or a BEFORE INSERT trigger),
+    /// with the reason: never written by the copy, and left out of the content comparison (rows still counted).
+    /// `plan` checks that something really fills each one.
+    #[serde(default)]
+    pub target_fills: BTreeMap<String, String>,
 }
 
 /// Settings of one source column.
@@ -131,6 +136,52 @@ pub enum Rewrite {
     /// A key of `table` replaced by the target's key of the row with the same `by` value
     /// (Kratos credential type ids, remapped by type name).
     RemapByLookup { table: String, by: String },
+    /// ENUM or SET labels renamed (each SET member on its own): `map` names old -> new; labels it does not name
+    /// are kept, or changed to `case` when given.
+    Relabel {
+        #[serde(default)]
+        map: BTreeMap<String, String>,
+        #[serde(default)]
+        case: Option<Case>,
+    },
+    /// Every value replaced by `value` (in the target's text form, still checked by the column's conversion).
+    Constant { value: String, reason: String },
+    /// Every value becomes NULL (the target column must allow it, or `on_null` must say what to write).
+    Null { reason: String },
+}
+
+/// Letter case for [`Rewrite::Relabel`].
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Case {
+    Lower,
+    Upper,
+}
+
+impl Rewrite {
+    /// The name `kind` has in the mapping file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rewrite::Latin1BytesToBase64 => "latin1_bytes_to_base64",
+            Rewrite::RemapByLookup { .. } => "remap_by_lookup",
+            Rewrite::Relabel { .. } => "relabel",
+            Rewrite::Constant { .. } => "constant",
+            Rewrite::Null { .. } => "null",
+        }
+    }
+
+    /// The label a `relabel` makes of `label`; None for other transforms.
+    pub fn relabel(&self, label: &str) -> Option<String> {
+        let Rewrite::Relabel { map, case } = self else {
+            return None;
+        };
+        Some(match (map.get(label), case) {
+            (Some(to), _) => to.clone(),
+            (None, Some(Case::Lower)) => label.to_lowercase(),
+            (None, Some(Case::Upper)) => label.to_uppercase(),
+            (None, None) => label.to_string(),
+        })
+    }
 }
 
 /// NULL policy for a nullable source column feeding a NOT NULL target column.
@@ -229,6 +280,14 @@ on_null = "fail"
 [tables.t.columns.d]
 transform = { kind = "remap_by_lookup", table = "types", by = "name" }
 on_null = { replace = "{}" }
+[tables.t.columns.e]
+transform = { kind = "relabel", map = { "Old" = "new" }, case = "lower" }
+[tables.t.columns.f]
+transform = { kind = "constant", value = "0", reason = "scrubbed" }
+[tables.t.columns.g]
+transform = { kind = "null", reason = "legacy" }
+[tables.u]
+target_fills = { slug = "the slug trigger" }
 "#,
         )
         .unwrap();
@@ -238,6 +297,14 @@ on_null = { replace = "{}" }
         assert_eq!(
             m.column("t", "d").unwrap().on_null,
             Some(OnNull::Replace("{}".into()))
+        );
+        let relabel = m.column("t", "e").unwrap().transform.clone().unwrap();
+        assert_eq!(relabel.relabel("Old").unwrap(), "new");
+        assert_eq!(relabel.relabel("PG-13").unwrap(), "pg-13");
+        assert_eq!(relabel.kind(), "relabel");
+        assert_eq!(
+            m.table("u").unwrap().target_fills["slug"],
+            "the slug trigger"
         );
     }
 

@@ -265,6 +265,7 @@ mod tests {
             primary_key: vec!["id".into()],
             columns: Vec::new(),
             defaulted: Vec::new(),
+            not_copied: Vec::new(),
             generated: Vec::new(),
         }
     }

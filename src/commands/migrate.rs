@@ -65,6 +65,10 @@ pub struct Report {
     pub verified: Option<bool>,
     /// Where the load's chunk time went, and the knob to turn.
     pub time_split: crate::report::Split,
+    /// Per source table, the columns the copy did not carry or write, with the mapping's reason and what the
+    /// target holds instead.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_copied: BTreeMap<String, Vec<crate::contract::NotCopied>>,
     /// What the load hands to its verification (a fresh run with verification only).
     #[serde(skip)]
     pub from_load: Option<FromLoad>,
@@ -213,6 +217,13 @@ fn report(
         seconds_verify: 0.0,
         verified: None,
         settings: settings.tuning.clone(),
+        not_copied: s
+            .contract
+            .tables
+            .iter()
+            .filter(|t| !t.not_copied.is_empty())
+            .map(|t| (t.source.clone(), t.not_copied.clone()))
+            .collect(),
         from_load: None,
     }
 }

@@ -110,12 +110,31 @@ pub struct TargetColumn {
     /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it and COPY cannot write it.
     #[serde(default)]
     pub generated: bool,
+    /// The domain the column is declared with, when it is one (`format_type`/`type_name` are then its base
+    /// type's: a domain converts as its base, and PostgreSQL checks the domain's constraints on every value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The element type of an array column (`text[]`, `varchar(20)[]`, an enum's array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_elem: Option<ArrayElem>,
+}
+
+/// The element type of a PostgreSQL array column.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ArrayElem {
+    /// `text`, `varchar`, `bpchar` or an enum's name.
+    pub type_name: String,
+    /// The element type's OID: binary COPY names it in every array value.
+    pub oid: u32,
+    /// Labels when the element type is an enum.
+    pub enum_labels: Option<Vec<String>>,
 }
 
 impl TargetColumn {
     /// The `n` of `character varying(n)` / `character(n)`.
     pub fn char_len(&self) -> Option<u32> {
-        let t = &self.format_type;
+        // An array's typmod is its elements': `character varying(20)[]` holds strings of up to 20 characters.
+        let t = self.format_type.trim_end_matches("[]");
         let inner = t
             .strip_prefix("character varying(")
             .or_else(|| t.strip_prefix("character("))?;
@@ -143,6 +162,9 @@ pub struct TargetTable {
     pub constraints: Vec<TargetConstraint>,
     /// (name, CREATE INDEX definition) of indexes not backing a constraint.
     pub indexes: Vec<(String, String)>,
+    /// Enabled row triggers that fire BEFORE INSERT (COPY fires them): they may fill NOT NULL columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_insert_triggers: Vec<String>,
 }
 
 impl TargetTable {

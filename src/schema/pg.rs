@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{TargetColumn, TargetConstraint, TargetTable};
+use super::{ArrayElem, TargetColumn, TargetConstraint, TargetTable};
 
 /// Errors reading the target catalogue.
 #[derive(Debug, thiserror::Error)]
@@ -24,12 +24,18 @@ pub async fn introspect(
         schema: schema.to_string(),
         source,
     };
+    // A domain converts as its base type (followed through domains over domains; the innermost typmod that is
+    // set wins, as PostgreSQL applies it) and is NOT NULL when any domain of the chain is. An array column
+    // brings its element type.
     let cols = client
         .query(
-            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), t.typname::text,
-                    NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-                    CASE WHEN t.typtype = 'e' THEN
-                      (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+            "SELECT c.relname::text, a.attname::text,
+                    format_type(b.oid, CASE WHEN t.typtype = 'd' THEN dom.typmod ELSE a.atttypmod END),
+                    b.typname::text,
+                    NOT a.attnotnull AND NOT coalesce(dom.nonnull, false),
+                    coalesce(pg_get_expr(d.adbin, d.adrelid), CASE WHEN t.typtype = 'd' THEN t.typdefault END),
+                    CASE WHEN b.typtype = 'e' THEN
+                      (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = b.oid)
                     END,
                     COALESCE(pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname),
                       (SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname)
@@ -39,11 +45,28 @@ pub async fn introspect(
                        WHERE dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
                          AND dep.refclassid = 'pg_class'::regclass
                        ORDER BY 1 LIMIT 1)),
-                    a.attgenerated <> ''
+                    a.attgenerated <> '',
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END,
+                    el.typname::text, el.oid,
+                    CASE WHEN el.typtype = 'e' THEN
+                      (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = el.oid)
+                    END
              FROM pg_attribute a
              JOIN pg_class c ON c.oid = a.attrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN LATERAL (
+               WITH RECURSIVE chain(base, typmod, nonnull, depth) AS (
+                 SELECT t.typbasetype, t.typtypmod, t.typnotnull, 0 WHERE t.typtype = 'd'
+                 UNION ALL
+                 SELECT bt.typbasetype, CASE WHEN chain.typmod >= 0 THEN chain.typmod ELSE bt.typtypmod END,
+                        chain.nonnull OR bt.typnotnull, chain.depth + 1
+                 FROM chain JOIN pg_type bt ON bt.oid = chain.base AND bt.typtype = 'd'
+               )
+               SELECT base, typmod, nonnull FROM chain ORDER BY depth DESC LIMIT 1
+             ) dom ON true
+             JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN dom.base ELSE t.oid END
+             LEFT JOIN pg_type el ON b.typcategory = 'A' AND el.oid = b.typelem
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY c.relname, a.attnum",
@@ -54,6 +77,7 @@ pub async fn introspect(
     let mut tables: BTreeMap<String, TargetTable> = BTreeMap::new();
     for r in cols {
         let t: String = r.get(0);
+        let elem: Option<String> = r.get(10);
         tables
             .entry(t.clone())
             .or_insert_with(|| TargetTable {
@@ -61,6 +85,7 @@ pub async fn introspect(
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 indexes: Vec::new(),
+                before_insert_triggers: Vec::new(),
             })
             .columns
             .push(TargetColumn {
@@ -72,6 +97,12 @@ pub async fn introspect(
                 enum_labels: r.get(6),
                 owned_sequence: r.get(7),
                 generated: r.get(8),
+                domain: r.get(9),
+                array_elem: elem.map(|type_name| ArrayElem {
+                    type_name,
+                    oid: r.get(11),
+                    enum_labels: r.get(12),
+                }),
             });
     }
     let cons = client
@@ -124,6 +155,26 @@ pub async fn introspect(
         let t: String = r.get(0);
         if let Some(tt) = tables.get_mut(&t) {
             tt.indexes.push((r.get(1), r.get(2)));
+        }
+    }
+    // tgtype bit 0: row level, bit 1: BEFORE, bit 2: INSERT. Disabled triggers ('D') do not fire.
+    let trig = client
+        .query(
+            "SELECT c.relname::text, g.tgname::text
+             FROM pg_trigger g
+             JOIN pg_class c ON c.oid = g.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+               AND g.tgtype & 7 = 7
+             ORDER BY c.relname, g.tgname",
+            &[&schema],
+        )
+        .await
+        .map_err(err)?;
+    for r in trig {
+        let t: String = r.get(0);
+        if let Some(tt) = tables.get_mut(&t) {
+            tt.before_insert_triggers.push(r.get(1));
         }
     }
     Ok(tables.into_values().collect())

@@ -114,7 +114,7 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
                 out.push(byte);
             }
         }
-        Conversion::Date => {
+        Conversion::Date | Conversion::DateFromDatetime => {
             let d = calendar::parse_datetime(t).ok()?;
             let days = calendar::days_from_civil(d.year, d.month, d.day) - PG_EPOCH_DAYS;
             out.extend_from_slice(&(days as i32).to_be_bytes());
@@ -128,6 +128,24 @@ fn field(conv: &Conversion, t: &str, out: &mut Vec<u8>) -> Option<()> {
         }
         Conversion::Json | Conversion::Text { .. } | Conversion::Enum { .. } => {
             out.extend_from_slice(t.as_bytes())
+        }
+        Conversion::TextArray { elem_oid, .. } => {
+            // ndim, has-nulls flag, element type, then (length, lower bound) per dimension and the elements,
+            // each as its length and its text (text, varchar and enum labels travel as their text).
+            let elems = crate::util::pgarray::parse(t)?;
+            let ndim = i32::from(!elems.is_empty());
+            out.extend_from_slice(&ndim.to_be_bytes());
+            out.extend_from_slice(&0i32.to_be_bytes());
+            out.extend_from_slice(&elem_oid.to_be_bytes());
+            if ndim == 1 {
+                out.extend_from_slice(&(elems.len() as i32).to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes());
+            }
+            for e in elems {
+                let e = e?;
+                out.extend_from_slice(&(e.len() as i32).to_be_bytes());
+                out.extend_from_slice(e.as_bytes());
+            }
         }
     }
     let len = (out.len() - at - 4) as i32;

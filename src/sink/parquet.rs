@@ -51,7 +51,7 @@ pub fn arrow_type(conv: &Conversion) -> DataType {
         Conversion::TimestampTz { .. } => {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         }
-        Conversion::Date => DataType::Date32,
+        Conversion::Date | Conversion::DateFromDatetime => DataType::Date32,
         Conversion::Time { .. } => DataType::Time64(TimeUnit::Microsecond),
         Conversion::Bytea => DataType::Binary,
         Conversion::Uuid { .. }
@@ -61,7 +61,9 @@ pub fn arrow_type(conv: &Conversion) -> DataType {
         | Conversion::Json
         | Conversion::Jsonb
         | Conversion::Text { .. }
-        | Conversion::Enum { .. } => DataType::Utf8,
+        | Conversion::Enum { .. }
+        // The array literal PostgreSQL reads (a Parquet list would need its own reader on import).
+        | Conversion::TextArray { .. } => DataType::Utf8,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod hex;
 pub mod json;
 pub mod key;
+pub mod pgarray;
 pub mod size;
 pub mod sql;
 pub mod zone;

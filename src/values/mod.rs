@@ -39,6 +39,13 @@ pub type Lookups = HashMap<(String, String), Arc<HashMap<Vec<u8>, String>>>;
 pub enum Resolved {
     Base64,
     Remap(Arc<HashMap<Vec<u8>, String>>),
+    /// ENUM/SET label renames; `set`: the value is a SET's comma-joined members, each renamed.
+    Relabel {
+        rewrite: Rewrite,
+        set: bool,
+    },
+    Constant(String),
+    Null,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +108,12 @@ impl TableConverter {
                             .cloned()
                             .unwrap_or_default(),
                     ),
+                    Rewrite::Relabel { .. } => Resolved::Relabel {
+                        rewrite: t.clone(),
+                        set: c.source_type.starts_with("set("),
+                    },
+                    Rewrite::Constant { value, .. } => Resolved::Constant(value.clone()),
+                    Rewrite::Null { .. } => Resolved::Null,
                 }),
                 on_null: c.on_null.clone(),
                 target_nullable: target_nullable.get(&c.target).copied().unwrap_or(true),
@@ -269,6 +282,18 @@ impl TableConverter {
         row: usize,
         b: &mut StringBuilder,
     ) -> Result<(), Box<Violation>> {
+        // A constant replaces every value, NULL included.
+        if let Some(Resolved::Constant(c)) = &s.transform {
+            let mut buf = String::new();
+            match self.value(s, c.as_bytes(), &mut buf) {
+                Ok(true) => {
+                    b.append_value(&buf);
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(rule) => return Err(self.violation(raw, row, s, rule, c.as_bytes())),
+            }
+        }
         if s.target_nullable {
             b.append_null();
             return Ok(());
@@ -341,6 +366,19 @@ impl TableConverter {
                 Some(t) => t.as_bytes(),
                 None => v,
             },
+            Some(Resolved::Relabel { rewrite, set }) => {
+                let text = std::str::from_utf8(v).map_err(|_| Rule::InvalidUtf8)?;
+                let relabel = |l: &str| rewrite.relabel(l).unwrap_or_else(|| l.to_string());
+                owned = if *set && !text.is_empty() {
+                    text.split(',').map(relabel).collect::<Vec<_>>().join(",")
+                } else {
+                    relabel(text)
+                }
+                .into_bytes();
+                &owned[..]
+            }
+            Some(Resolved::Constant(c)) => c.as_bytes(),
+            Some(Resolved::Null) => return Ok(false),
             None => v,
         };
         match &s.conv {
@@ -405,6 +443,15 @@ impl TableConverter {
                 let t = utf8(v)?;
                 check_datetime(t)?;
                 out.push_str(t);
+            }
+            Conversion::DateFromDatetime => {
+                let t = utf8(v)?;
+                check_datetime(t)?;
+                let (date, time) = t.split_at(t.find(' ').unwrap_or(t.len()));
+                if time.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+                    return Err(Rule::NotMidnight);
+                }
+                out.push_str(date);
             }
             Conversion::Timestamp { precision } => {
                 let t = utf8(v)?;
@@ -479,6 +526,28 @@ impl TableConverter {
             Conversion::Bytea => {
                 out.push_str("\\x");
                 hex::push_hex(out, v);
+            }
+            Conversion::TextArray {
+                labels, max_chars, ..
+            } => {
+                let t = utf8(v)?;
+                if t.contains('\0') {
+                    return Err(Rule::NulByte);
+                }
+                // MySQL prints a SET as its members joined by commas (a label cannot hold one); '' is the empty set.
+                let members = t.split(',').filter(|_| !t.is_empty());
+                for m in members.clone() {
+                    if labels.as_ref().is_some_and(|l| !l.iter().any(|l| l == m)) {
+                        return Err(Rule::NotEnumLabel);
+                    }
+                    if let Some(max) = max_chars {
+                        let chars = m.chars().count();
+                        if chars > *max as usize {
+                            return Err(Rule::TooLong { max: *max, chars });
+                        }
+                    }
+                }
+                crate::util::pgarray::push_literal(members, out);
             }
         }
         Ok(true)

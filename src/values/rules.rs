@@ -50,6 +50,8 @@ pub enum Rule {
     },
     /// A MySQL TIME outside 00:00:00..24:00:00, the range of PostgreSQL's `time`.
     TimeOutOfRange,
+    /// A DATETIME with a time of day other than midnight, into `date`: the time would be lost.
+    NotMidnight,
     /// A foreign key value whose parent row does not exist.
     OrphanForeignKey {
         parent: String,
@@ -102,6 +104,10 @@ impl std::fmt::Display for Rule {
                  ambiguous_local_times = \"earlier\" or \"later\" in the mapping to say which"
             ),
             Rule::TimeOutOfRange => write!(f, "time outside 00:00:00..24:00:00"),
+            Rule::NotMidnight => write!(
+                f,
+                "a time of day other than midnight, which date cannot keep"
+            ),
             Rule::OrphanForeignKey { parent } => {
                 write!(f, "foreign key value with no parent row in {parent}")
             }

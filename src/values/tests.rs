@@ -42,6 +42,8 @@ fn invalid_utf8_is_a_violation_with_its_key() {
         transform: None,
         on_null: None,
         narrowing: None,
+        checked: None,
+        domain: None,
     };
     let plan = TableContract {
         source: "t".into(),
@@ -60,6 +62,7 @@ fn invalid_utf8_is_a_violation_with_its_key() {
             ),
         ],
         defaulted: vec![],
+        not_copied: Vec::new(),
         generated: Vec::new(),
     };
     let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
@@ -113,6 +116,8 @@ fn mysql8_native_json_text() {
                 transform: None,
                 on_null: None,
                 narrowing: None,
+                checked: None,
+                domain: None,
             },
             ColumnContract {
                 source: "j".into(),
@@ -123,9 +128,12 @@ fn mysql8_native_json_text() {
                 transform: None,
                 on_null: None,
                 narrowing: None,
+                checked: None,
+                domain: None,
             },
         ],
         defaulted: vec![],
+        not_copied: Vec::new(),
         generated: Vec::new(),
     };
     let names: Vec<String> = vec!["id".into(), "j".into()];

@@ -80,6 +80,26 @@ pub struct VerifyReport {
     pub manual: Vec<Manual>,
 }
 
+/// One item per column the copy did not carry or write (skipped, filled by the target, defaulted): its reason
+/// and what the target holds, so that the sign-off sees every gap the mapping accepted.
+pub(super) fn not_copied(plan: &crate::contract::Contract) -> Vec<Item> {
+    plan.tables
+        .iter()
+        .flat_map(|t| {
+            t.not_copied.iter().map(move |n| Item {
+                phase: "data integrity".into(),
+                name: if n.source == "-" {
+                    format!("column {}.{} not written", t.target, n.target)
+                } else {
+                    format!("column {}.{} not copied", t.source, n.source)
+                },
+                passed: true,
+                detail: format!("{}; the target gets {}", n.reason, n.target_gets),
+            })
+        })
+        .collect()
+}
+
 /// The report: a checklist item per table, then the independent items, the mapping's manual items.
 pub(super) fn assemble(
     mapping: &Mapping,

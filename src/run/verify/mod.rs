@@ -220,7 +220,8 @@ async fn verify_with(
     let (content, independent) = tokio::join!(content, independent);
     progress.finish();
     content?;
-    let independent = independent?;
+    let mut independent = independent?;
+    independent.extend(checklist::not_copied(&plan));
 
     let (mut results, wanted) = bucket_results(
         &acc.lock().expect("verify accumulator"),
