@@ -96,6 +96,8 @@ fn setup() -> (TableContract, TableConverter, RecordBatch) {
         columns: cols,
         defaulted: vec![],
         not_copied: Vec::new(),
+        family: Vec::new(),
+        staged: false,
         generated: vec![],
     };
     let nullable: HashMap<String, bool> = names

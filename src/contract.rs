@@ -62,6 +62,14 @@ pub struct TableContract {
     /// Skipped source columns and unwritten target columns, with reasons and what the target gets.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub not_copied: Vec<NotCopied>,
+    /// The target table's partitions or inheritance children (all levels): rows are loaded into the target
+    /// table and PostgreSQL routes them; counts and content are compared across the whole family.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub family: Vec<String>,
+    /// Loaded through a staging table and `INSERT ... SELECT`, so that the parent's routing rules and triggers
+    /// place every row (a target with inheritance children).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub staged: bool,
 }
 
 /// A contract problem, named precisely enough to act on.
@@ -537,10 +545,39 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
             defaulted,
             generated,
             not_copied: listed,
+            family: Vec::new(),
+            staged: t.inheritance_parent,
         });
     }
+    // Partitions and inheritance children of a loaded table belong to its family, not to the target-only tables.
+    let root = |t: &TargetTable| -> String {
+        let mut name = t.name.clone();
+        let mut seen = BTreeSet::new();
+        while let Some(p) = target
+            .iter()
+            .find(|x| x.name == name)
+            .and_then(|x| x.parent.clone())
+        {
+            if !seen.insert(p.clone()) {
+                break;
+            }
+            name = p;
+        }
+        name
+    };
+    let mut members = BTreeSet::new();
+    for t in target.iter().filter(|t| t.parent.is_some()) {
+        let r = root(t);
+        if let Some(tc) = tables.iter_mut().find(|tc| tc.target == r) {
+            tc.family.push(t.name.clone());
+            members.insert(t.name.clone());
+        }
+    }
     let mut target_only = Vec::new();
-    for t in target.iter().filter(|t| !used_targets.contains(&t.name)) {
+    for t in target
+        .iter()
+        .filter(|t| !used_targets.contains(&t.name) && !members.contains(&t.name))
+    {
         match mapping.target_only_tables.get(&t.name) {
             Some(reason) => target_only.push((t.name.clone(), reason.clone())),
             None => problem(
@@ -630,6 +667,24 @@ pub fn render_text(plan: &Contract) -> String {
                 s,
                 "  {:<32} {:<24} -> {:<32} {:<28} {conv}{extra}",
                 c.source, c.source_type, c.target, c.target_type
+            );
+        }
+        if !t.family.is_empty() {
+            let _ = writeln!(
+                s,
+                "  rows go into {} and PostgreSQL routes them to its {} ({}){}",
+                t.target,
+                if t.staged {
+                    "inheritance children"
+                } else {
+                    "partitions"
+                },
+                t.family.join(", "),
+                if t.staged {
+                    ": loaded through INSERT so that its rules and triggers apply"
+                } else {
+                    ""
+                }
             );
         }
         for n in &t.not_copied {

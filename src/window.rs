@@ -266,6 +266,8 @@ mod tests {
             columns: Vec::new(),
             defaulted: Vec::new(),
             not_copied: Vec::new(),
+            family: Vec::new(),
+            staged: false,
             generated: Vec::new(),
         }
     }

@@ -1,8 +1,9 @@
 //! The third schema pair: a rental shop written by hand for each engine (testbed/fixtures/shop.*.sql) with the
 //! mapping in mappings/shop.toml, written from docs/mapping-format.md. SET columns into text and enum arrays,
 //! upper-case enums, an enum relabelled, domains with checks, nextval defaults without OWNED BY and an identity,
-//! a NOT NULL column a trigger fills, YEAR, DATETIME into date, unsigned keys, skipped and nulled columns, views
-//! and triggers on both sides: plan, check, migrate, verify, export, import and reset, each value compared with
+//! a NOT NULL column a trigger fills, YEAR, DATETIME into date, unsigned keys, skipped and nulled columns, a
+//! table partitioned by inheritance with routing rules, a declaratively partitioned one, views and triggers on
+//! both sides: plan, check, migrate, verify, export, import and reset, each value compared with
 //! PostgreSQL text written here by hand.
 
 mod common;
@@ -31,11 +32,16 @@ INSERT INTO customer VALUES
 INSERT INTO rental VALUES
  (1, '2005-05-24 22:53:30', 1, 1, '2005-05-26 22:04:30', 2.99),
  (2, '2005-05-24 22:54:33', 65535, 2147483000, NULL, 0.00),
- (3, '2005-05-24 22:54:33', 2, 2, NULL, -1.50)";
+ (3, '2005-05-24 22:54:33', 2, 2, NULL, -1.50);
+INSERT INTO payment VALUES
+ (1, 1, 2.99, '2005-05-25 11:30:37'),
+ (2, 2, 0.99, '2006-02-14 15:16:03'),
+ (3, 2147483000, 5.99, '2005-06-15 00:00:00'),
+ (4, 2, 1.00, '2007-01-01 00:00:00')";
 
 /// Each table's columns as PostgreSQL must print them (session zone UTC), in key order; `~` is NULL. Written by
 /// hand from the rows above: MySQL prints a SET's members in declaration order whatever the insert said.
-const EXPECTED: [(&str, &str, &[&str]); 4] = [
+const EXPECTED: [(&str, &str, &[&str]); 5] = [
     (
         "store",
         "store_id, name, opened, services, last_update",
@@ -74,14 +80,36 @@ const EXPECTED: [(&str, &str, &[&str]); 4] = [
             "3|2005-05-24 22:54:33|2|2|~|-1.50",
         ],
     ),
+    (
+        "payment",
+        "payment_id, customer_id, amount, payment_date",
+        &[
+            "1|1|2.99|2005-05-25 11:30:37",
+            "2|2|0.99|2006-02-14 15:16:03",
+            "3|2147483000|5.99|2005-06-15 00:00:00",
+            "4|2|1.00|2007-01-01 00:00:00",
+        ],
+    ),
+];
+
+/// Where the family members hold the rows: the rules routed 2005 and 2006 into their children, 2007 (no rule)
+/// stayed in the parent; the declarative partitions split rentals at 3.
+const PLACED: [(&str, i64); 6] = [
+    ("ONLY payment", 1),
+    ("payment_p2005", 2),
+    ("payment_p2006", 1),
+    ("ONLY rental", 0),
+    ("rental_low", 2),
+    ("rental_high", 1),
 ];
 
 /// The next value of each sequence a key draws from, after a load of [`ROWS`].
-const NEXT: [(&str, i64); 4] = [
+const NEXT: [(&str, i64); 5] = [
     ("store_store_id_seq", 256),
     ("film_film_id_seq", 65536),
     ("customer_customer_id_seq", 2147483001),
     ("rental_rental_id_seq", 4),
+    ("payment_payment_id_seq", 5),
 ];
 
 fn run(dbs: &TestDbs, mapping: &str, command: &str, extra: &[&str]) -> (i32, String) {
@@ -123,6 +151,14 @@ async fn assert_loaded(dbs: &TestDbs, after: &str) {
             want,
             "{table} after {after}"
         );
+    }
+    for (table, n) in PLACED {
+        let got: i64 = pg
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(got, n, "rows in {table} after {after}");
     }
     for (seq, next) in NEXT {
         let got: i64 = pg
@@ -178,6 +214,9 @@ async fn the_shop_goes_through_every_command_cell_equal() {
         "not copied: the target fills it: trigger film_fulltext_trigger",
         "activebool",
         "not copied: no source column; the target gets its default true",
+        "rows go into payment and PostgreSQL routes them to its inheritance children (payment_p2005, \
+         payment_p2006): loaded through INSERT so that its rules and triggers apply",
+        "rows go into rental and PostgreSQL routes them to its partitions (rental_high, rental_low)",
     ] {
         assert!(out.contains(needle), "plan lacks {needle:?}:\n{out}");
     }

@@ -56,7 +56,12 @@ pub async fn import(mapping: &Mapping, settings: &Settings) -> Result<ImportRepo
         settings.replace,
     )
     .await?;
-    let jobs = files::jobs(&m, &settings.from, &ledger::loaded_chunks(&control).await?);
+    let jobs = files::jobs(
+        &m,
+        &settings.from,
+        &ledger::loaded_chunks(&control).await?,
+        &target_tables,
+    );
     let phase = FilesCopy {
         target_url: &settings.target,
         schema: &m.target_schema,

@@ -54,11 +54,23 @@ pub async fn finish(
     // Idempotent: a resumed finish skips the keys an interrupted finish already restored.
     let existing = foreign_key_states(control, schema).await?;
     let mut validate = Vec::new();
+    // PostgreSQL cannot add a key NOT VALID on a partitioned table: those are added checked, in the same batch.
+    let partitioned: std::collections::HashSet<String> = control
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relkind = 'p'",
+            &[&pg_ident(schema)],
+        )
+        .await
+        .map_err(pg("reading the partitioned tables"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     // One transaction for every key still missing: one commit (and WAL flush) instead of one per key (201 for
     // Alkemio); an interrupted finish rolls them all back and adds them again.
     let mut add = String::new();
     for fk in fks {
         let unchecked = fk.unchecked();
+        let checked_now = !unchecked && partitioned.contains(&fk.table);
         match existing.get(&fk.key()) {
             Some(true) => continue,
             Some(false) => {}
@@ -67,10 +79,14 @@ pub async fn finish(
                 pg_qualified(schema, &fk.table),
                 pg_ident(&fk.name),
                 fk.definition,
-                if unchecked { "" } else { " NOT VALID" }
+                if unchecked || checked_now {
+                    ""
+                } else {
+                    " NOT VALID"
+                }
             )),
         }
-        if !unchecked {
+        if !unchecked && !checked_now {
             validate.push(fk);
         }
     }

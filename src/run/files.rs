@@ -24,6 +24,7 @@ pub struct FileWork {
     path: PathBuf,
     copy_sql: String,
     schema: Arc<Schema>,
+    staged: Option<crate::sink::copy::Staged>,
 }
 
 impl Work for FileWork {
@@ -47,6 +48,9 @@ impl CopySpec for FileWork {
     }
     fn binary(&self) -> bool {
         false
+    }
+    fn staged(&self) -> Option<&crate::sink::copy::Staged> {
+        self.staged.as_ref()
     }
 }
 
@@ -166,16 +170,28 @@ pub fn check_files(dir: &Path, m: &Manifest) -> Result<(), Error> {
 }
 
 impl FileWork {
-    /// The job of one CSV file of the manifest, in the export directory `dir`, into `schema`.
-    pub fn new(dir: &Path, schema: &str, f: &FileEntry) -> FileWork {
-        let cols: Vec<String> = f.columns.iter().map(|c| pg_ident(c)).collect();
+    /// The job of one CSV file of the manifest, in the export directory `dir`, into `schema`; `staged` for a
+    /// target with inheritance children (see [`crate::sink::copy::Staged`]).
+    pub fn new(dir: &Path, schema: &str, f: &FileEntry, staged: bool) -> FileWork {
+        let cols = f
+            .columns
+            .iter()
+            .map(|c| pg_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = pg_qualified(schema, &f.target_table);
+        let staged = staged.then(|| crate::sink::copy::Staged::new(&table, &cols));
         FileWork {
             path: dir.join(&f.path),
             copy_sql: format!(
-                "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)",
-                pg_qualified(schema, &f.target_table),
-                cols.join(", ")
+                "COPY {} ({cols}) FROM STDIN (FORMAT csv, HEADER true)",
+                if staged.is_some() {
+                    crate::sink::copy::Staged::TABLE
+                } else {
+                    &table
+                },
             ),
+            staged,
             schema: Arc::new(Schema::new(
                 f.columns
                     .iter()
@@ -292,9 +308,22 @@ pub fn jobs(
     m: &Manifest,
     dir: &Path,
     done: &std::collections::HashMap<(String, u32), u64>,
+    target: &[crate::schema::TargetTable],
 ) -> Vec<Arc<FileWork>> {
+    let staged = |name: &str| {
+        target
+            .iter()
+            .any(|t| t.name == name && t.inheritance_parent)
+    };
     m.csv_files()
         .filter(|f| !done.contains_key(&(f.table.clone(), f.chunk)))
-        .map(|f| Arc::new(FileWork::new(dir, &m.target_schema, f)))
+        .map(|f| {
+            Arc::new(FileWork::new(
+                dir,
+                &m.target_schema,
+                f,
+                staged(&f.target_table),
+            ))
+        })
         .collect()
 }

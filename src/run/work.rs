@@ -29,6 +29,7 @@ pub struct TableWork {
     pub raw_schema: Arc<Schema>,
     pub copy_sql: String,
     pub binary: bool,
+    pub staged: Option<crate::sink::copy::Staged>,
 }
 
 /// One chunk of a table: the unit the pipeline reads, converts and commits.
@@ -72,6 +73,9 @@ impl crate::sink::copy::CopySpec for ChunkWork {
     }
     fn binary(&self) -> bool {
         self.table.binary
+    }
+    fn staged(&self) -> Option<&crate::sink::copy::Staged> {
+        self.table.staged.as_ref()
     }
 }
 
@@ -136,9 +140,17 @@ pub(super) fn table_work(
         .iter()
         .map(|c| pg_ident(c))
         .collect();
+    let table = pg_qualified(&mapping.target_schema, &t.name);
+    let staged = tp
+        .staged
+        .then(|| crate::sink::copy::Staged::new(&table, &cols.join(", ")));
     let copy_sql = format!(
         "COPY {} ({}) FROM STDIN (FORMAT {})",
-        pg_qualified(&mapping.target_schema, &t.name),
+        if staged.is_some() {
+            crate::sink::copy::Staged::TABLE
+        } else {
+            &table
+        },
         cols.join(", "),
         if binary { "binary" } else { "csv" }
     );
@@ -157,6 +169,7 @@ pub(super) fn table_work(
         read_columns,
         copy_sql,
         binary,
+        staged,
     }
 }
 

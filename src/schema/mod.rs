@@ -165,6 +165,13 @@ pub struct TargetTable {
     /// Enabled row triggers that fire BEFORE INSERT (COPY fires them): they may fill NOT NULL columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub before_insert_triggers: Vec<String>,
+    /// The table this one inherits from or is a partition of (`pg_inherits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// A plain table with inheritance children: its rows are routed by rules or triggers, which COPY does not
+    /// fire (rules) or does not count (a trigger that moves the row), so it is loaded through an INSERT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inheritance_parent: bool,
 }
 
 impl TargetTable {

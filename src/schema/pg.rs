@@ -86,6 +86,8 @@ pub async fn introspect(
                 constraints: Vec::new(),
                 indexes: Vec::new(),
                 before_insert_triggers: Vec::new(),
+                parent: None,
+                inheritance_parent: false,
             })
             .columns
             .push(TargetColumn {
@@ -105,6 +107,8 @@ pub async fn introspect(
                 }),
             });
     }
+    // A partition's clone of its parent's constraint (conparentid set) goes with the parent's: it can be neither
+    // dropped nor re-created on its own.
     let cons = client
         .query(
             "SELECT c.relname::text, k.conname::text, k.contype::text, pg_get_constraintdef(k.oid, true),
@@ -117,7 +121,7 @@ pub async fn introspect(
              JOIN pg_class c ON c.oid = k.conrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_class f ON f.oid = k.confrelid
-             WHERE n.nspname = $1
+             WHERE n.nspname = $1 AND k.conparentid = 0
              ORDER BY c.relname, k.conname",
             &[&schema],
         )
@@ -175,6 +179,29 @@ pub async fn introspect(
         let t: String = r.get(0);
         if let Some(tt) = tables.get_mut(&t) {
             tt.before_insert_triggers.push(r.get(1));
+        }
+    }
+    // Families: declarative partitions (the parent routes COPY itself) and inheritance children (it does not).
+    let inh = client
+        .query(
+            "SELECT c.relname::text, p.relname::text, p.relkind = 'r'
+             FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(err)?;
+    for r in inh {
+        let (child, parent, plain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+        if let Some(t) = tables.get_mut(&child) {
+            t.parent = Some(parent.clone());
+        }
+        if let Some(t) = tables.get_mut(&parent) {
+            t.inheritance_parent |= plain;
         }
     }
     Ok(tables.into_values().collect())

@@ -166,6 +166,38 @@ pub trait CopySpec: Spec {
     fn copy_sql(&self) -> &str;
     /// Whether the data is PostgreSQL's binary COPY format (else CSV).
     fn binary(&self) -> bool;
+    /// Set when the chunk goes through a staging table (see [`Staged`]).
+    fn staged(&self) -> Option<&Staged> {
+        None
+    }
+}
+
+/// Loading through a staging table, for a target with inheritance children: COPY fires no rules, and a trigger
+/// that moves a row into a child makes COPY count it as not stored. The chunk is copied into a temporary table of
+/// the copied columns (dropped at commit), then `INSERT ... SELECT` into the target, where rules and triggers
+/// route each row, in the chunk's transaction.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub create: String,
+    pub insert: String,
+}
+
+impl Staged {
+    /// The table COPY writes into instead of the target.
+    pub const TABLE: &'static str = "pg_temp.pgc_stage";
+
+    /// For `table` (quoted, qualified) and its copied columns (quoted, comma-separated).
+    pub fn new(table: &str, columns: &str) -> Staged {
+        Staged {
+            create: format!(
+                "CREATE TEMP TABLE pgc_stage ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+            ),
+            insert: format!(
+                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {}",
+                Staged::TABLE
+            ),
+        }
+    }
 }
 
 impl<W: CopySpec> Sink<W, Encoded> for CopySink {
@@ -175,6 +207,11 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
         self.open = None;
         if let Err(e) = crate::durable::begin(&self.client).await {
             return Err(self.fail(work, "BEGIN", e));
+        }
+        if let Some(staged) = work.staged() {
+            if let Err(e) = crate::durable::in_block(&self.client, &staged.create, &[]).await {
+                return Err(self.fail(work, "creating the staging table", e));
+            }
         }
         let mut copy = match self.client.copy_in::<_, Bytes>(work.copy_sql()).await {
             Ok(c) => Box::pin(c),
@@ -238,6 +275,11 @@ impl<W: CopySpec> Sink<W, Encoded> for CopySink {
                 copied,
                 read: rows,
             });
+        }
+        if let Some(staged) = work.staged() {
+            if let Err(e) = crate::durable::in_block(&self.client, &staged.insert, &[]).await {
+                return Err(self.fail(work, "INSERT from the staging table", e));
+            }
         }
         let sql = format!(
             "INSERT INTO {} (table_name, chunk, rows, bytes) VALUES ($1, $2, $3, $4)",

@@ -63,6 +63,8 @@ fn invalid_utf8_is_a_violation_with_its_key() {
         ],
         defaulted: vec![],
         not_copied: Vec::new(),
+        family: Vec::new(),
+        staged: false,
         generated: Vec::new(),
     };
     let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
@@ -134,6 +136,8 @@ fn mysql8_native_json_text() {
         ],
         defaulted: vec![],
         not_copied: Vec::new(),
+        family: Vec::new(),
+        staged: false,
         generated: Vec::new(),
     };
     let names: Vec<String> = vec!["id".into(), "j".into()];
