@@ -167,7 +167,7 @@ impl Error {
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
             | Error::Target(_)
-            | Error::Sink(SinkError::Setting { .. })
+            | Error::Sink(SinkError::Setting { .. } | SinkError::Probe { .. })
             | Error::TargetRead(_)
             | Error::Pipeline(_)
             | Error::Internal(_) => Exit::Internal,

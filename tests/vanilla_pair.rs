@@ -342,19 +342,56 @@ async fn values_the_target_cannot_hold_stop_the_run_by_name() {
         assert_empty(&dbs, break_it).await;
         source_exec(&dbs, mend_it).await;
     }
-    // The rehearsal lists the rows pgconverge itself refuses, all of them.
+    // The rehearsal lists every bad row: the ones the conversion refuses, and the ones a domain's constraint
+    // refuses (asked of the target, which stays untouched).
     source_exec(
         &dbs,
         "UPDATE film SET released_on = '2006-05-25 10:30:00' WHERE film_id = 1;
-         UPDATE film SET length = 40000 WHERE film_id = 2",
+         UPDATE film SET length = 40000 WHERE film_id = 2;
+         UPDATE film SET rental_rate = -2.50 WHERE film_id = 65535;
+         UPDATE store SET opened = 0 WHERE store_id = 2",
     )
     .await;
-    let (code, out) = run(&dbs, MAPPING, "check", &[]);
-    assert_eq!(code, 5, "{out}");
-    assert!(
-        out.contains("film_id=1") && out.contains("film_id=2"),
-        "{out}"
+    let report = std::env::temp_dir().join(format!("{}-check.json", dbs.name));
+    let (code, out) = run(
+        &dbs,
+        MAPPING,
+        "check",
+        &["--report", report.to_str().unwrap()],
     );
+    assert_eq!(code, 5, "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    std::fs::remove_file(&report).ok();
+    let mut found: Vec<String> = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["examples"].as_array().unwrap().clone())
+        .map(|v| {
+            format!(
+                "{} {} {} {}",
+                v["table"].as_str().unwrap(),
+                v["key"].as_str().unwrap(),
+                v["column"].as_str().unwrap(),
+                v["rule"]
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), 4, "{found:#?}");
+    for (i, needle) in [
+        "film film_id=1 released_on \"not_midnight\"",
+        "film film_id=2 length",
+        "film film_id=65535 rental_rate {\"rejected_by_target\":{\"message\":\"value for domain rate violates check constraint \\\"rate_not_negative\\\"\"}}",
+        "store store_id=2 opened {\"rejected_by_target\":{\"message\":\"value for domain year violates check constraint \\\"year_check\\\"\"}}",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(found[i].starts_with(needle), "{}\n{found:#?}", found[i]);
+    }
+    assert_empty(&dbs, "check").await;
 }
 
 /// Without a mapping, every problem of the pair names the mapping entry that resolves it; an entry that has no

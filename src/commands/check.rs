@@ -17,7 +17,8 @@ use crate::pipeline::{self, Stop, Transform};
 use crate::run::session::{self, Ledger};
 use crate::run::work::{self, ChunkWork};
 use crate::run::{keys, output};
-use crate::sink::{Collect, Tally};
+use crate::sink::probe::{DomainProbe, Inspected, Probe};
+use crate::sink::Tally;
 use crate::source::mysql as src;
 use crate::values::{Rule, Violation};
 
@@ -84,20 +85,36 @@ pub fn rule_code(r: &Rule) -> String {
 struct Inspect(Arc<crate::progress::Progress>);
 
 impl Transform<ChunkWork> for Inspect {
-    type Output = Vec<Violation>;
+    type Output = Inspected;
     type Error = std::convert::Infallible;
 
-    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Vec<Violation>, Self::Error> {
+    fn apply(&self, work: &ChunkWork, raw: RecordBatch) -> Result<Inspected, Self::Error> {
+        let contract = &work.table.contract;
         self.0.add(
-            &work.table.contract.source,
+            &contract.source,
             raw.num_rows() as u64,
             raw.get_array_memory_size() as u64,
         );
-        Ok(work.table.converter.violations(&raw))
+        let converter = &work.table.converter;
+        let probes = contract
+            .columns
+            .iter()
+            .filter_map(|c| {
+                Some(Probe {
+                    table: contract.source.clone(),
+                    column: c.source.clone(),
+                    domain: c.domain.clone()?,
+                    values: converter.converted(&raw, &c.target),
+                })
+            })
+            .collect();
+        Ok(Inspected {
+            violations: converter.violations(&raw),
+            probes,
+        })
     }
 }
 
-/// Runs the preflight. Returns the report; the caller decides the exit code from `violations`.
 pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport, Error> {
     let started = Instant::now();
     // The key checks run on one connection, consistent within itself (config: a preflight never locks).
@@ -151,21 +168,26 @@ pub async fn check(mapping: &Mapping, settings: &Settings) -> Result<CheckReport
         );
         Ok::<_, Error>(())
     };
+    // Domains' constraints are PostgreSQL's to judge: only then does each sink talk to the target.
+    let has_domains = plan
+        .tables
+        .iter()
+        .any(|t| t.columns.iter().any(|c| c.domain.is_some()));
+    let target_url = has_domains.then_some(settings.endpoints.target.as_str());
     let read = |readers: Vec<src::Reader>| {
-        let sinks: Vec<_> = (0..readers.len())
-            .map(|_| {
-                let c = collector.clone();
-                let collect = Collect(move |found: Vec<Violation>| {
-                    let mut c = c.lock().expect("collector lock");
-                    for v in found {
-                        c.add(v, 1);
-                    }
-                });
-                Tally(collect, progress.clone())
-            })
-            .collect();
         let jobs = jobs.clone();
+        let collector = collector.clone();
+        let progress = progress.clone();
         async move {
+            let mut sinks = Vec::new();
+            for _ in 0..readers.len() {
+                let c = collector.clone();
+                let add = move |v: Violation| c.lock().expect("collector lock").add(v, 1);
+                sinks.push(Tally(
+                    DomainProbe::new(target_url, add).await?,
+                    progress.clone(),
+                ));
+            }
             match pipeline::run(
                 jobs,
                 readers,

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod csv;
 pub mod export;
 pub mod parquet;
+pub mod probe;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -198,6 +199,13 @@ pub enum SinkError {
     Parquet { path: PathBuf, message: String },
     #[error(transparent)]
     Connect(#[from] crate::connect::ConnectError),
+    /// `check` could not ask the target whether a column's values satisfy its domain.
+    #[error("checking the values of {table}.{column} against its domain on the target failed: {message}")]
+    Probe {
+        table: String,
+        column: String,
+        message: String,
+    },
     /// A session setting the COPY sessions need was refused (the connection itself is fine).
     #[error("the target refused `{statement}` (SQLSTATE {sqlstate}): {message}")]
     Setting {

@@ -205,6 +205,31 @@ impl TableConverter {
         })
     }
 
+    /// The target text of every value of output column `target` that converts (NULLs and values that break a
+    /// rule left out), with its row's key: what `check` hands PostgreSQL to test a domain's constraints.
+    pub fn converted(&self, raw: &RecordBatch, target: &str) -> Vec<(String, String)> {
+        let Some(s) = self.steps.iter().find(|s| s.target == target) else {
+            return Vec::new();
+        };
+        let a = raw.column(s.src_idx).as_binary::<i32>();
+        let mut out = Vec::new();
+        for row in 0..a.len() {
+            let mut buf = String::new();
+            let value = if a.is_null(row) {
+                match &s.transform {
+                    Some(Resolved::Constant(c)) => self.value(s, c.as_bytes(), &mut buf),
+                    _ => Ok(false),
+                }
+            } else {
+                self.value(s, a.value(row), &mut buf)
+            };
+            if value == Ok(true) {
+                out.push((self.key_of(raw, row), buf));
+            }
+        }
+        out
+    }
+
     /// Every violation in a batch (the preflight), not only the first. Clean batches cost one `apply`.
     pub fn violations(&self, raw: &RecordBatch) -> Vec<Violation> {
         if self.apply(raw).is_ok() {

@@ -227,3 +227,197 @@ fn fractions_and_times() {
     assert_eq!(calendar::time_micros("24:00:00"), Some(86_400_000_000));
     assert_eq!(calendar::time_micros("12:61:00"), None);
 }
+
+/// One value through one column of `conversion` after `transform` (source type `source_type`, target nullable):
+/// Ok(target text or None for NULL), or the rule it broke.
+fn one_value(
+    conversion: Conversion,
+    transform: Option<Rewrite>,
+    source_type: &str,
+    v: Option<&[u8]>,
+) -> Result<Option<String>, Rule> {
+    use crate::contract::{ColumnContract, TableContract};
+    use arrow::array::{BinaryArray, StringArray};
+    let column = |name: &str, conversion, transform| ColumnContract {
+        source: name.into(),
+        source_type: source_type.into(),
+        target: name.into(),
+        target_type: "t".into(),
+        conversion,
+        transform,
+        on_null: None,
+        narrowing: None,
+        checked: None,
+        domain: None,
+    };
+    let plan = TableContract {
+        source: "t".into(),
+        target: "t".into(),
+        rows_estimate: 1,
+        bytes_estimate: 0,
+        primary_key: vec!["id".into()],
+        columns: vec![
+            column("id", Conversion::Text { max_chars: None }, None),
+            column("c", conversion, transform),
+        ],
+        defaulted: vec![],
+        not_copied: Vec::new(),
+        family: Vec::new(),
+        staged: false,
+        generated: Vec::new(),
+    };
+    let names: Vec<String> = vec!["id".into(), "c".into()];
+    let t = TableConverter::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from(vec![&b"1"[..]])),
+        Arc::new(BinaryArray::from(vec![v])),
+    ];
+    let batch = RecordBatch::try_from_iter(names.iter().cloned().zip(cols)).unwrap();
+    match t.apply(&batch) {
+        Ok(out) => {
+            let c = out
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            Ok((!c.is_null(0)).then(|| c.value(0).to_string()))
+        }
+        Err(v) => Err(v.rule),
+    }
+}
+
+#[test]
+fn datetimes_into_dates_keep_midnight_only() {
+    let d = |v: &str| {
+        one_value(
+            Conversion::DateFromDatetime,
+            None,
+            "datetime",
+            Some(v.as_bytes()),
+        )
+    };
+    assert_eq!(d("2006-05-25 00:00:00"), Ok(Some("2006-05-25".into())));
+    assert_eq!(
+        d("1000-01-01 00:00:00.000000"),
+        Ok(Some("1000-01-01".into()))
+    );
+    assert_eq!(d("9999-12-31 00:00:00"), Ok(Some("9999-12-31".into())));
+    assert_eq!(d("2006-05-25 00:00:01"), Err(Rule::NotMidnight));
+    assert_eq!(d("2006-05-25 00:00:00.000001"), Err(Rule::NotMidnight));
+    assert_eq!(d("2006-05-25 23:59:59"), Err(Rule::NotMidnight));
+    assert_eq!(d("0000-00-00 00:00:00"), Err(Rule::ZeroDate));
+}
+
+#[test]
+fn sets_become_array_literals_with_every_member_checked() {
+    let text = Conversion::TextArray {
+        elem_oid: 25,
+        labels: None,
+        max_chars: None,
+    };
+    let arr = |c: &Conversion, v: &str| one_value(c.clone(), None, "set('a')", Some(v.as_bytes()));
+    assert_eq!(arr(&text, ""), Ok(Some("{}".into())));
+    assert_eq!(arr(&text, "a"), Ok(Some(r#"{"a"}"#.into())));
+    assert_eq!(
+        arr(&text, r#"Deleted Scenes,q"uote,back\slash,NULL"#),
+        Ok(Some(
+            r#"{"Deleted Scenes","q\"uote","back\\slash","NULL"}"#.into()
+        ))
+    );
+    let en = Conversion::TextArray {
+        elem_oid: 99999,
+        labels: Some(vec!["rental".into(), "sale".into()]),
+        max_chars: None,
+    };
+    assert_eq!(
+        arr(&en, "rental,sale"),
+        Ok(Some(r#"{"rental","sale"}"#.into()))
+    );
+    assert_eq!(arr(&en, "rental,repair"), Err(Rule::NotEnumLabel));
+    let short = Conversion::TextArray {
+        elem_oid: 1043,
+        labels: None,
+        max_chars: Some(3),
+    };
+    assert_eq!(arr(&short, "abc,de"), Ok(Some(r#"{"abc","de"}"#.into())));
+    assert_eq!(arr(&short, "abcd"), Err(Rule::TooLong { max: 3, chars: 4 }));
+}
+
+#[test]
+fn relabel_constant_and_null_transforms() {
+    let enum_of = |labels: &[&str]| Conversion::Enum {
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+    };
+    let upper = Rewrite::Relabel {
+        map: Default::default(),
+        case: Some(crate::mapping::Case::Upper),
+    };
+    assert_eq!(
+        one_value(
+            enum_of(&["ACTIVE"]),
+            Some(upper.clone()),
+            "enum('active')",
+            Some(b"active")
+        ),
+        Ok(Some("ACTIVE".into()))
+    );
+    let renamed = Rewrite::Relabel {
+        map: [("NC17".to_string(), "NC-17".to_string())].into(),
+        case: None,
+    };
+    assert_eq!(
+        one_value(
+            enum_of(&["G", "NC-17"]),
+            Some(renamed.clone()),
+            "enum('G','NC17')",
+            Some(b"NC17")
+        ),
+        Ok(Some("NC-17".into()))
+    );
+    assert_eq!(
+        one_value(
+            enum_of(&["G", "NC-17"]),
+            Some(renamed),
+            "enum('G','NC17')",
+            Some(b"G")
+        ),
+        Ok(Some("G".into()))
+    );
+    // A SET's members are renamed one by one.
+    let set = Conversion::TextArray {
+        elem_oid: 99999,
+        labels: Some(vec!["A".into(), "B".into()]),
+        max_chars: None,
+    };
+    assert_eq!(
+        one_value(set, Some(upper), "set('a','b')", Some(b"a,b")),
+        Ok(Some(r#"{"A","B"}"#.into()))
+    );
+    let constant = Rewrite::Constant {
+        value: "7".into(),
+        reason: "r".into(),
+    };
+    let int = Conversion::Int {
+        min: i16::MIN as i64,
+        max: i16::MAX as i64,
+    };
+    assert_eq!(
+        one_value(int.clone(), Some(constant.clone()), "int", Some(b"123456")),
+        Ok(Some("7".into()))
+    );
+    assert_eq!(
+        one_value(int.clone(), Some(constant), "int", None),
+        Ok(Some("7".into())),
+        "a constant replaces NULL too"
+    );
+    let bad = Rewrite::Constant {
+        value: "99999".into(),
+        reason: "r".into(),
+    };
+    assert!(matches!(
+        one_value(int.clone(), Some(bad), "int", Some(b"1")),
+        Err(Rule::IntOutOfRange { .. })
+    ));
+    let null = Rewrite::Null { reason: "r".into() };
+    assert_eq!(one_value(int, Some(null), "int", Some(b"5")), Ok(None));
+}
