@@ -79,6 +79,10 @@ start_mariadb() {
   local data="$DB/mariadb" run="$DB/mariadb-run"
   mkdir -p "$data" "$run"
   if mariadb-admin --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin ping >/dev/null 2>&1; then
+    # A server started by an older version of this script gets the reader's current grants.
+    mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -e \
+      "GRANT SELECT, RELOAD, REPLICATION CLIENT, REPLICATION SLAVE, PROCESS ON *.* TO 'pgc_reader'@'127.0.0.1'" \
+      2>/dev/null || true
     log "MariaDB already running on $MY_PORT"; return
   fi
   cat >"$DB/mariadb.cnf" <<EOF
@@ -98,10 +102,13 @@ max_allowed_packet=256M
 local_infile=1
 # A binary log as production servers keep one (row events: what change capture reads), so that the snapshot's
 # position, resume's and verify's "has the source moved" and the sign-off checks run as they do in production.
+# Full row images with column metadata: what `plan --follow` asks of a source whose log is to be followed.
 # The tests write GBs of rows: small files, purged a quarter of an hour after they are full, bound its size.
 log-bin=mariadb-bin
 server-id=1
 binlog_format=ROW
+binlog_row_image=FULL
+binlog_row_metadata=FULL
 max_binlog_size=128M
 binlog_expire_logs_seconds=900
 log-error=$run/error.log
@@ -126,7 +133,7 @@ EOF
   local sql="CREATE USER IF NOT EXISTS 'pgc_admin'@'127.0.0.1' IDENTIFIED BY 'pgc_admin';
 GRANT ALL PRIVILEGES ON *.* TO 'pgc_admin'@'127.0.0.1' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS 'pgc_reader'@'127.0.0.1' IDENTIFIED BY 'pgc_reader';
-GRANT SELECT, RELOAD, REPLICATION CLIENT, PROCESS ON *.* TO 'pgc_reader'@'127.0.0.1';
+GRANT SELECT, RELOAD, REPLICATION CLIENT, REPLICATION SLAVE, PROCESS ON *.* TO 'pgc_reader'@'127.0.0.1';
 FLUSH PRIVILEGES;"
   if ! run_as "$RUN_USER_MY" mariadb --socket="$run/mariadb.sock" -u "$RUN_USER_MY" -e "$sql" 2>/dev/null; then
     mariadb --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u pgc_admin -ppgc_admin -e "$sql" \

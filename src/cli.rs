@@ -154,6 +154,11 @@ pub struct PlanArgs {
     /// A rehearsal's `migrate --report` file to scale the estimate from (far better than the reference rates).
     #[arg(long)]
     pub calibrate: Option<std::path::PathBuf>,
+    /// Also check that the source's binary log can be followed after a copy (change capture): log_bin on,
+    /// binlog_format ROW, binlog_row_image FULL, no compressed events, and REPLICATION SLAVE and BINLOG MONITOR
+    /// for the source user; each one missing is a problem naming the statement that gives it.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// How the source is read and the chunks are cut (migrate, export).

@@ -178,6 +178,8 @@ pub struct PlanSettings {
     /// The chunk sizes a run would use, for the estimate.
     pub chunk_rows: u64,
     pub chunk_bytes: u64,
+    /// Also check the source's binary log can be followed (`--follow`).
+    pub follow: bool,
 }
 
 /// `pgconverge migrate`.
@@ -419,6 +421,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             calibrate: a.calibrate,
             chunk_rows: defaults.chunk_rows,
             chunk_bytes: defaults.chunk_bytes,
+            follow: a.follow,
         }),
         Command::Migrate(a) => Invocation::Migrate(MigrateSettings {
             tuning: defaults

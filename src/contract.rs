@@ -113,6 +113,8 @@ pub enum ProblemKind {
     NothingFillsTarget,
     /// A warning, not a problem: `narrowing` declared on a pair that is not narrower (it has no effect).
     IgnoredNarrowing,
+    /// `plan --follow`: the source's binary log cannot be followed (a setting or a privilege is missing).
+    NotFollowable,
 }
 
 /// The mapping entry that resolves a problem of `kind` on source table `table` (column `column`), as one line
@@ -150,7 +152,8 @@ fn fix(kind: ProblemKind, table: &str, column: Option<&str>) -> Option<String> {
         }
         ProblemKind::NoPrimaryKey
         | ProblemKind::StaleMapping
-        | ProblemKind::InvalidTransform => return None,
+        | ProblemKind::InvalidTransform
+        | ProblemKind::NotFollowable => return None,
     })
 }
 

@@ -23,6 +23,29 @@ pub async fn plan(
     Ok(contract::build(&source, &target, mapping))
 }
 
+/// Adds a problem for each thing the source lacks for change capture (`plan --follow`).
+async fn follow_readiness(source_url: &str, p: &mut Contract) -> Result<(), Error> {
+    let mut src = crate::connect::source(source_url).await?;
+    let lacks = crate::source::mysql::follow::readiness(&mut src).await?;
+    src.disconnect().await.ok();
+    if lacks.is_empty() {
+        tracing::info!("The source's binary log can be followed.");
+    }
+    for l in lacks {
+        p.problems.push(contract::Problem {
+            kind: contract::ProblemKind::NotFollowable,
+            table: String::new(),
+            column: None,
+            message: format!(
+                "the source's binary log cannot be followed: {} is {}, change capture needs {}; {}",
+                l.what, l.found, l.needed, l.fix
+            ),
+            fix: None,
+        });
+    }
+    Ok(())
+}
+
 #[derive(serde::Serialize)]
 struct PlanReport<'a> {
     #[serde(flatten)]
@@ -41,7 +64,10 @@ pub async fn command(settings: &Settings) -> Result<Contract, Error> {
         .map(Calibration::read)
         .transpose()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let p = plan(&e.source, &e.target, &mapping).await?;
+    let mut p = plan(&e.source, &e.target, &mapping).await?;
+    if settings.follow {
+        follow_readiness(&e.source, &mut p).await?;
+    }
     print!("{}", contract::render_text(&p));
     let estimate = (settings.window.is_some() || calibration.is_some()).then(|| {
         crate::window::estimate(

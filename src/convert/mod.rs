@@ -249,14 +249,7 @@ pub fn decide(src: &SourceColumn, dst: &TargetColumn) -> Result<Conversion, Inco
                 ),
             };
             if let Some(labels) = &labels {
-                let missing: Vec<String> = src
-                    .enum_labels()
-                    .into_iter()
-                    .filter(|l| !labels.contains(l))
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(Incompatibility::MissingLabels(missing));
-                }
+                lacks_none(src, labels)?;
             }
             Ok(Conversion::TextArray {
                 elem_oid: elem.oid,
@@ -267,18 +260,25 @@ pub fn decide(src: &SourceColumn, dst: &TargetColumn) -> Result<Conversion, Inco
         _ if dst.enum_labels.is_some() && (s == "enum" || text_like) => {
             let labels = dst.enum_labels.clone().unwrap_or_default();
             if s == "enum" {
-                let missing: Vec<String> = src
-                    .enum_labels()
-                    .into_iter()
-                    .filter(|l| !labels.contains(l))
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(Incompatibility::MissingLabels(missing));
-                }
+                lacks_none(src, &labels)?;
             }
             Ok(Conversion::Enum { labels })
         }
         _ => Err(Incompatibility::Unsupported),
+    }
+}
+
+/// Every ENUM/SET label of `src` is among the target's `labels` (compared exactly).
+fn lacks_none(src: &SourceColumn, labels: &[String]) -> Result<(), Incompatibility> {
+    let missing: Vec<String> = src
+        .enum_labels()
+        .into_iter()
+        .filter(|l| !labels.contains(l))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Incompatibility::MissingLabels(missing))
     }
 }
 

@@ -31,42 +31,18 @@ fn excerpts_are_safe() {
 /// bytes as a reader would deliver them, on both the zero-copy text path and the converting path.
 #[test]
 fn invalid_utf8_is_a_violation_with_its_key() {
-    use crate::contract::{ColumnContract, TableContract};
     use arrow::array::BinaryArray;
-    let col = |name: &str, conversion| ColumnContract {
-        source: name.into(),
-        source_type: String::new(),
-        target: name.into(),
-        target_type: String::new(),
-        conversion,
-        transform: None,
-        on_null: None,
-        narrowing: None,
-        checked: None,
-        domain: None,
-    };
-    let plan = TableContract {
-        source: "t".into(),
-        target: "t".into(),
-        rows_estimate: 2,
-        bytes_estimate: 0,
-        primary_key: vec!["id".into()],
-        columns: vec![
-            col("id", Conversion::Text { max_chars: None }),
-            col("v", Conversion::Text { max_chars: None }),
-            col(
-                "e",
-                Conversion::Enum {
-                    labels: vec!["a".into()],
-                },
-            ),
-        ],
-        defaulted: vec![],
-        not_copied: Vec::new(),
-        family: Vec::new(),
-        staged: false,
-        generated: Vec::new(),
-    };
+    let col = |name: &str, conversion| column_contract(name, "", conversion, None);
+    let plan = table_contract(vec![
+        col("id", Conversion::Text { max_chars: None }),
+        col("v", Conversion::Text { max_chars: None }),
+        col(
+            "e",
+            Conversion::Enum {
+                labels: vec!["a".into()],
+            },
+        ),
+    ]);
     let names: Vec<String> = ["id", "v", "e"].iter().map(|s| s.to_string()).collect();
     let t = TableConverter::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
     let batch = |v: &[u8], e: &[u8]| {
@@ -236,36 +212,11 @@ fn one_value(
     source_type: &str,
     v: Option<&[u8]>,
 ) -> Result<Option<String>, Rule> {
-    use crate::contract::{ColumnContract, TableContract};
     use arrow::array::{BinaryArray, StringArray};
-    let column = |name: &str, conversion, transform| ColumnContract {
-        source: name.into(),
-        source_type: source_type.into(),
-        target: name.into(),
-        target_type: "t".into(),
-        conversion,
-        transform,
-        on_null: None,
-        narrowing: None,
-        checked: None,
-        domain: None,
-    };
-    let plan = TableContract {
-        source: "t".into(),
-        target: "t".into(),
-        rows_estimate: 1,
-        bytes_estimate: 0,
-        primary_key: vec!["id".into()],
-        columns: vec![
-            column("id", Conversion::Text { max_chars: None }, None),
-            column("c", conversion, transform),
-        ],
-        defaulted: vec![],
-        not_copied: Vec::new(),
-        family: Vec::new(),
-        staged: false,
-        generated: Vec::new(),
-    };
+    let plan = table_contract(vec![
+        column_contract("id", "", Conversion::Text { max_chars: None }, None),
+        column_contract("c", source_type, conversion, transform),
+    ]);
     let names: Vec<String> = vec!["id".into(), "c".into()];
     let t = TableConverter::new(&plan, &names, &HashMap::new(), &HashMap::new(), &Zone::UTC);
     let cols: Vec<ArrayRef> = vec![
@@ -420,4 +371,41 @@ fn relabel_constant_and_null_transforms() {
     ));
     let null = Rewrite::Null { reason: "r".into() };
     assert_eq!(one_value(int, Some(null), "int", Some(b"5")), Ok(None));
+}
+
+/// A planned column of table `t` (target named as the source) and the table of `columns`, keyed by `id`.
+fn column_contract(
+    name: &str,
+    source_type: &str,
+    conversion: Conversion,
+    transform: Option<Rewrite>,
+) -> crate::contract::ColumnContract {
+    crate::contract::ColumnContract {
+        source: name.into(),
+        source_type: source_type.into(),
+        target: name.into(),
+        target_type: String::new(),
+        conversion,
+        transform,
+        on_null: None,
+        narrowing: None,
+        checked: None,
+        domain: None,
+    }
+}
+
+fn table_contract(columns: Vec<crate::contract::ColumnContract>) -> crate::contract::TableContract {
+    crate::contract::TableContract {
+        source: "t".into(),
+        target: "t".into(),
+        rows_estimate: 1,
+        bytes_estimate: 0,
+        primary_key: vec!["id".into()],
+        columns,
+        defaulted: vec![],
+        not_copied: Vec::new(),
+        family: Vec::new(),
+        staged: false,
+        generated: Vec::new(),
+    }
 }
