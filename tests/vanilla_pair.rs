@@ -413,7 +413,8 @@ async fn each_contract_problem_names_the_mapping_key_that_resolves_it() {
     }
     let body = std::fs::read_to_string(MAPPING).unwrap()
         + "\n[tables.rental.columns.amount]\nnarrowing = \"not narrower at all\"\n\
-           [tables.store]\ntarget_fills = { name = \"nothing fills it\" }\n";
+           [tables.store]\ntarget_fills = { name = \"nothing fills it\" }\n\
+           [tables.rental.columns.return_date]\ntransform = { kind = \"relabel\", case = \"upper\" }\n";
     let odd = std::env::temp_dir().join(format!("{}-odd.toml", dbs.name));
     std::fs::write(&odd, body).unwrap();
     let (code, out) = run(&dbs, odd.to_str().unwrap(), "plan", &[]);
@@ -424,6 +425,12 @@ async fn each_contract_problem_names_the_mapping_key_that_resolves_it() {
     );
     assert!(
         out.contains("[nothing_fills_target] target_fills says store.name is filled by the target"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[invalid_transform] relabel renames ENUM or SET labels, and rental.return_date (datetime)"
+        ),
         "{out}"
     );
     std::fs::remove_file(empty).ok();
