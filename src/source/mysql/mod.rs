@@ -1,10 +1,11 @@
 //! The MySQL/MariaDB source: one consistent snapshot shared by every reader (`snapshot`), primary-key range
-//! chunks snapped to real keys (`ranges`), chunk reads into Arrow batches of raw bytes (`reader`), and what
-//! following its binary log needs (`follow`).
+//! chunks snapped to real keys (`ranges`), chunk reads into Arrow batches of raw bytes (`reader`), what
+//! following its binary log needs (`follow`) and its transactions read from the binary log (`binlog`).
 //!
 //! Reads use the text protocol, so every value arrives as the exact bytes the server would print: no float
 //! rounding, no charset conversion (the session is utf8mb4), blobs as bytes, TIMESTAMP in UTC.
 
+pub mod binlog;
 mod error;
 pub mod follow;
 mod ranges;
