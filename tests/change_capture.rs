@@ -221,3 +221,61 @@ fn dbs_columns() -> Vec<&'static str> {
         "tn", "yr", "e", "st", "b5", "b64", "bn", "vb", "c", "vc", "tx", "bl", "js",
     ]
 }
+
+/// A rotation between transactions loses nothing (the second transaction ends in the new file), and DDL or
+/// TRUNCATE on the followed database comes out as a statement with its position, not as silence.
+#[tokio::test]
+async fn rotations_are_crossed_and_statements_are_reported() {
+    use pgconverge::source::mysql::binlog::{current_position, Follower, Met};
+    let dbs = common::TestDbs::bare(
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(10))",
+        "SELECT 1",
+    )
+    .await;
+    let from = current_position(&dbs.source()).await.unwrap().unwrap();
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop("INSERT INTO t VALUES (1, 'a')")
+        .await
+        .unwrap();
+    my.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    my.query_drop("INSERT INTO t VALUES (2, 'b')")
+        .await
+        .unwrap();
+    my.query_drop("TRUNCATE TABLE t").await.unwrap();
+    my.disconnect().await.ok();
+    let mut reader = common::mysql_conn(&dbs.source()).await;
+    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
+        .await
+        .unwrap();
+    let mut f = Follower::open(
+        reader,
+        10_000 + std::process::id() % 50_000 + 1,
+        &from,
+        &dbs.name,
+        tables,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let mut met = Vec::new();
+    while met.len() < 3 {
+        match f.next(std::time::Duration::from_secs(20)).await.unwrap() {
+            Some(m) => met.push(m),
+            None => panic!("stopped after {met:#?}"),
+        }
+    }
+    let (Met::Transaction(a), Met::Transaction(b)) = (&met[0], &met[1]) else {
+        panic!("{met:#?}");
+    };
+    assert_eq!(a.changes[0].after.as_ref().unwrap()[1], Some(b"a".to_vec()));
+    assert_eq!(b.changes[0].after.as_ref().unwrap()[1], Some(b"b".to_vec()));
+    assert!(b.end.file > a.end.file, "{} then {}", a.end, b.end);
+    match &met[2] {
+        Met::Statement { sql, at } => {
+            assert!(sql.contains("TRUNCATE"), "{sql}");
+            assert_eq!(at.file, b.end.file);
+            assert!(at.offset > b.end.offset);
+        }
+        other => panic!("{other:#?}"),
+    }
+}
