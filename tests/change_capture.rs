@@ -279,3 +279,147 @@ async fn rotations_are_crossed_and_statements_are_reported() {
         other => panic!("{other:#?}"),
     }
 }
+
+/// Changes made after a copy's snapshot, read from the binary log and applied transaction by transaction with
+/// the copy's conversions (arrays, domains, relabelled enums, a nulled column, routing rules), leave the target
+/// equal to the source by `verify`; each transaction commits with its position record, and a change the target
+/// cannot match stops naming table, key and position with nothing of its transaction applied.
+#[tokio::test]
+async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
+    use pgconverge::source::mysql::binlog::{Follower, Met, Position, Transaction};
+    let dbs = common::TestDbs::bare(
+        include_str!("../testbed/fixtures/shop.mysql.sql"),
+        include_str!("../testbed/fixtures/shop.pg.sql"),
+    )
+    .await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop(include_str!("../testbed/fixtures/shop.rows.sql"))
+        .await
+        .unwrap();
+    let mapping_path = "mappings/shop.toml";
+    let report = std::env::temp_dir().join(format!("{}-follow.json", dbs.name));
+    let (code, out) = common::run_mapping(
+        &dbs,
+        "migrate",
+        mapping_path,
+        &["--report", report.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    std::fs::remove_file(&report).ok();
+    let from = Position::parse(json["snapshot"]["binlog"].as_str().unwrap()).unwrap();
+
+    // Writes after the snapshot: one statement each, a multi-table transaction, a key change, a delete, and a
+    // row routed by the target's rules.
+    for sql in [
+        "INSERT INTO film VALUES (3, 'NEW FILM', 2020, 'R', 'Trailers', 90, 2.99, '2020-01-01 00:00:00', \
+         '2020-01-01 10:00:00')",
+        "UPDATE film SET title = 'ACADEMY DINOSAUR II', special_features = 'Trailers,Commentaries' WHERE film_id = 1",
+        "DELETE FROM payment WHERE payment_id = 4",
+        "START TRANSACTION; INSERT INTO customer VALUES (60, 1, 'NEW', 'ONE', NULL, 'suspended', 'private', 'Z9', \
+         '2021-05-05 05:05:05'); INSERT INTO payment VALUES (4, 60, 3.00, '2006-03-01 10:00:00'); COMMIT",
+        "INSERT INTO store VALUES (7, 'Temp', 2020, 'sale', '2021-01-01 00:00:00')",
+        "UPDATE store SET store_id = 8, services = 'sale,repair' WHERE store_id = 7",
+        "DELETE FROM rental WHERE rental_id = 3",
+    ] {
+        my.query_drop(sql).await.unwrap();
+    }
+    my.disconnect().await.ok();
+
+    let mapping = pgconverge::mapping::Mapping::load(std::path::Path::new(mapping_path)).unwrap();
+    let tuning = pgconverge::config::Tuning::defaults(pgconverge::config::Machine { cores: 1 });
+    let session = pgconverge::run::session::open(
+        &dbs.source(),
+        &dbs.target(),
+        &mapping,
+        &tuning,
+        false,
+        pgconverge::run::session::Ledger::Ignore,
+    )
+    .await
+    .unwrap();
+    let mut works: Vec<_> = session.jobs.iter().map(|j| j.table.clone()).collect();
+    works.sort_by(|a, b| a.contract.source.cmp(&b.contract.source));
+    works.dedup_by(|a, b| a.contract.source == b.contract.source);
+    let applier = pgconverge::run::follow::Applier::new("public", works);
+    drop(session);
+
+    let mut pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute("CREATE SCHEMA probe; CREATE TABLE probe.follow_position (position text)")
+        .await
+        .unwrap();
+    // The shop's BEFORE UPDATE trigger stamps last_update with the apply's own clock, so the followed update of
+    // film 1 would differ from the source's (a first run showed it, and verify named the cell). How a follow run
+    // treats the target's own triggers is still open (issue 28); here it is off while applying.
+    pg.batch_execute("ALTER TABLE film DISABLE TRIGGER film_touch")
+        .await
+        .unwrap();
+    let record = "INSERT INTO probe.follow_position VALUES ($1)";
+    let mut reader = common::mysql_conn(&dbs.source()).await;
+    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
+        .await
+        .unwrap();
+    let mut f = Follower::open(
+        reader,
+        10_000 + std::process::id() % 50_000 + 2,
+        &from,
+        &dbs.name,
+        tables,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let mut applied: Vec<Transaction> = Vec::new();
+    while let Some(met) = f.next(std::time::Duration::from_secs(3)).await.unwrap() {
+        let Met::Transaction(t) = met else {
+            panic!("{met:?}");
+        };
+        applier
+            .apply(&mut pg, &t, record, &[&t.end.to_string()])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        applied.push(t);
+    }
+    assert_eq!(applied.len(), 7, "{applied:#?}");
+    let positions: Vec<String> =
+        common::strings(&pg, "SELECT position FROM probe.follow_position").await;
+    assert_eq!(positions.len(), 7);
+    assert_eq!(positions.last().unwrap(), &applied[6].end.to_string());
+    // Routed by the rules, relabelled, nulled, as the copy would have it.
+    let routed = common::strings(
+        &pg,
+        "SELECT concat_ws('|', payment_id, amount, (SELECT status::text FROM customer WHERE customer_id = 60), \
+         coalesce((SELECT notes FROM customer WHERE customer_id = 60), '~')) FROM payment_p2006 WHERE payment_id = 4",
+    )
+    .await;
+    assert_eq!(routed, ["4|3.00|SUSPENDED|~"]);
+    let (code, out) = common::run_mapping(&dbs, "verify", mapping_path, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    // A change the target cannot match (the row is already gone) stops, naming table, key and position, and
+    // nothing of its transaction stays.
+    let mut again = applied[6].clone();
+    again.changes.insert(0, applied[0].changes[0].clone());
+    again.changes[0].before = again.changes[0].after.take();
+    let err = applier
+        .apply(&mut pg, &again, record, &[&again.end.to_string()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rental")
+            && err.contains("rental_id=3")
+            && err.contains(&again.end.to_string()),
+        "{err}"
+    );
+    let n: Vec<String> =
+        common::strings(&pg, "SELECT count(*)::text FROM probe.follow_position").await;
+    assert_eq!(n, ["7"]);
+    let film3 = common::strings(&pg, "SELECT count(*)::text FROM film WHERE film_id = 3").await;
+    assert_eq!(
+        film3,
+        ["1"],
+        "the failed transaction's first change was rolled back"
+    );
+}

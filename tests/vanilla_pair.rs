@@ -15,29 +15,7 @@ const MYSQL: &str = include_str!("../testbed/fixtures/shop.mysql.sql");
 const PG: &str = include_str!("../testbed/fixtures/shop.pg.sql");
 const MAPPING: &str = "mappings/shop.toml";
 
-const ROWS: &str = "
-INSERT INTO store VALUES
- (1, 'Main Street', 1901, 'rental,sale', '2020-02-15 09:34:33'),
- (2, 'Harbour', 2155, '', '2020-02-15 09:34:33'),
- (255, 'Outlet', 2006, 'sale,rental,repair', '2021-01-01 00:00:00');
-INSERT INTO film VALUES
- (1, 'ACADEMY DINOSAUR', 2006, 'PG', 'Behind the Scenes,Deleted Scenes', 86, 0.99, '2006-05-25 00:00:00',
-  '2020-02-15 05:03:42'),
- (2, 'ACE \"GOLDFINGER\"', NULL, 'NC-17', '', 32767, 4.99, NULL, '2020-02-15 05:03:42'),
- (65535, 'ZORRO ARK', 2155, NULL, NULL, NULL, 0.00, '1000-01-01 00:00:00', '2038-01-19 03:14:07');
-INSERT INTO customer VALUES
- (1, 1, 'MARY', 'SMITH', 'mary@example.org', 'active', 'likes horror', 'A1B2C3D4', '2006-02-14 22:04:36'),
- (2, 255, 'Zoë', 'Ünal', NULL, 'suspended', NULL, NULL, '2006-02-14 22:04:37'),
- (2147483000, 2, 'MAX', 'ID', 'max@example.org', 'closed', 'vip', NULL, '2020-01-01 00:00:00');
-INSERT INTO rental VALUES
- (1, '2005-05-24 22:53:30', 1, 1, '2005-05-26 22:04:30', 2.99),
- (2, '2005-05-24 22:54:33', 65535, 2147483000, NULL, 0.00),
- (3, '2005-05-24 22:54:33', 2, 2, NULL, -1.50);
-INSERT INTO payment VALUES
- (1, 1, 2.99, '2005-05-25 11:30:37'),
- (2, 2, 0.99, '2006-02-14 15:16:03'),
- (3, 2147483000, 5.99, '2005-06-15 00:00:00'),
- (4, 2, 1.00, '2007-01-01 00:00:00')";
+const ROWS: &str = include_str!("../testbed/fixtures/shop.rows.sql");
 
 /// Each table's columns as PostgreSQL must print them (session zone UTC), in key order; `~` is NULL. Written by
 /// hand from the rows above: MySQL prints a SET's members in declaration order whatever the insert said.

@@ -9,6 +9,7 @@
 //! - `load`: prepare, skip what an interrupted run loaded, commit tally, early finish, finish, and the state a
 //!   failure leaves; `copy`: `migrate`'s load and finish; `keep`: its `--keep` directory.
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
+//! - `follow`: followed source transactions applied to the target, each whole with its position.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
 //! - `output`: report and checklist files, how a loading command ends, and the report of a run that failed.
@@ -19,6 +20,7 @@ pub mod copy;
 pub mod encode;
 pub mod export_dir;
 pub mod files;
+pub mod follow;
 pub mod keep;
 pub mod keys;
 pub mod load;
