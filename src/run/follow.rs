@@ -182,52 +182,53 @@ impl Applier {
                     })
                 }
             };
-            match (before, after) {
+            // (statement, its parameters, what it does to the row at `key`, whether it must count one row). A
+            // rule that routes an inserted row elsewhere makes PostgreSQL count none; a failed insert raises.
+            type Step<'s> = (
+                &'s str,
+                Vec<Option<String>>,
+                &'static str,
+                Vec<Option<String>>,
+                bool,
+            );
+            let steps: Vec<Step> = match (before, after) {
                 (None, Some(new)) => {
-                    let n = tx
-                        .execute(&f.insert, &params(&new))
-                        .await
-                        .map_err(|e| target(&at, &f.target, e))?;
-                    // A rule that routes the row elsewhere makes PostgreSQL count none; a failed insert raises.
-                    if !f.routed {
-                        expect_one(n, "inserts", &key_of(&new))?;
-                    }
+                    let key = key_of(&new);
+                    vec![(&f.insert, new, "inserts", key, !f.routed)]
                 }
                 (Some(old), None) => {
                     let key = key_of(&old);
-                    let n = tx
-                        .execute(&f.delete, &params(&key))
-                        .await
-                        .map_err(|e| target(&at, &f.target, e))?;
-                    expect_one(n, "deletes", &key)?;
+                    vec![(&f.delete, key.clone(), "deletes", key, true)]
                 }
-                (Some(old), Some(new)) if key_of(&old) == key_of(&new) => {
+                (Some(old), Some(mut new)) if key_of(&old) == key_of(&new) => {
                     let key = key_of(&old);
-                    let mut values = new.clone();
-                    values.extend(key.iter().cloned());
-                    let n = tx
-                        .execute(&f.update, &params(&values))
-                        .await
-                        .map_err(|e| target(&at, &f.target, e))?;
-                    expect_one(n, "updates", &key)?;
+                    new.extend(key.iter().cloned());
+                    vec![(&f.update, new, "updates", key, true)]
                 }
                 // A key-changing UPDATE: the old row goes, the new one comes.
                 (Some(old), Some(new)) => {
-                    let key = key_of(&old);
-                    let n = tx
-                        .execute(&f.delete, &params(&key))
-                        .await
-                        .map_err(|e| target(&at, &f.target, e))?;
-                    expect_one(n, "moves the key of", &key)?;
-                    let n = tx
-                        .execute(&f.insert, &params(&new))
-                        .await
-                        .map_err(|e| target(&at, &f.target, e))?;
-                    if !f.routed {
-                        expect_one(n, "inserts", &key_of(&new))?;
-                    }
+                    let (old_key, new_key) = (key_of(&old), key_of(&new));
+                    vec![
+                        (
+                            &f.delete,
+                            old_key.clone(),
+                            "moves the key of",
+                            old_key,
+                            true,
+                        ),
+                        (&f.insert, new, "inserts", new_key, !f.routed),
+                    ]
                 }
-                (None, None) => {}
+                (None, None) => Vec::new(),
+            };
+            for (sql, values, what, key, counted) in steps {
+                let n = tx
+                    .execute(sql, &params(&values))
+                    .await
+                    .map_err(|e| target(&at, &f.target, e))?;
+                if counted {
+                    expect_one(n, what, &key)?;
+                }
             }
         }
         tx.execute(record, record_params)
