@@ -423,3 +423,122 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
         "the failed transaction's first change was rolled back"
     );
 }
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that stops passing bytes (without closing anything) once
+/// `frozen` is set: a route that went dead.
+fn freezable_proxy(
+    upstream: std::net::SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let Ok(out) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = out.into_split();
+                for (mut r, mut w, frozen) in [
+                    (
+                        Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                        Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                        frozen.clone(),
+                    ),
+                    (Box::new(ro), Box::new(wi), frozen.clone()),
+                ] {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 1 << 16];
+                        loop {
+                            while frozen.load(Ordering::SeqCst) {
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                            let Ok(n) = r.read(&mut buf).await else {
+                                return;
+                            };
+                            if n == 0 {
+                                return;
+                            }
+                            while frozen.load(Ordering::SeqCst) {
+                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            }
+                            if w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+    });
+    port
+}
+
+/// A dead route to the source (no reset, no close: the bytes just stop) is noticed as a lost connection within
+/// three heartbeats, while an idle but live source only ever says nothing came.
+#[tokio::test]
+async fn a_silent_source_is_a_lost_connection_an_idle_one_is_not() {
+    use pgconverge::source::mysql::binlog::{current_position, BinlogError, Follower};
+    let dbs = common::TestDbs::bare("CREATE TABLE t (id int PRIMARY KEY)", "SELECT 1").await;
+    let from = current_position(&dbs.source()).await.unwrap().unwrap();
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr: std::net::SocketAddr = common::mysql_reader()
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let port = freezable_proxy(addr, frozen.clone());
+    let url = format!(
+        "mysql://pgc_reader:pgc_reader@127.0.0.1:{port}/{}",
+        dbs.name
+    );
+    let mut reader = common::mysql_conn(&url).await;
+    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
+        .await
+        .unwrap();
+    let mut f = Follower::open(
+        reader,
+        10_000 + std::process::id() % 50_000 + 3,
+        &from,
+        &dbs.name,
+        tables,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    // Idle for longer than the silence bound, heartbeats flowing: nothing came, no error.
+    assert!(f
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .unwrap()
+        .is_none());
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let err = f
+        .next(std::time::Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BinlogError::Silent { seconds: 3, .. }),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -88,6 +88,11 @@ pub enum BinlogError {
         "the binary log at {at} changes table {table}, whose columns the follower does not know"
     )]
     UnknownTable { at: String, table: String },
+    #[error(
+        "the source sent nothing, not even its heartbeat, for {seconds} s while following at {at}: the connection is \
+         taken as lost"
+    )]
+    Silent { at: String, seconds: u64 },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
@@ -100,6 +105,9 @@ pub struct Follower {
     /// Where the stream is: the current file and the end of the last event read.
     at: Position,
     open: Option<Transaction>,
+    /// No event, heartbeats included, for this long means a lost connection.
+    silence: Duration,
+    last_heard: tokio::time::Instant,
 }
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
@@ -110,7 +118,7 @@ const MARIADB_SLAVE_CAPABILITY: u32 = 4;
 impl Follower {
     /// Registers `conn` as replica `server_id` and streams `database` from `from`; `tables` are the followed
     /// tables (their columns in ordinal order, as the binary log sends them). The server sends a heartbeat every
-    /// `heartbeat` while idle, so a silent connection is a lost one.
+    /// `heartbeat` while idle, so three heartbeats' worth of silence (at least 3 s) is a lost connection.
     pub async fn open(
         mut conn: mysql_async::Conn,
         server_id: u32,
@@ -141,6 +149,8 @@ impl Follower {
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
             at: from.clone(),
             open: None,
+            silence: (heartbeat * 3).max(Duration::from_secs(3)),
+            last_heard: tokio::time::Instant::now(),
         })
     }
 
@@ -153,21 +163,34 @@ impl Follower {
     /// None when none came within `idle` (the position still moves past what was read).
     pub async fn next(&mut self, idle: Duration) -> Result<Option<Met>, BinlogError> {
         // One deadline for the whole call: heartbeats and other databases' events must not extend it.
-        let deadline = tokio::time::Instant::now() + idle;
+        let started = tokio::time::Instant::now();
+        let deadline = started + idle;
+        // Silence counts from this call at the earliest: time the caller spent elsewhere is not the server's.
+        self.last_heard = self.last_heard.max(started);
         loop {
-            let event = match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Err(_) => return Ok(None),
-                Ok(None) => {
-                    return Err(BinlogError::Decode {
+            let silent_at = self.last_heard + self.silence;
+            let event =
+                match tokio::time::timeout_at(deadline.min(silent_at), self.stream.next()).await {
+                    Err(_) if tokio::time::Instant::now() >= silent_at => {
+                        return Err(BinlogError::Silent {
+                            at: self.at.to_string(),
+                            seconds: self.silence.as_secs(),
+                        })
+                    }
+                    Err(_) if tokio::time::Instant::now() >= deadline => return Ok(None),
+                    Err(_) => continue,
+                    Ok(None) => {
+                        return Err(BinlogError::Decode {
+                            at: self.at.to_string(),
+                            message: "the server ended the stream".into(),
+                        })
+                    }
+                    Ok(Some(e)) => e.map_err(|source| BinlogError::Stream {
                         at: self.at.to_string(),
-                        message: "the server ended the stream".into(),
-                    })
-                }
-                Ok(Some(e)) => e.map_err(|source| BinlogError::Stream {
-                    at: self.at.to_string(),
-                    source,
-                })?,
-            };
+                        source,
+                    })?,
+                };
+            self.last_heard = tokio::time::Instant::now();
             let header = event.header();
             let decode = |e: std::io::Error| BinlogError::Decode {
                 at: format!("{}:{}", self.at.file, header.log_pos()),
