@@ -107,7 +107,7 @@ pub enum ProblemKind {
     StaleMapping,
     /// A plain source column feeds a column PostgreSQL generates: its values would be dropped.
     GeneratedTarget,
-    /// A transform the column's types cannot take (relabel on a non-enum, null into NOT NULL without on_null).
+    /// A transform the column's types cannot take (relabel on a non-enum, latin1_bytes_to_base64 on non-text).
     InvalidTransform,
     /// `target_fills` names a column no default, generated expression or BEFORE INSERT trigger fills.
     NothingFillsTarget,
@@ -205,7 +205,8 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut used_targets = BTreeSet::new();
-    // `fix_table` is the source table the mapping entry goes under.
+    // A problem names the source table (the mapping entry that resolves it goes under that name), except those
+    // of target-only tables, which name the target table their entry is keyed by.
     let mut problem = |kind, table: &str, column: Option<&str>, message: String| {
         problems.push(Problem {
             kind,
@@ -390,7 +391,7 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                     continue;
                 }
             };
-            let narrowing = convert::narrowing(sc, tc, &conversion);
+            let narrowing = convert::narrowing(sc_decided, tc, &conversion);
             let accepted = cm.and_then(|c| c.narrowing.clone());
             match (&narrowing, &accepted) {
                 (Some(why), None) => {

@@ -131,7 +131,7 @@ async fn snapshot_rows(dbs: &common::TestDbs) -> Vec<Vec<Option<Vec<u8>>>> {
 /// whole, in order, with their GTIDs and end positions; a key-changing UPDATE carries both images.
 #[tokio::test]
 async fn the_binary_log_gives_every_value_as_the_copy_reads_it() {
-    use pgconverge::source::mysql::binlog::{current_position, Follower, Met};
+    use pgconverge::source::mysql::binlog::{current_position, Follower, Met, Position};
     let dbs = common::TestDbs::bare(KINDS, "SELECT 1").await;
     let from = current_position(&dbs.source()).await.unwrap().unwrap();
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
@@ -212,6 +212,20 @@ async fn the_binary_log_gives_every_value_as_the_copy_reads_it() {
     assert_eq!(
         f.next(std::time::Duration::from_secs(2)).await.unwrap(),
         None
+    );
+    // The start is still kept by the server; a file it never had (or purged) is not.
+    let mut my = common::mysql_conn(&dbs.source()).await;
+    assert!(pgconverge::source::mysql::binlog::available(&mut my, &from)
+        .await
+        .unwrap());
+    let gone = Position {
+        file: "mariadb-bin.000000".into(),
+        offset: 4,
+    };
+    assert!(
+        !pgconverge::source::mysql::binlog::available(&mut my, &gone)
+            .await
+            .unwrap()
     );
 }
 

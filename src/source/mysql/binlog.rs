@@ -527,6 +527,23 @@ fn mysql_json(v: &serde_json::Value) -> String {
     }
 }
 
+/// Whether the source still keeps the binary log from `p` on: its file is among `SHOW BINARY LOGS` and at least
+/// `p.offset` long. A follow run that starts from a purged position would miss changes, so it must refuse.
+pub async fn available(conn: &mut mysql_async::Conn, p: &Position) -> Result<bool, SourceError> {
+    let logs: Vec<mysql_async::Row> =
+        conn.query("SHOW BINARY LOGS")
+            .await
+            .map_err(|source| SourceError::Query {
+                context: "listing the binary logs".into(),
+                source,
+            })?;
+    Ok(logs.into_iter().any(|mut r| {
+        let name: Option<String> = r.take(0);
+        let size: Option<u64> = r.take(1);
+        name.as_deref() == Some(p.file.as_str()) && size.is_some_and(|s| s >= p.offset)
+    }))
+}
+
 /// The source's binary log position now (`SHOW MASTER STATUS` or its successor), for tests and `cutover`.
 pub async fn current_position(url: &str) -> Result<Option<Position>, SourceError> {
     Ok(super::position(url)
