@@ -296,8 +296,9 @@ async fn rotations_are_crossed_and_statements_are_reported() {
 
 /// Changes made after a copy's snapshot, read from the binary log and applied transaction by transaction with
 /// the copy's conversions (arrays, domains, relabelled enums, a nulled column, routing rules), leave the target
-/// equal to the source by `verify`; each transaction commits with its position record, and a change the target
-/// cannot match stops naming table, key and position with nothing of its transaction applied.
+/// equal to the source by `verify`; each transaction commits with the ledger's record of its position, a change
+/// the target cannot match stops naming table, key and position with nothing of its transaction applied, and
+/// reset returns the followed target to its state before the copy.
 #[tokio::test]
 async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     use pgconverge::source::mysql::binlog::{Follower, Met, Position, Transaction};
@@ -360,7 +361,8 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     drop(session);
 
     let mut pg = common::pg_conn(&dbs.target()).await;
-    pg.batch_execute("CREATE SCHEMA probe; CREATE TABLE probe.follow_position (position text)")
+    let ledger = pgconverge::cutover::ledger::record_applied_sql();
+    pgconverge::cutover::ledger::start_follow(&pg, &from.to_string())
         .await
         .unwrap();
     // The shop's BEFORE UPDATE trigger stamps last_update with the apply's own clock, so the followed update of
@@ -369,7 +371,6 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     pg.batch_execute("ALTER TABLE film DISABLE TRIGGER film_touch")
         .await
         .unwrap();
-    let record = "INSERT INTO probe.follow_position VALUES ($1)";
     let mut reader = common::mysql_conn(&dbs.source()).await;
     let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
         .await
@@ -390,16 +391,20 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
             panic!("{met:?}");
         };
         applier
-            .apply(&mut pg, &t, record, &[&t.end.to_string()])
+            .apply(&mut pg, &t, &ledger, &[&t.end.to_string(), &t.gtid])
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         applied.push(t);
     }
     assert_eq!(applied.len(), 7, "{applied:#?}");
-    let positions: Vec<String> =
-        common::strings(&pg, "SELECT position FROM probe.follow_position").await;
-    assert_eq!(positions.len(), 7);
-    assert_eq!(positions.last().unwrap(), &applied[6].end.to_string());
+    let state = || async {
+        pgconverge::cutover::ledger::follow_state(&common::pg_conn(&dbs.target()).await)
+            .await
+            .unwrap()
+    };
+    let reached = state().await.unwrap();
+    assert_eq!(reached.applied, applied[6].end.to_string());
+    assert_eq!(reached.gtid, applied[6].gtid);
     // Routed by the rules, relabelled, nulled, as the copy would have it.
     let routed = common::strings(
         &pg,
@@ -417,7 +422,12 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     again.changes.insert(0, applied[0].changes[0].clone());
     again.changes[0].before = again.changes[0].after.take();
     let err = applier
-        .apply(&mut pg, &again, record, &[&again.end.to_string()])
+        .apply(
+            &mut pg,
+            &again,
+            &ledger,
+            &[&again.end.to_string(), &again.gtid],
+        )
         .await
         .unwrap_err()
         .to_string();
@@ -427,15 +437,20 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
             && err.contains(&again.end.to_string()),
         "{err}"
     );
-    let n: Vec<String> =
-        common::strings(&pg, "SELECT count(*)::text FROM probe.follow_position").await;
-    assert_eq!(n, ["7"]);
+    assert_eq!(state().await.unwrap(), reached, "the position did not move");
     let film3 = common::strings(&pg, "SELECT count(*)::text FROM film WHERE film_id = 3").await;
     assert_eq!(
         film3,
         ["1"],
         "the failed transaction's first change was rolled back"
     );
+    // reset returns the followed target to its state before the copy, the follow record with the ledger. It takes
+    // --force: it counts the applied changes as writes after the completed copy (a follow-aware reset is open).
+    let (code, out) = common::runs::reset_with(&dbs, mapping_path, &["--force", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(state().await, None);
+    let left = common::strings(&pg, "SELECT count(*)::text FROM film").await;
+    assert_eq!(left, ["0"]);
 }
 
 /// A TCP proxy on 127.0.0.1 in front of `upstream` that stops passing bytes (without closing anything) once

@@ -582,6 +582,73 @@ pub async fn running_sessions(client: &Client) -> Result<Vec<String>, TargetErro
         .collect())
 }
 
+/// Where following the source stands after a completed copy (the ledger's `follow` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowState {
+    /// The binary log position (`file:offset`) up to which every source transaction is applied.
+    pub applied: String,
+    /// The GTID of the last applied transaction, when the source logs them.
+    pub gtid: Option<String>,
+    /// The position a cut-over asked to stop at, once asked.
+    pub end_at: Option<String>,
+    /// The follow run finished (everything up to `end_at` applied and the target finished).
+    pub done: bool,
+}
+
+/// Records that following starts at `from` (the copy's snapshot position): one step, after the copy completed.
+/// Idempotent, so a follow run started again keeps the position an earlier one reached.
+pub async fn start_follow(client: &Client, from: &str) -> Result<(), TargetError> {
+    durable::batch(
+        client,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {s}.follow (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+               applied text NOT NULL, gtid text, applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+               end_at text, end_requested_at timestamptz, done_at timestamptz);
+             INSERT INTO {s}.follow (applied) VALUES ({from}) ON CONFLICT (id) DO NOTHING;",
+            s = pg_ident(LEDGER_SCHEMA),
+            from = pg_string(from),
+        ),
+        || "follow started".into(),
+    )
+    .await
+    .map_err(pg("recording the start of following"))
+}
+
+/// The statement that stores a followed transaction's end position (`$1`) and GTID (`$2`): run inside the
+/// PostgreSQL transaction that applies it, so the two commit together.
+pub fn record_applied_sql() -> String {
+    format!(
+        "UPDATE {}.follow SET applied = $1, gtid = $2, applied_at = clock_timestamp() WHERE id = 1",
+        pg_ident(LEDGER_SCHEMA)
+    )
+}
+
+/// Where following stands; None when the target was never followed.
+pub async fn follow_state(client: &Client) -> Result<Option<FollowState>, TargetError> {
+    let table = format!("{}.follow", pg_ident(LEDGER_SCHEMA));
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(pg("reading the ledger"))?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!("SELECT applied, gtid, end_at, done_at IS NOT NULL FROM {table} WHERE id = 1"),
+            &[],
+        )
+        .await
+        .map_err(pg("reading the ledger"))?;
+    Ok(row.map(|r| FollowState {
+        applied: r.get(0),
+        gtid: r.get(1),
+        end_at: r.get(2),
+        done: r.get(3),
+    }))
+}
+
 /// Drops the ledger (a completed run accepted with `reset --keep-data`).
 pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
     durable::batch(
