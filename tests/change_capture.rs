@@ -17,6 +17,30 @@ fn plan_follow(dbs: &common::TestDbs, source: &str) -> (i32, String) {
     common::runs::outcome(out)
 }
 
+/// A follower of the test's database from `from`, connected at `url`, with replica id `nth` of this process
+/// (each stream needs its own) and a heartbeat every second.
+async fn follow(
+    dbs: &common::TestDbs,
+    url: &str,
+    from: &pgconverge::source::mysql::binlog::Position,
+    nth: u32,
+) -> pgconverge::source::mysql::binlog::Follower {
+    let mut reader = common::mysql_conn(url).await;
+    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
+        .await
+        .unwrap();
+    pgconverge::source::mysql::binlog::Follower::open(
+        reader,
+        10_000 + std::process::id() % 50_000 + nth,
+        from,
+        &dbs.name,
+        tables,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap()
+}
+
 async fn set_global(sql: &str) {
     let mut my = common::mysql_conn(&common::mysql_admin()).await;
     my.query_drop(sql).await.unwrap();
@@ -131,7 +155,7 @@ async fn snapshot_rows(dbs: &common::TestDbs) -> Vec<Vec<Option<Vec<u8>>>> {
 /// whole, in order, with their GTIDs and end positions; a key-changing UPDATE carries both images.
 #[tokio::test]
 async fn the_binary_log_gives_every_value_as_the_copy_reads_it() {
-    use pgconverge::source::mysql::binlog::{current_position, Follower, Met, Position};
+    use pgconverge::source::mysql::binlog::{current_position, Met, Position};
     let dbs = common::TestDbs::bare(KINDS, "SELECT 1").await;
     let from = current_position(&dbs.source()).await.unwrap().unwrap();
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
@@ -144,21 +168,7 @@ async fn the_binary_log_gives_every_value_as_the_copy_reads_it() {
     .unwrap();
     my.disconnect().await.ok();
 
-    let mut reader = common::mysql_conn(&dbs.source()).await;
-    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
-        .await
-        .unwrap();
-    let server_id = 10_000 + std::process::id() % 50_000;
-    let mut f = Follower::open(
-        reader,
-        server_id,
-        &from,
-        &dbs.name,
-        tables,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let mut f = follow(&dbs, &dbs.source(), &from, 4).await;
     let mut txs = Vec::new();
     while txs.len() < 2 {
         match f.next(std::time::Duration::from_secs(20)).await.unwrap() {
@@ -240,7 +250,7 @@ fn dbs_columns() -> Vec<&'static str> {
 /// TRUNCATE on the followed database comes out as a statement with its position, not as silence.
 #[tokio::test]
 async fn rotations_are_crossed_and_statements_are_reported() {
-    use pgconverge::source::mysql::binlog::{current_position, Follower, Met};
+    use pgconverge::source::mysql::binlog::{current_position, Met};
     let dbs = common::TestDbs::bare(
         "CREATE TABLE t (id int PRIMARY KEY, v varchar(10))",
         "SELECT 1",
@@ -257,20 +267,7 @@ async fn rotations_are_crossed_and_statements_are_reported() {
         .unwrap();
     my.query_drop("TRUNCATE TABLE t").await.unwrap();
     my.disconnect().await.ok();
-    let mut reader = common::mysql_conn(&dbs.source()).await;
-    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
-        .await
-        .unwrap();
-    let mut f = Follower::open(
-        reader,
-        10_000 + std::process::id() % 50_000 + 1,
-        &from,
-        &dbs.name,
-        tables,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let mut f = follow(&dbs, &dbs.source(), &from, 1).await;
     let mut met = Vec::new();
     while met.len() < 3 {
         match f.next(std::time::Duration::from_secs(20)).await.unwrap() {
@@ -301,7 +298,7 @@ async fn rotations_are_crossed_and_statements_are_reported() {
 /// reset returns the followed target to its state before the copy.
 #[tokio::test]
 async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
-    use pgconverge::source::mysql::binlog::{Follower, Met, Position, Transaction};
+    use pgconverge::source::mysql::binlog::{Met, Position, Transaction};
     let dbs = common::TestDbs::bare(
         include_str!("../testbed/fixtures/shop.mysql.sql"),
         include_str!("../testbed/fixtures/shop.pg.sql"),
@@ -371,20 +368,7 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     pg.batch_execute("ALTER TABLE film DISABLE TRIGGER film_touch")
         .await
         .unwrap();
-    let mut reader = common::mysql_conn(&dbs.source()).await;
-    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
-        .await
-        .unwrap();
-    let mut f = Follower::open(
-        reader,
-        10_000 + std::process::id() % 50_000 + 2,
-        &from,
-        &dbs.name,
-        tables,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let mut f = follow(&dbs, &dbs.source(), &from, 2).await;
     let mut applied: Vec<Transaction> = Vec::new();
     while let Some(met) = f.next(std::time::Duration::from_secs(3)).await.unwrap() {
         let Met::Transaction(t) = met else {
@@ -520,7 +504,7 @@ fn freezable_proxy(
 /// three heartbeats, while an idle but live source only ever says nothing came.
 #[tokio::test]
 async fn a_silent_source_is_a_lost_connection_an_idle_one_is_not() {
-    use pgconverge::source::mysql::binlog::{current_position, BinlogError, Follower};
+    use pgconverge::source::mysql::binlog::{current_position, BinlogError};
     let dbs = common::TestDbs::bare("CREATE TABLE t (id int PRIMARY KEY)", "SELECT 1").await;
     let from = current_position(&dbs.source()).await.unwrap().unwrap();
     let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -535,20 +519,7 @@ async fn a_silent_source_is_a_lost_connection_an_idle_one_is_not() {
         "mysql://pgc_reader:pgc_reader@127.0.0.1:{port}/{}",
         dbs.name
     );
-    let mut reader = common::mysql_conn(&url).await;
-    let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
-        .await
-        .unwrap();
-    let mut f = Follower::open(
-        reader,
-        10_000 + std::process::id() % 50_000 + 3,
-        &from,
-        &dbs.name,
-        tables,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let mut f = follow(&dbs, &url, &from, 3).await;
     // Idle for longer than the silence bound, heartbeats flowing: nothing came, no error.
     assert!(f
         .next(std::time::Duration::from_secs(5))
