@@ -534,9 +534,6 @@ pub fn build(source: &[SourceTable], target: &[TargetTable], mapping: &Mapping) 
                         s.name, t.name
                     ),
                 );
-            } else if fed.contains(name) {
-                // Unreachable by construction (a source column mapped to it is not copied); kept as a guard.
-                debug_assert!(false, "target_fills column {name} is fed");
             }
         }
         tables.push(TableContract {

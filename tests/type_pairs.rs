@@ -77,12 +77,7 @@ async fn target_rows(dbs: &TestDbs, table: &str) -> Vec<String> {
         "SELECT concat_ws('|', {}) FROM {table} ORDER BY 1",
         columns.join(", ")
     );
-    pg.query(&q, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect()
+    common::strings(&pg, &q).await
 }
 
 /// Undoes the completed run (`reset --yes`): `table` is empty again.

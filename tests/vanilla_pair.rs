@@ -110,12 +110,7 @@ async fn rows(pg: &tokio_postgres::Client, table: &str, columns: &str) -> Vec<St
         cells.join(", "),
         columns.split(", ").next().unwrap()
     );
-    pg.query(&q, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect()
+    common::strings(pg, &q).await
 }
 
 /// Every table holds exactly [`EXPECTED`], and every sequence is past its column's maximum. Each `nextval` is

@@ -305,16 +305,9 @@ pub fn narrowing(src: &SourceColumn, dst: &TargetColumn, conv: &Conversion) -> O
         Conversion::TextArray {
             max_chars: Some(tn),
             ..
-        } => src
-            .enum_labels()
-            .iter()
-            .find(|l| l.chars().count() > *tn as usize)
-            .map(|l| {
-                format!(
-                    "the target elements hold {tn} characters, the source member {l:?} has {}",
-                    l.chars().count()
-                )
-            }),
+        } => label_longer_than(src, *tn).map(|(l, n)| {
+            format!("the target elements hold {tn} characters, the source member {l:?} has {n}")
+        }),
         Conversion::Float { bits: 32 } if s == "double" => Some(
             "real keeps about 6 significant digits, double about 15: PostgreSQL would round"
                 .to_string(),
@@ -354,21 +347,25 @@ pub fn narrowing(src: &SourceColumn, dst: &TargetColumn, conv: &Conversion) -> O
                 ));
             }
             if s == "enum" {
-                if let Some(l) = src
-                    .enum_labels()
-                    .iter()
-                    .find(|l| l.chars().count() > *tn as usize)
-                {
-                    return Some(format!(
-                        "the target holds {tn} characters, the source label {l:?} has {}",
-                        l.chars().count()
-                    ));
-                }
+                return label_longer_than(src, *tn).map(|(l, n)| {
+                    format!("the target holds {tn} characters, the source label {l:?} has {n}")
+                });
             }
             None
         }
         _ => None,
     }
+}
+
+/// An ENUM/SET label of `src` longer than `max` characters, with its length.
+fn label_longer_than(src: &SourceColumn, max: u32) -> Option<(String, usize)> {
+    src.enum_labels()
+        .into_iter()
+        .map(|l| {
+            let n = l.chars().count();
+            (l, n)
+        })
+        .find(|(_, n)| *n > max as usize)
 }
 
 /// A check every value of an exact pair still goes through because the source type admits values the target

@@ -276,15 +276,7 @@ pub fn empty_ledger_message() -> String {
 
 /// The interrupted run recorded in the target, if any.
 pub async fn read_run(client: &Client) -> Result<Option<Run>, TargetError> {
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[&format!("{}.run", pg_ident(LEDGER_SCHEMA))],
-        )
-        .await
-        .map_err(pg("reading the ledger"))?
-        .get(0);
-    if !exists {
+    if !has_table(client, "run").await? {
         return Ok(None);
     }
     let row = client
@@ -623,17 +615,24 @@ pub fn record_applied_sql() -> String {
     )
 }
 
-/// Where following stands; None when the target was never followed.
-pub async fn follow_state(client: &Client) -> Result<Option<FollowState>, TargetError> {
-    let table = format!("{}.follow", pg_ident(LEDGER_SCHEMA));
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+/// Whether the ledger schema holds table `name`.
+async fn has_table(client: &Client, name: &str) -> Result<bool, TargetError> {
+    Ok(client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{}.{name}", pg_ident(LEDGER_SCHEMA))],
+        )
         .await
         .map_err(pg("reading the ledger"))?
-        .get(0);
-    if !exists {
+        .get(0))
+}
+
+/// Where following stands; None when the target was never followed.
+pub async fn follow_state(client: &Client) -> Result<Option<FollowState>, TargetError> {
+    if !has_table(client, "follow").await? {
         return Ok(None);
     }
+    let table = format!("{}.follow", pg_ident(LEDGER_SCHEMA));
     let row = client
         .query_opt(
             &format!("SELECT applied, gtid, end_at, done_at IS NOT NULL FROM {table} WHERE id = 1"),

@@ -444,7 +444,7 @@ pub fn text_value(v: BinlogValue<'_>, c: &SourceColumn) -> Result<Option<Vec<u8>
                 b.resize(n.max(b.len()), 0);
                 return Ok(Some(b));
             }
-            "decimal" => return Ok(Some(b)),
+            // DECIMAL (its digits), text and blobs: already the bytes a SELECT gives.
             _ => return Ok(Some(b)),
         },
     };
