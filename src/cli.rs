@@ -117,6 +117,13 @@ Exit 0 when everything matches, 6 when anything differs (each difference named b
         after_help = "Examples:\n  pgconverge status --mapping mappings/alkemio.toml\n  pgconverge status --mapping mappings/alkemio.toml --json"
     )]
     Status(StatusArgs),
+    /// End a `migrate --follow` run, once the application's writes to the source are stopped: records the
+    /// source's position (read twice, refused if it still moves), waits until the follower has applied it and
+    /// finished the target (sequences set, changed tables verified), and prints the freeze time.
+    #[command(
+        after_help = "Example:\n  pgconverge cutover --mapping mappings/alkemio.toml --timeout 2m\n\nExit 0 when the target holds every source transaction and is verified; 8 when the source still moves or nothing follows it (nothing recorded), or when the follower stopped or did not finish in time (the end position stays recorded: run cutover again to wait longer)."
+    )]
+    Cutover(CutoverArgs),
 }
 
 /// Where the data comes from and goes to. Passwords in URLs are never printed.
@@ -326,6 +333,28 @@ pub struct MigrateArgs {
     /// Write the verification checklist as Markdown to this file.
     #[arg(long, conflicts_with = "no_verify")]
     pub checklist: Option<std::path::PathBuf>,
+    /// After the copy, follow the source's binary log and apply every change to the target until `pgconverge
+    /// cutover` (run once the application's writes are stopped) asks to finish; with --resume, continue
+    /// following from the position the ledger holds. The source needs what `plan --follow` checks.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: at the cut-over verify every table, not only those the follow phase changed.
+    #[arg(long, requires = "follow", conflicts_with = "no_verify")]
+    pub verify_full: bool,
+    /// With --resume --follow: follow past the statement at this binary log position (`file:offset`, as the
+    /// stop named it) once its equivalent is applied to the target.
+    #[arg(long, requires = "follow")]
+    pub skip_statement: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CutoverArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    /// How long to wait for the follower to apply everything and finish (`60s`, `5m`, or seconds)
+    /// [default: 60s].
+    #[arg(long, value_parser = crate::util::duration::parse)]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Args)]

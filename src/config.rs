@@ -201,6 +201,20 @@ pub struct MigrateSettings {
     /// Verify the target after the load.
     pub verify: bool,
     pub checklist: Option<PathBuf>,
+    /// Follow the source's binary log after the copy until `cutover`.
+    pub follow: bool,
+    /// At the cut-over, verify every table (not only the changed ones).
+    pub verify_full: bool,
+    /// A statement position the operator dealt with (`--skip-statement`).
+    pub skip_statement: Option<String>,
+}
+
+/// `pgconverge cutover`.
+#[derive(Debug, Clone)]
+pub struct CutoverSettings {
+    pub endpoints: Endpoints,
+    /// Seconds to wait for the follower.
+    pub timeout: u64,
 }
 
 /// `pgconverge check`.
@@ -256,6 +270,8 @@ pub struct VerifySettings {
     /// The operator's word that the source has not changed since the completed run (writes frozen): compare
     /// against the digests that run kept even when no binary log position proves it.
     pub source_unchanged: bool,
+    /// Only these source tables (the follow phase's sign-off: the tables it touched); None for every table.
+    pub only: Option<Vec<String>>,
 }
 
 /// `pgconverge reset`.
@@ -294,6 +310,7 @@ pub enum Invocation {
     Verify(VerifySettings),
     Reset(ResetSettings),
     Status(StatusSettings),
+    Cutover(CutoverSettings),
 }
 
 impl Invocation {
@@ -306,7 +323,7 @@ impl Invocation {
             Invocation::Export(s) => (&s.report, &None),
             Invocation::Import(s) => (&s.report, &s.checklist),
             Invocation::Verify(s) => (&s.report, &s.checklist),
-            Invocation::Reset(_) | Invocation::Status(_) => (&None, &None),
+            Invocation::Reset(_) | Invocation::Status(_) | Invocation::Cutover(_) => (&None, &None),
         };
         report
             .iter()
@@ -324,7 +341,7 @@ impl Invocation {
             Invocation::Export(s) => s.report.as_deref(),
             Invocation::Import(s) => s.report.as_deref(),
             Invocation::Verify(s) => s.report.as_deref(),
-            Invocation::Reset(_) | Invocation::Status(_) => None,
+            Invocation::Reset(_) | Invocation::Status(_) | Invocation::Cutover(_) => None,
         }
     }
 
@@ -361,6 +378,7 @@ impl Invocation {
             Invocation::Check(s) => s.endpoints.passwords.clone(),
             Invocation::Export(s) => s.endpoints.passwords.clone(),
             Invocation::Verify(s) => s.endpoints.passwords.clone(),
+            Invocation::Cutover(s) => s.endpoints.passwords.clone(),
             Invocation::Import(s) => target(&s.target_password_file),
             Invocation::Reset(s) => target(&s.target_password_file),
             Invocation::Status(s) => target(&s.target_password_file),
@@ -378,6 +396,7 @@ impl Invocation {
             Invocation::Verify(_) => "verify",
             Invocation::Reset(_) => "reset",
             Invocation::Status(_) => "status",
+            Invocation::Cutover(_) => "cutover",
         }
     }
 
@@ -403,6 +422,7 @@ impl Invocation {
             Invocation::Check(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Export(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Verify(s) => (Some(&s.endpoints.source), &s.endpoints.target),
+            Invocation::Cutover(s) => (Some(&s.endpoints.source), &s.endpoints.target),
             Invocation::Import(s) => (None, &s.target),
             Invocation::Reset(s) => (None, &s.target),
             Invocation::Status(s) => (None, &s.target),
@@ -437,6 +457,9 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             report: a.report,
             verify: !a.no_verify,
             checklist: a.checklist,
+            follow: a.follow,
+            verify_full: a.verify_full,
+            skip_statement: a.skip_statement,
         }),
         Command::Check(a) => Invocation::Check(CheckSettings {
             tuning: Tuning {
@@ -495,6 +518,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             report: a.report,
             checklist: a.checklist,
             source_unchanged: a.source_unchanged,
+            only: None,
         }),
         Command::Reset(a) => Invocation::Reset(ResetSettings {
             target: a.target,
@@ -510,8 +534,15 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             target_password_file: a.target_password_file,
             json: a.json,
         }),
+        Command::Cutover(a) => Invocation::Cutover(CutoverSettings {
+            endpoints: a.endpoints.into(),
+            timeout: a.timeout.unwrap_or(CUTOVER_TIMEOUT),
+        }),
     }
 }
+
+/// How long `cutover` waits for the follower by default (seconds): the freeze the operator planned for, with room.
+pub const CUTOVER_TIMEOUT: u64 = 60;
 
 /// How the binary logs and shows progress.
 #[derive(Debug, Clone, PartialEq, Eq)]

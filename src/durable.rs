@@ -18,6 +18,18 @@ pub async fn commit(tx: Transaction<'_>, step: impl FnOnce() -> String) -> Resul
     Ok(())
 }
 
+/// One statement that returns its row (`UPDATE ... RETURNING`) in its own transaction: one step.
+pub async fn returning(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    step: impl FnOnce() -> String,
+) -> Result<tokio_postgres::Row, Error> {
+    let row = client.query_one(sql, params).await?;
+    durable_step(step);
+    Ok(row)
+}
+
 /// Several statements in one simple-query message: PostgreSQL runs them as one implicit transaction (rolled back
 /// whole on an error), one step. Takes no parameters.
 pub async fn batch(client: &Client, sql: &str, step: impl FnOnce() -> String) -> Result<(), Error> {

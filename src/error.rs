@@ -97,6 +97,15 @@ pub enum Error {
          `pgconverge reset --yes`"
     )]
     Lost(Box<Error>),
+    /// The follow phase stopped; the ledger's follow record holds the position `applied`.
+    #[error(
+        "{cause}; the target holds every source transaction before {applied} (the ledger's follow record): {}",
+        cause.next()
+    )]
+    Following {
+        cause: Box<crate::run::follow::FollowError>,
+        applied: String,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -163,6 +172,7 @@ impl Error {
             Error::Restored(e) | Error::Stopped(e) | Error::ExportFailed(e) => e.exit(),
             Error::RestoreFailed { cause, .. } => cause.exit(),
             Error::Lost(_) => Exit::Connection,
+            Error::Following { cause, .. } => following_exit(cause),
             Error::Source(_)
             | Error::SourceSchema(_)
             | Error::TargetSchema(_)
@@ -172,5 +182,38 @@ impl Error {
             | Error::Pipeline(_)
             | Error::Internal(_) => Exit::Internal,
         }
+    }
+}
+
+/// The exit code of a stopped follow phase: a lost source or target is a connection error, a value the target
+/// refuses a data error, a target that no longer matches a verification failure, a statement or a purged log a
+/// refusal (the operator decides).
+fn following_exit(cause: &crate::run::follow::FollowError) -> Exit {
+    use crate::run::follow::ApplyError as A;
+    use crate::run::follow::FollowError as F;
+    use crate::source::mysql::binlog::BinlogError as B;
+    match cause {
+        F::Binlog(B::Stream { .. } | B::Silent { .. }) => Exit::Connection,
+        F::Binlog(B::Source(SourceError::Connect(_) | SourceError::Silent { .. })) => {
+            Exit::Connection
+        }
+        F::Binlog(B::Source(SourceError::Query { source, .. })) => match source {
+            mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => Exit::Connection,
+            _ => Exit::Internal,
+        },
+        F::Binlog(B::Source(_)) => Exit::Internal,
+        F::Binlog(B::UnknownTable { .. }) => Exit::Refused,
+        F::Binlog(B::Decode { .. }) => Exit::Internal,
+        F::Apply(A::Violation { .. }) => Exit::Data,
+        F::Apply(A::Mismatch { .. }) => Exit::Verification,
+        F::Apply(A::Unmapped { .. }) => Exit::Refused,
+        F::Apply(A::Target { sqlstate, .. }) => match sqlstate.as_deref() {
+            Some(s) if s.starts_with("08") || s.starts_with("57P") => Exit::Connection,
+            Some(s) if s.starts_with("22") || s.starts_with("23") => Exit::Data,
+            None => Exit::Connection,
+            _ => Exit::Internal,
+        },
+        F::Statement { .. } | F::Purged { .. } | F::NoPosition | F::Changed(_) => Exit::Refused,
+        F::Interrupted => Exit::Interrupted,
     }
 }

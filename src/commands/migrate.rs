@@ -14,6 +14,7 @@ use crate::cutover::DroppedFk;
 use crate::error::Error;
 use crate::mapping::Mapping;
 use crate::pipeline::{Done, Work};
+use crate::run::catchup::{self, Follow, FollowReport};
 use crate::run::copy::{self, Copy};
 use crate::run::keep::Kept;
 use crate::run::session::{self, Ledger};
@@ -72,6 +73,16 @@ pub struct Report {
     /// What the load hands to its verification (a fresh run with verification only).
     #[serde(skip)]
     pub from_load: Option<FromLoad>,
+    /// The follow phase after the copy (`--follow`), once it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<FollowReport>,
+}
+
+/// The report of `migrate --resume --follow` on a completed copy: the follow phase only.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowOnly {
+    pub app: String,
+    pub follow: FollowReport,
 }
 
 /// Runs a whole migration, or resumes an interrupted one (`resume`).
@@ -225,12 +236,74 @@ fn report(
             .map(|t| (t.source.clone(), t.not_copied.clone()))
             .collect(),
         from_load: None,
+        follow: None,
     }
 }
 
+/// What the follow phase takes from the command line.
+fn follow_of<'a>(settings: &'a Settings, mapping: &'a Mapping) -> Follow<'a> {
+    Follow {
+        mapping,
+        endpoints: &settings.endpoints,
+        tuning: &settings.tuning,
+        verify: settings.verify,
+        verify_full: settings.verify_full,
+        skip_statement: settings.skip_statement.clone(),
+    }
+}
+
+/// With `--follow`, before anything is written: the source's binary log must be followable. With `--resume` on
+/// a completed copy, only the follow phase is left: it runs alone (Some).
+async fn follow_first(
+    settings: &Settings,
+    mapping: &Mapping,
+) -> Result<Option<FollowReport>, Error> {
+    if !settings.follow {
+        return Ok(None);
+    }
+    let mut conn = crate::connect::source(&settings.endpoints.source).await?;
+    catchup::refuse_unfollowable(&mut conn).await?;
+    conn.disconnect().await.ok();
+    if !settings.resume {
+        return Ok(None);
+    }
+    let client = crate::connect::target(&settings.endpoints.target).await?;
+    let completed = crate::cutover::ledger::read_run(&client)
+        .await?
+        .is_some_and(|r| r.is_completed());
+    drop(client);
+    if !completed {
+        return Ok(None);
+    }
+    let f = catchup::follow(&follow_of(settings, mapping)).await?;
+    println!("{}", follow_summary(&f));
+    Ok(Some(f))
+}
+
+/// One line for the operator at the end of the follow phase.
+pub fn follow_summary(f: &FollowReport) -> String {
+    format!(
+        "Followed the source from {} to {}: {} transactions, {} row changes in {:.1}s ({:.0} changes/s); freeze {:.1}s          from cutover to the finished target.",
+        f.from,
+        f.end,
+        f.transactions,
+        f.changes,
+        f.seconds_following,
+        f.changes_per_second,
+        f.seconds_freeze
+    )
+}
+
 /// `pgconverge migrate`: runs it, writes the report if asked, prints the summary line.
-pub async fn command(settings: &Settings) -> Result<Report, Error> {
+pub async fn command(settings: &Settings) -> Result<(), Error> {
     let mapping = Mapping::load(&settings.endpoints.mapping)?;
+    if let Some(follow) = follow_first(settings, &mapping).await? {
+        let only = FollowOnly {
+            app: mapping.app.clone(),
+            follow,
+        };
+        return output::conclude("migrate", only, settings.report.as_deref(), None).map(|_| ());
+    }
     let mut report = migrate(&mapping, settings).await?;
     println!("{}", summary(&report));
     let timings = report
@@ -273,7 +346,12 @@ pub async fn command(settings: &Settings) -> Result<Report, Error> {
             failed = Some(Error::Verify(moved));
         }
     }
-    output::conclude("migrate", report, settings.report.as_deref(), failed)
+    if settings.follow && failed.is_none() {
+        let f = catchup::follow(&follow_of(settings, &mapping)).await?;
+        println!("{}", follow_summary(&f));
+        report.follow = Some(f);
+    }
+    output::conclude("migrate", report, settings.report.as_deref(), failed).map(|_| ())
 }
 
 /// One line for the operator.

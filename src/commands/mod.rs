@@ -1,7 +1,8 @@
-//! The commands (plan, migrate, check, export, import, verify, reset, status): each is a short sequence of the run layer's phases (`run`) behind the settings `config` made
+//! The commands (plan, migrate, check, export, import, verify, reset, status, cutover): each is a short sequence of the run layer's phases (`run`) behind the settings `config` made
 //! from its flags. No command imports another; `run` dispatches one invocation to its command.
 
 pub mod check;
+pub mod cutover;
 pub mod export;
 pub mod import;
 pub mod migrate;
@@ -79,5 +80,6 @@ async fn dispatch(invocation: Invocation) -> Result<Exit, Error> {
         Invocation::Verify(s) => verify::command(&s).await.map(|_| Exit::Success),
         Invocation::Reset(s) => reset::command(&s).await.map(|_| Exit::Success),
         Invocation::Status(s) => status::command(&s).await.map(|_| Exit::Success),
+        Invocation::Cutover(s) => cutover::command(&s).await.map(|_| Exit::Success),
     }
 }

@@ -29,6 +29,18 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         }
         return no_ledger(&client, &mapping).await;
     };
+    if ledger::follow_state(&client)
+        .await?
+        .is_some_and(|f| !f.done)
+    {
+        let running = ledger::running_sessions(&client).await?;
+        if running.iter().any(|s| s.starts_with("pgconverge/migrate")) {
+            return Err(Error::Refused(format!(
+                "refusing: a follower is applying the source's changes to this target now ({}); stop it first                  (Ctrl-C, or end it with `pgconverge cutover`), then run this again; nothing was changed",
+                running.join(", ")
+            )));
+        }
+    }
     if settings.keep_data {
         return accept(&client, &run, settings.yes).await;
     }

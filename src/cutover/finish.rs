@@ -96,33 +96,7 @@ pub async fn finish(
             .await
             .map_err(pg("re-creating the foreign keys NOT VALID"))?;
     }
-    // One setval per sequence over every column drawing from it: a sequence shared by several columns (a
-    // nextval default without OWNED BY) must pass the largest of their maxima, not the last one's.
-    let mut by_sequence: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for t in tables {
-        for c in &t.columns {
-            if let Some(seq) = &c.owned_sequence {
-                by_sequence.entry(seq).or_default().push(format!(
-                    "SELECT MAX({})::numeric AS m FROM {}",
-                    pg_ident(&c.name),
-                    pg_qualified(schema, &t.name)
-                ));
-            }
-        }
-    }
-    for (seq, maxima) in by_sequence {
-        crate::durable::execute(
-            control,
-            &format!(
-                "SELECT setval($1::text::regclass, COALESCE(MAX(m), 1)::bigint, MAX(m) IS NOT NULL) FROM ({}) x",
-                maxima.join(" UNION ALL ")
-            ),
-            &[&seq],
-            || format!("sequence {seq} set"),
-        )
-        .await
-        .map_err(pg(format!("setting sequence {seq}")))?;
-    }
+    set_sequences(control, schema, tables).await?;
     // Longest first, so the one big step does not start last while the other session idles: a step's cost
     // follows the size of the table it scans (a validation reads the child, VACUUM the whole table).
     let sizes: std::collections::HashMap<String, i64> = control
@@ -165,6 +139,42 @@ pub async fn finish(
     .await;
     results.into_iter().collect::<Result<(), _>>()?;
     Ok(counts.into_inner().expect("finish counts"))
+}
+
+/// Sets every sequence the columns of `tables` draw from past their largest value: one setval per sequence over
+/// every column drawing from it (a sequence shared by several columns, a nextval default without OWNED BY, must
+/// pass the largest of their maxima, not the last one's). After a load, and again when following ends.
+pub async fn set_sequences(
+    control: &Client,
+    schema: &str,
+    tables: &[&TargetTable],
+) -> Result<(), TargetError> {
+    let mut by_sequence: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for t in tables {
+        for c in &t.columns {
+            if let Some(seq) = &c.owned_sequence {
+                by_sequence.entry(seq).or_default().push(format!(
+                    "SELECT MAX({})::numeric AS m FROM {}",
+                    pg_ident(&c.name),
+                    pg_qualified(schema, &t.name)
+                ));
+            }
+        }
+    }
+    for (seq, maxima) in by_sequence {
+        crate::durable::execute(
+            control,
+            &format!(
+                "SELECT setval($1::text::regclass, COALESCE(MAX(m), 1)::bigint, MAX(m) IS NOT NULL) FROM ({}) x",
+                maxima.join(" UNION ALL ")
+            ),
+            &[&seq],
+            || format!("sequence {seq} set"),
+        )
+        .await
+        .map_err(pg(format!("setting sequence {seq}")))?;
+    }
+    Ok(())
 }
 
 /// The load as the early finish sees it: the chunks each target table still has to commit in this run, and

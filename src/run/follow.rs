@@ -3,16 +3,16 @@
 //! that records the position it reached, so a kill leaves either both or neither. Strict: an UPDATE or DELETE
 //! that does not hit exactly the one row its key names stops, naming table, key and position.
 //!
-//! The building block of `migrate --follow` (issue 28); no command calls it yet.
+//! `run::catchup` drives it for `migrate --follow`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch};
 use tokio_postgres::types::ToSql;
 
 use crate::run::work::TableWork;
-use crate::source::mysql::binlog::{Row, Transaction};
+use crate::source::mysql::binlog::{BinlogError, Row, Transaction};
 use crate::util::sql::{pg_ident, pg_qualified};
 use crate::values::Violation;
 
@@ -46,6 +46,62 @@ pub enum ApplyError {
     },
 }
 
+/// Why following stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Binlog(#[from] BinlogError),
+    #[error(
+        "the source ran a statement on {table}, a table the mapping copies, at {at}: `{sql}`; pgconverge applies \
+         row changes, not statements"
+    )]
+    Statement {
+        table: String,
+        at: String,
+        sql: String,
+    },
+    #[error(
+        "the source no longer keeps its binary log from {at} (purged or reset): the changes since cannot be \
+         followed"
+    )]
+    Purged { at: String },
+    #[error(
+        "the completed copy recorded no binary log position (the source's binary log is off or hidden from this \
+         user): there is nothing to follow from"
+    )]
+    NoPosition,
+    #[error(
+        "the source or the mapping changed since the copy ({0}): its converters no longer describe the copied data"
+    )]
+    Changed(String),
+    #[error("interrupted while following (the open transaction group was rolled back)")]
+    Interrupted,
+}
+
+impl FollowError {
+    /// The way on, after the state (the applied position) is named.
+    pub fn next(&self) -> &'static str {
+        match self {
+            FollowError::Statement { .. } => {
+                "apply the statement's equivalent to the target yourself, then continue past it with \
+                 `pgconverge migrate --resume --follow --skip-statement <its position>` and the same flags; or \
+                 return the target to its state before the copy with `pgconverge reset --yes` and migrate again"
+            }
+            FollowError::Purged { .. } | FollowError::NoPosition | FollowError::Changed(_) => {
+                "following cannot continue: return the target to its state before the copy with \
+                 `pgconverge reset --yes` and run `pgconverge migrate --follow` again (keep the binary logs \
+                 longer than the copy takes: binlog_expire_logs_seconds or expire_logs_days)"
+            }
+            _ => {
+                "once the cause is dealt with, continue with `pgconverge migrate --resume --follow` and the same \
+                 flags; or return the target to its state before the copy with `pgconverge reset --yes`"
+            }
+        }
+    }
+}
+
 /// One followed table: its converter, where each converted column comes from, and its statements.
 struct Followed {
     work: Arc<TableWork>,
@@ -65,10 +121,51 @@ struct Followed {
 /// Applies transactions to the tables of `works` in `schema`.
 pub struct Applier {
     tables: HashMap<String, Followed>,
+    /// Source tables the mapping skips: their changes are not applied.
+    skipped: HashSet<String>,
+    /// The statements prepared on the client `apply` is given (one client per applier).
+    prepared: HashMap<String, tokio_postgres::Statement>,
+    record: Record,
+}
+
+/// The ledger statements each applied group runs in its own transaction.
+pub struct Record {
+    /// Stores the group's end position (`$1`, text), last GTID (`$2`, text or NULL) and the target tables it
+    /// changed (`$3`, text[]).
+    pub position: String,
+    /// Adds `$2` (bigint) to the row count kept for target table `$1`, so the ledger's counts follow the target.
+    pub counts: String,
+}
+
+/// One statement of a group: what it does to the row at `key`, and whether it must count exactly one row.
+struct Step<'s> {
+    f: &'s Followed,
+    sql: &'s str,
+    values: Vec<Option<String>>,
+    what: &'static str,
+    key: Vec<Option<String>>,
+    counted: bool,
+    /// What it does to the table's row count.
+    delta: i64,
+    at: String,
+}
+
+/// What a group of transactions changed: row changes and the target tables they touched.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub changes: u64,
+    pub tables: HashSet<String>,
 }
 
 impl Applier {
-    pub fn new(schema: &str, works: impl IntoIterator<Item = Arc<TableWork>>) -> Applier {
+    /// `skipped`: the source tables the mapping leaves out, whose changes are passed over; `record`: the ledger
+    /// statements every group runs.
+    pub fn new(
+        schema: &str,
+        works: impl IntoIterator<Item = Arc<TableWork>>,
+        skipped: impl IntoIterator<Item = String>,
+        record: Record,
+    ) -> Applier {
         let tables = works
             .into_iter()
             .map(|w| {
@@ -145,99 +242,157 @@ impl Applier {
                 )
             })
             .collect();
-        Applier { tables }
+        Applier {
+            tables,
+            skipped: skipped.into_iter().collect(),
+            prepared: HashMap::new(),
+            record,
+        }
     }
 
-    /// Applies `t` in one transaction on `client`, with `record` (and its parameters) in the same transaction:
-    /// the statement that stores `t.end` as the position reached.
+    /// Applies `group` (whole source transactions, in binary log order) in one PostgreSQL transaction on
+    /// `client`, with the ledger's record in the same transaction: the last one's end as the position reached and
+    /// the row counts moved. The statements are sent pipelined and checked when their answers are in: a failure
+    /// anywhere rolls the whole group back, and the error names the transaction it was in.
     pub async fn apply(
-        &self,
+        &mut self,
         client: &mut tokio_postgres::Client,
-        t: &Transaction,
-        record: &str,
-        record_params: &[&(dyn ToSql + Sync)],
-    ) -> Result<(), ApplyError> {
-        let at = t.end.to_string();
-        let tx = client.transaction().await.map_err(|e| target(&at, "", e))?;
-        for change in &t.changes {
-            let f = self.tables.get(&change.table).ok_or(ApplyError::Unmapped {
-                at: at.clone(),
-                table: change.table.clone(),
-            })?;
-            let before = convert(f, change.before.as_ref(), &at)?;
-            let after = convert(f, change.after.as_ref(), &at)?;
-            let key_of = |v: &[Option<String>]| -> Vec<Option<String>> {
-                f.key.iter().map(|&k| v[k].clone()).collect()
-            };
-            let expect_one = |n: u64, what: &'static str, key: &[Option<String>]| {
-                if n == 1 {
-                    Ok(())
-                } else {
-                    Err(ApplyError::Mismatch {
-                        at: at.clone(),
-                        table: f.target.clone(),
-                        what,
-                        key: describe_key(f, key),
-                        found: n,
-                    })
-                }
-            };
-            // (statement, its parameters, what it does to the row at `key`, whether it must count one row). A
-            // rule that routes an inserted row elsewhere makes PostgreSQL count none; a failed insert raises.
-            type Step<'s> = (
-                &'s str,
-                Vec<Option<String>>,
-                &'static str,
-                Vec<Option<String>>,
-                bool,
-            );
-            let steps: Vec<Step> = match (before, after) {
-                (None, Some(new)) => {
-                    let key = key_of(&new);
-                    vec![(&f.insert, new, "inserts", key, !f.routed)]
-                }
-                (Some(old), None) => {
-                    let key = key_of(&old);
-                    vec![(&f.delete, key.clone(), "deletes", key, true)]
-                }
-                (Some(old), Some(mut new)) if key_of(&old) == key_of(&new) => {
-                    let key = key_of(&old);
-                    new.extend(key.iter().cloned());
-                    vec![(&f.update, new, "updates", key, true)]
-                }
-                // A key-changing UPDATE: the old row goes, the new one comes.
-                (Some(old), Some(new)) => {
-                    let (old_key, new_key) = (key_of(&old), key_of(&new));
-                    vec![
-                        (
-                            &f.delete,
-                            old_key.clone(),
-                            "moves the key of",
-                            old_key,
-                            true,
-                        ),
-                        (&f.insert, new, "inserts", new_key, !f.routed),
-                    ]
-                }
-                (None, None) => Vec::new(),
-            };
-            for (sql, values, what, key, counted) in steps {
-                let n = tx
-                    .execute(sql, &params(&values))
-                    .await
-                    .map_err(|e| target(&at, &f.target, e))?;
-                if counted {
-                    expect_one(n, what, &key)?;
-                }
+        group: &[Transaction],
+    ) -> Result<Applied, ApplyError> {
+        let Some(last) = group.last() else {
+            return Ok(Applied::default());
+        };
+        let last_at = last.end.to_string();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut applied = Applied::default();
+        for t in group {
+            let at = t.end.to_string();
+            for change in &t.changes {
+                let Some(f) = self.tables.get(&change.table) else {
+                    if self.skipped.contains(&change.table) {
+                        continue;
+                    }
+                    return Err(ApplyError::Unmapped {
+                        at,
+                        table: change.table.clone(),
+                    });
+                };
+                applied.changes += 1;
+                applied.tables.insert(f.target.clone());
+                steps_of(f, change, &at, &mut steps)?;
             }
         }
-        tx.execute(record, record_params)
+        for step in &steps {
+            if !self.prepared.contains_key(step.sql) {
+                let st = client
+                    .prepare(step.sql)
+                    .await
+                    .map_err(|e| target(&step.at, &step.f.target, e))?;
+                self.prepared.insert(step.sql.to_string(), st);
+            }
+        }
+        let tx = client
+            .transaction()
             .await
-            .map_err(|e| target(&at, "the ledger", e))?;
-        crate::durable::commit(tx, || format!("source transaction to {at} applied"))
+            .map_err(|e| target(&last_at, "", e))?;
+        // Sent in order as the futures are first polled; PostgreSQL runs them in that order.
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            steps.iter().map(|s| params(&s.values)).collect();
+        let answers = futures::future::join_all(
+            steps
+                .iter()
+                .zip(&params)
+                .map(|(s, p)| tx.execute(&self.prepared[s.sql], p)),
+        )
+        .await;
+        for (s, answer) in steps.iter().zip(answers) {
+            let n = answer.map_err(|e| target(&s.at, &s.f.target, e))?;
+            if s.counted && n != 1 {
+                return Err(ApplyError::Mismatch {
+                    at: s.at.clone(),
+                    table: s.f.target.clone(),
+                    what: s.what,
+                    key: describe_key(s.f, &s.key),
+                    found: n,
+                });
+            }
+        }
+        let mut deltas: HashMap<&str, i64> = HashMap::new();
+        for s in &steps {
+            *deltas.entry(s.f.target.as_str()).or_default() += s.delta;
+        }
+        let ledger = |e| target(&last_at, "the ledger", e);
+        for (table, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+            tx.execute(&self.record.counts, &[&table, &delta])
+                .await
+                .map_err(ledger)?;
+        }
+        let touched: Vec<&str> = applied.tables.iter().map(String::as_str).collect();
+        tx.execute(&self.record.position, &[&last_at, &last.gtid, &touched])
             .await
-            .map_err(|e| target(&at, "", e))
+            .map_err(ledger)?;
+        crate::durable::commit(tx, || format!("source transactions to {last_at} applied"))
+            .await
+            .map_err(|e| target(&last_at, "", e))?;
+        Ok(applied)
     }
+}
+
+/// The statements one changed row takes, appended to `steps`: an insert, a delete, an update in place, or for a
+/// key-changing UPDATE a delete of the old row and an insert of the new. A rule that routes an inserted row
+/// elsewhere makes PostgreSQL count none, so such inserts are not counted (a failed insert raises anyway).
+fn steps_of<'s>(
+    f: &'s Followed,
+    change: &crate::source::mysql::binlog::Change,
+    at: &str,
+    steps: &mut Vec<Step<'s>>,
+) -> Result<(), ApplyError> {
+    let before = convert(f, change.before.as_ref(), at)?;
+    let after = convert(f, change.after.as_ref(), at)?;
+    let key_of = |v: &[Option<String>]| -> Vec<Option<String>> {
+        f.key.iter().map(|&k| v[k].clone()).collect()
+    };
+    let mut step = |sql: &'s str, values, what, key, counted, delta| {
+        steps.push(Step {
+            f,
+            sql,
+            values,
+            what,
+            key,
+            counted,
+            delta,
+            at: at.to_string(),
+        })
+    };
+    match (before, after) {
+        (None, Some(new)) => {
+            let key = key_of(&new);
+            step(&f.insert, new, "inserts", key, !f.routed, 1);
+        }
+        (Some(old), None) => {
+            let key = key_of(&old);
+            step(&f.delete, key.clone(), "deletes", key, true, -1);
+        }
+        (Some(old), Some(mut new)) if key_of(&old) == key_of(&new) => {
+            let key = key_of(&old);
+            new.extend(key.iter().cloned());
+            step(&f.update, new, "updates", key, true, 0);
+        }
+        (Some(old), Some(new)) => {
+            let (old_key, new_key) = (key_of(&old), key_of(&new));
+            step(
+                &f.delete,
+                old_key.clone(),
+                "moves the key of",
+                old_key,
+                true,
+                -1,
+            );
+            step(&f.insert, new, "inserts", new_key, !f.routed, 1);
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 fn target(at: &str, table: &str, e: tokio_postgres::Error) -> ApplyError {

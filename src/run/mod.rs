@@ -9,13 +9,15 @@
 //! - `load`: prepare, skip what an interrupted run loaded, commit tally, early finish, finish, and the state a
 //!   failure leaves; `copy`: `migrate`'s load and finish; `keep`: its `--keep` directory.
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
-//! - `follow`: followed source transactions applied to the target, each whole with its position.
+//! - `follow`: followed source transactions applied to the target, each whole with its position; `catchup`: the
+//!   follow phase of `migrate --follow` that drives it up to the cut-over.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
 //! - `output`: report and checklist files, how a loading command ends, and the report of a run that failed.
 //! - `status`: what the target's ledger says about its run (`pgconverge status`, failed runs' reports).
 
 pub mod answers;
+pub mod catchup;
 pub mod copy;
 pub mod encode;
 pub mod export_dir;

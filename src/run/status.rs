@@ -27,7 +27,26 @@ pub struct Status {
     pub eta_seconds: Option<f64>,
     pub foreign_keys_dropped: usize,
     pub snapshot: Option<String>,
+    /// The follow phase after the copy (`migrate --follow`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Follow>,
     pub next: String,
+}
+
+/// Where following stands, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Follow {
+    /// `following`, `cutting over` (an end position recorded) or `done`.
+    pub phase: &'static str,
+    /// Every source transaction before this binary log position is applied.
+    pub applied: String,
+    pub gtid: Option<String>,
+    pub end_at: Option<String>,
+    /// Seconds since a transaction was last applied.
+    pub seconds_since_applied: f64,
+    /// What the follower last stored: changes applied, changes/s, seconds and bytes behind the source.
+    pub progress: Option<serde_json::Value>,
+    pub freeze_seconds: Option<f64>,
 }
 
 /// The status of the target `client` is connected to; `target_schema` is the mapping's (shown when no run is
@@ -47,6 +66,7 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
         eta_seconds: None,
         foreign_keys_dropped: 0,
         snapshot: None,
+        follow: None,
         next: String::new(),
     };
     let Some(run) = ledger::read_run(client).await? else {
@@ -75,7 +95,29 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
         }
     }
     let command = run.command.clone();
-    s.next = if !s.running.is_empty() {
+    s.follow = ledger::follow_state(client).await?.map(|f| Follow {
+        phase: match (f.done, &f.end_at) {
+            (true, _) => "done",
+            (false, Some(_)) => "cutting over",
+            (false, None) => "following",
+        },
+        applied: f.applied,
+        gtid: f.gtid,
+        end_at: f.end_at,
+        seconds_since_applied: f.idle_seconds,
+        progress: f.progress,
+        freeze_seconds: f.freeze_seconds,
+    });
+    let following = s.follow.as_ref().filter(|f| f.phase != "done");
+    s.next = if let Some(f) = following {
+        match (s.running.is_empty(), f.phase) {
+            (false, "following") => "the target follows the source: once the application's writes are stopped,                  `pgconverge cutover` ends it"
+                .to_string(),
+            (false, _) => "the cut-over is under way: `pgconverge cutover` again waits for it".to_string(),
+            (true, _) => "no follower is connected: continue following with `pgconverge migrate --resume                  --follow` and the same flags, or return the target to its state before the copy with                  `pgconverge reset --yes`"
+                .to_string(),
+        }
+    } else if !s.running.is_empty() {
         "a run is going on now: watch it with `pgconverge status` again".to_string()
     } else if run.is_completed() {
         format!(
@@ -172,6 +214,36 @@ pub fn render(s: &Status) -> String {
             ),
         );
     }
+    if let Some(f) = &s.follow {
+        line(&mut out, follow_line(f));
+    }
     line(&mut out, format!("Next: {}.", s.next));
     out
+}
+
+/// The follow phase in one line.
+fn follow_line(f: &Follow) -> String {
+    let mut l = format!(
+        "Follow: {}; applied up to {} ({:.0} s since the last transaction)",
+        f.phase, f.applied, f.seconds_since_applied
+    );
+    if let Some(p) = &f.progress {
+        l.push_str(&format!(
+            "; {} changes applied, {} changes/s; behind the source: {} s, {} bytes",
+            p["changes"],
+            p["changes_per_second"],
+            p["behind_seconds"],
+            match &p["behind_bytes"] {
+                serde_json::Value::Null => "unknown".to_string(),
+                b => b.to_string(),
+            }
+        ));
+    }
+    if let Some(end) = &f.end_at {
+        l.push_str(&format!("; cut-over at {end}"));
+    }
+    if let Some(freeze) = f.freeze_seconds {
+        l.push_str(&format!("; freeze {freeze:.1} s"));
+    }
+    l + "."
 }

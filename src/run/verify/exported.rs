@@ -56,6 +56,7 @@ pub async fn after_import(
         report: None,
         checklist: None,
         source_unchanged: false,
+        only: None,
     };
     let control = crate::connect::target(url).await?;
     let schema = m.target_schema.as_str();

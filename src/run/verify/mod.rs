@@ -87,9 +87,9 @@ async fn verify_with(
     };
     drop(control);
     let session::Session {
-        contract: plan,
+        contract: mut plan,
         target_tables,
-        jobs,
+        mut jobs,
         mut snapshot,
         chunk_plan,
         control,
@@ -104,6 +104,10 @@ async fn verify_with(
         Ledger::Ignore,
     )
     .await?;
+    if let Some(only) = &settings.only {
+        plan.tables.retain(|t| only.contains(&t.source));
+        jobs.retain(|j| only.contains(&j.table().to_string()));
+    }
     let sent = match (sent, &run) {
         (Some(s), _) => Some(s),
         (None, Some(run)) if !kept.is_empty() => {
@@ -116,6 +120,8 @@ async fn verify_with(
     let (instant, mut notice) = match (&load_instant, &run) {
         (Some(at), _) => (at.clone(), None),
         (None, Some(run)) if sent.is_some() => (run.snapshot.clone(), None),
+        // After following, the source is frozen at the cut-over: read now, it is what the target must hold.
+        (None, Some(_)) if settings.only.is_some() => (snapshot.info.clone(), None),
         (None, Some(run)) => (
             snapshot.info.clone(),
             (snapshot.info.moved_since(&run.snapshot) == Some(true)).then(|| {
@@ -333,8 +339,30 @@ pub async fn after_load(
         report: None,
         checklist: None,
         source_unchanged: false,
+        only: None,
     };
     let report = verify_with(mapping, &settings, loaded).await?;
+    println!("{}", summary(&report));
+    Ok(report)
+}
+
+/// Verification at the end of the follow phase (writes stopped): both sides read now, `only` these source tables
+/// (those the phase touched; None: every table). Prints the summary line.
+pub async fn after_follow(
+    mapping: &Mapping,
+    endpoints: &Endpoints,
+    tuning: &Tuning,
+    only: Option<Vec<String>>,
+) -> Result<VerifyReport, Error> {
+    let settings = Settings {
+        endpoints: endpoints.clone(),
+        tuning: tuning.clone(),
+        report: None,
+        checklist: None,
+        source_unchanged: false,
+        only,
+    };
+    let report = verify_with(mapping, &settings, None).await?;
     println!("{}", summary(&report));
     Ok(report)
 }

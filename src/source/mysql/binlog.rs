@@ -4,7 +4,7 @@
 //! TIMESTAMP as a UTC epoch, ENUM as its index, SET as a bitmask, BINARY(n) without its trailing zero bytes, BIT
 //! as bytes, YEAR 0 as 1900, DECIMAL as its digits, fractional seconds without the column's width.
 //!
-//! Not yet wired to a command: `migrate --follow` and `cutover` are built on it (issue 28).
+//! `migrate --follow` reads it through `run::catchup`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -34,6 +34,16 @@ impl Position {
             offset: offset.parse().ok()?,
         })
     }
+
+    /// Whether this position is at or past `other`. A file's name ends in its sequence number, compared as a
+    /// number (the server widens it past 999999).
+    pub fn reached(&self, other: &Position) -> bool {
+        let seq = |f: &str| {
+            let (base, n) = f.rsplit_once('.').unwrap_or((f, ""));
+            (base.to_string(), n.parse::<u64>().unwrap_or(0))
+        };
+        (seq(&self.file), self.offset) >= (seq(&other.file), other.offset)
+    }
 }
 
 impl std::fmt::Display for Position {
@@ -60,6 +70,8 @@ pub struct Transaction {
     pub gtid: Option<String>,
     /// Where the next transaction starts: what to store once this one is applied.
     pub end: Position,
+    /// When the source committed it (the commit event's Unix time): how far behind the follower is.
+    pub when: u32,
     pub changes: Vec<Change>,
 }
 
@@ -108,6 +120,8 @@ pub struct Follower {
     /// No event, heartbeats included, for this long means a lost connection.
     silence: Duration,
     last_heard: tokio::time::Instant,
+    /// The stream's format description was read: events and their checksums decode as the server writes them.
+    described: bool,
 }
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
@@ -151,6 +165,7 @@ impl Follower {
             open: None,
             silence: (heartbeat * 3).max(Duration::from_secs(3)),
             last_heard: tokio::time::Instant::now(),
+            described: false,
         })
     }
 
@@ -210,6 +225,7 @@ impl Follower {
                     self.open = Some(Transaction {
                         gtid: Some(format!("{domain}-{}-{seq}", header.server_id())),
                         end: self.at.clone(),
+                        when: 0,
                         changes: Vec::new(),
                     });
                 }
@@ -219,13 +235,19 @@ impl Follower {
             let data = event.read_data().map_err(decode)?;
             let mut met = None;
             match data {
+                // The rotate the server makes up at the start of a stream comes before the format description
+                // that says whether events carry a checksum, so its name may end in the checksum's bytes (digits
+                // among them): it names the file the stream was asked for, which is kept.
                 Some(EventData::RotateEvent(r)) => {
-                    self.at = Position {
-                        file: file_name(&r.name()),
-                        offset: r.position(),
-                    };
+                    if self.described {
+                        self.at = Position {
+                            file: file_name(&r.name()),
+                            offset: r.position(),
+                        };
+                    }
                     continue;
                 }
+                Some(EventData::FormatDescriptionEvent(_)) => self.described = true,
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
                     let word = sql.trim_start().to_ascii_uppercase();
@@ -233,10 +255,11 @@ impl Follower {
                         self.open.get_or_insert_with(|| Transaction {
                             gtid: None,
                             end: self.at.clone(),
+                            when: 0,
                             changes: Vec::new(),
                         });
                     } else if word.starts_with("COMMIT") {
-                        met = self.close(next_offset);
+                        met = self.close(next_offset, header.timestamp());
                     } else if q.schema() == self.database {
                         // Anything else logged as a statement in the followed database: DDL, TRUNCATE, or DML
                         // in statement format. The caller decides; the stream moves past it.
@@ -251,7 +274,7 @@ impl Follower {
                         self.open = None;
                     }
                 }
-                Some(EventData::XidEvent(_)) => met = self.close(next_offset),
+                Some(EventData::XidEvent(_)) => met = self.close(next_offset, header.timestamp()),
                 Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,
                 _ => {}
             }
@@ -269,8 +292,9 @@ impl Follower {
     }
 
     /// Ends the open transaction at `next_offset`: returned when it changed a followed table.
-    fn close(&mut self, next_offset: u64) -> Option<Met> {
+    fn close(&mut self, next_offset: u64, when: u32) -> Option<Met> {
         let mut t = self.open.take()?;
+        t.when = when;
         t.end = Position {
             file: self.at.file.clone(),
             offset: next_offset,
@@ -325,6 +349,7 @@ impl Follower {
                 file: String::new(),
                 offset: 0,
             },
+            when: 0,
             changes: Vec::new(),
         });
         open.changes.extend(changes);
@@ -562,6 +587,12 @@ mod tests {
         let p = Position::parse("mariadb-bin.000012:4567").unwrap();
         assert_eq!((p.file.as_str(), p.offset), ("mariadb-bin.000012", 4567));
         assert_eq!(p.to_string(), "mariadb-bin.000012:4567");
+        let at = |t: &str| Position::parse(t).unwrap();
+        assert!(p.reached(&p));
+        assert!(at("mariadb-bin.000012:4568").reached(&p));
+        assert!(!at("mariadb-bin.000012:4566").reached(&p));
+        assert!(at("mariadb-bin.000013:4").reached(&p));
+        assert!(at("mariadb-bin.1000000:4").reached(&at("mariadb-bin.999999:900")));
         assert_eq!(
             file_name("mariadb-bin.000022\u{fffd}T\u{fffd}"),
             "mariadb-bin.000022"

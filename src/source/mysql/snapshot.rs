@@ -194,7 +194,7 @@ pub async fn tables_written_since(
 
 /// The binary log position and GTID set as this connection sees them; either is None where the server has none
 /// or does not show it to this user.
-async fn binlog_and_gtid(conn: &mut mysql_async::Conn) -> (Option<String>, Option<String>) {
+pub async fn binlog_and_gtid(conn: &mut mysql_async::Conn) -> (Option<String>, Option<String>) {
     // MySQL 8.4 removed SHOW MASTER STATUS; older servers and MariaDB lack its successor.
     let mut binlog: Option<String> = None;
     for sql in ["SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"] {

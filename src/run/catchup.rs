@@ -1,0 +1,622 @@
+//! The follow phase of `migrate --follow`: after the copy completed, the source's binary log is read from the
+//! copy's snapshot position (or, resumed, from the position the ledger says was applied) and every change to a
+//! mapped table is applied, whole transactions in binary log order, until `cutover` records an end position and
+//! the follower reaches it; then sequences are set, the tables the phase touched are verified and the follow
+//! record is marked done. Each applied group commits with its position, so a kill at any instant resumes exactly
+//! where the ledger says.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{Endpoints, Tuning};
+use crate::cutover::ledger;
+use crate::error::Error;
+use crate::mapping::Mapping;
+use crate::run::follow::{Applier, ApplyError, FollowError, Record};
+use crate::run::work::TableWork;
+use crate::schema::{SourceTable, TargetTable};
+use crate::source::mysql::binlog::{self, Follower, Met, Position, Transaction};
+use crate::source::mysql::{self as src};
+
+/// What the follow phase needs from the command.
+pub struct Follow<'a> {
+    pub mapping: &'a Mapping,
+    pub endpoints: &'a Endpoints,
+    pub tuning: &'a Tuning,
+    /// Verify at the end: the tables the phase touched, or every table with `verify_full`.
+    pub verify: bool,
+    pub verify_full: bool,
+    /// A statement position (`file:offset`) the operator dealt with: followed past instead of stopping.
+    pub skip_statement: Option<String>,
+}
+
+/// How the follow phase went (the migrate report's `follow`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FollowReport {
+    /// The copy's snapshot position, where following started (or this run resumed from).
+    pub from: String,
+    /// The position the cut-over asked for and the follower reached.
+    pub end: String,
+    pub transactions: u64,
+    pub changes: u64,
+    pub seconds_following: f64,
+    pub changes_per_second: f64,
+    /// From the cut-over's request to the verified target.
+    pub seconds_freeze: f64,
+    /// Target tables the applied changes touched (in this run).
+    pub tables_touched: BTreeSet<String>,
+    pub verified: Option<bool>,
+}
+
+/// At most this many row changes or this long per PostgreSQL transaction: a few commits per second at full
+/// speed, and a small transaction applied at once when the source is quiet.
+const GROUP_CHANGES: usize = 5_000;
+const GROUP_TIME: Duration = Duration::from_millis(100);
+/// How long the follower waits for the source when nothing is pending, and how often it reads the ledger for a
+/// cut-over and stores its progress.
+const IDLE: Duration = Duration::from_millis(200);
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The follow phase, on a target whose copy completed: returns when the cut-over's end position is applied and the
+/// target finished.
+pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
+    let started = Instant::now();
+    let (source_url, target_url) = (&f.endpoints.source, &f.endpoints.target);
+    let mut client = crate::connect::target(target_url).await?;
+    let run = ledger::read_run(&client)
+        .await?
+        .filter(ledger::Run::is_completed)
+        .ok_or_else(|| {
+            Error::Refused(
+                "there is no completed copy in this target to follow from: run `pgconverge migrate --follow` first"
+                    .into(),
+            )
+        })?;
+    let stop = |cause: FollowError, applied: &str| Error::Following {
+        applied: applied.to_string(),
+        cause: Box::new(cause),
+    };
+    let from = run
+        .snapshot
+        .binlog
+        .clone()
+        .ok_or_else(|| stop(FollowError::NoPosition, "the copy's snapshot"))?;
+    let db = crate::connect::source_database(source_url)?;
+    let mut conn = crate::connect::source(source_url).await?;
+    refuse_unfollowable(&mut conn).await?;
+    let source_tables = crate::schema::mysql::introspect(&mut conn, &db).await?;
+    let schema = f.mapping.target_schema.clone();
+    let target_tables = crate::schema::pg::introspect(&client, &schema).await?;
+    let works = works(f, &run, &source_tables, &target_tables).map_err(|c| stop(c, &from))?;
+    let mapped: Vec<(String, String)> = works
+        .iter()
+        .map(|w| (w.contract.source.clone(), w.contract.target.clone()))
+        .collect();
+    ledger::start_follow(&client, &from).await?;
+    let state = ledger::follow_state(&client)
+        .await?
+        .expect("the follow record was just made");
+    let mut report = FollowReport {
+        from: state.applied.clone(),
+        ..Default::default()
+    };
+    if state.done {
+        println!(
+            "Following already finished in this target (at {}): nothing to do.",
+            state.applied
+        );
+        report.end = state.end_at.unwrap_or(state.applied);
+        return Ok(report);
+    }
+    let loaded: Vec<&TargetTable> = target_tables
+        .iter()
+        .filter(|t| run.tables.contains(&t.name))
+        .collect();
+    warn_triggers(&client, &schema, &loaded).await?;
+    let applied = Position::parse(&state.applied)
+        .ok_or_else(|| Error::Internal(format!("unreadable follow position {}", state.applied)))?;
+    if !binlog::available(&mut conn, &applied).await? {
+        return Err(stop(
+            FollowError::Purged {
+                at: state.applied.clone(),
+            },
+            &state.applied,
+        ));
+    }
+    let (_, created) = at_the_copy(&run, f.mapping, &source_tables);
+    for table in &created {
+        tracing::warn!(
+            table,
+            "This source table was created after the copy; the mapping does not copy it, so its changes are not \
+             applied."
+        );
+    }
+    let follower = Follower::open(
+        conn,
+        replica_id(),
+        &applied,
+        &db,
+        source_tables,
+        Duration::from_secs(1),
+    )
+    .await
+    .map_err(|e| stop(e.into(), &state.applied))?;
+    let applier = Applier::new(
+        &schema,
+        works,
+        f.mapping.skip_tables.keys().cloned().chain(created),
+        Record {
+            position: ledger::record_applied_sql(),
+            counts: ledger::record_counts_sql(),
+        },
+    );
+    let mut lag = crate::connect::source(source_url).await?;
+    tracing::info!(from = %applied, "Following the source's binary log.");
+    let mut l = Loop {
+        follower,
+        applier,
+        applied: state.applied.clone(),
+        gtid: state.gtid.clone(),
+        report: &mut report,
+        skip: f.skip_statement.clone(),
+        mapped: mapped.clone(),
+        caught_up: false,
+        last_when: 0,
+    };
+    let end = match crate::pipeline::until_interrupted(l.run(&mut client, &mut lag)).await {
+        Some(Ok(end)) => end,
+        Some(Err(cause)) => {
+            let e = stop(cause, &l.applied);
+            crate::run::load::record_error(&client, &e).await;
+            return Err(e);
+        }
+        None => return Err(stop(FollowError::Interrupted, &l.applied)),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    report.end = end.to_string();
+    report.seconds_following = seconds;
+    report.changes_per_second = report.changes as f64 / seconds.max(1e-9);
+    tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
+    match finish(f, &client, &loaded, &mapped, &end).await {
+        Ok((verified, freeze)) => {
+            report.verified = verified;
+            report.seconds_freeze = freeze;
+            Ok(report)
+        }
+        Err(e) => {
+            // The cut-over waits on this record: it reports the error instead of waiting out its timeout.
+            crate::run::load::record_error(&client, &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// The end of following, every transaction up to `end` applied: sequences set, the tables the follow phase changed
+/// (over all its runs, as the ledger records them; every table with `--verify-full`) verified against the frozen
+/// source, the follow record done. Returns whether it verified, and the freeze.
+async fn finish(
+    f: &Follow<'_>,
+    client: &tokio_postgres::Client,
+    loaded: &[&TargetTable],
+    mapped: &[(String, String)],
+    end: &Position,
+) -> Result<(Option<bool>, f64), Error> {
+    crate::cutover::set_sequences(client, &f.mapping.target_schema, loaded).await?;
+    let mut verified = None;
+    if f.verify {
+        let touched = ledger::follow_state(client)
+            .await?
+            .map(|s| s.touched)
+            .unwrap_or_default();
+        let only = (!f.verify_full).then(|| {
+            mapped
+                .iter()
+                .filter(|(_, t)| touched.contains(t))
+                .map(|(s, _)| s.clone())
+                .collect::<Vec<_>>()
+        });
+        let v = crate::run::verify::after_follow(f.mapping, f.endpoints, f.tuning, only).await?;
+        verified = Some(v.passed);
+        if !v.passed {
+            return Err(crate::run::output::not_verified("migrate --follow", &v));
+        }
+    }
+    let freeze = ledger::finish_follow(client, &end.to_string()).await?;
+    Ok((verified, freeze))
+}
+
+/// The loop's state: where it is and what it did.
+struct Loop<'r> {
+    follower: Follower,
+    applier: Applier,
+    /// The position the ledger holds (every transaction before it applied) and the GTID of the last one.
+    applied: String,
+    gtid: Option<String>,
+    report: &'r mut FollowReport,
+    skip: Option<String>,
+    /// (source table, target table) of every table the copy loaded.
+    mapped: Vec<(String, String)>,
+    /// The source had nothing more to send at the last look.
+    caught_up: bool,
+    /// Commit time of the last applied transaction.
+    last_when: u32,
+}
+
+impl Loop<'_> {
+    /// Applies until the ledger holds an end position and the stream reached it; returns that position.
+    async fn run(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        lag: &mut mysql_async::Conn,
+    ) -> Result<Position, FollowError> {
+        let mut group: Vec<Transaction> = Vec::new();
+        let mut group_changes = 0;
+        let mut group_started = Instant::now();
+        let (mut looked, mut logged) = (Instant::now() - PROGRESS_EVERY, Instant::now());
+        let since = Instant::now();
+        loop {
+            let wait = if group.is_empty() {
+                IDLE
+            } else {
+                Duration::ZERO
+            };
+            let met = self.follower.next(wait).await?;
+            self.caught_up = met.is_none();
+            match met {
+                Some(Met::Transaction(t)) => {
+                    group_changes += t.changes.len();
+                    group.push(t);
+                    if group_changes < GROUP_CHANGES && group_started.elapsed() < GROUP_TIME {
+                        continue;
+                    }
+                }
+                Some(Met::Statement { sql, at }) => {
+                    self.flush(client, &mut group).await?;
+                    self.statement(client, sql, at).await?;
+                }
+                None => {}
+            }
+            self.flush(client, &mut group).await?;
+            group_changes = 0;
+            group_started = Instant::now();
+            if looked.elapsed() >= PROGRESS_EVERY || self.caught_up {
+                let state = ledger::follow_state(client)
+                    .await
+                    .map_err(|e| ledger_error(&self.applied, e))?;
+                if let Some(end) = state.as_ref().and_then(|s| s.end_at.as_deref()) {
+                    let end = Position::parse(end).expect("a cut-over position");
+                    if self.follower.position().reached(&end) {
+                        return Ok(end);
+                    }
+                }
+                if looked.elapsed() >= PROGRESS_EVERY {
+                    looked = Instant::now();
+                    self.progress(client, lag, since, &mut logged).await;
+                }
+            }
+        }
+    }
+
+    /// Applies the pending group (if any) and empties it.
+    async fn flush(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        group: &mut Vec<Transaction>,
+    ) -> Result<(), FollowError> {
+        let Some(last) = group.last() else {
+            return Ok(());
+        };
+        let applied = self.applier.apply(client, group).await?;
+        self.applied = last.end.to_string();
+        self.gtid = last.gtid.clone().or(self.gtid.take());
+        self.last_when = last.when;
+        self.report.transactions += group.len() as u64;
+        self.report.changes += applied.changes;
+        self.report.tables_touched.extend(applied.tables);
+        group.clear();
+        Ok(())
+    }
+
+    /// A statement in the followed database: one naming a copied table stops the run (unless the operator dealt
+    /// with it: `--skip-statement`), any other is passed; either way the ledger moves past it once passed.
+    async fn statement(
+        &mut self,
+        client: &tokio_postgres::Client,
+        sql: String,
+        at: Position,
+    ) -> Result<(), FollowError> {
+        let at = at.to_string();
+        // A statement passed on a copied table changed it as the operator made the target match: the cut-over
+        // verifies that table.
+        let mut touched: Vec<String> = Vec::new();
+        if let Some(table) = mentioned(&sql, self.mapped.iter().map(|(s, _)| s.as_str())) {
+            if self.skip.as_deref() != Some(at.as_str()) {
+                return Err(FollowError::Statement {
+                    table: table.to_string(),
+                    at,
+                    sql,
+                });
+            }
+            tracing::warn!(table, at = %at, sql = %sql, "Passing a statement on a copied table, as --skip-statement says.");
+            touched.extend(
+                self.mapped
+                    .iter()
+                    .filter(|(s, _)| s == table)
+                    .map(|(_, t)| t.clone()),
+            );
+        } else {
+            tracing::info!(at = %at, sql = %sql, "Passing a statement that names no copied table.");
+        }
+        crate::durable::execute(
+            client,
+            &ledger::record_applied_sql(),
+            &[&at, &self.gtid, &touched],
+            || format!("statement at {at} passed"),
+        )
+        .await
+        .map_err(|e| ledger_error(&at, crate::cutover::error::pg("recording the position")(e)))?;
+        self.applied = at;
+        Ok(())
+    }
+
+    /// Stores the progress for `status` and logs it now and then: changes applied, rate, and how far behind the
+    /// source the target is (0 when the follower has read everything).
+    async fn progress(
+        &mut self,
+        client: &tokio_postgres::Client,
+        lag: &mut mysql_async::Conn,
+        since: Instant,
+        logged: &mut Instant,
+    ) {
+        let (now, _) = src::binlog_and_gtid(lag).await;
+        let source_at = now.as_deref().and_then(Position::parse);
+        let behind_bytes = match &source_at {
+            _ if self.caught_up => Some(0),
+            Some(s) if s.file == self.follower.position().file => {
+                Some(s.offset.saturating_sub(self.follower.position().offset))
+            }
+            _ => None,
+        };
+        let behind_seconds = match self.caught_up {
+            true => 0,
+            false if self.last_when > 0 => {
+                (jiff::Timestamp::now().as_second() - i64::from(self.last_when)).max(0)
+            }
+            false => 0,
+        };
+        let rate = self.report.changes as f64 / since.elapsed().as_secs_f64().max(1e-9);
+        let p = serde_json::json!({
+            "applied": self.applied,
+            "source_at": now,
+            "behind_bytes": behind_bytes,
+            "behind_seconds": behind_seconds,
+            "transactions": self.report.transactions,
+            "changes": self.report.changes,
+            "changes_per_second": (rate * 10.0).round() / 10.0,
+        });
+        if let Err(e) = ledger::record_follow_progress(client, &p).await {
+            tracing::warn!(error = %e, "Could not store the follow progress for status.");
+        }
+        if logged.elapsed() >= LOG_EVERY {
+            *logged = Instant::now();
+            tracing::info!(
+                applied = %self.applied,
+                changes = self.report.changes,
+                changes_per_second = rate.round(),
+                behind_seconds,
+                behind_bytes = ?behind_bytes,
+                "Following."
+            );
+        }
+    }
+}
+
+fn ledger_error(at: &str, e: crate::cutover::TargetError) -> FollowError {
+    FollowError::Apply(ApplyError::Target {
+        at: at.to_string(),
+        table: "the ledger".into(),
+        message: e.to_string(),
+        sqlstate: None,
+    })
+}
+
+/// The first of `tables` that `sql` names as an identifier (bare or quoted, alone or after a database name).
+fn mentioned<'t>(sql: &str, tables: impl Iterator<Item = &'t str>) -> Option<&'t str> {
+    let words: HashSet<String> = identifiers(sql);
+    tables
+        .into_iter()
+        .find(|t| words.contains(&t.to_lowercase()))
+}
+
+/// Every identifier of a statement, lower-cased: backquoted ones whole, bare ones as runs of word characters.
+/// String literals are left out, so a value that happens to spell a table's name does not count.
+fn identifiers(sql: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {
+                let mut id = String::new();
+                while let Some(c) = chars.next() {
+                    if c == '`' {
+                        if chars.peek() == Some(&'`') {
+                            chars.next();
+                            id.push('`');
+                            continue;
+                        }
+                        break;
+                    }
+                    id.push(c);
+                }
+                out.insert(id.to_lowercase());
+            }
+            '\'' | '"' => {
+                while let Some(n) = chars.next() {
+                    if n == '\\' {
+                        chars.next();
+                    } else if n == c {
+                        if chars.peek() == Some(&c) {
+                            chars.next();
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '$' => {
+                let mut id = c.to_string();
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' || n == '$' {
+                        id.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.insert(id.to_lowercase());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Refuses a source whose binary log cannot be followed, naming each lack and its fix.
+pub async fn refuse_unfollowable(conn: &mut mysql_async::Conn) -> Result<(), Error> {
+    let lacks = src::follow::readiness(conn).await?;
+    if lacks.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "the source's binary log cannot be followed; nothing was changed: {}",
+        lacks
+            .iter()
+            .map(|l| format!(
+                "{} is {}, change capture needs {} ({})",
+                l.what, l.found, l.needed, l.fix
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )))
+}
+
+/// The copy's converters, rebuilt from the schemas and mapping as they are now: refused unless they are the ones
+/// the copy ran with (same mapping, same schemas on both sides).
+fn works(
+    f: &Follow<'_>,
+    run: &ledger::Run,
+    source_tables: &[SourceTable],
+    target_tables: &[TargetTable],
+) -> Result<Vec<Arc<TableWork>>, FollowError> {
+    let (source_tables, _) = at_the_copy(run, f.mapping, source_tables);
+    let source_tables = &source_tables[..];
+    let inputs = ledger::Inputs::of(
+        f.mapping,
+        source_tables,
+        target_tables,
+        f.tuning.chunk_rows,
+        f.tuning.chunk_bytes,
+    );
+    let mut changed = Vec::new();
+    if inputs.mapping != run.inputs.mapping {
+        changed.push("the mapping");
+    }
+    if inputs.source_schema != run.inputs.source_schema {
+        changed.push("the source schema");
+    }
+    if inputs.target_schema != run.inputs.target_schema {
+        changed.push("the target schema");
+    }
+    if !changed.is_empty() {
+        return Err(FollowError::Changed(changed.join(", ")));
+    }
+    let contract = crate::contract::build(source_tables, target_tables, f.mapping);
+    let lookups = run.lookups();
+    Ok(contract
+        .tables
+        .iter()
+        .map(|tp| {
+            let s = source_tables.iter().find(|s| s.name == tp.source);
+            let t = target_tables.iter().find(|t| t.name == tp.target);
+            let (s, t) = (s.expect("contract source"), t.expect("contract target"));
+            Arc::new(crate::run::work::table_work(
+                tp, s, t, &lookups, f.mapping, false, false,
+            ))
+        })
+        .collect())
+}
+
+/// The source tables as the copy knew them (those it planned and those the mapping skips), and the names of those
+/// created since: the mapping says nothing of them, so their changes are not applied (a warning names each).
+fn at_the_copy(
+    run: &ledger::Run,
+    mapping: &Mapping,
+    source_tables: &[SourceTable],
+) -> (Vec<SourceTable>, Vec<String>) {
+    let (known, new): (Vec<&SourceTable>, Vec<&SourceTable>) =
+        source_tables.iter().partition(|t| {
+            run.chunks.contains_key(&t.name) || mapping.skip_tables.contains_key(&t.name)
+        });
+    (
+        known.into_iter().cloned().collect(),
+        new.into_iter().map(|t| t.name.clone()).collect(),
+    )
+}
+
+/// Logs each row trigger on UPDATE or DELETE of a loaded target table: it fires for every followed change (the
+/// copy's COPY fired only the INSERT ones), and a column it sets differs from the source's, which the
+/// verification at the cut-over names.
+async fn warn_triggers(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    loaded: &[&TargetTable],
+) -> Result<(), Error> {
+    let names: Vec<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT c.relname::text, t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE c.relnamespace = $1::text::regnamespace AND c.relname = ANY($2) AND NOT t.tgisinternal
+               AND t.tgenabled <> 'D' AND (t.tgtype & 1) = 1 AND (t.tgtype & 24) <> 0
+             ORDER BY 1, 2",
+            &[&crate::util::sql::pg_ident(schema), &names],
+        )
+        .await
+        .map_err(crate::cutover::error::pg("listing the target's triggers"))?;
+    for r in rows {
+        let (table, trigger): (String, String) = (r.get(0), r.get(1));
+        tracing::warn!(
+            table,
+            trigger,
+            "This target trigger fires on UPDATE or DELETE for every followed change; a column it sets will differ \
+             from the source's, and the verification at the cut-over will name it."
+        );
+    }
+    Ok(())
+}
+
+/// This process's replica id: the source drops an older replica connected with the same id, so each follower
+/// takes one of its own, far from the ids real replicas use.
+fn replica_id() -> u32 {
+    0x7000_0000 + std::process::id() % 0x0fff_ffff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_name_tables_by_identifier_only() {
+        let t = ["film", "payment", "Store"];
+        let m = |sql: &str| mentioned(sql, t.iter().copied());
+        assert_eq!(m("TRUNCATE TABLE film"), Some("film"));
+        assert_eq!(m("ALTER TABLE `shop`.`payment` ADD x int"), Some("payment"));
+        assert_eq!(m("drop table STORE"), Some("Store"));
+        assert_eq!(m("CREATE TABLE films (id int)"), None);
+        assert_eq!(m("INSERT INTO log VALUES ('film', \"payment\")"), None);
+        assert_eq!(m("CREATE TABLE `film``s` (a int)"), None);
+    }
+}

@@ -1,0 +1,382 @@
+//! `migrate --follow` and `cutover` end to end against the real servers, with the application writing all along:
+//! before, during and after the copy's snapshot and while the follower applies. After the cut-over the target
+//! equals the source cell for cell (every transaction applied once), through binary log rotations, `kill -9` of
+//! the follower at random instants, statements the follower must stop at, and sources it must refuse.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use pgconverge_testbed::facts::App;
+use pgconverge_testbed::writer::LiveWriter;
+
+/// Tests that change the server's settings or purge its binary logs hold this exclusively; the others share it,
+/// so no follower of one test meets another's server change.
+static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A `migrate --follow` process in the background, its output in a file.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    fn start(dbs: &common::TestDbs, extra: &[&str]) -> Running {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = std::env::temp_dir().join(format!("{}-follow-{n}.log", dbs.name));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+            .args(["migrate", "--follow", "--mapping", "mappings/alkemio.toml"])
+            .args(extra)
+            .env("PGCONVERGE_SOURCE", dbs.source())
+            .env("PGCONVERGE_TARGET", dbs.target())
+            .env("PGCONVERGE_LOG", "info")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn pgconverge");
+        Running { child, log }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its exit code (-1: killed by a signal) and output, waiting at most `secs`.
+    fn wait(mut self, secs: u64) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let out = self.output();
+                std::fs::remove_file(&self.log).ok();
+                return (status.code().unwrap_or(-1), out);
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!(
+                    "the follower did not end within {secs}s:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no handler runs, nothing is rolled back by the process.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::fs::remove_file(&self.log).ok();
+    }
+
+    /// Waits until the ledger records following (the copy completed, the follow phase started).
+    async fn following(&mut self, dbs: &common::TestDbs) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let pg = common::pg_conn(&dbs.target()).await;
+        loop {
+            if let Ok(Some(_)) = pgconverge::cutover::ledger::follow_state(&pg).await {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the run ended ({status}) before following:\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not following:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn alkemio(seed: u64) -> common::TestDbs {
+    let dbs = common::TestDbs::new(App::Alkemio).await;
+    pgconverge_testbed::gen::generate(&dbs.source_admin(), App::Alkemio, seed, 0.01, 2)
+        .await
+        .unwrap();
+    dbs
+}
+
+async fn admin(sql: &str) {
+    let mut my = common::mysql_conn(&common::mysql_admin()).await;
+    my.query_drop(sql).await.unwrap();
+    my.disconnect().await.ok();
+}
+
+fn cutover(dbs: &common::TestDbs) -> (i32, String) {
+    common::run(dbs, "cutover", &["--timeout", "120"])
+}
+
+/// Everything the writer committed, and nothing twice: the tool's own verification and the test's independent
+/// cell-by-cell comparison of every table.
+async fn equal(dbs: &common::TestDbs) {
+    let (code, out) = common::run(dbs, "verify", &[]);
+    assert_eq!(code, 0, "{out}");
+    common::compare::compare_all(App::Alkemio, dbs).await;
+}
+
+/// The writer commits pairs, updates, deletes and key changes from before the snapshot to the cut-over, and the
+/// binary log rotates twice while following; with three seeds the target equals the source after `cutover`, both
+/// processes exit 0, and the report counts what was followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_around_the_copy_arrive_once_through_the_cutover() {
+    let _shared = SERVER.read().await;
+    for seed in [31, 32, 33] {
+        let dbs = alkemio(seed).await;
+        let writer = LiveWriter::start(&dbs.source_admin(), 150, seed)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let report = std::env::temp_dir().join(format!("{}-follow.json", dbs.name));
+        let mut run = Running::start(&dbs, &["--report", report.to_str().unwrap()]);
+        run.following(&dbs).await;
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            admin("FLUSH BINARY LOGS").await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let w = writer.stop().await.unwrap();
+        let (code, out) = cutover(&dbs);
+        assert_eq!(code, 0, "seed {seed}: {out}");
+        assert!(out.contains("Freeze "), "{out}");
+        let (code, out) = run.wait(120);
+        assert_eq!(code, 0, "seed {seed}: {out}");
+        assert!(out.contains("Followed the source from "), "{out}");
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        std::fs::remove_file(&report).ok();
+        common::assert_valid(&common::report_validator(), &r, "migrate --follow");
+        let f = &r["follow"];
+        assert_eq!(r["verified"], true, "{r}");
+        assert_eq!(f["verified"], true, "{f}");
+        assert!(
+            f["transactions"].as_u64().unwrap() > 0
+                && f["transactions"].as_u64() < Some(w.transactions + 1),
+            "{f} of {} committed",
+            w.transactions
+        );
+        let touched: Vec<&str> = f["tables_touched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            touched.contains(&"authorization_policy") && touched.contains(&"calendar"),
+            "{f}"
+        );
+        equal(&dbs).await;
+        // Done is done: a second cut-over says so, and a reset still returns the target to before the copy.
+        let (code, out) = cutover(&dbs);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("already done"), "{out}");
+        let (code, out) = common::runs::reset(&dbs, "mappings/alkemio.toml", true);
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+/// The follower killed with SIGKILL at ten random instants while the writer goes on, each time continued with
+/// `migrate --resume --follow`: no strict-mode stop, and after the cut-over the target equals the source. Between
+/// kills the status shows the follow phase, and once the writer stops it shows the follower caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(34).await;
+    let writer = LiveWriter::start(&dbs.source_admin(), 200, 34)
+        .await
+        .unwrap();
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    let mut rng = pgconverge_testbed::gen::Rng::new(34);
+    for kill in 0..10 {
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(900))).await;
+        if kill == 5 {
+            admin("FLUSH BINARY LOGS").await;
+        }
+        run.kill9();
+        let (code, out) = common::run(&dbs, "status", &[]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("Follow: following"), "{out}");
+        run = Running::start(&dbs, &["--resume"]);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    writer.stop().await.unwrap();
+    // Caught up with an idle source: 0 behind, in seconds and in bytes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, out) = common::run(&dbs, "status", &["--json"]);
+        let json = &out[out.find('{').unwrap_or(0)..out.rfind('}').map_or(0, |e| e + 1)];
+        let s: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        let p = &s["follow"]["progress"];
+        if p["behind_bytes"] == 0 && p["behind_seconds"] == 0 && s["follow"]["phase"] == "following"
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never caught up: {out}\n{}",
+            run.output()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (code, out) = cutover(&dbs);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run.wait(120);
+    assert_eq!(code, 0, "{out}");
+    equal(&dbs).await;
+}
+
+/// Statements on a copied table stop the follower, naming table and position, with the target resumable: DDL (an
+/// index added) and DML logged as a statement. The operator does the equivalent on the target and continues past
+/// each with `--skip-statement`; a statement on another table passes. After the cut-over the target is equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_on_copied_tables_stop_by_name_and_position() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(35).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    my.query_drop("CREATE TABLE scratch_notes (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    my.query_drop("ALTER TABLE calendar ADD INDEX follow_test_idx (version)")
+        .await
+        .unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    let at = stopped_at(&out, "calendar");
+    assert!(out.contains("--skip-statement"), "{out}");
+    let (_, status) = common::run(&dbs, "status", &[]);
+    assert!(status.contains("Last error (exit 8"), "{status}");
+
+    // A skip of another position does not pass it.
+    let run = Running::start(&dbs, &["--resume", "--skip-statement", "nothing.000001:4"]);
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert_eq!(stopped_at(&out, "calendar"), at);
+
+    let mut run = Running::start(&dbs, &["--resume", "--skip-statement", &at]);
+    run.following(&dbs).await;
+    // The table created after the copy goes again, passed like its creation (it names no copied table): the
+    // cut-over's verification would find it unmapped.
+    my.query_drop("DROP TABLE scratch_notes").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Statement-format DML on a copied table (MariaDB logs it as a statement in this session).
+    my.query_drop(
+        "SET SESSION binlog_format = 'STATEMENT'; UPDATE calendar SET version = version + 1, updatedDate = \
+         '2026-01-01 00:00:00' ORDER BY id LIMIT 1",
+    )
+    .await
+    .unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    let at = stopped_at(&out, "calendar");
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute(
+        "UPDATE calendar SET version = version + 1, \"updatedDate\" = '2026-01-01 00:00:00' \
+         WHERE id = (SELECT id FROM calendar ORDER BY id LIMIT 1)",
+    )
+    .await
+    .unwrap();
+    my.query_drop("SET SESSION binlog_format = 'ROW'; UPDATE authorization_policy SET version = 9 ORDER BY id LIMIT 1")
+        .await
+        .unwrap();
+    let run = Running::start(&dbs, &["--resume", "--skip-statement", &at]);
+    let (code, out) = cutover(&dbs);
+    let (run_code, run_out) = run.wait(60);
+    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
+    equal(&dbs).await;
+}
+
+/// The position a stop names for a statement on `table`.
+fn stopped_at(out: &str, table: &str) -> String {
+    let needle = format!("a statement on {table}, a table the mapping copies, at ");
+    let from = out.find(&needle).unwrap_or_else(|| panic!("{out}")) + needle.len();
+    out[from..].split(": ").next().unwrap().to_string()
+}
+
+/// Refused before anything is written: a source logging statements, and (for a stopped follower) a start the
+/// source no longer keeps. The first leaves the target without a ledger; the second names the position and the
+/// way back, and the target stays as the follower left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfollowable_sources_are_refused_before_anything_is_written() {
+    let _alone = SERVER.write().await;
+    let dbs = alkemio(36).await;
+    admin("SET GLOBAL binlog_format = 'STATEMENT'").await;
+    let (code, out) = Running::start(&dbs, &[]).wait(60);
+    admin("SET GLOBAL binlog_format = 'ROW'").await;
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("binlog_format") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    let pg = common::pg_conn(&dbs.target()).await;
+    let ledger = common::strings(
+        &pg,
+        "SELECT count(*)::text FROM pg_namespace WHERE nspname = 'pgconverge'",
+    )
+    .await;
+    assert_eq!(ledger, ["0"], "nothing written");
+
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.kill9();
+    // The source lets go of a log file only once no replica reads it: the killed follower's connection ends at
+    // its next heartbeat (every second).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop("UPDATE authorization_policy SET version = 7 ORDER BY id LIMIT 1")
+        .await
+        .unwrap();
+    let state = pgconverge::cutover::ledger::follow_state(&pg)
+        .await
+        .unwrap()
+        .unwrap();
+    let file = state.applied.rsplit_once(':').unwrap().0.to_string();
+    admin("FLUSH BINARY LOGS").await;
+    // MariaDB keeps a file until its crash-recovery checkpoint has moved past it: purge until it is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current: String = my
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .unwrap()
+            .map(|r: mysql_async::Row| r.get(0).unwrap())
+            .unwrap();
+        my.query_drop(format!("PURGE BINARY LOGS TO '{current}'"))
+            .await
+            .unwrap();
+        let logs: Vec<String> = my
+            .query("SHOW BINARY LOGS")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r: mysql_async::Row| r.get(0).unwrap())
+            .collect();
+        if !logs.contains(&file) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{file} stays in {logs:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let before = common::target_state(&dbs).await;
+    let (code, out) = Running::start(&dbs, &["--resume"]).wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("no longer keeps its binary log from")
+            && out.contains(&state.applied)
+            && out.contains("reset --yes"),
+        "{out}"
+    );
+    assert_eq!(common::target_state(&dbs).await, before, "nothing written");
+}
