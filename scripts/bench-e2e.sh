@@ -11,6 +11,9 @@
 # of each peer's own output, and how many times migrate's time each peer took; writes it all as JSON to
 # $WORK/e2e.json.
 #   bash scripts/bench-e2e.sh [--scale S] [--app alkemio|kratos|both] [--no-peers] [--skip-gen] [--sessions N]
+#   bash scripts/bench-e2e.sh --follow [--scale S] [--skip-gen]   (instead: the follow scenario of
+#     scripts/bench-follow.sh on Alkemio: a backlog applied, changes/s against the source's own write time, then a
+#     writer at a fixed rate and the cut-over's freeze; writes $WORK/alkemio/follow.json)
 #   MIGRATE_FLAGS="--copy-format csv" bash scripts/bench-e2e.sh ...   (extra flags for the measured migrate)
 #   BENCH_DB=s1_alkemio bash scripts/bench-e2e.sh --skip-gen --scale 1   (an existing source database, one app)
 #   BENCH_BIN=/tmp/old/pgconverge BENCH_WORK=/tmp/old-run bash scripts/bench-e2e.sh ...   (another build, e.g. the
@@ -19,7 +22,7 @@
 # from Debian, DuckDB and its extensions from PyPI (target/bench-py); both are installed when missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-SCALE=0.05; APPS=alkemio; PEERS=1; GEN=1; SESSIONS=2
+SCALE=0.05; APPS=alkemio; PEERS=1; GEN=1; SESSIONS=2; FOLLOW=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) SCALE="$2"; shift 2 ;;
@@ -27,6 +30,7 @@ while [ $# -gt 0 ]; do
     --no-peers) PEERS=0; shift ;;
     --skip-gen) GEN=0; shift ;;
     --sessions) SESSIONS="$2"; shift 2 ;;
+    --follow) FOLLOW=1; PEERS=0; APPS=alkemio; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -107,6 +111,12 @@ run_app() {
     "$TESTBED" gen --app "$APP" --create --scale "$SCALE" --seed 1 --mysql "$PGCONVERGE_TEST_MYSQL_ADMIN/$DB" >"$W/gen.json"
   fi
   echo "== $APP, scale $SCALE" >&2
+  if [ "$FOLLOW" = 1 ]; then
+    # shellcheck source=scripts/bench-follow.sh
+    source scripts/bench-follow.sh
+    run_follow
+    return
+  fi
   fresh_target
   "$BIN" plan "${CONN[@]}" --report "$W/plan.json" >/dev/null
   rm -rf "$W/export"

@@ -102,7 +102,7 @@ max_allowed_packet=256M
 local_infile=1
 # A binary log as production servers keep one (row events: what change capture reads), so that the snapshot's
 # position, resume's and verify's "has the source moved" and the sign-off checks run as they do in production.
-# Full row images with column metadata: what `plan --follow` asks of a source whose log is to be followed.
+# Full row images with column metadata: what plan --follow asks of a source whose log is to be followed.
 # The tests write GBs of rows: small files, purged a quarter of an hour after they are full, bound its size.
 log-bin=mariadb-bin
 server-id=1

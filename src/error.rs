@@ -193,7 +193,7 @@ fn following_exit(cause: &crate::run::follow::FollowError) -> Exit {
     use crate::run::follow::FollowError as F;
     use crate::source::mysql::binlog::BinlogError as B;
     match cause {
-        F::Binlog(B::Stream { .. } | B::Silent { .. }) => Exit::Connection,
+        F::Binlog(B::Stream { .. } | B::Silent { .. } | B::Ended { .. }) => Exit::Connection,
         F::Binlog(B::Source(SourceError::Connect(_) | SourceError::Silent { .. })) => {
             Exit::Connection
         }

@@ -259,15 +259,20 @@ impl Loop<'_> {
         let (mut looked, mut logged) = (Instant::now() - PROGRESS_EVERY, Instant::now());
         let since = Instant::now();
         loop {
+            // A group waits for more transactions until its time is up: under a steady stream of small ones this
+            // makes one PostgreSQL commit per GROUP_TIME instead of one per source transaction.
             let wait = if group.is_empty() {
                 IDLE
             } else {
-                Duration::ZERO
+                GROUP_TIME.saturating_sub(group_started.elapsed())
             };
             let met = self.follower.next(wait).await?;
             self.caught_up = met.is_none();
             match met {
                 Some(Met::Transaction(t)) => {
+                    if group.is_empty() {
+                        group_started = Instant::now();
+                    }
                     group_changes += t.changes.len();
                     group.push(t);
                     if group_changes < GROUP_CHANGES && group_started.elapsed() < GROUP_TIME {
@@ -282,7 +287,6 @@ impl Loop<'_> {
             }
             self.flush(client, &mut group).await?;
             group_changes = 0;
-            group_started = Instant::now();
             if looked.elapsed() >= PROGRESS_EVERY || self.caught_up {
                 let state = ledger::follow_state(client)
                     .await
@@ -310,7 +314,14 @@ impl Loop<'_> {
         let Some(last) = group.last() else {
             return Ok(());
         };
+        let started = Instant::now();
         let applied = self.applier.apply(client, group).await?;
+        tracing::debug!(
+            transactions = group.len(),
+            changes = applied.changes,
+            ms = started.elapsed().as_millis() as u64,
+            "Group applied."
+        );
         self.applied = last.end.to_string();
         self.gtid = last.gtid.clone().or(self.gtid.take());
         self.last_when = last.when;
@@ -569,7 +580,8 @@ fn at_the_copy(
 
 /// Logs each row trigger on UPDATE or DELETE of a loaded target table: it fires for every followed change (the
 /// copy's COPY fired only the INSERT ones), and a column it sets differs from the source's, which the
-/// verification at the cut-over names.
+/// verification at the cut-over names. Logs each foreign key to a loaded table without an index on its columns:
+/// every followed delete of a parent row scans its table.
 async fn warn_triggers(
     client: &tokio_postgres::Client,
     schema: &str,
@@ -593,6 +605,36 @@ async fn warn_triggers(
             trigger,
             "This target trigger fires on UPDATE or DELETE for every followed change; a column it sets will differ \
              from the source's, and the verification at the cut-over will name it."
+        );
+    }
+    // MySQL indexes every foreign key's columns; PostgreSQL does not, and checks a key on each delete or key
+    // change of a parent row by a scan of the child when no index leads with them.
+    let unindexed = client
+        .query(
+            "SELECT k.conname::text, c.relname::text, p.relname::text, c.reltuples::float8,
+               (SELECT string_agg(a.attname, ', ' ORDER BY u.n) FROM unnest(k.conkey) WITH ORDINALITY u(att, n)
+                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.att)
+             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
+             WHERE k.contype = 'f' AND p.relnamespace = $1::text::regnamespace AND p.relname = ANY($2)
+               AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = k.conrelid
+                 AND (i.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey)
+             ORDER BY c.reltuples DESC",
+            &[&crate::util::sql::pg_ident(schema), &names],
+        )
+        .await
+        .map_err(crate::cutover::error::pg("listing the target's foreign keys"))?;
+    for r in unindexed {
+        let (key, child, parent, rows, columns): (String, String, String, f64, Option<String>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        tracing::warn!(
+            key,
+            table = child,
+            columns = columns.unwrap_or_default(),
+            parent,
+            rows = rows.max(0.0) as u64,
+            "No index leads with this foreign key's columns: every followed delete or key change of a parent row \
+             makes PostgreSQL scan the whole table to check it (MySQL indexes every foreign key, PostgreSQL does \
+             not), which bounds how fast such changes apply."
         );
     }
     Ok(())

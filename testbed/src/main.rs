@@ -1,4 +1,5 @@
-//! `pgconverge-testbed gen`: fills a MySQL/MariaDB database with deterministic production-shaped data.
+//! `pgconverge-testbed gen`: fills a MySQL/MariaDB database with deterministic production-shaped data;
+//! `pgconverge-testbed write`: the application writing to an Alkemio source at a fixed rate (benchmarks of following).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,6 +39,21 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Commit transactions into an Alkemio source at a fixed rate for a while (prints what was committed as JSON).
+    Write {
+        /// MySQL URL of the database, mysql://user:pass@host:port/db (a user that may write).
+        #[arg(long)]
+        mysql: String,
+        /// Transactions per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// How long to write.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Keeps the ids of two writers apart.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn parse_app(s: &str) -> Result<App, String> {
@@ -56,21 +72,46 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Command::Gen {
-        app,
-        mysql,
-        create,
-        scale,
-        seed,
-        workers,
-    } = Cli::parse().command;
-    let (base, db) = mysql
-        .rsplit_once('/')
-        .context("--mysql must end with /database")?;
-    if create {
-        pgconverge_testbed::gen::create_source_schema(base, db, app).await?;
+    match Cli::parse().command {
+        Command::Gen {
+            app,
+            mysql,
+            create,
+            scale,
+            seed,
+            workers,
+        } => {
+            let (base, db) = mysql
+                .rsplit_once('/')
+                .context("--mysql must end with /database")?;
+            if create {
+                pgconverge_testbed::gen::create_source_schema(base, db, app).await?;
+            }
+            let report =
+                pgconverge_testbed::gen::generate(&mysql, app, seed, scale, workers).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Write {
+            mysql,
+            rate,
+            seconds,
+            seed,
+        } => {
+            let writer = pgconverge_testbed::writer::LiveWriter::start(&mysql, rate, seed).await?;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+            let done = writer.stop().await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "transactions": done.transactions,
+                    "seconds": seconds,
+                    "pairs": done.pairs.len(),
+                    "deleted": done.deleted.len(),
+                    "updates": done.updates,
+                    "rekeyed": done.rekeyed.len(),
+                })
+            );
+        }
     }
-    let report = pgconverge_testbed::gen::generate(&mysql, app, seed, scale, workers).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

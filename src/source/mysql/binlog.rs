@@ -96,6 +96,8 @@ pub enum BinlogError {
     },
     #[error("decoding the binary log event at {at} failed: {message}")]
     Decode { at: String, message: String },
+    #[error("the source ended the binary log stream at {at} (a restart or a shutdown): the connection is lost")]
+    Ended { at: String },
     #[error(
         "the binary log at {at} changes table {table}, whose columns the follower does not know"
     )]
@@ -195,9 +197,8 @@ impl Follower {
                     Err(_) if tokio::time::Instant::now() >= deadline => return Ok(None),
                     Err(_) => continue,
                     Ok(None) => {
-                        return Err(BinlogError::Decode {
+                        return Err(BinlogError::Ended {
                             at: self.at.to_string(),
-                            message: "the server ended the stream".into(),
                         })
                     }
                     Ok(Some(e)) => e.map_err(|source| BinlogError::Stream {

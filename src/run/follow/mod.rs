@@ -3,16 +3,20 @@
 //! that records the position it reached, so a kill leaves either both or neither. Strict: an UPDATE or DELETE
 //! that does not hit exactly the one row its key names stops, naming table, key and position.
 //!
-//! `run::catchup` drives it for `migrate --follow`.
+//! `run::catchup` drives it for `migrate --follow`; `sets` makes a run of rows one statement.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch};
 use tokio_postgres::types::ToSql;
 
+mod images;
+mod sets;
+
+use sets::Kind;
+
 use crate::run::work::TableWork;
-use crate::source::mysql::binlog::{BinlogError, Row, Transaction};
+use crate::source::mysql::binlog::{BinlogError, Transaction};
 use crate::util::sql::{pg_ident, pg_qualified};
 use crate::values::Violation;
 
@@ -110,9 +114,11 @@ struct Followed {
     pick: Vec<usize>,
     /// Positions of the primary key among the converted (output) columns.
     key: Vec<usize>,
+    /// One row's statements, and the set statements of a run of rows (`sets`).
     insert: String,
     delete: String,
     update: String,
+    many: sets::Many,
     target: String,
     /// A target with inheritance children: its rules or triggers may route an inserted row elsewhere.
     routed: bool,
@@ -140,7 +146,7 @@ pub struct Record {
 /// One statement of a group: what it does to the row at `key`, and whether it must count exactly one row.
 struct Step<'s> {
     f: &'s Followed,
-    sql: &'s str,
+    kind: Kind,
     values: Vec<Option<String>>,
     what: &'static str,
     key: Vec<Option<String>>,
@@ -148,6 +154,17 @@ struct Step<'s> {
     /// What it does to the table's row count.
     delta: i64,
     at: String,
+}
+
+impl Followed {
+    /// The statement for one row of `kind`.
+    fn one(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Insert => &self.insert,
+            Kind::Delete => &self.delete,
+            Kind::Update => &self.update,
+        }
+    }
 }
 
 /// What a group of transactions changed: row changes and the target tables they touched.
@@ -197,6 +214,11 @@ impl Applier {
                     |i: usize| format!("CAST(${}::text AS {})", i + 1, c.columns[i].target_type);
                 let names: Vec<String> =
                     c.columns.iter().map(|col| pg_ident(&col.target)).collect();
+                let types: Vec<&str> = c
+                    .columns
+                    .iter()
+                    .map(|col| col.target_type.as_str())
+                    .collect();
                 let insert = format!(
                     "INSERT INTO {table} ({}) VALUES ({})",
                     names.join(", "),
@@ -227,9 +249,11 @@ impl Applier {
                         .join(", "),
                     key_match(names.len())
                 );
+                let many = sets::Many::new(&table, &names, &types, &key);
                 (
                     c.source.clone(),
                     Followed {
+                        many,
                         target: c.target.clone(),
                         work: w.clone(),
                         pick,
@@ -252,12 +276,29 @@ impl Applier {
 
     /// Applies `group` (whole source transactions, in binary log order) in one PostgreSQL transaction on
     /// `client`, with the ledger's record in the same transaction: the last one's end as the position reached and
-    /// the row counts moved. The statements are sent pipelined and checked when their answers are in: a failure
-    /// anywhere rolls the whole group back, and the error names the transaction it was in.
+    /// the row counts moved. Consecutive changes of one kind to one table (each key once) go as one set statement;
+    /// the statements are sent pipelined and checked when their answers are in. A failure anywhere rolls the whole
+    /// group back; it is then applied again row by row, so that the error names the transaction and the key.
     pub async fn apply(
         &mut self,
         client: &mut tokio_postgres::Client,
         group: &[Transaction],
+    ) -> Result<Applied, ApplyError> {
+        match self.apply_as(client, group, true).await {
+            Ok(applied) => Ok(applied),
+            Err(e) => {
+                tracing::debug!(error = %e, "A set statement failed or counted otherwise: applying row by row.");
+                self.apply_as(client, group, false).await
+            }
+        }
+    }
+
+    /// As [`Applier::apply`], with runs of rows as set statements (`sets`) or row by row.
+    async fn apply_as(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        group: &[Transaction],
+        sets: bool,
     ) -> Result<Applied, ApplyError> {
         let Some(last) = group.last() else {
             return Ok(Applied::default());
@@ -265,9 +306,23 @@ impl Applier {
         let last_at = last.end.to_string();
         let mut steps: Vec<Step> = Vec::new();
         let mut applied = Applied::default();
-        for t in group {
+        let tables = &self.tables;
+        let mut images = images::convert_all(
+            |t| {
+                tables.get(t).map(|f| images::Conversion {
+                    work: &f.work,
+                    pick: &f.pick,
+                })
+            },
+            group,
+        )
+        .map_err(|(ti, violation)| ApplyError::Violation {
+            at: group[ti].end.to_string(),
+            violation,
+        })?;
+        for (ti, t) in group.iter().enumerate() {
             let at = t.end.to_string();
-            for change in &t.changes {
+            for (ci, change) in t.changes.iter().enumerate() {
                 let Some(f) = self.tables.get(&change.table) else {
                     if self.skipped.contains(&change.table) {
                         continue;
@@ -279,40 +334,68 @@ impl Applier {
                 };
                 applied.changes += 1;
                 applied.tables.insert(f.target.clone());
-                steps_of(f, change, &at, &mut steps)?;
+                let (before, after) = images.remove(&(ti, ci)).unwrap_or_default();
+                steps_of(f, before, after, &at, &mut steps);
             }
         }
-        for step in &steps {
-            if !self.prepared.contains_key(step.sql) {
+        let runs = sets::runs(&steps, sets, |s: &Step| {
+            (s.f as *const Followed, s.kind, s.key.clone())
+        });
+        let sqls: Vec<&str> = runs
+            .iter()
+            .map(|r| {
+                let (f, kind): (&Followed, Kind) = (steps[r.start].f, steps[r.start].kind);
+                match r.len() {
+                    1 => f.one(kind),
+                    _ => f.many.of(kind),
+                }
+            })
+            .collect();
+        for (r, sql) in runs.iter().zip(&sqls) {
+            if !self.prepared.contains_key(*sql) {
+                let s = &steps[r.start];
                 let st = client
-                    .prepare(step.sql)
+                    .prepare(sql)
                     .await
-                    .map_err(|e| target(&step.at, &step.f.target, e))?;
-                self.prepared.insert(step.sql.to_string(), st);
+                    .map_err(|e| target(&s.at, &s.f.target, e))?;
+                self.prepared.insert(sql.to_string(), st);
             }
         }
+        let values: Vec<sets::Values> = runs
+            .iter()
+            .map(|r| {
+                sets::Values::of(
+                    steps[r.clone()]
+                        .iter_mut()
+                        .map(|s| std::mem::take(&mut s.values)),
+                )
+            })
+            .collect();
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
+            values.iter().map(sets::Values::params).collect();
         let tx = client
             .transaction()
             .await
             .map_err(|e| target(&last_at, "", e))?;
         // Sent in order as the futures are first polled; PostgreSQL runs them in that order.
-        let params: Vec<Vec<&(dyn ToSql + Sync)>> =
-            steps.iter().map(|s| params(&s.values)).collect();
         let answers = futures::future::join_all(
-            steps
-                .iter()
+            sqls.iter()
                 .zip(&params)
-                .map(|(s, p)| tx.execute(&self.prepared[s.sql], p)),
+                .map(|(sql, p)| tx.execute(&self.prepared[*sql], p)),
         )
         .await;
-        for (s, answer) in steps.iter().zip(answers) {
+        for (r, answer) in runs.iter().zip(answers) {
+            let s = &steps[r.start];
             let n = answer.map_err(|e| target(&s.at, &s.f.target, e))?;
-            if s.counted && n != 1 {
+            if s.counted && n != r.len() as u64 {
                 return Err(ApplyError::Mismatch {
                     at: s.at.clone(),
                     table: s.f.target.clone(),
                     what: s.what,
-                    key: describe_key(s.f, &s.key),
+                    key: match r.len() {
+                        1 => describe_key(s.f, &s.key),
+                        n => format!("one of {n} keys from {}", describe_key(s.f, &s.key)),
+                    },
                     found: n,
                 });
             }
@@ -343,19 +426,18 @@ impl Applier {
 /// elsewhere makes PostgreSQL count none, so such inserts are not counted (a failed insert raises anyway).
 fn steps_of<'s>(
     f: &'s Followed,
-    change: &crate::source::mysql::binlog::Change,
+    before: Option<images::Image>,
+    after: Option<images::Image>,
     at: &str,
     steps: &mut Vec<Step<'s>>,
-) -> Result<(), ApplyError> {
-    let before = convert(f, change.before.as_ref(), at)?;
-    let after = convert(f, change.after.as_ref(), at)?;
+) {
     let key_of = |v: &[Option<String>]| -> Vec<Option<String>> {
         f.key.iter().map(|&k| v[k].clone()).collect()
     };
-    let mut step = |sql: &'s str, values, what, key, counted, delta| {
+    let mut step = |kind: Kind, values, what, key, counted, delta| {
         steps.push(Step {
             f,
-            sql,
+            kind,
             values,
             what,
             key,
@@ -367,32 +449,31 @@ fn steps_of<'s>(
     match (before, after) {
         (None, Some(new)) => {
             let key = key_of(&new);
-            step(&f.insert, new, "inserts", key, !f.routed, 1);
+            step(Kind::Insert, new, "inserts", key, !f.routed, 1);
         }
         (Some(old), None) => {
             let key = key_of(&old);
-            step(&f.delete, key.clone(), "deletes", key, true, -1);
+            step(Kind::Delete, key.clone(), "deletes", key, true, -1);
         }
         (Some(old), Some(mut new)) if key_of(&old) == key_of(&new) => {
             let key = key_of(&old);
             new.extend(key.iter().cloned());
-            step(&f.update, new, "updates", key, true, 0);
+            step(Kind::Update, new, "updates", key, true, 0);
         }
         (Some(old), Some(new)) => {
             let (old_key, new_key) = (key_of(&old), key_of(&new));
             step(
-                &f.delete,
+                Kind::Delete,
                 old_key.clone(),
                 "moves the key of",
                 old_key,
                 true,
                 -1,
             );
-            step(&f.insert, new, "inserts", new_key, !f.routed, 1);
+            step(Kind::Insert, new, "inserts", new_key, !f.routed, 1);
         }
         (None, None) => {}
     }
-    Ok(())
 }
 
 fn target(at: &str, table: &str, e: tokio_postgres::Error) -> ApplyError {
@@ -404,10 +485,6 @@ fn target(at: &str, table: &str, e: tokio_postgres::Error) -> ApplyError {
     }
 }
 
-fn params(values: &[Option<String>]) -> Vec<&(dyn ToSql + Sync)> {
-    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
-}
-
 fn describe_key(f: &Followed, key: &[Option<String>]) -> String {
     let names = &f.work.contract.primary_key;
     crate::util::key::render(
@@ -415,39 +492,4 @@ fn describe_key(f: &Followed, key: &[Option<String>]) -> String {
             .iter()
             .zip(key.iter().map(|k| k.as_deref().map(str::as_bytes))),
     )
-}
-
-/// One image of a changed row through the table's converter: the target text of each copied column.
-fn convert(
-    f: &Followed,
-    row: Option<&Row>,
-    at: &str,
-) -> Result<Option<Vec<Option<String>>>, ApplyError> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let schema = f.work.raw_schema.clone();
-    let columns: Vec<ArrayRef> = f
-        .pick
-        .iter()
-        .map(|&i| Arc::new(BinaryArray::from(vec![row[i].as_deref()])) as ArrayRef)
-        .collect();
-    let raw = RecordBatch::try_new(schema, columns).expect("one row in the raw schema");
-    let out = f
-        .work
-        .converter
-        .apply(&raw)
-        .map_err(|violation| ApplyError::Violation {
-            at: at.to_string(),
-            violation,
-        })?;
-    Ok(Some(
-        out.columns()
-            .iter()
-            .map(|c| {
-                let s = c.as_string::<i32>();
-                (!s.is_null(0)).then(|| s.value(0).to_string())
-            })
-            .collect(),
-    ))
 }
