@@ -291,6 +291,35 @@ async fn rotations_are_crossed_and_statements_are_reported() {
     }
 }
 
+/// A source transaction bigger than the follower holds in memory stops it, naming its position, instead of
+/// growing without bound; the transactions before it come whole.
+#[tokio::test]
+async fn a_transaction_bigger_than_memory_allows_stops_by_position() {
+    use pgconverge::source::mysql::binlog::{current_position, BinlogError, Met};
+    let dbs =
+        common::TestDbs::bare("CREATE TABLE t (id int PRIMARY KEY, v text)", "SELECT 1").await;
+    let from = current_position(&dbs.source()).await.unwrap().unwrap();
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    my.query_drop("INSERT INTO t VALUES (1, 'small')")
+        .await
+        .unwrap();
+    my.query_drop("INSERT INTO t SELECT seq, repeat('x', 100) FROM seq_2_to_200")
+        .await
+        .unwrap();
+    my.disconnect().await.ok();
+    let mut f = follow(&dbs, &dbs.source(), &from, 5)
+        .await
+        .holding_at_most(4096);
+    let first = f.next(std::time::Duration::from_secs(20)).await.unwrap();
+    assert!(matches!(first, Some(Met::Transaction(_))), "{first:?}");
+    match f.next(std::time::Duration::from_secs(20)).await {
+        Err(e @ BinlogError::TooLarge { .. }) => {
+            assert!(e.to_string().contains("mariadb-bin."), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Changes made after a copy's snapshot, read from the binary log and applied transaction by transaction with
 /// the copy's conversions (arrays, domains, relabelled enums, a nulled column, routing rules), leave the target
 /// equal to the source by `verify`; each transaction commits with the ledger's record of its position, a change

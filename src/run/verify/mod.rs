@@ -333,17 +333,7 @@ pub async fn after_load(
     tuning: &Tuning,
     loaded: Option<FromLoad>,
 ) -> Result<VerifyReport, Error> {
-    let settings = Settings {
-        endpoints: endpoints.clone(),
-        tuning: tuning.clone(),
-        report: None,
-        checklist: None,
-        source_unchanged: false,
-        only: None,
-    };
-    let report = verify_with(mapping, &settings, loaded).await?;
-    println!("{}", summary(&report));
-    Ok(report)
+    after_run(mapping, endpoints, tuning, loaded, None).await
 }
 
 /// Verification at the end of the follow phase (writes stopped): both sides read now, `only` these source tables
@@ -354,6 +344,17 @@ pub async fn after_follow(
     tuning: &Tuning,
     only: Option<Vec<String>>,
 ) -> Result<VerifyReport, Error> {
+    after_run(mapping, endpoints, tuning, None, only).await
+}
+
+/// The verification a loading command runs at its end, with its summary line printed.
+async fn after_run(
+    mapping: &Mapping,
+    endpoints: &Endpoints,
+    tuning: &Tuning,
+    loaded: Option<FromLoad>,
+    only: Option<Vec<String>>,
+) -> Result<VerifyReport, Error> {
     let settings = Settings {
         endpoints: endpoints.clone(),
         tuning: tuning.clone(),
@@ -362,7 +363,7 @@ pub async fn after_follow(
         source_unchanged: false,
         only,
     };
-    let report = verify_with(mapping, &settings, None).await?;
+    let report = verify_with(mapping, &settings, loaded).await?;
     println!("{}", summary(&report));
     Ok(report)
 }

@@ -99,6 +99,11 @@ pub enum BinlogError {
     #[error("the source ended the binary log stream at {at} (a restart or a shutdown): the connection is lost")]
     Ended { at: String },
     #[error(
+        "the source transaction at {at} changes more than {mib} MiB of rows, more than the follower holds in memory \
+         (it does not spill a transaction to disk)"
+    )]
+    TooLarge { at: String, mib: u64 },
+    #[error(
         "the binary log at {at} changes table {table}, whose columns the follower does not know"
     )]
     UnknownTable { at: String, table: String },
@@ -124,7 +129,14 @@ pub struct Follower {
     last_heard: tokio::time::Instant,
     /// The stream's format description was read: events and their checksums decode as the server writes them.
     described: bool,
+    /// Bytes of row values the open transaction holds, and the most it may.
+    held: u64,
+    max_held: u64,
 }
+
+/// The most row-value bytes one source transaction may hold in memory: a bigger one stops the follower, naming
+/// it (it is not spilled to disk), so memory stays bounded whatever the source commits.
+pub const MAX_TRANSACTION_BYTES: u64 = 512 << 20;
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
 const MARIADB_GTID_EVENT: u8 = 0xa2;
@@ -168,7 +180,15 @@ impl Follower {
             silence: (heartbeat * 3).max(Duration::from_secs(3)),
             last_heard: tokio::time::Instant::now(),
             described: false,
+            held: 0,
+            max_held: MAX_TRANSACTION_BYTES,
         })
+    }
+
+    /// Holds at most `bytes` of one transaction's row values instead of [`MAX_TRANSACTION_BYTES`] (tests).
+    pub fn holding_at_most(mut self, bytes: u64) -> Follower {
+        self.max_held = bytes;
+        self
     }
 
     /// Where the stream is.
@@ -223,6 +243,7 @@ impl Follower {
                     .get(8..12)
                     .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
                 if let (Some(seq), Some(domain)) = (seq, domain) {
+                    self.held = 0;
                     self.open = Some(Transaction {
                         gtid: Some(format!("{domain}-{}-{seq}", header.server_id())),
                         end: self.at.clone(),
@@ -266,6 +287,7 @@ impl Follower {
                         // in statement format. The caller decides; the stream moves past it.
                         self.advance(next_offset);
                         self.open = None;
+                        self.held = 0;
                         return Ok(Some(Met::Statement {
                             sql,
                             at: self.at.clone(),
@@ -273,6 +295,7 @@ impl Follower {
                     } else {
                         // A statement of another database ends its implicit transaction.
                         self.open = None;
+                        self.held = 0;
                     }
                 }
                 Some(EventData::XidEvent(_)) => met = self.close(next_offset, header.timestamp()),
@@ -294,6 +317,7 @@ impl Follower {
 
     /// Ends the open transaction at `next_offset`: returned when it changed a followed table.
     fn close(&mut self, next_offset: u64, when: u32) -> Option<Met> {
+        self.held = 0;
         let mut t = self.open.take()?;
         t.when = when;
         t.end = Position {
@@ -342,6 +366,19 @@ impl Follower {
                 table: name.clone(),
                 before: text(before).map_err(decode)?,
                 after: text(after).map_err(decode)?,
+            });
+        }
+        let bytes: u64 = changes
+            .iter()
+            .flat_map(|c| c.before.iter().chain(c.after.iter()))
+            .flatten()
+            .map(|v| 24 + v.as_ref().map_or(0, |b| b.len() as u64))
+            .sum();
+        self.held += bytes;
+        if self.held > self.max_held {
+            return Err(BinlogError::TooLarge {
+                at,
+                mib: self.max_held >> 20,
             });
         }
         let open = self.open.get_or_insert_with(|| Transaction {
