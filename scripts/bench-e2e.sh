@@ -179,6 +179,8 @@ EOF
 }
 
 for app in $APPS; do run_app "$app"; done
+# The follow scenario printed and wrote its own figures.
+[ "$FOLLOW" = 1 ] && exit 0
 python3 - "$WORK" "$SCALE" "$SESSIONS" "$(git rev-parse --short HEAD)" $APPS <<'PY'
 import json, os, sys
 work, scale, sessions, commit, apps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
