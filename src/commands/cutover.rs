@@ -123,10 +123,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
             Some(run) => ledger::progress(&client, run).await?.last_error,
             None => None,
         };
-        let following = ledger::running_sessions(&client)
-            .await?
-            .iter()
-            .any(|s| s.starts_with("pgconverge/migrate"));
+        let following = !ledger::migrate_sessions(&client).await?.is_empty();
         if !following {
             if let Some(e) = last_error {
                 return Err(Error::Refused(format!(

@@ -33,8 +33,8 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         .await?
         .is_some_and(|f| !f.done)
     {
-        let running = ledger::running_sessions(&client).await?;
-        if running.iter().any(|s| s.starts_with("pgconverge/migrate")) {
+        let running = ledger::migrate_sessions(&client).await?;
+        if !running.is_empty() {
             return Err(Error::Refused(format!(
                 "refusing: a follower is applying the source's changes to this target now ({}); stop it first                  (Ctrl-C, or end it with `pgconverge cutover`), then run this again; nothing was changed",
                 running.join(", ")

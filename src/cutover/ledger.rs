@@ -574,6 +574,14 @@ pub async fn running_sessions(client: &Client) -> Result<Vec<String>, TargetErro
         .collect())
 }
 
+/// The pgconverge sessions of a `migrate` connected now: a follower may be among them (`cutover` waits for one,
+/// `reset` refuses while one applies).
+pub async fn migrate_sessions(client: &Client) -> Result<Vec<String>, TargetError> {
+    let mut running = running_sessions(client).await?;
+    running.retain(|s| s.starts_with("pgconverge/migrate"));
+    Ok(running)
+}
+
 /// Where following the source stands after a completed copy (the ledger's `follow` table).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FollowState {

@@ -91,7 +91,8 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     let source_tables = crate::schema::mysql::introspect(&mut conn, &db).await?;
     let schema = f.mapping.target_schema.clone();
     let target_tables = crate::schema::pg::introspect(&client, &schema).await?;
-    let works = works(f, &run, &source_tables, &target_tables).map_err(|c| stop(c, &from))?;
+    let (known, created) = at_the_copy(&run, f.mapping, &source_tables);
+    let works = works(f, &run, &known, &target_tables).map_err(|c| stop(c, &from))?;
     let mapped: Vec<(String, String)> = works
         .iter()
         .map(|w| (w.contract.source.clone(), w.contract.target.clone()))
@@ -127,7 +128,6 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
             &state.applied,
         ));
     }
-    let (_, created) = at_the_copy(&run, f.mapping, &source_tables);
     for table in &created {
         tracing::warn!(
             table,
@@ -515,16 +515,14 @@ pub async fn refuse_unfollowable(conn: &mut mysql_async::Conn) -> Result<(), Err
     )))
 }
 
-/// The copy's converters, rebuilt from the schemas and mapping as they are now: refused unless they are the ones
-/// the copy ran with (same mapping, same schemas on both sides).
+/// The copy's converters, rebuilt from the schemas (`source_tables`: those the copy knew) and mapping as they are
+/// now: refused unless they are the ones the copy ran with (same mapping, same schemas on both sides).
 fn works(
     f: &Follow<'_>,
     run: &ledger::Run,
     source_tables: &[SourceTable],
     target_tables: &[TargetTable],
 ) -> Result<Vec<Arc<TableWork>>, FollowError> {
-    let (source_tables, _) = at_the_copy(run, f.mapping, source_tables);
-    let source_tables = &source_tables[..];
     let inputs = ledger::Inputs::of(
         f.mapping,
         source_tables,
