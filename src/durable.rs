@@ -18,6 +18,12 @@ pub async fn commit(tx: Transaction<'_>, step: impl FnOnce() -> String) -> Resul
     Ok(())
 }
 
+/// Releases a savepoint inside an open transaction: nothing is durable until that transaction commits here, so no
+/// step is counted.
+pub async fn release(savepoint: Transaction<'_>) -> Result<(), Error> {
+    savepoint.commit().await
+}
+
 /// One statement that returns its row (`UPDATE ... RETURNING`) in its own transaction: one step.
 pub async fn returning(
     client: &Client,

@@ -55,6 +55,22 @@ pub fn fails(_name: &str) -> bool {
     false
 }
 
+/// With `PGCONVERGE_PART_BYTES=<n>`, the follower gives a source transaction in parts past `n` bytes of rows
+/// instead of `binlog::PART_BYTES`, so a test's small transaction takes the path of a huge one.
+#[cfg(feature = "test-hooks")]
+pub fn part_bytes() -> Option<u64> {
+    std::env::var("PGCONVERGE_PART_BYTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+}
+
+/// Release builds: the follower's own bound.
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub fn part_bytes() -> Option<u64> {
+    None
+}
+
 /// Counts a step that changed durable state, right after it did; see the module's documentation.
 #[cfg(feature = "test-hooks")]
 pub fn durable_step(name: impl FnOnce() -> String) {

@@ -173,7 +173,7 @@ async fn the_binary_log_gives_every_value_as_the_copy_reads_it() {
     while txs.len() < 2 {
         match f.next(std::time::Duration::from_secs(20)).await.unwrap() {
             Some(Met::Transaction(t)) => txs.push(t),
-            Some(Met::Statement { sql, .. }) => panic!("unexpected statement {sql}"),
+            Some(other) => panic!("unexpected {other:?}"),
             None => panic!("no transaction within 20 s; got {txs:#?}"),
         }
     }
@@ -291,11 +291,12 @@ async fn rotations_are_crossed_and_statements_are_reported() {
     }
 }
 
-/// A source transaction bigger than the follower holds in memory stops it, naming its position, instead of
-/// growing without bound; the transactions before it come whole.
+/// A source transaction bigger than the follower holds in memory comes in parts, in order, its last part as the
+/// transaction with its end: memory stays bounded and nothing is lost or split off. A transaction given in parts
+/// that ends without its commit is an error, not half a transaction.
 #[tokio::test]
-async fn a_transaction_bigger_than_memory_allows_stops_by_position() {
-    use pgconverge::source::mysql::binlog::{current_position, BinlogError, Met};
+async fn a_transaction_bigger_than_memory_allows_comes_in_parts() {
+    use pgconverge::source::mysql::binlog::{current_position, Met};
     let dbs =
         common::TestDbs::bare("CREATE TABLE t (id int PRIMARY KEY, v text)", "SELECT 1").await;
     let from = current_position(&dbs.source()).await.unwrap().unwrap();
@@ -306,18 +307,55 @@ async fn a_transaction_bigger_than_memory_allows_stops_by_position() {
     my.query_drop("INSERT INTO t SELECT seq, repeat('x', 100) FROM seq_2_to_200")
         .await
         .unwrap();
+    my.query_drop("INSERT INTO t VALUES (201, 'after')")
+        .await
+        .unwrap();
     my.disconnect().await.ok();
     let mut f = follow(&dbs, &dbs.source(), &from, 5)
         .await
         .holding_at_most(4096);
-    let first = f.next(std::time::Duration::from_secs(20)).await.unwrap();
-    assert!(matches!(first, Some(Met::Transaction(_))), "{first:?}");
-    match f.next(std::time::Duration::from_secs(20)).await {
-        Err(e @ BinlogError::TooLarge { .. }) => {
-            assert!(e.to_string().contains("mariadb-bin."), "{e}")
-        }
-        other => panic!("{other:?}"),
+    async fn next(f: &mut pgconverge::source::mysql::binlog::Follower) -> Met {
+        f.next(std::time::Duration::from_secs(20))
+            .await
+            .unwrap()
+            .expect("a transaction")
     }
+    let Met::Transaction(small) = next(&mut f).await else {
+        panic!("the small transaction comes whole")
+    };
+    assert_eq!(small.changes.len(), 1);
+    let mut ids = Vec::new();
+    let mut parts = 0;
+    let last = loop {
+        match next(&mut f).await {
+            Met::Part(p) => {
+                parts += 1;
+                assert!(p.end.offset > 0);
+                ids.extend(
+                    p.changes
+                        .iter()
+                        .map(|c| c.after.clone().unwrap()[0].clone()),
+                );
+            }
+            Met::Transaction(t) => break t,
+            other => panic!("{other:?}"),
+        }
+    };
+    ids.extend(
+        last.changes
+            .iter()
+            .map(|c| c.after.clone().unwrap()[0].clone()),
+    );
+    assert!(parts >= 3, "{parts} parts");
+    let want: Vec<_> = (2..=200)
+        .map(|i| Some(i.to_string().into_bytes()))
+        .collect();
+    assert_eq!(ids, want, "every row once, in order");
+    assert!(last.end.reached(&small.end) && last.end != small.end);
+    let Met::Transaction(after) = next(&mut f).await else {
+        panic!("the next transaction comes whole")
+    };
+    assert_eq!(after.changes.len(), 1);
 }
 
 /// Changes made after a copy's snapshot, read from the binary log and applied transaction by transaction with

@@ -25,6 +25,11 @@ struct Running {
 
 impl Running {
     fn start(dbs: &common::TestDbs, extra: &[&str]) -> Running {
+        Running::start_env(dbs, extra, &[])
+    }
+
+    /// As `start`, with more environment (test hooks).
+    fn start_env(dbs: &common::TestDbs, extra: &[&str], env: &[(&str, &str)]) -> Running {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = std::env::temp_dir().join(format!("{}-follow-{n}.log", dbs.name));
@@ -35,6 +40,7 @@ impl Running {
             .env("PGCONVERGE_SOURCE", dbs.source())
             .env("PGCONVERGE_TARGET", dbs.target())
             .env("PGCONVERGE_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())
@@ -126,7 +132,8 @@ async fn equal(dbs: &common::TestDbs) {
 
 /// The writer commits pairs, updates, deletes and key changes from before the snapshot to the cut-over, and the
 /// binary log rotates twice while following; with three seeds the target equals the source after `cutover`, both
-/// processes exit 0, and the report counts what was followed.
+/// processes exit 0, and the report counts what was followed. With the last seed the follower holds so few bytes
+/// of a transaction that most come in parts, each applied as it comes into the one PostgreSQL transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_around_the_copy_arrive_once_through_the_cutover() {
     let _shared = SERVER.read().await;
@@ -137,7 +144,11 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let report = std::env::temp_dir().join(format!("{}-follow.json", dbs.name));
-        let mut run = Running::start(&dbs, &["--report", report.to_str().unwrap()]);
+        let parts: &[(&str, &str)] = match seed {
+            33 => &[("PGCONVERGE_PART_BYTES", "250")],
+            _ => &[],
+        };
+        let mut run = Running::start_env(&dbs, &["--report", report.to_str().unwrap()], parts);
         run.following(&dbs).await;
         for _ in 0..2 {
             tokio::time::sleep(Duration::from_millis(700)).await;
@@ -151,6 +162,11 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
         let (code, out) = run.wait(120);
         assert_eq!(code, 0, "seed {seed}: {out}");
         assert!(out.contains("Followed the source from "), "{out}");
+        assert_eq!(
+            out.contains("Applied a part of a large source transaction"),
+            !parts.is_empty(),
+            "{out}"
+        );
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         std::fs::remove_file(&report).ok();
@@ -186,7 +202,8 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
 
 /// The follower killed with SIGKILL at ten random instants while the writer goes on, each time continued with
 /// `migrate --resume --follow`: no strict-mode stop, and after the cut-over the target equals the source. Between
-/// kills the status shows the follow phase, and once the writer stops it shows the follower caught up.
+/// kills the status shows the follow phase, and once the writer stops it shows the follower caught up. Every
+/// other run gives transactions in parts, so kills land inside a part-applied transaction too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
     let _shared = SERVER.read().await;
@@ -206,7 +223,11 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
         let (code, out) = common::run(&dbs, "status", &[]);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("Follow: following"), "{out}");
-        run = Running::start(&dbs, &["--resume"]);
+        let parts: &[(&str, &str)] = match kill % 2 {
+            0 => &[("PGCONVERGE_PART_BYTES", "250")],
+            _ => &[],
+        };
+        run = Running::start_env(&dbs, &["--resume"], parts);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     writer.stop().await.unwrap();

@@ -283,7 +283,7 @@ async fn follow_first(
 /// One line for the operator at the end of the follow phase.
 pub fn follow_summary(f: &FollowReport) -> String {
     format!(
-        "Followed the source from {} to {}: {} transactions, {} row changes in {:.1}s ({:.0} changes/s); freeze {:.1}s          from cutover to the finished target.",
+        "Followed the source from {} to {}: {} transactions, {} row changes in {:.1}s ({:.0} changes/s); freeze {:.1}s from cutover to the finished target.",
         f.from,
         f.end,
         f.transactions,

@@ -18,7 +18,7 @@ use crate::mapping::Mapping;
 use crate::run::follow::{Applier, ApplyError, FollowError, Record};
 use crate::run::work::TableWork;
 use crate::schema::{SourceTable, TargetTable};
-use crate::source::mysql::binlog::{self, Follower, Met, Position, Transaction};
+use crate::source::mysql::binlog::{self, BinlogError, Follower, Met, Position, Transaction};
 use crate::source::mysql::{self as src};
 
 /// What the follow phase needs from the command.
@@ -145,6 +145,10 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     )
     .await
     .map_err(|e| stop(e.into(), &state.applied))?;
+    let follower = match crate::hooks::part_bytes() {
+        Some(bytes) => follower.holding_at_most(bytes),
+        None => follower,
+    };
     let applier = Applier::new(
         &schema,
         works,
@@ -283,6 +287,10 @@ impl Loop<'_> {
                     self.flush(client, &mut group).await?;
                     self.statement(client, sql, at).await?;
                 }
+                Some(Met::Part(first)) => {
+                    self.flush(client, &mut group).await?;
+                    self.parts(client, first).await?;
+                }
                 None => {}
             }
             self.flush(client, &mut group).await?;
@@ -330,6 +338,59 @@ impl Loop<'_> {
         self.report.tables_touched.extend(applied.tables);
         group.clear();
         Ok(())
+    }
+
+    /// A source transaction too big to hold, from its `first` part to its end: every part applied as it comes
+    /// into one PostgreSQL transaction, committed with the ledger's record at its end. A kill or error before
+    /// rolls all of it back, and the ledger still names the position before it.
+    async fn parts(
+        &mut self,
+        client: &mut tokio_postgres::Client,
+        first: Transaction,
+    ) -> Result<(), FollowError> {
+        let at = first.end.to_string();
+        let mut tx = client.transaction().await.map_err(|e| {
+            ledger_error(&at, crate::cutover::error::pg("opening a transaction")(e))
+        })?;
+        let mut applied = crate::run::follow::Applied::default();
+        let mut part = first;
+        let (mut parts, mut changes) = (0, 0);
+        loop {
+            self.applier
+                .apply_part(&mut tx, &part, &mut applied)
+                .await?;
+            parts += 1;
+            changes += part.changes.len();
+            tracing::info!(at = %part.end, parts, changes, "Applied a part of a large source transaction.");
+            let next = loop {
+                // The rest of a committed transaction is already in the binary log: no idle ending here.
+                if let Some(met) = self.follower.next(IDLE).await? {
+                    break met;
+                }
+            };
+            match next {
+                Met::Part(p) => part = p,
+                Met::Transaction(last) => {
+                    self.applier
+                        .apply_part(&mut tx, &last, &mut applied)
+                        .await?;
+                    self.applier.record(tx, &last, &applied).await?;
+                    self.applied = last.end.to_string();
+                    self.gtid = last.gtid.clone().or(self.gtid.take());
+                    self.last_when = last.when;
+                    self.report.transactions += 1;
+                    self.report.changes += applied.changes;
+                    self.report.tables_touched.extend(applied.tables);
+                    return Ok(());
+                }
+                Met::Statement { at, .. } => {
+                    return Err(FollowError::Binlog(BinlogError::Unfinished {
+                        at: at.to_string(),
+                        what: "a statement came".into(),
+                    }))
+                }
+            }
+        }
     }
 
     /// A statement in the followed database: one naming a copied table stops the run (unless the operator dealt

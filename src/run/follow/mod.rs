@@ -167,11 +167,23 @@ impl Followed {
     }
 }
 
-/// What a group of transactions changed: row changes and the target tables they touched.
+/// What a group of transactions changed: row changes, the target tables they touched and what they did to
+/// each one's row count.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub changes: u64,
     pub tables: HashSet<String>,
+    pub deltas: HashMap<String, i64>,
+}
+
+impl Applied {
+    fn add(&mut self, other: Applied) {
+        self.changes += other.changes;
+        self.tables.extend(other.tables);
+        for (t, d) in other.deltas {
+            *self.deltas.entry(t).or_default() += d;
+        }
+    }
 }
 
 impl Applier {
@@ -303,9 +315,80 @@ impl Applier {
         let Some(last) = group.last() else {
             return Ok(Applied::default());
         };
-        let last_at = last.end.to_string();
-        let mut steps: Vec<Step> = Vec::new();
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| target(&last.end.to_string(), "", e))?;
         let mut applied = Applied::default();
+        self.stage(&tx, group, sets, &mut applied).await?;
+        self.record(tx, last, &applied).await?;
+        Ok(applied)
+    }
+
+    /// Applies one part of a source transaction too big to hold whole (`Met::Part`, or its last part) inside the
+    /// PostgreSQL transaction `tx` that will hold all of it, adding what it did to `applied`. Under a savepoint:
+    /// a set statement that fails or counts otherwise is rolled back to it and the part applied again row by
+    /// row, so the error names the key, as [`Applier::apply`] does for a group.
+    pub async fn apply_part(
+        &mut self,
+        tx: &mut tokio_postgres::Transaction<'_>,
+        part: &Transaction,
+        applied: &mut Applied,
+    ) -> Result<(), ApplyError> {
+        let at = part.end.to_string();
+        let err = |e| target(&at, "", e);
+        let group = std::slice::from_ref(part);
+        let mut done = Applied::default();
+        let sp = tx.savepoint("part").await.map_err(err)?;
+        match self.stage(&sp, group, true, &mut done).await {
+            Ok(()) => crate::durable::release(sp).await.map_err(err)?,
+            Err(e) => {
+                tracing::debug!(error = %e, "A set statement failed or counted otherwise: applying the part row by row.");
+                sp.rollback().await.map_err(err)?;
+                done = Applied::default();
+                let sp = tx.savepoint("part").await.map_err(err)?;
+                self.stage(&sp, group, false, &mut done).await?;
+                crate::durable::release(sp).await.map_err(err)?;
+            }
+        }
+        applied.add(done);
+        Ok(())
+    }
+
+    /// Records in `tx` what `applied` did (row counts, tables touched) and `last`'s end as the position reached,
+    /// and commits: the changes and their record together.
+    pub async fn record(
+        &self,
+        tx: tokio_postgres::Transaction<'_>,
+        last: &Transaction,
+        applied: &Applied,
+    ) -> Result<(), ApplyError> {
+        let last_at = last.end.to_string();
+        let ledger = |e| target(&last_at, "the ledger", e);
+        for (table, delta) in applied.deltas.iter().filter(|(_, d)| **d != 0) {
+            tx.execute(&self.record.counts, &[table, delta])
+                .await
+                .map_err(ledger)?;
+        }
+        let touched: Vec<&str> = applied.tables.iter().map(String::as_str).collect();
+        tx.execute(&self.record.position, &[&last_at, &last.gtid, &touched])
+            .await
+            .map_err(ledger)?;
+        crate::durable::commit(tx, || format!("source transactions to {last_at} applied"))
+            .await
+            .map_err(|e| target(&last_at, "", e))
+    }
+
+    /// Runs `group`'s changes in `tx` (pipelined, checked when their answers are in), adding what they did to
+    /// `applied`; nothing is recorded or committed.
+    async fn stage(
+        &mut self,
+        tx: &tokio_postgres::Transaction<'_>,
+        group: &[Transaction],
+        sets: bool,
+        applied: &mut Applied,
+    ) -> Result<(), ApplyError> {
+        let mut steps: Vec<Step> = Vec::new();
         let tables = &self.tables;
         let mut images = images::convert_all(
             |t| {
@@ -354,7 +437,8 @@ impl Applier {
         for (r, sql) in runs.iter().zip(&sqls) {
             if !self.prepared.contains_key(*sql) {
                 let s = &steps[r.start];
-                let st = client
+                // Prepared statements belong to the session: one prepared in a transaction outlives it.
+                let st = tx
                     .prepare(sql)
                     .await
                     .map_err(|e| target(&s.at, &s.f.target, e))?;
@@ -373,10 +457,6 @@ impl Applier {
             .collect();
         let params: Vec<Vec<&(dyn ToSql + Sync)>> =
             values.iter().map(sets::Values::params).collect();
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| target(&last_at, "", e))?;
         // Sent in order as the futures are first polled; PostgreSQL runs them in that order.
         let answers = futures::future::join_all(
             sqls.iter()
@@ -400,24 +480,10 @@ impl Applier {
                 });
             }
         }
-        let mut deltas: HashMap<&str, i64> = HashMap::new();
         for s in &steps {
-            *deltas.entry(s.f.target.as_str()).or_default() += s.delta;
+            *applied.deltas.entry(s.f.target.clone()).or_default() += s.delta;
         }
-        let ledger = |e| target(&last_at, "the ledger", e);
-        for (table, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
-            tx.execute(&self.record.counts, &[&table, &delta])
-                .await
-                .map_err(ledger)?;
-        }
-        let touched: Vec<&str> = applied.tables.iter().map(String::as_str).collect();
-        tx.execute(&self.record.position, &[&last_at, &last.gtid, &touched])
-            .await
-            .map_err(ledger)?;
-        crate::durable::commit(tx, || format!("source transactions to {last_at} applied"))
-            .await
-            .map_err(|e| target(&last_at, "", e))?;
-        Ok(applied)
+        Ok(())
     }
 }
 

@@ -84,6 +84,10 @@ pub enum Met {
         sql: String,
         at: Position,
     },
+    /// The changes so far of a transaction that holds more than [`PART_BYTES`] of rows: its next parts and its
+    /// end follow, the last part as `Met::Transaction`. The caller applies them all in one transaction of its
+    /// own, so memory stays bounded without splitting the source's transaction. `end` is where the part ends.
+    Part(Transaction),
 }
 
 /// Errors of the binary log stream.
@@ -99,10 +103,9 @@ pub enum BinlogError {
     #[error("the source ended the binary log stream at {at} (a restart or a shutdown): the connection is lost")]
     Ended { at: String },
     #[error(
-        "the source transaction at {at} changes more than {mib} MiB of rows, more than the follower holds in memory \
-         (it does not spill a transaction to disk)"
+        "the source transaction given in parts ended at {at} without its commit ({what}): its parts are rolled back"
     )]
-    TooLarge { at: String, mib: u64 },
+    Unfinished { at: String, what: String },
     #[error(
         "the binary log at {at} changes table {table}, whose columns the follower does not know"
     )]
@@ -129,14 +132,16 @@ pub struct Follower {
     last_heard: tokio::time::Instant,
     /// The stream's format description was read: events and their checksums decode as the server writes them.
     described: bool,
-    /// Bytes of row values the open transaction holds, and the most it may.
+    /// Bytes of row values the open transaction holds, and the most it may before they go as a part.
     held: u64,
-    max_held: u64,
+    part_bytes: u64,
+    /// The open transaction's first changes went as parts: its end must come, even with no change left.
+    parted: bool,
 }
 
-/// The most row-value bytes one source transaction may hold in memory: a bigger one stops the follower, naming
-/// it (it is not spilled to disk), so memory stays bounded whatever the source commits.
-pub const MAX_TRANSACTION_BYTES: u64 = 512 << 20;
+/// The most row-value bytes of one source transaction held in memory: past it the changes so far go to the
+/// caller as a part ([`Met::Part`]), so memory stays bounded whatever the source commits.
+pub const PART_BYTES: u64 = 64 << 20;
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
 const MARIADB_GTID_EVENT: u8 = 0xa2;
@@ -181,13 +186,15 @@ impl Follower {
             last_heard: tokio::time::Instant::now(),
             described: false,
             held: 0,
-            max_held: MAX_TRANSACTION_BYTES,
+            part_bytes: PART_BYTES,
+            parted: false,
         })
     }
 
-    /// Holds at most `bytes` of one transaction's row values instead of [`MAX_TRANSACTION_BYTES`] (tests).
+    /// Holds at most `bytes` of one transaction's row values before giving them as a part, instead of
+    /// [`PART_BYTES`] (tests).
     pub fn holding_at_most(mut self, bytes: u64) -> Follower {
-        self.max_held = bytes;
+        self.part_bytes = bytes.max(1);
         self
     }
 
@@ -243,6 +250,7 @@ impl Follower {
                     .get(8..12)
                     .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
                 if let (Some(seq), Some(domain)) = (seq, domain) {
+                    self.unfinished("the next transaction began")?;
                     self.held = 0;
                     self.open = Some(Transaction {
                         gtid: Some(format!("{domain}-{}-{seq}", header.server_id())),
@@ -285,6 +293,7 @@ impl Follower {
                     } else if q.schema() == self.database {
                         // Anything else logged as a statement in the followed database: DDL, TRUNCATE, or DML
                         // in statement format. The caller decides; the stream moves past it.
+                        self.unfinished("a statement came")?;
                         self.advance(next_offset);
                         self.open = None;
                         self.held = 0;
@@ -294,12 +303,18 @@ impl Follower {
                         }));
                     } else {
                         // A statement of another database ends its implicit transaction.
+                        self.unfinished("a statement came")?;
                         self.open = None;
                         self.held = 0;
                     }
                 }
                 Some(EventData::XidEvent(_)) => met = self.close(next_offset, header.timestamp()),
-                Some(EventData::RowsEvent(rows)) => self.rows(&rows)?,
+                Some(EventData::RowsEvent(rows)) => {
+                    self.rows(&rows)?;
+                    if self.held > self.part_bytes {
+                        met = self.part(next_offset);
+                    }
+                }
                 _ => {}
             }
             self.advance(next_offset);
@@ -315,16 +330,46 @@ impl Follower {
         }
     }
 
-    /// Ends the open transaction at `next_offset`: returned when it changed a followed table.
+    /// Ends the open transaction at `next_offset`: returned when it changed a followed table, or when its first
+    /// changes went as parts.
     fn close(&mut self, next_offset: u64, when: u32) -> Option<Met> {
         self.held = 0;
+        let parted = std::mem::take(&mut self.parted);
         let mut t = self.open.take()?;
         t.when = when;
         t.end = Position {
             file: self.at.file.clone(),
             offset: next_offset,
         };
-        (!t.changes.is_empty()).then_some(Met::Transaction(t))
+        (parted || !t.changes.is_empty()).then_some(Met::Transaction(t))
+    }
+
+    /// The open transaction's changes so far, as a part ending at `next_offset`; the transaction stays open.
+    fn part(&mut self, next_offset: u64) -> Option<Met> {
+        let open = self.open.as_mut()?;
+        self.held = 0;
+        self.parted = true;
+        Some(Met::Part(Transaction {
+            gtid: open.gtid.clone(),
+            end: Position {
+                file: self.at.file.clone(),
+                offset: next_offset,
+            },
+            when: 0,
+            changes: std::mem::take(&mut open.changes),
+        }))
+    }
+
+    /// A transaction given in parts must end with its commit: anything else ending it is an error, so that the
+    /// caller rolls the parts back instead of committing half a transaction.
+    fn unfinished(&mut self, what: &str) -> Result<(), BinlogError> {
+        if std::mem::take(&mut self.parted) {
+            return Err(BinlogError::Unfinished {
+                at: self.at.to_string(),
+                what: what.to_string(),
+            });
+        }
+        Ok(())
     }
 
     fn rows(&mut self, rows: &RowsEventData<'_>) -> Result<(), BinlogError> {
@@ -375,12 +420,6 @@ impl Follower {
             .map(|v| 24 + v.as_ref().map_or(0, |b| b.len() as u64))
             .sum();
         self.held += bytes;
-        if self.held > self.max_held {
-            return Err(BinlogError::TooLarge {
-                at,
-                mib: self.max_held >> 20,
-            });
-        }
         let open = self.open.get_or_insert_with(|| Transaction {
             gtid: None,
             end: Position {
