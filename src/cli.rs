@@ -345,6 +345,15 @@ pub struct MigrateArgs {
     /// stop named it) once its equivalent is applied to the target.
     #[arg(long, requires = "follow")]
     pub skip_statement: Option<String>,
+    /// With --follow: while the copy and its verification run, keep the source's binary log from the snapshot in
+    /// a file in this directory, so that the source purging it cannot lose the follower's start (removed once
+    /// following is done).
+    #[arg(long, requires = "follow", default_value = "pgconverge-spool")]
+    pub spool_dir: std::path::PathBuf,
+    /// With --follow: the most the spool may hold, e.g. 8GiB; past it the follower reads the source from where
+    /// the spool ends. 0: no spool.
+    #[arg(long, requires = "follow", value_parser = crate::util::size::parse, default_value = "8GiB")]
+    pub spool_max: u64,
 }
 
 #[derive(Args)]

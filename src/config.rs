@@ -207,6 +207,9 @@ pub struct MigrateSettings {
     pub verify_full: bool,
     /// A statement position the operator dealt with (`--skip-statement`).
     pub skip_statement: Option<String>,
+    /// Where the binary log is spooled during the copy, and the most it may hold (0: not spooled).
+    pub spool_dir: PathBuf,
+    pub spool_max: u64,
 }
 
 /// `pgconverge cutover`.
@@ -460,6 +463,8 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             follow: a.follow,
             verify_full: a.verify_full,
             skip_statement: a.skip_statement,
+            spool_dir: a.spool_dir,
+            spool_max: a.spool_max,
         }),
         Command::Check(a) => Invocation::Check(CheckSettings {
             tuning: Tuning {

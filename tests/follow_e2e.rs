@@ -167,6 +167,14 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             !parts.is_empty(),
             "{out}"
         );
+        // The writer's transactions during the copy came from the spool, the rest from the source.
+        for needle in [
+            "Spooled the source's binary log during the copy.",
+            "Reading the binary log spooled during the copy first.",
+            "The spool is applied: following the source's binary log from where it ends.",
+        ] {
+            assert!(out.contains(needle), "no {needle:?} in {out}");
+        }
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         std::fs::remove_file(&report).ok();
@@ -364,8 +372,24 @@ async fn unfollowable_sources_are_refused_before_anything_is_written() {
         .unwrap()
         .unwrap();
     let file = state.applied.rsplit_once(':').unwrap().0.to_string();
+    purge(&mut my, &file).await;
+    let before = common::target_state(&dbs).await;
+    let (code, out) = Running::start(&dbs, &["--resume"]).wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("no longer keeps its binary log from")
+            && out.contains(&state.applied)
+            && out.contains("reset --yes"),
+        "{out}"
+    );
+    assert_eq!(common::target_state(&dbs).await, before, "nothing written");
+}
+
+/// Rotates the source's binary log and purges every file before the new one, until `file` is gone.
+async fn purge(my: &mut mysql_async::Conn, file: &str) {
     admin("FLUSH BINARY LOGS").await;
-    // MariaDB keeps a file until its crash-recovery checkpoint has moved past it: purge until it is gone.
+    // MariaDB keeps a file until its crash-recovery checkpoint has moved past it (and while a replica reads it):
+    // purge until it is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current: String = my
@@ -384,20 +408,79 @@ async fn unfollowable_sources_are_refused_before_anything_is_written() {
             .into_iter()
             .map(|r: mysql_async::Row| r.get(0).unwrap())
             .collect();
-        if !logs.contains(&file) {
-            break;
+        if !logs.iter().any(|l| l == file) {
+            return;
         }
         assert!(Instant::now() < deadline, "{file} stays in {logs:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let before = common::target_state(&dbs).await;
-    let (code, out) = Running::start(&dbs, &["--resume"]).wait(60);
-    assert_eq!(code, 8, "{out}");
-    assert!(
-        out.contains("no longer keeps its binary log from")
-            && out.contains(&state.applied)
-            && out.contains("reset --yes"),
-        "{out}"
-    );
-    assert_eq!(common::target_state(&dbs).await, before, "nothing written");
+}
+
+/// The source purges the snapshot's binary log file while the copy runs (paused before loading, the writer
+/// going on): the spool written during the copy keeps the follower's start, so following reads it and then the
+/// source, and the cut-over is equal; without the spool this start is refused as purged. A spool bounded to a
+/// few kilobytes ends early, at a transaction boundary, and the source's binary log takes over from there. Each
+/// spool is removed once following is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_keeps_the_start_when_the_source_purges_it_during_the_copy() {
+    // Purging binary logs: no other follower of this server may run meanwhile.
+    let _alone = SERVER.write().await;
+    for (seed, max) in [(37, "8GiB"), (38, "200KiB")] {
+        let dbs = alkemio(seed).await;
+        let dir = std::env::temp_dir().join(format!("{}-spool", dbs.name));
+        let writer = LiveWriter::start(&dbs.source_admin(), 150, seed)
+            .await
+            .unwrap();
+        let mut run = Running::start_env(
+            &dbs,
+            &["--spool-dir", dir.to_str().unwrap(), "--spool-max", max],
+            &[
+                ("PGCONVERGE_PAUSE_AT", "prepared"),
+                ("PGCONVERGE_PAUSE_SECS", "12"),
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !run.output().contains("paused at prepared") {
+            assert!(Instant::now() < deadline, "{}", run.output());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let pg = common::pg_conn(&dbs.target()).await;
+        let snapshot = pgconverge::cutover::ledger::read_run(&pg)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot
+            .binlog
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let bounded = max != "8GiB";
+        if !bounded {
+            let mut my = common::mysql_conn(&dbs.source_admin()).await;
+            purge(&mut my, snapshot.rsplit_once(':').unwrap().0).await;
+            my.disconnect().await.ok();
+        }
+        run.following(&dbs).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        writer.stop().await.unwrap();
+        let (code, out) = cutover(&dbs);
+        assert_eq!(code, 0, "seed {seed}: {out}");
+        let (code, out) = run.wait(120);
+        assert_eq!(code, 0, "seed {seed}: {out}");
+        for needle in [
+            "Spooled the source's binary log during the copy.",
+            "Reading the binary log spooled during the copy first.",
+            "The spool is applied: following the source's binary log from where it ends.",
+        ] {
+            assert!(out.contains(needle), "seed {seed}: no {needle:?} in {out}");
+        }
+        assert_eq!(
+            out.contains("the spool reached its bound of 204800 bytes"),
+            bounded,
+            "{out}"
+        );
+        equal(&dbs).await;
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir(&dir).ok();
+    }
 }

@@ -21,6 +21,7 @@ use crate::run::session::{self, Ledger};
 use crate::run::verify::{self, FromLoad};
 use crate::run::work::ChunkWork;
 use crate::run::{export_dir, keys, load, output};
+use crate::source::mysql::spool::Spooler;
 
 /// Per-table outcome.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -85,8 +86,13 @@ pub struct FollowOnly {
     pub follow: FollowReport,
 }
 
-/// Runs a whole migration, or resumes an interrupted one (`resume`).
-pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, Error> {
+/// Runs a whole migration, or resumes an interrupted one (`resume`). A fresh run with `--follow` also spools the
+/// source's binary log from the snapshot while it loads: the spooler comes back to go on alongside the
+/// verification.
+pub async fn migrate(
+    mapping: &Mapping,
+    settings: &Settings,
+) -> Result<(Report, Option<Spooler>), Error> {
     let (e, opts) = (&settings.endpoints, &settings.tuning);
     let started = Instant::now();
     // The kept directory is checked before anything else, so a wrong one costs nothing.
@@ -100,6 +106,32 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         false => Ledger::Fresh,
     };
     let mut s = session::open(&e.source, &e.target, mapping, opts, settings.binary, ledger).await?;
+    let mut spool = match settings.follow && s.previous.is_none() && settings.spool_max > 0 {
+        true => {
+            catchup::spool(
+                &e.source,
+                &s.snapshot.info,
+                &settings.spool_dir,
+                settings.spool_max,
+            )
+            .await
+        }
+        false => None,
+    };
+    let load = load(mapping, settings, &mut s, &mut kept, started);
+    let report = crate::pipeline::alongside(load, catchup::spooling(&mut spool)).await?;
+    Ok((report, spool))
+}
+
+/// The load of [`migrate`] on its open session.
+async fn load(
+    mapping: &Mapping,
+    settings: &Settings,
+    s: &mut session::Session,
+    kept: &mut Kept,
+    started: Instant,
+) -> Result<Report, Error> {
+    let (e, opts) = (&settings.endpoints, &settings.tuning);
     let progress = Arc::new(session::progress(
         "migrate",
         &s.contract,
@@ -111,7 +143,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         let conn = &mut s.snapshot.conns[0];
         keys::refuse_orphans(conn, &s.contract, &s.source_tables, &s.target_tables).await?;
     }
-    let run = session::new_run(&s, "migrate", mapping);
+    let run = session::new_run(s, "migrate", mapping);
     // Before the target is touched: the kept directory's journal, and room for its files.
     kept.start(&run, s.previous.as_ref(), &s.contract, &s.jobs)?;
     let loaded = session::loaded(&s.contract, &s.target_tables);
@@ -141,7 +173,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         contract: &s.contract,
         loaded: &loaded,
         fks: &fks,
-        kept: &kept,
+        kept,
         keep_digests,
         progress: &progress,
     };
@@ -162,7 +194,7 @@ pub async fn migrate(mapping: &Mapping, settings: &Settings) -> Result<Report, E
         load::store_digests(&mut s.control, &copied.digests).await;
     }
     let times = (started, prepared, copied.load_done);
-    let mut report = report(mapping, settings, &s, &done, &copied.results, times);
+    let mut report = report(mapping, settings, s, &done, &copied.results, times);
     report.from_load = keep_digests.then(|| FromLoad {
         digests: copied.digests,
         answers: copied.checks,
@@ -249,6 +281,7 @@ fn follow_of<'a>(settings: &'a Settings, mapping: &'a Mapping) -> Follow<'a> {
         verify: settings.verify,
         verify_full: settings.verify_full,
         skip_statement: settings.skip_statement.clone(),
+        spool_dir: &settings.spool_dir,
     }
 }
 
@@ -304,7 +337,7 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
         };
         return output::conclude("migrate", only, settings.report.as_deref(), None).map(|_| ());
     }
-    let mut report = migrate(&mapping, settings).await?;
+    let (mut report, mut spool) = migrate(&mapping, settings).await?;
     println!("{}", summary(&report));
     let timings = report
         .tables
@@ -323,8 +356,8 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
             &settings.endpoints,
             &settings.tuning,
             report.from_load.take(),
-        )
-        .await?;
+        );
+        let v = crate::pipeline::alongside(v, catchup::spooling(&mut spool)).await?;
         if let Some(path) = &settings.checklist {
             verify::write_checklist(path, &v)?;
         }
@@ -345,6 +378,11 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
             }
             failed = Some(Error::Verify(moved));
         }
+    }
+    match spool {
+        Some(spool) if failed.is_none() => drop(spool.finish()),
+        Some(spool) => spool.discard(),
+        None => {}
     }
     if settings.follow && failed.is_none() {
         let f = catchup::follow(&follow_of(settings, &mapping)).await?;

@@ -507,6 +507,19 @@ where
     Ok(done)
 }
 
+/// Runs `side` while `main` runs and returns `main`'s output; `side` is dropped then, wherever it is (a side
+/// that ends first just ends). For work that rides along, as the binary log spool does with the copy.
+pub async fn alongside<M: Future, S: Future<Output = ()>>(main: M, side: S) -> M::Output {
+    tokio::pin!(main, side);
+    let mut side_done = false;
+    loop {
+        tokio::select! {
+            r = &mut main => return r,
+            _ = &mut side, if !side_done => side_done = true,
+        }
+    }
+}
+
 /// Runs `f` until it ends or the process receives Ctrl-C or SIGTERM; `None` when interrupted (then `f` is
 /// dropped, which aborts every task it started and rolls back open chunks).
 pub async fn until_interrupted<F: Future>(f: F) -> Option<F::Output> {

@@ -19,6 +19,7 @@ use crate::run::follow::{Applier, ApplyError, FollowError, Record};
 use crate::run::work::TableWork;
 use crate::schema::{SourceTable, TargetTable};
 use crate::source::mysql::binlog::{self, BinlogError, Follower, Met, Position, Transaction};
+use crate::source::mysql::spool::{self, SpoolReader, Spooler};
 use crate::source::mysql::{self as src};
 
 /// What the follow phase needs from the command.
@@ -31,6 +32,8 @@ pub struct Follow<'a> {
     pub verify_full: bool,
     /// A statement position (`file:offset`) the operator dealt with: followed past instead of stopping.
     pub skip_statement: Option<String>,
+    /// Where the copy spooled the binary log (`--spool-dir`).
+    pub spool_dir: &'a std::path::Path,
 }
 
 /// How the follow phase went (the migrate report's `follow`).
@@ -120,10 +123,20 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     warn_triggers(&client, &schema, &loaded).await?;
     let applied = Position::parse(&state.applied)
         .ok_or_else(|| Error::Internal(format!("unreadable follow position {}", state.applied)))?;
-    if !binlog::available(&mut conn, &applied).await? {
+    let start = Position::parse(&from)
+        .ok_or_else(|| Error::Internal(format!("unreadable snapshot position {from}")))?;
+    // The spool the copy wrote, when the position to follow from is inside it: read first, the source's own
+    // binary log then from where it ends.
+    let spooled = SpoolReader::open(f.spool_dir, &db, &start)
+        .filter(|(_, meta)| Position::parse(&meta.end).is_some_and(|end| !applied.reached(&end)));
+    let live_from = spooled
+        .as_ref()
+        .and_then(|(_, meta)| Position::parse(&meta.end))
+        .unwrap_or_else(|| applied.clone());
+    if !binlog::available(&mut conn, &live_from).await? {
         return Err(stop(
             FollowError::Purged {
-                at: state.applied.clone(),
+                at: live_from.to_string(),
             },
             &state.applied,
         ));
@@ -135,16 +148,31 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
              applied."
         );
     }
-    let follower = Follower::open(
-        conn,
-        replica_id(),
-        &applied,
-        &db,
-        source_tables,
-        Duration::from_secs(1),
-    )
-    .await
-    .map_err(|e| stop(e.into(), &state.applied))?;
+    let follower = match spooled {
+        Some((reader, meta)) => {
+            tracing::info!(spool_end = %meta.end, bytes = meta.bytes, "Reading the binary log spooled during the copy first.");
+            Follower::open_spooled(
+                Box::new(reader),
+                &start,
+                conn,
+                replica_id(),
+                &applied,
+                &db,
+                source_tables,
+                Duration::from_secs(1),
+            )
+        }
+        None => Follower::open(
+            conn,
+            replica_id(),
+            &applied,
+            &db,
+            source_tables,
+            Duration::from_secs(1),
+        )
+        .await
+        .map_err(|e| stop(e.into(), &state.applied))?,
+    };
     let follower = match crate::hooks::part_bytes() {
         Some(bytes) => follower.holding_at_most(bytes),
         None => follower,
@@ -187,6 +215,7 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
     match finish(f, &client, &loaded, &mapped, &end).await {
         Ok((verified, freeze)) => {
+            spool::remove(f.spool_dir, &db, &start);
             report.verified = verified;
             report.seconds_freeze = freeze;
             Ok(report)
@@ -703,6 +732,41 @@ async fn warn_triggers(
 /// takes one of its own, far from the ids real replicas use.
 fn replica_id() -> u32 {
     0x7000_0000 + std::process::id() % 0x0fff_ffff
+}
+
+/// Starts spooling the source's binary log from the copy's snapshot `at` into `dir` (at most `max` bytes), as
+/// a replica of its own id; None, with a warning, when the snapshot has no position or the stream cannot start
+/// (the follower then reads the source alone, as without a spool).
+pub async fn spool(
+    source_url: &str,
+    at: &crate::chunk::SnapshotInfo,
+    dir: &std::path::Path,
+    max: u64,
+) -> Option<Spooler> {
+    let from = at.binlog.as_deref().and_then(Position::parse)?;
+    let started = async {
+        let db = crate::connect::source_database(source_url)?;
+        let conn = crate::connect::source(source_url).await?;
+        // Distinct from the follower's id: a source drops a replica when another registers with its id.
+        let id = 0x7000_0000 + (std::process::id() + 0x0800_0000) % 0x0fff_ffff;
+        Spooler::start(conn, id, &from, &db, dir, max)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    };
+    match started.await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not start spooling the binary log: the follower will read the source's binary log from the snapshot, which must still be kept then.");
+            None
+        }
+    }
+}
+
+/// Spools while awaited (alongside the copy and its verification); nothing without a spooler.
+pub async fn spooling(spool: &mut Option<Spooler>) {
+    if let Some(s) = spool {
+        s.run().await
+    }
 }
 
 #[cfg(test)]

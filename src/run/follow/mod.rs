@@ -93,10 +93,17 @@ impl FollowError {
                  `pgconverge migrate --resume --follow --skip-statement <its position>` and the same flags; or \
                  return the target to its state before the copy with `pgconverge reset --yes` and migrate again"
             }
-            FollowError::Purged { .. } | FollowError::NoPosition | FollowError::Changed(_) => {
+            FollowError::Purged { .. }
+            | FollowError::Binlog(BinlogError::Purged { .. })
+            | FollowError::NoPosition
+            | FollowError::Changed(_) => {
                 "following cannot continue: return the target to its state before the copy with \
                  `pgconverge reset --yes` and run `pgconverge migrate --follow` again (keep the binary logs \
                  longer than the copy takes: binlog_expire_logs_seconds or expire_logs_days)"
+            }
+            FollowError::Binlog(BinlogError::Spool { .. }) => {
+                "continue with `pgconverge migrate --resume --follow` and the same flags after moving the spool \
+                 file it names away: the follower then reads the source's binary log instead"
             }
             _ => {
                 "once the cause is dealt with, continue with `pgconverge migrate --resume --follow` and the same \

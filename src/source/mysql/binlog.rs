@@ -1,8 +1,7 @@
 //! The source's binary log as whole transactions of row changes, read as a replica from a position (change
-//! capture). Each value comes out as the bytes the text protocol's SELECT gives for it (`reader::select_expr`), so
-//! the copy's conversions and checks apply to it unchanged; the binary log's own encodings are undone here:
-//! TIMESTAMP as a UTC epoch, ENUM as its index, SET as a bitmask, BINARY(n) without its trailing zero bytes, BIT
-//! as bytes, YEAR 0 as 1900, DECIMAL as its digits, fractional seconds without the column's width.
+//! capture), from the source's stream or first from the spool written during the copy (`spool`). Each value
+//! comes out as the bytes the text protocol's SELECT gives for it (`binlog_text`), so the copy's conversions and
+//! checks apply to it unchanged.
 //!
 //! `migrate --follow` reads it through `run::catchup`.
 
@@ -10,13 +9,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mysql_async::binlog::events::{EventData, RowsEventData};
-use mysql_async::binlog::value::BinlogValue;
+use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
+use mysql_async::{BinlogStream, BinlogStreamRequest};
 
+use super::binlog_text::text_value;
 use super::SourceError;
-use crate::schema::{SourceColumn, SourceTable};
+use crate::schema::SourceTable;
 
 /// A place in the binary log: the file and the offset of the next event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,13 +114,39 @@ pub enum BinlogError {
          taken as lost"
     )]
     Silent { at: String, seconds: u64 },
+    #[error(
+        "the source no longer keeps its binary log from {at} (purged or reset), where the spool written during the \
+         copy ends: the changes since cannot be followed"
+    )]
+    Purged { at: String },
+    #[error("reading the spool {path} failed: {message}")]
+    Spool { path: String, message: String },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
 
+/// Binary log events kept locally (the spool written during the copy), read before the source's own stream.
+pub trait Spooled: Send {
+    /// The next event, None at the end (which is a transaction boundary).
+    fn next_event(&mut self) -> Result<Option<Event>, BinlogError>;
+    fn get_tme(&self, table_id: u64) -> Option<&TableMapEvent<'static>>;
+}
+
+/// Where the follower's events come from: the spool, then the source's stream from where the spool ends.
+enum Events {
+    Spool {
+        spool: Box<dyn Spooled>,
+        /// For the stream once the spool is read.
+        conn: Option<mysql_async::Conn>,
+        server_id: u32,
+        heartbeat: Duration,
+    },
+    Live(BinlogStream),
+}
+
 /// Reads transactions of one database from a binary log position.
 pub struct Follower {
-    stream: BinlogStream,
+    events: Events,
     database: String,
     tables: HashMap<String, SourceTable>,
     /// Where the stream is: the current file and the end of the last event read.
@@ -137,6 +162,8 @@ pub struct Follower {
     part_bytes: u64,
     /// The open transaction's first changes went as parts: its end must come, even with no change left.
     parted: bool,
+    /// Read from the spool's start, events before this position are passed over (a resumed follower).
+    skip_until: Option<Position>,
 }
 
 /// The most row-value bytes of one source transaction held in memory: past it the changes so far go to the
@@ -144,7 +171,7 @@ pub struct Follower {
 pub const PART_BYTES: u64 = 64 << 20;
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
-const MARIADB_GTID_EVENT: u8 = 0xa2;
+pub(crate) const MARIADB_GTID_EVENT: u8 = 0xa2;
 /// A replica that understands GTID events (MariaDB's `MARIA_SLAVE_CAPABILITY_GTID`).
 const MARIADB_SLAVE_CAPABILITY: u32 = 4;
 
@@ -153,34 +180,59 @@ impl Follower {
     /// tables (their columns in ordinal order, as the binary log sends them). The server sends a heartbeat every
     /// `heartbeat` while idle, so three heartbeats' worth of silence (at least 3 s) is a lost connection.
     pub async fn open(
-        mut conn: mysql_async::Conn,
+        conn: mysql_async::Conn,
         server_id: u32,
         from: &Position,
         database: &str,
         tables: Vec<SourceTable>,
         heartbeat: Duration,
     ) -> Result<Follower, BinlogError> {
-        let at = from.to_string();
-        let stream_err = |source| BinlogError::Stream {
-            at: at.clone(),
-            source,
-        };
-        // MySQL ignores the MariaDB variable; MariaDB without it rewrites GTID events into dummies.
-        conn.query_drop(format!(
-            "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY}, @master_heartbeat_period = {}",
-            heartbeat.as_nanos()
+        let stream = open_stream(conn, server_id, from, heartbeat).await?;
+        Ok(Follower::with(
+            Events::Live(stream),
+            from,
+            database,
+            tables,
+            heartbeat,
         ))
-        .await
-        .map_err(stream_err)?;
-        let request = BinlogStreamRequest::new(server_id)
-            .with_filename(from.file.as_bytes())
-            .with_pos(from.offset);
-        let stream = conn.get_binlog_stream(request).await.map_err(stream_err)?;
-        Ok(Follower {
-            stream,
+    }
+
+    /// As [`Follower::open`], reading `spool` (which starts at `start`) first: events before `from` in it are
+    /// passed over, and where it ends the source's stream takes over on `conn`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_spooled(
+        spool: Box<dyn Spooled>,
+        start: &Position,
+        conn: mysql_async::Conn,
+        server_id: u32,
+        from: &Position,
+        database: &str,
+        tables: Vec<SourceTable>,
+        heartbeat: Duration,
+    ) -> Follower {
+        let events = Events::Spool {
+            spool,
+            conn: Some(conn),
+            server_id,
+            heartbeat,
+        };
+        let mut f = Follower::with(events, start, database, tables, heartbeat);
+        f.skip_until = (from != start).then(|| from.clone());
+        f
+    }
+
+    fn with(
+        events: Events,
+        at: &Position,
+        database: &str,
+        tables: Vec<SourceTable>,
+        heartbeat: Duration,
+    ) -> Follower {
+        Follower {
+            events,
             database: database.to_string(),
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
-            at: from.clone(),
+            at: at.clone(),
             open: None,
             silence: (heartbeat * 3).max(Duration::from_secs(3)),
             last_heard: tokio::time::Instant::now(),
@@ -188,7 +240,62 @@ impl Follower {
             held: 0,
             part_bytes: PART_BYTES,
             parted: false,
-        })
+            skip_until: None,
+        }
+    }
+
+    /// The spool is read: the source's stream takes over from where it ended (a transaction boundary), or from the
+    /// resumed position past its end.
+    async fn go_live(&mut self) -> Result<(), BinlogError> {
+        let Events::Spool {
+            conn,
+            server_id,
+            heartbeat,
+            ..
+        } = &mut self.events
+        else {
+            return Ok(());
+        };
+        let (server_id, heartbeat) = (*server_id, *heartbeat);
+        let mut conn = conn.take().expect("the spool's connection is used once");
+        if self.open.is_some() {
+            return Err(BinlogError::Decode {
+                at: self.at.to_string(),
+                message: "the spool ends inside a transaction".into(),
+            });
+        }
+        let from = self.skip_until.take().unwrap_or_else(|| self.at.clone());
+        if !available(&mut conn, &from).await? {
+            return Err(BinlogError::Purged {
+                at: from.to_string(),
+            });
+        }
+        tracing::info!(at = %from, "The spool is applied: following the source's binary log from where it ends.");
+        let stream = open_stream(conn, server_id, &from, heartbeat).await?;
+        self.events = Events::Live(stream);
+        self.at = from;
+        self.described = false;
+        self.last_heard = tokio::time::Instant::now();
+        Ok(())
+    }
+
+    fn get_tme(&self, table_id: u64) -> Option<&TableMapEvent<'static>> {
+        match &self.events {
+            Events::Spool { spool, .. } => spool.get_tme(table_id),
+            Events::Live(stream) => stream.get_tme(table_id),
+        }
+    }
+
+    /// Whether events are passed over until the resumed position; false from the event at it on.
+    fn skipping(&mut self) -> bool {
+        match &self.skip_until {
+            Some(s) if self.at.reached(s) => {
+                self.skip_until = None;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// Holds at most `bytes` of one transaction's row values before giving them as a part, instead of
@@ -213,34 +320,54 @@ impl Follower {
         self.last_heard = self.last_heard.max(started);
         loop {
             let silent_at = self.last_heard + self.silence;
-            let event =
-                match tokio::time::timeout_at(deadline.min(silent_at), self.stream.next()).await {
-                    Err(_) if tokio::time::Instant::now() >= silent_at => {
-                        return Err(BinlogError::Silent {
+            let spooled = match &mut self.events {
+                Events::Spool { spool, .. } => Some(spool.next_event()?),
+                Events::Live(_) => None,
+            };
+            let event = match spooled {
+                Some(Some(event)) => event,
+                Some(None) => {
+                    self.go_live().await?;
+                    continue;
+                }
+                None => {
+                    let Events::Live(stream) = &mut self.events else {
+                        unreachable!("not spooled")
+                    };
+                    match tokio::time::timeout_at(deadline.min(silent_at), stream.next()).await {
+                        Err(_) if tokio::time::Instant::now() >= silent_at => {
+                            return Err(BinlogError::Silent {
+                                at: self.at.to_string(),
+                                seconds: self.silence.as_secs(),
+                            })
+                        }
+                        Err(_) if tokio::time::Instant::now() >= deadline => return Ok(None),
+                        Err(_) => continue,
+                        Ok(None) => {
+                            return Err(BinlogError::Ended {
+                                at: self.at.to_string(),
+                            })
+                        }
+                        Ok(Some(e)) => e.map_err(|source| BinlogError::Stream {
                             at: self.at.to_string(),
-                            seconds: self.silence.as_secs(),
-                        })
+                            source,
+                        })?,
                     }
-                    Err(_) if tokio::time::Instant::now() >= deadline => return Ok(None),
-                    Err(_) => continue,
-                    Ok(None) => {
-                        return Err(BinlogError::Ended {
-                            at: self.at.to_string(),
-                        })
-                    }
-                    Ok(Some(e)) => e.map_err(|source| BinlogError::Stream {
-                        at: self.at.to_string(),
-                        source,
-                    })?,
-                };
+                }
+            };
             self.last_heard = tokio::time::Instant::now();
             let header = event.header();
+            let skipping = self.skipping();
             let decode = |e: std::io::Error| BinlogError::Decode {
                 at: format!("{}:{}", self.at.file, header.log_pos()),
                 message: e.to_string(),
             };
             // log_pos is 0 for events the server made up for this stream (the first rotate, heartbeats).
             let next_offset = header.log_pos() as u64;
+            if header.event_type_raw() == MARIADB_GTID_EVENT && skipping {
+                self.advance(next_offset);
+                continue;
+            }
             if header.event_type_raw() == MARIADB_GTID_EVENT {
                 let data = event.data();
                 let seq = data
@@ -278,6 +405,7 @@ impl Follower {
                     continue;
                 }
                 Some(EventData::FormatDescriptionEvent(_)) => self.described = true,
+                _ if skipping => {}
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
                     let word = sql.trim_start().to_ascii_uppercase();
@@ -374,7 +502,7 @@ impl Follower {
 
     fn rows(&mut self, rows: &RowsEventData<'_>) -> Result<(), BinlogError> {
         let at = self.at.to_string();
-        let Some(tme) = self.stream.get_tme(rows.table_id()) else {
+        let Some(tme) = self.get_tme(rows.table_id()) else {
             return Err(BinlogError::Decode {
                 at,
                 message: format!("rows of table id {} without its table map", rows.table_id()),
@@ -434,10 +562,36 @@ impl Follower {
     }
 }
 
+/// Registers `conn` as replica `server_id` and asks for the binary log from `from`, with a heartbeat every
+/// `heartbeat` while the source is idle.
+pub async fn open_stream(
+    mut conn: mysql_async::Conn,
+    server_id: u32,
+    from: &Position,
+    heartbeat: Duration,
+) -> Result<BinlogStream, BinlogError> {
+    let at = from.to_string();
+    let stream_err = |source| BinlogError::Stream {
+        at: at.clone(),
+        source,
+    };
+    // MySQL ignores the MariaDB variable; MariaDB without it rewrites GTID events into dummies.
+    conn.query_drop(format!(
+        "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY}, @master_heartbeat_period = {}",
+        heartbeat.as_nanos()
+    ))
+    .await
+    .map_err(stream_err)?;
+    let request = BinlogStreamRequest::new(server_id)
+        .with_filename(from.file.as_bytes())
+        .with_pos(from.offset);
+    conn.get_binlog_stream(request).await.map_err(stream_err)
+}
+
 /// A binary log file name from a rotate event. The rotate the server makes up at the start of a stream comes
 /// before the format description that says events carry a checksum, so its name may end in the checksum's four
 /// bytes: the name is `base.NNNNNN`, cut after its digits.
-fn file_name(raw: &str) -> String {
+pub fn file_name(raw: &str) -> String {
     match raw.rfind('.') {
         Some(dot) => {
             let digits = raw[dot + 1..]
@@ -447,185 +601,6 @@ fn file_name(raw: &str) -> String {
             raw[..dot + 1 + digits].to_string()
         }
         None => raw.to_string(),
-    }
-}
-
-/// The text protocol's bytes for one binary log value of column `c` (see the module's list of encodings).
-pub fn text_value(v: BinlogValue<'_>, c: &SourceColumn) -> Result<Option<Vec<u8>>, String> {
-    let v = match v {
-        BinlogValue::Value(v) => v,
-        BinlogValue::Jsonb(j) => {
-            // MySQL 8's binary JSON: printed as MySQL prints JSON (`, ` and `: ` separators).
-            let json = serde_json::Value::try_from(j).map_err(|e| e.to_string())?;
-            return Ok(Some(mysql_json(&json).into_bytes()));
-        }
-        BinlogValue::JsonDiff(_) => {
-            return Err(format!(
-                "column {}: a partial JSON update (binlog_row_value_options=PARTIAL_JSON), which a full row image never has",
-                c.name
-            ))
-        }
-    };
-    let dt = c.data_type.as_str();
-    let fsp = c.fsp.unwrap_or(0) as usize;
-    let text = match v {
-        Value::NULL => return Ok(None),
-        Value::Int(i) if dt == "timestamp" => utc_timestamp(i, 0, fsp)?,
-        Value::Int(i) if dt == "enum" => {
-            let labels = c.enum_labels();
-            match usize::try_from(i).ok().and_then(|i| i.checked_sub(1)) {
-                Some(i) => labels.get(i).cloned().ok_or_else(|| {
-                    format!("column {}: enum index {} out of range", c.name, i + 1)
-                })?,
-                // Index 0 is the empty string MySQL stores for an invalid value in non-strict mode.
-                None => String::new(),
-            }
-        }
-        // Without binlog_row_metadata=FULL the log does not say which integers are unsigned, so the decoder
-        // guesses: the column's own type and width say how to read the bits.
-        Value::Int(i) => int_text(i as i128, c),
-        Value::UInt(u) => int_text(u as i128, c),
-        Value::Float(f) => float_text(f as f64),
-        Value::Double(d) => float_text(d),
-        Value::Date(y, m, d, ..) if dt == "date" => format!("{y:04}-{m:02}-{d:02}"),
-        Value::Date(y, m, d, h, mi, s, us) => {
-            let mut t = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}");
-            push_fraction(&mut t, us, fsp);
-            t
-        }
-        Value::Time(neg, days, h, m, s, us) => {
-            let hours = days as u64 * 24 + h as u64;
-            let mut t = format!("{}{hours:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
-            push_fraction(&mut t, us, fsp);
-            t
-        }
-        Value::Bytes(b) => match dt {
-            "timestamp" => {
-                let s = std::str::from_utf8(&b).map_err(|e| e.to_string())?;
-                let (sec, frac) = s.split_once('.').unwrap_or((s, "0"));
-                let sec: i64 = sec.parse().map_err(|_| format!("timestamp {s:?}"))?;
-                let us: u32 = format!("{frac:0<6}")[..6]
-                    .parse()
-                    .map_err(|_| format!("timestamp {s:?}"))?;
-                utc_timestamp(sec, us, fsp)?
-            }
-            "set" => {
-                let labels = c.enum_labels();
-                let mut mask = 0u64;
-                for (i, byte) in b.iter().enumerate().take(8) {
-                    mask |= (*byte as u64) << (8 * i);
-                }
-                labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| mask >> i & 1 == 1)
-                    .map(|(_, l)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }
-            "bit" => {
-                let mut n = 0u64;
-                for byte in &b {
-                    n = n << 8 | *byte as u64;
-                }
-                n.to_string()
-            }
-            "year" => {
-                // The binary log stores YEAR as years since 1900, 0 meaning the year 0000.
-                let y = String::from_utf8_lossy(&b).into_owned();
-                if y == "1900" {
-                    "0000".to_string()
-                } else {
-                    y
-                }
-            }
-            "binary" => {
-                // BINARY(n) is logged without its trailing zero bytes; SELECT gives all n.
-                let n = c.char_max_len.unwrap_or(b.len() as u64) as usize;
-                let mut b = b;
-                b.resize(n.max(b.len()), 0);
-                return Ok(Some(b));
-            }
-            // DECIMAL (its digits), text and blobs: already the bytes a SELECT gives.
-            _ => return Ok(Some(b)),
-        },
-    };
-    Ok(Some(text.into_bytes()))
-}
-
-/// An integer of column `c` read back into the column's range (two's complement of its width).
-fn int_text(v: i128, c: &SourceColumn) -> String {
-    let bits = match c.data_type.as_str() {
-        "tinyint" => 8,
-        "smallint" => 16,
-        "mediumint" => 24,
-        "int" | "integer" => 32,
-        "bigint" => 64,
-        _ => return v.to_string(),
-    };
-    let modulus = 1i128 << bits;
-    let mut v = v.rem_euclid(modulus);
-    if !c.unsigned() && v >= modulus / 2 {
-        v -= modulus;
-    }
-    v.to_string()
-}
-
-/// `YYYY-MM-DD HH:MM:SS[.f...]` in UTC (the snapshot's session time zone) of a Unix time, with `fsp` digits.
-fn utc_timestamp(sec: i64, us: u32, fsp: usize) -> Result<String, String> {
-    if sec == 0 && us == 0 {
-        // MySQL's zero TIMESTAMP.
-        let mut t = "0000-00-00 00:00:00".to_string();
-        push_fraction(&mut t, 0, fsp);
-        return Ok(t);
-    }
-    let days = sec.div_euclid(86_400);
-    let rem = sec.rem_euclid(86_400);
-    let (y, m, d) = crate::util::calendar::civil_from_days(days);
-    let mut t = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    push_fraction(&mut t, us, fsp);
-    Ok(t)
-}
-
-/// `.ffffff` cut to the column's `fsp` digits, as the text protocol prints them (none for fsp 0).
-fn push_fraction(t: &mut String, us: u32, fsp: usize) {
-    if fsp > 0 {
-        let f = format!("{us:06}");
-        t.push('.');
-        t.push_str(&f[..fsp.min(6)]);
-    }
-}
-
-/// A float's shortest text that reads back to the same value; exponent form where MySQL uses one.
-fn float_text(d: f64) -> String {
-    let a = d.abs();
-    if a != 0.0 && !(1e-5..1e15).contains(&a) {
-        format!("{d:e}")
-    } else {
-        format!("{d}")
-    }
-}
-
-/// JSON as MySQL prints it: `{"a": 1, "b": [1, 2]}`.
-fn mysql_json(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(mysql_json).collect::<Vec<_>>().join(", ")
-        ),
-        serde_json::Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), mysql_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
     }
 }
 
@@ -660,7 +635,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positions_and_timestamps() {
+    fn positions_and_file_names() {
         let p = Position::parse("mariadb-bin.000012:4567").unwrap();
         assert_eq!((p.file.as_str(), p.offset), ("mariadb-bin.000012", 4567));
         assert_eq!(p.to_string(), "mariadb-bin.000012:4567");
@@ -675,20 +650,5 @@ mod tests {
             "mariadb-bin.000022"
         );
         assert_eq!(file_name("binlog.000003"), "binlog.000003");
-        assert_eq!(utc_timestamp(1, 0, 0).unwrap(), "1970-01-01 00:00:01");
-        assert_eq!(
-            utc_timestamp(2_147_483_647, 999_999, 6).unwrap(),
-            "2038-01-19 03:14:07.999999"
-        );
-        assert_eq!(utc_timestamp(0, 0, 3).unwrap(), "0000-00-00 00:00:00.000");
-        assert_eq!(float_text(0.5), "0.5");
-        assert_eq!(
-            float_text(-1.7976931348623157e308),
-            "-1.7976931348623157e308"
-        );
-        assert_eq!(
-            mysql_json(&serde_json::json!({"a": [1, "x"], "b": null})),
-            r#"{"a": [1, "x"], "b": null}"#
-        );
     }
 }

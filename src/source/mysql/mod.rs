@@ -6,11 +6,13 @@
 //! rounding, no charset conversion (the session is utf8mb4), blobs as bytes, TIMESTAMP in UTC.
 
 pub mod binlog;
+mod binlog_text;
 mod error;
 pub mod follow;
 mod ranges;
 mod reader;
 mod snapshot;
+pub mod spool;
 
 pub use ranges::{plan_ranges, rows_at_least};
 pub use reader::{chunk_sql, raw_schema, select_expr, value_by_key, ReadSpec, Reader};

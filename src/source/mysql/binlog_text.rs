@@ -1,0 +1,212 @@
+//! One binary log value as the text protocol's SELECT gives it (`reader::select_expr`), so the copy's conversions
+//! and checks apply to followed rows unchanged: the binary log's own encodings undone (TIMESTAMP as a UTC epoch,
+//! ENUM as its index, SET as a bitmask, BINARY(n) without its trailing zero bytes, BIT as bytes, YEAR 0 as 1900,
+//! DECIMAL as its digits, fractional seconds without the column's width, MySQL 8's binary JSON).
+
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::Value;
+
+use crate::schema::SourceColumn;
+
+/// The text protocol's bytes for one binary log value of column `c` (see the module's list of encodings).
+pub fn text_value(v: BinlogValue<'_>, c: &SourceColumn) -> Result<Option<Vec<u8>>, String> {
+    let v = match v {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(j) => {
+            // MySQL 8's binary JSON: printed as MySQL prints JSON (`, ` and `: ` separators).
+            let json = serde_json::Value::try_from(j).map_err(|e| e.to_string())?;
+            return Ok(Some(mysql_json(&json).into_bytes()));
+        }
+        BinlogValue::JsonDiff(_) => {
+            return Err(format!(
+                "column {}: a partial JSON update (binlog_row_value_options=PARTIAL_JSON), which a full row image never has",
+                c.name
+            ))
+        }
+    };
+    let dt = c.data_type.as_str();
+    let fsp = c.fsp.unwrap_or(0) as usize;
+    let text = match v {
+        Value::NULL => return Ok(None),
+        Value::Int(i) if dt == "timestamp" => utc_timestamp(i, 0, fsp)?,
+        Value::Int(i) if dt == "enum" => {
+            let labels = c.enum_labels();
+            match usize::try_from(i).ok().and_then(|i| i.checked_sub(1)) {
+                Some(i) => labels.get(i).cloned().ok_or_else(|| {
+                    format!("column {}: enum index {} out of range", c.name, i + 1)
+                })?,
+                // Index 0 is the empty string MySQL stores for an invalid value in non-strict mode.
+                None => String::new(),
+            }
+        }
+        // Without binlog_row_metadata=FULL the log does not say which integers are unsigned, so the decoder
+        // guesses: the column's own type and width say how to read the bits.
+        Value::Int(i) => int_text(i as i128, c),
+        Value::UInt(u) => int_text(u as i128, c),
+        Value::Float(f) => float_text(f as f64),
+        Value::Double(d) => float_text(d),
+        Value::Date(y, m, d, ..) if dt == "date" => format!("{y:04}-{m:02}-{d:02}"),
+        Value::Date(y, m, d, h, mi, s, us) => {
+            let mut t = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            push_fraction(&mut t, us, fsp);
+            t
+        }
+        Value::Time(neg, days, h, m, s, us) => {
+            let hours = days as u64 * 24 + h as u64;
+            let mut t = format!("{}{hours:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
+            push_fraction(&mut t, us, fsp);
+            t
+        }
+        Value::Bytes(b) => match dt {
+            "timestamp" => {
+                let s = std::str::from_utf8(&b).map_err(|e| e.to_string())?;
+                let (sec, frac) = s.split_once('.').unwrap_or((s, "0"));
+                let sec: i64 = sec.parse().map_err(|_| format!("timestamp {s:?}"))?;
+                let us: u32 = format!("{frac:0<6}")[..6]
+                    .parse()
+                    .map_err(|_| format!("timestamp {s:?}"))?;
+                utc_timestamp(sec, us, fsp)?
+            }
+            "set" => {
+                let labels = c.enum_labels();
+                let mut mask = 0u64;
+                for (i, byte) in b.iter().enumerate().take(8) {
+                    mask |= (*byte as u64) << (8 * i);
+                }
+                labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask >> i & 1 == 1)
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+            "bit" => {
+                let mut n = 0u64;
+                for byte in &b {
+                    n = n << 8 | *byte as u64;
+                }
+                n.to_string()
+            }
+            "year" => {
+                // The binary log stores YEAR as years since 1900, 0 meaning the year 0000.
+                let y = String::from_utf8_lossy(&b).into_owned();
+                if y == "1900" {
+                    "0000".to_string()
+                } else {
+                    y
+                }
+            }
+            "binary" => {
+                // BINARY(n) is logged without its trailing zero bytes; SELECT gives all n.
+                let n = c.char_max_len.unwrap_or(b.len() as u64) as usize;
+                let mut b = b;
+                b.resize(n.max(b.len()), 0);
+                return Ok(Some(b));
+            }
+            // DECIMAL (its digits), text and blobs: already the bytes a SELECT gives.
+            _ => return Ok(Some(b)),
+        },
+    };
+    Ok(Some(text.into_bytes()))
+}
+
+/// An integer of column `c` read back into the column's range (two's complement of its width).
+fn int_text(v: i128, c: &SourceColumn) -> String {
+    let bits = match c.data_type.as_str() {
+        "tinyint" => 8,
+        "smallint" => 16,
+        "mediumint" => 24,
+        "int" | "integer" => 32,
+        "bigint" => 64,
+        _ => return v.to_string(),
+    };
+    let modulus = 1i128 << bits;
+    let mut v = v.rem_euclid(modulus);
+    if !c.unsigned() && v >= modulus / 2 {
+        v -= modulus;
+    }
+    v.to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f...]` in UTC (the snapshot's session time zone) of a Unix time, with `fsp` digits.
+fn utc_timestamp(sec: i64, us: u32, fsp: usize) -> Result<String, String> {
+    if sec == 0 && us == 0 {
+        // MySQL's zero TIMESTAMP.
+        let mut t = "0000-00-00 00:00:00".to_string();
+        push_fraction(&mut t, 0, fsp);
+        return Ok(t);
+    }
+    let days = sec.div_euclid(86_400);
+    let rem = sec.rem_euclid(86_400);
+    let (y, m, d) = crate::util::calendar::civil_from_days(days);
+    let mut t = format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    push_fraction(&mut t, us, fsp);
+    Ok(t)
+}
+
+/// `.ffffff` cut to the column's `fsp` digits, as the text protocol prints them (none for fsp 0).
+fn push_fraction(t: &mut String, us: u32, fsp: usize) {
+    if fsp > 0 {
+        let f = format!("{us:06}");
+        t.push('.');
+        t.push_str(&f[..fsp.min(6)]);
+    }
+}
+
+/// A float's shortest text that reads back to the same value; exponent form where MySQL uses one.
+fn float_text(d: f64) -> String {
+    let a = d.abs();
+    if a != 0.0 && !(1e-5..1e15).contains(&a) {
+        format!("{d:e}")
+    } else {
+        format!("{d}")
+    }
+}
+
+/// JSON as MySQL prints it: `{"a": 1, "b": [1, 2]}`.
+fn mysql_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(mysql_json).collect::<Vec<_>>().join(", ")
+        ),
+        serde_json::Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), mysql_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_floats_and_json_print_as_select_does() {
+        assert_eq!(utc_timestamp(1, 0, 0).unwrap(), "1970-01-01 00:00:01");
+        assert_eq!(
+            utc_timestamp(2_147_483_647, 999_999, 6).unwrap(),
+            "2038-01-19 03:14:07.999999"
+        );
+        assert_eq!(utc_timestamp(0, 0, 3).unwrap(), "0000-00-00 00:00:00.000");
+        assert_eq!(float_text(0.5), "0.5");
+        assert_eq!(
+            float_text(-1.7976931348623157e308),
+            "-1.7976931348623157e308"
+        );
+        assert_eq!(
+            mysql_json(&serde_json::json!({"a": [1, "x"], "b": null})),
+            r#"{"a": [1, "x"], "b": null}"#
+        );
+    }
+}
