@@ -188,6 +188,17 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             "{f} of {} committed",
             w.transactions
         );
+        let by_key: Vec<&str> = f["tables_checked_by_key"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            by_key.contains(&"authorization_policy") && f["keys_checked"].as_u64() > Some(0),
+            "{f}"
+        );
+        assert!(out.contains("key by key"), "{out}");
         let touched: Vec<&str> = f["tables_touched"]
             .as_array()
             .unwrap()
@@ -483,4 +494,53 @@ async fn the_spool_keeps_the_start_when_the_source_purges_it_during_the_copy() {
         assert!(left.is_empty(), "{left:?}");
         std::fs::remove_dir(&dir).ok();
     }
+}
+
+/// A row the follow phase changed, then altered in the target behind the follower's back, is found at the
+/// cut-over by the key-by-key check, naming table, key, column and both values; the follower stops with exit 6
+/// (verification) and the cut-over reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(39).await;
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let id: String = my
+        .query_first("SELECT id FROM calendar ORDER BY id LIMIT 1")
+        .await
+        .unwrap()
+        .unwrap();
+    my.exec_drop("UPDATE calendar SET version = 41 WHERE id = ?", (&id,))
+        .await
+        .unwrap();
+    let pg = common::pg_conn(&dbs.target()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = common::strings(
+            &pg,
+            &format!("SELECT version::text FROM calendar WHERE id = '{id}'"),
+        )
+        .await;
+        if v == ["41"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v:?}\n{}", run.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pg.batch_execute(&format!(
+        "UPDATE calendar SET version = 42 WHERE id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let (code, out) = cutover(&dbs);
+    let (run_code, run_out) = run.wait(120);
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(run_code, 6, "{run_out}");
+    let needle = format!("calendar at id=\"{id}\": column version: source \"41\", target \"42\"");
+    assert!(run_out.contains(&needle), "no {needle:?} in {run_out}");
+    assert!(
+        run_out.contains("1 of the 1 rows the follow phase changed differ"),
+        "{run_out}"
+    );
 }

@@ -5,7 +5,7 @@
 //! record is marked done. Each applied group commits with its position, so a kill at any instant resumes exactly
 //! where the ledger says.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::config::{Endpoints, Tuning};
 use crate::cutover::ledger;
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::run::follow::{Applier, ApplyError, FollowError, Record};
+use crate::run::follow::{mentioned, Applier, ApplyError, FollowError, KeyedError, Record};
 use crate::run::work::TableWork;
 use crate::schema::{SourceTable, TargetTable};
 use crate::source::mysql::binlog::{self, BinlogError, Follower, Met, Position, Transaction};
@@ -51,6 +51,11 @@ pub struct FollowReport {
     pub seconds_freeze: f64,
     /// Target tables the applied changes touched (in this run).
     pub tables_touched: BTreeSet<String>,
+    /// Changed rows the cut-over checked key by key, and the source tables so checked; the source tables verified
+    /// whole instead (keys unknown or too many; every table with `--verify-full`).
+    pub keys_checked: u64,
+    pub tables_checked_by_key: BTreeSet<String>,
+    pub tables_verified_whole: BTreeSet<String>,
     pub verified: Option<bool>,
 }
 
@@ -177,7 +182,7 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         Some(bytes) => follower.holding_at_most(bytes),
         None => follower,
     };
-    let applier = Applier::new(
+    let mut applier = Applier::new(
         &schema,
         works,
         f.mapping.skip_tables.keys().cloned().chain(created),
@@ -186,6 +191,10 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
             counts: ledger::record_counts_sql(),
         },
     );
+    // The keys an earlier run of this follow phase changed are not known here: those tables are verified whole.
+    for (source, _) in mapped.iter().filter(|(_, t)| state.touched.contains(t)) {
+        applier.keys_unknown(source);
+    }
     let mut lag = crate::connect::source(source_url).await?;
     tracing::info!(from = %applied, "Following the source's binary log.");
     let mut l = Loop {
@@ -208,12 +217,13 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         }
         None => return Err(stop(FollowError::Interrupted, &l.applied)),
     };
+    let applier = l.applier;
     let seconds = started.elapsed().as_secs_f64();
     report.end = end.to_string();
     report.seconds_following = seconds;
     report.changes_per_second = report.changes as f64 / seconds.max(1e-9);
     tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
-    match finish(f, &client, &loaded, &mapped, &end).await {
+    match finish(f, &client, &loaded, &applier, &mapped, &mut report).await {
         Ok((verified, freeze)) => {
             spool::remove(f.spool_dir, &db, &start);
             report.verified = verified;
@@ -228,37 +238,73 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     }
 }
 
-/// The end of following, every transaction up to `end` applied: sequences set, the tables the follow phase changed
-/// (over all its runs, as the ledger records them; every table with `--verify-full`) verified against the frozen
-/// source, the follow record done. Returns whether it verified, and the freeze.
+/// The end of following, every transaction up to the end position applied: sequences set; the rows the follow
+/// phase changed checked key by key against the frozen source, and the tables whose changed keys are not known
+/// verified whole (every table with `--verify-full`); the follow record done. Returns whether it verified, and
+/// the freeze.
 async fn finish(
     f: &Follow<'_>,
     client: &tokio_postgres::Client,
     loaded: &[&TargetTable],
+    applier: &Applier,
     mapped: &[(String, String)],
-    end: &Position,
+    report: &mut FollowReport,
 ) -> Result<(Option<bool>, f64), Error> {
     crate::cutover::set_sequences(client, &f.mapping.target_schema, loaded).await?;
+    let end = report.end.clone();
     let mut verified = None;
     if f.verify {
-        let touched = ledger::follow_state(client)
-            .await?
-            .map(|s| s.touched)
-            .unwrap_or_default();
-        let only = (!f.verify_full).then(|| {
-            mapped
-                .iter()
-                .filter(|(_, t)| touched.contains(t))
-                .map(|(s, _)| s.clone())
-                .collect::<Vec<_>>()
-        });
-        let v = crate::run::verify::after_follow(f.mapping, f.endpoints, f.tuning, only).await?;
+        let (keyed, whole) = match f.verify_full {
+            true => (Vec::new(), None),
+            false => {
+                let (keyed, whole) = applier.touched_tables();
+                (keyed, Some(whole))
+            }
+        };
+        report.tables_verified_whole = match &whole {
+            Some(w) => w.iter().cloned().collect(),
+            None => mapped.iter().map(|(s, _)| s.clone()).collect(),
+        };
+        // Foreign keys, sequences and the critical-data checks run here too, whatever was touched.
+        let v = crate::run::verify::after_follow(f.mapping, f.endpoints, f.tuning, whole).await?;
         verified = Some(v.passed);
         if !v.passed {
             return Err(crate::run::output::not_verified("migrate --follow", &v));
         }
+        if !keyed.is_empty() {
+            let started = Instant::now();
+            let mut source = crate::connect::source(&f.endpoints.source).await?;
+            let k = applier
+                .check_keys(client, &mut source)
+                .await
+                .map_err(|e| match e {
+                    KeyedError::Source(e) => Error::Source(e),
+                    KeyedError::Target(e) => Error::Target(e),
+                    KeyedError::Violation(v) => Error::Violation(v),
+                })?;
+            source.disconnect().await.ok();
+            report.keys_checked = k.keys;
+            report.tables_checked_by_key = keyed.into_iter().collect();
+            if k.differing > 0 {
+                return Err(Error::Verify(format!(
+                    "{} of the {} rows the follow phase changed differ between the frozen source and the target: \
+                     {}; the target holds every source transaction up to {end} (`pgconverge reset --yes` returns \
+                     it to its state before the copy)",
+                    k.differing,
+                    k.keys,
+                    k.differences.join("; ")
+                )));
+            }
+            println!(
+                "Checked the {} rows the follow phase changed in {} table(s) key by key in {:.1}s: all equal to the \
+                 frozen source.",
+                k.keys,
+                k.tables,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
-    let freeze = ledger::finish_follow(client, &end.to_string()).await?;
+    let freeze = ledger::finish_follow(client, &end).await?;
     Ok((verified, freeze))
 }
 
@@ -443,6 +489,7 @@ impl Loop<'_> {
                 });
             }
             tracing::warn!(table, at = %at, sql = %sql, "Passing a statement on a copied table, as --skip-statement says.");
+            self.applier.keys_unknown(table);
             touched.extend(
                 self.mapped
                     .iter()
@@ -523,67 +570,6 @@ fn ledger_error(at: &str, e: crate::cutover::TargetError) -> FollowError {
         message: e.to_string(),
         sqlstate: None,
     })
-}
-
-/// The first of `tables` that `sql` names as an identifier (bare or quoted, alone or after a database name).
-fn mentioned<'t>(sql: &str, tables: impl Iterator<Item = &'t str>) -> Option<&'t str> {
-    let words: HashSet<String> = identifiers(sql);
-    tables
-        .into_iter()
-        .find(|t| words.contains(&t.to_lowercase()))
-}
-
-/// Every identifier of a statement, lower-cased: backquoted ones whole, bare ones as runs of word characters.
-/// String literals are left out, so a value that happens to spell a table's name does not count.
-fn identifiers(sql: &str) -> HashSet<String> {
-    let mut out = HashSet::new();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '`' => {
-                let mut id = String::new();
-                while let Some(c) = chars.next() {
-                    if c == '`' {
-                        if chars.peek() == Some(&'`') {
-                            chars.next();
-                            id.push('`');
-                            continue;
-                        }
-                        break;
-                    }
-                    id.push(c);
-                }
-                out.insert(id.to_lowercase());
-            }
-            '\'' | '"' => {
-                while let Some(n) = chars.next() {
-                    if n == '\\' {
-                        chars.next();
-                    } else if n == c {
-                        if chars.peek() == Some(&c) {
-                            chars.next();
-                            continue;
-                        }
-                        break;
-                    }
-                }
-            }
-            c if c.is_alphanumeric() || c == '_' || c == '$' => {
-                let mut id = c.to_string();
-                while let Some(&n) = chars.peek() {
-                    if n.is_alphanumeric() || n == '_' || n == '$' {
-                        id.push(n);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                out.insert(id.to_lowercase());
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Refuses a source whose binary log cannot be followed, naming each lack and its fix.
@@ -766,22 +752,5 @@ pub async fn spool(
 pub async fn spooling(spool: &mut Option<Spooler>) {
     if let Some(s) = spool {
         s.run().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_name_tables_by_identifier_only() {
-        let t = ["film", "payment", "Store"];
-        let m = |sql: &str| mentioned(sql, t.iter().copied());
-        assert_eq!(m("TRUNCATE TABLE film"), Some("film"));
-        assert_eq!(m("ALTER TABLE `shop`.`payment` ADD x int"), Some("payment"));
-        assert_eq!(m("drop table STORE"), Some("Store"));
-        assert_eq!(m("CREATE TABLE films (id int)"), None);
-        assert_eq!(m("INSERT INTO log VALUES ('film', \"payment\")"), None);
-        assert_eq!(m("CREATE TABLE `film``s` (a int)"), None);
     }
 }

@@ -69,7 +69,7 @@ pub(super) fn convert_all<'a>(
 }
 
 /// `rows` of `f`'s table through its converter in one batch.
-fn batch(f: &Conversion, rows: &[&Row]) -> Result<Vec<Image>, Box<Violation>> {
+pub(super) fn batch(f: &Conversion, rows: &[&Row]) -> Result<Vec<Image>, Box<Violation>> {
     let columns: Vec<ArrayRef> = f
         .pick
         .iter()

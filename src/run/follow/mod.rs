@@ -11,7 +11,12 @@ use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 
 mod images;
+mod keyed;
 mod sets;
+mod statement;
+
+pub use keyed::{Keyed, KeyedError, MAX_KEYS};
+pub use statement::mentioned;
 
 use sets::Kind;
 
@@ -119,8 +124,9 @@ struct Followed {
     /// For each of the converter's input columns (`read_columns`), its position in the source table's columns
     /// (the binary log's order).
     pick: Vec<usize>,
-    /// Positions of the primary key among the converted (output) columns.
+    /// Positions of the primary key among the converted (output) columns, and among the source's columns.
     key: Vec<usize>,
+    source_key: Vec<usize>,
     /// One row's statements, and the set statements of a run of rows (`sets`).
     insert: String,
     delete: String,
@@ -139,6 +145,9 @@ pub struct Applier {
     /// The statements prepared on the client `apply` is given (one client per applier).
     prepared: HashMap<String, tokio_postgres::Statement>,
     record: Record,
+    schema: String,
+    /// The keys changes touched, by source table, for the cut-over's check (`keyed`).
+    touched: HashMap<String, keyed::TableKeys>,
 }
 
 /// The ledger statements each applied group runs in its own transaction.
@@ -227,6 +236,17 @@ impl Applier {
                             .expect("the primary key is copied")
                     })
                     .collect();
+                let source_key: Vec<usize> = c
+                    .primary_key
+                    .iter()
+                    .map(|k| {
+                        w.source
+                            .columns
+                            .iter()
+                            .position(|s| &s.name == k)
+                            .expect("a key column is a source column")
+                    })
+                    .collect();
                 let table = pg_qualified(schema, &c.target);
                 // Each value travels as text and is cast to the column's type, as COPY reads it.
                 let cast =
@@ -277,6 +297,7 @@ impl Applier {
                         work: w.clone(),
                         pick,
                         key,
+                        source_key,
                         insert,
                         delete,
                         update,
@@ -290,7 +311,49 @@ impl Applier {
             skipped: skipped.into_iter().collect(),
             prepared: HashMap::new(),
             record,
+            schema: schema.to_string(),
+            touched: HashMap::new(),
         }
+    }
+
+    /// Checks every key the follower touched in the tables it kept keys of (not verified whole); `source` reads
+    /// the frozen source, `client` the target.
+    pub async fn check_keys(
+        &self,
+        client: &tokio_postgres::Client,
+        source: &mut mysql_async::Conn,
+    ) -> Result<Keyed, KeyedError> {
+        let mut out = Keyed::default();
+        for (table, keys) in &self.touched {
+            let Some(f) = self.tables.get(table).filter(|_| !keys.whole) else {
+                continue;
+            };
+            let t = keyed::Table {
+                work: &f.work,
+                pick: &f.pick,
+                key: &f.key,
+                source_key: &f.source_key,
+                schema: &self.schema,
+            };
+            keys.check(&t, client, source, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    /// Source table `table` changed in a way whose keys are not known (a statement passed on it, changes of an
+    /// earlier run): the cut-over verifies it whole.
+    pub fn keys_unknown(&mut self, table: &str) {
+        let t = self.touched.entry(table.to_string()).or_default();
+        t.whole = true;
+        t.keys = HashMap::new();
+    }
+
+    /// The source tables changes touched: those whose every touched key is known (checked key by key), and
+    /// those to verify whole.
+    pub fn touched_tables(&self) -> (Vec<String>, Vec<String>) {
+        let (whole, keyed): (Vec<_>, Vec<_>) = self.touched.iter().partition(|(_, k)| k.whole);
+        let names = |v: Vec<(&String, _)>| v.into_iter().map(|(t, _)| t.clone()).collect();
+        (names(keyed), names(whole))
     }
 
     /// Applies `group` (whole source transactions, in binary log order) in one PostgreSQL transaction on
@@ -425,6 +488,15 @@ impl Applier {
                 applied.changes += 1;
                 applied.tables.insert(f.target.clone());
                 let (before, after) = images.remove(&(ti, ci)).unwrap_or_default();
+                let keys = self.touched.entry(change.table.clone()).or_default();
+                for (raw, image) in [(&change.before, &before), (&change.after, &after)] {
+                    if let (Some(raw), Some(image)) = (raw, image) {
+                        keys.add(
+                            f.key.iter().map(|&k| image[k].clone()).collect(),
+                            f.source_key.iter().map(|&k| raw[k].clone()).collect(),
+                        );
+                    }
+                }
                 steps_of(f, before, after, &at, &mut steps);
             }
         }
