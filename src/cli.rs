@@ -354,6 +354,11 @@ pub struct MigrateArgs {
     /// the spool ends. 0: no spool.
     #[arg(long, requires = "follow", value_parser = crate::util::size::parse, default_value = "8GiB")]
     pub spool_max: u64,
+    /// With --follow: while following, index each foreign key of the target schema that no index leads with
+    /// (MySQL has one for each; without it every followed delete of a parent row scans the child table). The
+    /// indexes are named pgconverge_follow_*, and the cut-over and `reset` drop them.
+    #[arg(long, requires = "follow")]
+    pub index_foreign_keys: bool,
 }
 
 #[derive(Args)]

@@ -210,6 +210,8 @@ pub struct MigrateSettings {
     /// Where the binary log is spooled during the copy, and the most it may hold (0: not spooled).
     pub spool_dir: PathBuf,
     pub spool_max: u64,
+    /// Index the unindexed foreign keys while following (`--index-foreign-keys`).
+    pub index_foreign_keys: bool,
 }
 
 /// `pgconverge cutover`.
@@ -465,6 +467,7 @@ pub fn resolve(command: Command, machine: Machine) -> Invocation {
             skip_statement: a.skip_statement,
             spool_dir: a.spool_dir,
             spool_max: a.spool_max,
+            index_foreign_keys: a.index_foreign_keys,
         }),
         Command::Check(a) => Invocation::Check(CheckSettings {
             tuning: Tuning {

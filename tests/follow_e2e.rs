@@ -73,6 +73,16 @@ impl Running {
         }
     }
 
+    /// Waits until the follower reads the binary log (after whatever it makes before, helper indexes).
+    async fn reading(&mut self, dbs: &common::TestDbs) {
+        self.following(dbs).await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.output().contains("Following the source's binary log.") {
+            assert!(Instant::now() < deadline, "{}", self.output());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// SIGKILL: no handler runs, nothing is rolled back by the process.
     fn kill9(mut self) {
         self.child.kill().unwrap();
@@ -148,8 +158,15 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             33 => &[("PGCONVERGE_PART_BYTES", "250")],
             _ => &[],
         };
-        let mut run = Running::start_env(&dbs, &["--report", report.to_str().unwrap()], parts);
-        run.following(&dbs).await;
+        let indexed = seed == 32;
+        let mut args = vec!["--report", report.to_str().unwrap()];
+        if indexed {
+            args.push("--index-foreign-keys");
+        }
+        let mut run = Running::start_env(&dbs, &args, parts);
+        run.reading(&dbs).await;
+        let pg = common::pg_conn(&dbs.target()).await;
+        assert_eq!(helper_indexes(&pg).await > 0, indexed);
         for _ in 0..2 {
             tokio::time::sleep(Duration::from_millis(700)).await;
             admin("FLUSH BINARY LOGS").await;
@@ -209,6 +226,7 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             touched.contains(&"authorization_policy") && touched.contains(&"calendar"),
             "{f}"
         );
+        assert_eq!(helper_indexes(&pg).await, 0, "the cut-over drops them");
         equal(&dbs).await;
         // Done is done: a second cut-over says so, and a reset still returns the target to before the copy.
         let (code, out) = cutover(&dbs);
@@ -230,7 +248,8 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
     let writer = LiveWriter::start(&dbs.source_admin(), 200, 34)
         .await
         .unwrap();
-    let mut run = Running::start(&dbs, &[]);
+    // Helper indexes too: made by the first run, they do not make a resumed run see a changed schema.
+    let mut run = Running::start(&dbs, &["--index-foreign-keys"]);
     run.following(&dbs).await;
     let mut rng = pgconverge_testbed::gen::Rng::new(34);
     for kill in 0..10 {
@@ -246,7 +265,7 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
             0 => &[("PGCONVERGE_PART_BYTES", "250")],
             _ => &[],
         };
-        run = Running::start_env(&dbs, &["--resume"], parts);
+        run = Running::start_env(&dbs, &["--resume", "--index-foreign-keys"], parts);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     writer.stop().await.unwrap();
@@ -543,4 +562,37 @@ async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
         run_out.contains("1 of the 1 rows the follow phase changed differ"),
         "{run_out}"
     );
+}
+
+/// The follow phase's helper indexes (`--index-foreign-keys`) in the target.
+async fn helper_indexes(pg: &tokio_postgres::Client) -> usize {
+    let n = common::strings(
+        pg,
+        "SELECT count(*)::text FROM pg_class WHERE relkind = 'i' AND starts_with(relname, 'pgconverge_follow_')",
+    )
+    .await;
+    n[0].parse().unwrap()
+}
+
+/// With `--index-foreign-keys` the follower indexes every foreign key of the target no index leads with (Alkemio's
+/// PostgreSQL schema has dozens), naming none of them in a warning; killed while following, `reset --yes` drops
+/// them with the rest of the run, leaving the schema as its migrations made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_indexes_live_only_while_following() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(40).await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    let indexes = "SELECT count(*)::text FROM pg_indexes WHERE schemaname = 'public'";
+    let before = common::strings(&pg, indexes).await;
+    let mut run = Running::start(&dbs, &["--index-foreign-keys"]);
+    run.reading(&dbs).await;
+    let out = run.output();
+    assert!(helper_indexes(&pg).await > 10, "{out}");
+    assert!(!out.contains("No index leads with"), "{out}");
+    assert!(out.contains("Created a helper index"), "{out}");
+    run.kill9();
+    let (code, out) = common::runs::reset(&dbs, "mappings/alkemio.toml", true);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(helper_indexes(&pg).await, 0);
+    assert_eq!(common::strings(&pg, indexes).await, before);
 }

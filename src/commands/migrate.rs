@@ -20,7 +20,7 @@ use crate::run::keep::Kept;
 use crate::run::session::{self, Ledger};
 use crate::run::verify::{self, FromLoad};
 use crate::run::work::ChunkWork;
-use crate::run::{export_dir, keys, load, output};
+use crate::run::{export_dir, keys, load, output, spooling};
 use crate::source::mysql::spool::Spooler;
 
 /// Per-table outcome.
@@ -108,7 +108,7 @@ pub async fn migrate(
     let mut s = session::open(&e.source, &e.target, mapping, opts, settings.binary, ledger).await?;
     let mut spool = match settings.follow && s.previous.is_none() && settings.spool_max > 0 {
         true => {
-            catchup::spool(
+            spooling::spool(
                 &e.source,
                 &s.snapshot.info,
                 &settings.spool_dir,
@@ -119,7 +119,7 @@ pub async fn migrate(
         false => None,
     };
     let load = load(mapping, settings, &mut s, &mut kept, started);
-    let report = crate::pipeline::alongside(load, catchup::spooling(&mut spool)).await?;
+    let report = crate::pipeline::alongside(load, spooling::spooling(&mut spool)).await?;
     Ok((report, spool))
 }
 
@@ -282,6 +282,7 @@ fn follow_of<'a>(settings: &'a Settings, mapping: &'a Mapping) -> Follow<'a> {
         verify_full: settings.verify_full,
         skip_statement: settings.skip_statement.clone(),
         spool_dir: &settings.spool_dir,
+        index_foreign_keys: settings.index_foreign_keys,
     }
 }
 
@@ -357,7 +358,7 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
             &settings.tuning,
             report.from_load.take(),
         );
-        let v = crate::pipeline::alongside(v, catchup::spooling(&mut spool)).await?;
+        let v = crate::pipeline::alongside(v, spooling::spooling(&mut spool)).await?;
         if let Some(path) = &settings.checklist {
             verify::write_checklist(path, &v)?;
         }

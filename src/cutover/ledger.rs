@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 use super::error::{pg, TargetError};
+use super::helpers;
 use crate::chunk::{ChunkRange, SnapshotInfo};
 use crate::durable;
 use crate::mapping::Mapping;
@@ -60,7 +61,8 @@ impl Inputs {
         fingerprint(mapping)
     }
 
-    /// The target schema without foreign keys (they are dropped while loading).
+    /// The target schema without foreign keys (they are dropped while loading) and without the follow phase's
+    /// helper indexes (made and dropped by the run itself).
     pub fn target_fingerprint(target: &[TargetTable]) -> String {
         let dst: Vec<_> = target
             .iter()
@@ -72,7 +74,10 @@ impl Inputs {
                         .iter()
                         .filter(|c| c.kind != 'f')
                         .collect::<Vec<_>>(),
-                    &t.indexes,
+                    t.indexes
+                        .iter()
+                        .filter(|(name, _)| !name.starts_with(helpers::HELPER_INDEX_PREFIX))
+                        .collect::<Vec<_>>(),
                 )
             })
             .collect();
@@ -665,21 +670,31 @@ pub async fn record_follow_progress(
     Ok(())
 }
 
-/// Ends following at `end` (one step): the follow record is done. Returns the freeze: seconds from the cut-over's
-/// request to now. The row counts `reset` compares with moved with every applied transaction.
-pub async fn finish_follow(client: &Client, end: &str) -> Result<f64, TargetError> {
-    let row = durable::returning(
-        client,
-        &format!(
-            "UPDATE {}.follow SET done_at = clock_timestamp(), applied = $1 WHERE id = 1
-             RETURNING extract(epoch FROM done_at - coalesce(end_requested_at, done_at))::float8",
-            pg_ident(LEDGER_SCHEMA)
-        ),
-        &[&end],
-        || "follow run finished".into(),
-    )
-    .await
-    .map_err(pg("finishing the follow run"))?;
+/// Ends following at `end` (one step): the follow record is done and the helper indexes of the follow phase are
+/// dropped, together. Returns the freeze: seconds from the cut-over's request to now. The row counts `reset`
+/// compares with moved with every applied transaction.
+pub async fn finish_follow(client: &mut Client, end: &str) -> Result<f64, TargetError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("finishing the follow run"))?;
+    tx.batch_execute(&helpers::drop_helper_indexes_sql())
+        .await
+        .map_err(pg("dropping the follow phase's helper indexes"))?;
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE {}.follow SET done_at = clock_timestamp(), applied = $1 WHERE id = 1
+                 RETURNING extract(epoch FROM done_at - coalesce(end_requested_at, done_at))::float8",
+                pg_ident(LEDGER_SCHEMA)
+            ),
+            &[&end],
+        )
+        .await
+        .map_err(pg("finishing the follow run"))?;
+    durable::commit(tx, || "follow run finished".into())
+        .await
+        .map_err(pg("finishing the follow run"))?;
     Ok(row.get(0))
 }
 
@@ -751,7 +766,11 @@ pub async fn follow_state(client: &Client) -> Result<Option<FollowState>, Target
 pub async fn drop_ledger(client: &Client) -> Result<(), TargetError> {
     durable::batch(
         client,
-        &format!("DROP SCHEMA IF EXISTS {} CASCADE", pg_ident(LEDGER_SCHEMA)),
+        &format!(
+            "{}; DROP SCHEMA IF EXISTS {} CASCADE",
+            helpers::drop_helper_indexes_sql(),
+            pg_ident(LEDGER_SCHEMA)
+        ),
         || "ledger dropped (data kept)".into(),
     )
     .await

@@ -6,6 +6,7 @@
 
 pub mod error;
 mod finish;
+pub mod helpers;
 pub mod ledger;
 
 use tokio_postgres::Client;
@@ -244,6 +245,10 @@ pub async fn restore(
         .transaction()
         .await
         .map_err(pg("restoring the target"))?;
+    step("drop helper indexes");
+    tx.batch_execute(&helpers::drop_helper_indexes_sql())
+        .await
+        .map_err(pg("dropping the follow phase's helper indexes"))?;
     if run.state != "preparing" {
         // Keys restored by a finish (all of them after a completed run) are dropped again so that every loaded
         // table can be emptied.

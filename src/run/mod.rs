@@ -10,7 +10,8 @@
 //!   failure leaves; `copy`: `migrate`'s load and finish; `keep`: its `--keep` directory.
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
 //! - `follow`: followed source transactions applied to the target, each whole with its position; `catchup`: the
-//!   follow phase of `migrate --follow` that drives it up to the cut-over.
+//!   follow phase of `migrate --follow` that drives it up to the cut-over; `spooling`: the binary log spooled
+//!   while the copy runs.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
 //! - `output`: report and checklist files, how a loading command ends, and the report of a run that failed.
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod load;
 pub mod output;
 pub mod session;
+pub mod spooling;
 pub mod status;
 pub mod verify;
 pub mod work;
