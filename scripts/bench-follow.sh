@@ -33,7 +33,7 @@ wait_applied() {
 run_follow() {
   fresh_target
   # shellcheck disable=SC2086
-  "$BIN" migrate --follow $FOLLOW_FLAGS "${CONN[@]}" >"$W/follow-copy.log" 2>&1 &
+  PGCONVERGE_LOG=info "$BIN" migrate --follow $FOLLOW_FLAGS "${CONN[@]}" >"$W/follow-copy.log" 2>&1 &
   local pid=$!
   # Stopped once it reads the binary log: after the copy and whatever the flags make before following.
   until grep -q "Following the source's binary log." "$W/follow-copy.log"; do

@@ -29,16 +29,14 @@ async fn follow(
     let tables = pgconverge::schema::mysql::introspect(&mut reader, &dbs.name)
         .await
         .unwrap();
-    pgconverge::source::mysql::binlog::Follower::open(
-        reader,
-        10_000 + std::process::id() % 50_000 + nth,
-        from,
-        &dbs.name,
-        tables,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .unwrap()
+    let replica = pgconverge::source::mysql::binlog::Replica {
+        conn: reader,
+        server_id: 10_000 + std::process::id() % 50_000 + nth,
+        heartbeat: std::time::Duration::from_secs(1),
+    };
+    pgconverge::source::mysql::binlog::Follower::open(replica, from, &dbs.name, tables)
+        .await
+        .unwrap()
 }
 
 async fn set_global(sql: &str) {

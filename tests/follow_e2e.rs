@@ -205,23 +205,13 @@ async fn changes_around_the_copy_arrive_once_through_the_cutover() {
             "{f} of {} committed",
             w.transactions
         );
-        let by_key: Vec<&str> = f["tables_checked_by_key"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let by_key = strs(&f["tables_checked_by_key"]);
         assert!(
             by_key.contains(&"authorization_policy") && f["keys_checked"].as_u64() > Some(0),
             "{f}"
         );
         assert!(out.contains("key by key"), "{out}");
-        let touched: Vec<&str> = f["tables_touched"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_str().unwrap())
-            .collect();
+        let touched = strs(&f["tables_touched"]);
         assert!(
             touched.contains(&"authorization_policy") && touched.contains(&"calendar"),
             "{f}"
@@ -595,4 +585,13 @@ async fn helper_indexes_live_only_while_following() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(helper_indexes(&pg).await, 0);
     assert_eq!(common::strings(&pg, indexes).await, before);
+}
+
+/// A report's array of strings.
+fn strs(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
 }

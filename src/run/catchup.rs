@@ -18,7 +18,9 @@ use crate::mapping::Mapping;
 use crate::run::follow::{mentioned, Applier, ApplyError, FollowError, KeyedError, Record};
 use crate::run::work::TableWork;
 use crate::schema::{SourceTable, TargetTable};
-use crate::source::mysql::binlog::{self, BinlogError, Follower, Met, Position, Transaction};
+use crate::source::mysql::binlog::{
+    self, BinlogError, Follower, Met, Position, Replica, Transaction,
+};
 use crate::source::mysql::spool::{self, SpoolReader};
 use crate::source::mysql::{self as src};
 
@@ -155,30 +157,26 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
              applied."
         );
     }
+    let replica = Replica {
+        conn,
+        server_id: replica_id(),
+        heartbeat: Duration::from_secs(1),
+    };
     let follower = match spooled {
         Some((reader, meta)) => {
             tracing::info!(spool_end = %meta.end, bytes = meta.bytes, "Reading the binary log spooled during the copy first.");
             Follower::open_spooled(
                 Box::new(reader),
                 &start,
-                conn,
-                replica_id(),
+                replica,
                 &applied,
                 &db,
                 source_tables,
-                Duration::from_secs(1),
             )
         }
-        None => Follower::open(
-            conn,
-            replica_id(),
-            &applied,
-            &db,
-            source_tables,
-            Duration::from_secs(1),
-        )
-        .await
-        .map_err(|e| stop(e.into(), &state.applied))?,
+        None => Follower::open(replica, &applied, &db, source_tables)
+            .await
+            .map_err(|e| stop(e.into(), &state.applied))?,
     };
     let follower = match crate::hooks::part_bytes() {
         Some(bytes) => follower.holding_at_most(bytes),

@@ -132,6 +132,14 @@ pub trait Spooled: Send {
     fn get_tme(&self, table_id: u64) -> Option<&TableMapEvent<'static>>;
 }
 
+/// The connection a follower reads the source's stream on: registered as replica `server_id`, with a heartbeat
+/// every `heartbeat` while the source is idle.
+pub struct Replica {
+    pub conn: mysql_async::Conn,
+    pub server_id: u32,
+    pub heartbeat: Duration,
+}
+
 /// Where the follower's events come from: the spool, then the source's stream from where the spool ends.
 enum Events {
     Spool {
@@ -176,18 +184,17 @@ pub(crate) const MARIADB_GTID_EVENT: u8 = 0xa2;
 const MARIADB_SLAVE_CAPABILITY: u32 = 4;
 
 impl Follower {
-    /// Registers `conn` as replica `server_id` and streams `database` from `from`; `tables` are the followed
-    /// tables (their columns in ordinal order, as the binary log sends them). The server sends a heartbeat every
-    /// `heartbeat` while idle, so three heartbeats' worth of silence (at least 3 s) is a lost connection.
+    /// Registers as `replica` and streams `database` from `from`; `tables` are the followed tables (their columns
+    /// in ordinal order, as the binary log sends them). The server sends a heartbeat every `replica.heartbeat`
+    /// while idle, so three heartbeats' worth of silence (at least 3 s) is a lost connection.
     pub async fn open(
-        conn: mysql_async::Conn,
-        server_id: u32,
+        replica: Replica,
         from: &Position,
         database: &str,
         tables: Vec<SourceTable>,
-        heartbeat: Duration,
     ) -> Result<Follower, BinlogError> {
-        let stream = open_stream(conn, server_id, from, heartbeat).await?;
+        let heartbeat = replica.heartbeat;
+        let stream = open_stream(replica.conn, replica.server_id, from, heartbeat).await?;
         Ok(Follower::with(
             Events::Live(stream),
             from,
@@ -198,22 +205,20 @@ impl Follower {
     }
 
     /// As [`Follower::open`], reading `spool` (which starts at `start`) first: events before `from` in it are
-    /// passed over, and where it ends the source's stream takes over on `conn`.
-    #[allow(clippy::too_many_arguments)]
+    /// passed over, and where it ends the source's stream takes over as `replica`.
     pub fn open_spooled(
         spool: Box<dyn Spooled>,
         start: &Position,
-        conn: mysql_async::Conn,
-        server_id: u32,
+        replica: Replica,
         from: &Position,
         database: &str,
         tables: Vec<SourceTable>,
-        heartbeat: Duration,
     ) -> Follower {
+        let heartbeat = replica.heartbeat;
         let events = Events::Spool {
             spool,
-            conn: Some(conn),
-            server_id,
+            conn: Some(replica.conn),
+            server_id: replica.server_id,
             heartbeat,
         };
         let mut f = Follower::with(events, start, database, tables, heartbeat);
