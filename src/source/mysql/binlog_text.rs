@@ -5,6 +5,7 @@
 
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::Value;
+use mysql_common::binlog::jsonb::Value as JsonbValue;
 
 use crate::schema::SourceColumn;
 
@@ -14,8 +15,9 @@ pub fn text_value(v: BinlogValue<'_>, c: &SourceColumn) -> Result<Option<Vec<u8>
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
             // MySQL 8's binary JSON: printed as MySQL prints JSON (`, ` and `: ` separators).
-            let json = serde_json::Value::try_from(j).map_err(|e| e.to_string())?;
-            return Ok(Some(mysql_json(&json).into_bytes()));
+            let mut out = String::new();
+            jsonb_text(j, &mut out).map_err(|e| format!("column {}: JSON: {e}", c.name))?;
+            return Ok(Some(out.into_bytes()));
         }
         BinlogValue::JsonDiff(_) => {
             return Err(format!(
@@ -169,21 +171,68 @@ fn float_text(d: f64) -> String {
     }
 }
 
-/// JSON as MySQL prints it: `{"a": 1, "b": [1, 2]}`.
-fn mysql_json(v: &serde_json::Value) -> String {
+/// MySQL 8's binary JSON printed as its SELECT prints it: members in stored order, `, ` and `: ` separators, and
+/// the opaque scalars SQL can put into a document as MySQL prints them: a DECIMAL as its digits (a number), a DATE
+/// as `"YYYY-MM-DD"`, a TIME or DATETIME with six fractional digits, anything else as `"base64:type<n>:<data>"`.
+fn jsonb_text(v: JsonbValue<'_>, out: &mut String) -> Result<(), String> {
+    use mysql_common::binlog::jsonb::{JsonDom, JsonNumber, JsonScalar};
+    use mysql_common::constants::ColumnType;
+    fn items<'a>(
+        out: &mut String,
+        open: char,
+        close: char,
+        it: impl Iterator<Item = std::io::Result<(Option<String>, JsonbValue<'a>)>>,
+    ) -> Result<(), String> {
+        out.push(open);
+        for (n, item) in it.enumerate() {
+            let (key, value) = item.map_err(|e| e.to_string())?;
+            if n > 0 {
+                out.push_str(", ");
+            }
+            if let Some(k) = key {
+                out.push_str(&serde_json::Value::String(k).to_string());
+                out.push_str(": ");
+            }
+            jsonb_text(value, out)?;
+        }
+        out.push(close);
+        Ok(())
+    }
+    let key = |k: mysql_common::binlog::jsonb::ObjectKey<'_>| {
+        Some(String::from_utf8_lossy(k.value_raw()).into_owned())
+    };
     match v {
-        serde_json::Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(mysql_json).collect::<Vec<_>>().join(", ")
-        ),
-        serde_json::Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), mysql_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
+        JsonbValue::SmallArray(a) => items(out, '[', ']', a.iter().map(|r| r.map(|v| (None, v)))),
+        JsonbValue::LargeArray(a) => items(out, '[', ']', a.iter().map(|r| r.map(|v| (None, v)))),
+        JsonbValue::SmallObject(o) => {
+            items(out, '{', '}', o.iter().map(|r| r.map(|(k, v)| (key(k), v))))
+        }
+        JsonbValue::LargeObject(o) => {
+            items(out, '{', '}', o.iter().map(|r| r.map(|(k, v)| (key(k), v))))
+        }
+        JsonbValue::Opaque(o) => {
+            let date = o.value_type() == ColumnType::MYSQL_TYPE_DATE;
+            let scalar = JsonbValue::Opaque(o)
+                .parse()
+                .map_err(|e| format!("an opaque value: {e}"))?;
+            match scalar {
+                JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(d))) => {
+                    out.push_str(&d.to_string())
+                }
+                JsonDom::Scalar(JsonScalar::DateTime(t)) if date => {
+                    out.push_str(&format!("\"{t}\""))
+                }
+                JsonDom::Scalar(JsonScalar::DateTime(t)) => out.push_str(&format!("\"{t:.6}\"")),
+                JsonDom::Scalar(JsonScalar::Opaque(o)) => out.push_str(&format!("\"{o}\"")),
+                other => out.push_str(&serde_json::Value::from(other).to_string()),
+            }
+            Ok(())
+        }
+        scalar => {
+            let json = serde_json::Value::try_from(scalar).map_err(|e| e.to_string())?;
+            out.push_str(&json.to_string());
+            Ok(())
+        }
     }
 }
 
@@ -203,10 +252,6 @@ mod tests {
         assert_eq!(
             float_text(-1.7976931348623157e308),
             "-1.7976931348623157e308"
-        );
-        assert_eq!(
-            mysql_json(&serde_json::json!({"a": [1, "x"], "b": null})),
-            r#"{"a": [1, "x"], "b": null}"#
         );
     }
 
@@ -229,8 +274,55 @@ mod tests {
             0x0c, 10, 0, // string at 10
             1, b'x', // "x"
         ];
+        assert_eq!(json_text(&doc), r#"{"b": 1, "aa": [true, "x"]}"#);
+    }
+
+    /// Values SQL puts into a document keep their MySQL type as opaque scalars: a DECIMAL prints as its digits
+    /// (scale kept), a DATETIME and a TIME with six fractional digits, a DATE as a date, and any other type as
+    /// MySQL's `base64:type<n>:` text. The array is hand-encoded: an opaque entry is its type byte and offset.
+    #[test]
+    fn mysql_8_opaque_json_scalars_print_as_select_does() {
+        let ymd = ((2020i64 * 13 + 1) << 5) | 2;
+        let hms = (3i64 << 12) | (4 << 6) | 5;
+        let datetime = ((((ymd << 17) | hms) << 24) + 7).to_le_bytes();
+        let date = ((ymd << 17) << 24).to_le_bytes();
+        let time = ((hms << 24) + 500_000).to_le_bytes();
+        let opaque = |field: u8, data: &[u8]| {
+            let mut v = vec![field, data.len() as u8];
+            v.extend_from_slice(data);
+            v
+        };
+        let values = [
+            opaque(246, &[3, 2, 0x81, 0x32]), // DECIMAL(3,2) 1.50
+            opaque(12, &datetime),
+            opaque(10, &date),
+            opaque(11, &time),
+            opaque(252, b"ab"), // a BLOB
+        ];
+        let header = 4 + 3 * values.len();
+        let mut doc = vec![0x02u8]; // small array
+        let total = header + values.iter().map(Vec::len).sum::<usize>();
+        doc.extend_from_slice(&(values.len() as u16).to_le_bytes());
+        doc.extend_from_slice(&(total as u16).to_le_bytes());
+        let mut at = header;
+        for v in &values {
+            doc.push(0x0f);
+            doc.extend_from_slice(&(at as u16).to_le_bytes());
+            at += v.len();
+        }
+        for v in &values {
+            doc.extend_from_slice(v);
+        }
+        assert_eq!(
+            json_text(&doc),
+            r#"[1.50, "2020-01-02 03:04:05.000007", "2020-01-02", "03:04:05.500000", "base64:type252:YWI="]"#
+        );
+    }
+
+    /// The text of a binary JSON document as the follower gives it.
+    fn json_text(doc: &[u8]) -> String {
         let value: mysql_common::binlog::jsonb::Value<'_> =
-            mysql_common::io::ParseBuf(&doc).parse(()).unwrap();
+            mysql_common::io::ParseBuf(doc).parse(()).unwrap();
         let column = SourceColumn {
             name: "doc".into(),
             data_type: "json".into(),
@@ -247,9 +339,6 @@ mod tests {
         let text = text_value(BinlogValue::Jsonb(value), &column)
             .unwrap()
             .unwrap();
-        assert_eq!(
-            String::from_utf8(text).unwrap(),
-            r#"{"b": 1, "aa": [true, "x"]}"#
-        );
+        String::from_utf8(text).unwrap()
     }
 }
