@@ -424,14 +424,14 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
         works,
         Vec::new(),
         pgconverge::run::follow::Record {
-            position: pgconverge::cutover::ledger::record_applied_sql(),
-            counts: pgconverge::cutover::ledger::record_counts_sql(),
+            position: pgconverge::cutover::follow_ledger::record_applied_sql(),
+            counts: pgconverge::cutover::follow_ledger::record_counts_sql(),
         },
     );
     drop(session);
 
     let mut pg = common::pg_conn(&dbs.target()).await;
-    pgconverge::cutover::ledger::start_follow(&pg, &from.to_string())
+    pgconverge::cutover::follow_ledger::start_follow(&pg, &from.to_string())
         .await
         .unwrap();
     // The shop's BEFORE UPDATE trigger stamps last_update with the apply's own clock, so the followed update of
@@ -455,7 +455,7 @@ async fn followed_transactions_apply_whole_and_leave_the_target_equal() {
     }
     assert_eq!(applied.len(), 7, "{applied:#?}");
     let state = || async {
-        pgconverge::cutover::ledger::follow_state(&common::pg_conn(&dbs.target()).await)
+        pgconverge::cutover::follow_ledger::follow_state(&common::pg_conn(&dbs.target()).await)
             .await
             .unwrap()
     };

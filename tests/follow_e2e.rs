@@ -95,7 +95,7 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(180);
         let pg = common::pg_conn(&dbs.target()).await;
         loop {
-            if let Ok(Some(_)) = pgconverge::cutover::ledger::follow_state(&pg).await {
+            if let Ok(Some(_)) = pgconverge::cutover::follow_ledger::follow_state(&pg).await {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -387,7 +387,7 @@ async fn unfollowable_sources_are_refused_before_anything_is_written() {
     my.query_drop("UPDATE authorization_policy SET version = 7 ORDER BY id LIMIT 1")
         .await
         .unwrap();
-    let state = pgconverge::cutover::ledger::follow_state(&pg)
+    let state = pgconverge::cutover::follow_ledger::follow_state(&pg)
         .await
         .unwrap()
         .unwrap();
@@ -552,6 +552,77 @@ async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
         run_out.contains("1 of the 1 rows the follow phase changed differ"),
         "{run_out}"
     );
+}
+
+/// A write that lands after `cutover` recorded its position, while the follower checks the target, voids the
+/// cut-over: that write is not in the target. The waiting cutover fails naming the table, the follower takes the
+/// cut-over back and goes on following, and a second cutover once writes stopped finishes with the write in the
+/// target. Without the follower's last look at the source, the first cut-over would report done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_the_cutover_position_takes_the_cutover_back() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(40).await;
+    let mut run = Running::start_env(
+        &dbs,
+        &[],
+        &[
+            ("PGCONVERGE_PAUSE_AT", "follow-finish"),
+            ("PGCONVERGE_PAUSE_SECS", "3"),
+        ],
+    );
+    run.reading(&dbs).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let ids: Vec<String> = my
+        .query("SELECT id FROM calendar ORDER BY id LIMIT 2")
+        .await
+        .unwrap();
+    my.exec_drop("UPDATE calendar SET version = 51 WHERE id = ?", (&ids[0],))
+        .await
+        .unwrap();
+    let first = Command::new(env!("CARGO_BIN_EXE_pgconverge"))
+        .args([
+            "cutover",
+            "--mapping",
+            "mappings/alkemio.toml",
+            "--timeout",
+            "120",
+        ])
+        .env("PGCONVERGE_SOURCE", dbs.source())
+        .env("PGCONVERGE_TARGET", dbs.target())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.output().contains("paused at follow-finish") {
+        assert!(Instant::now() < deadline, "{}", run.output());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    my.exec_drop("UPDATE calendar SET version = 52 WHERE id = ?", (&ids[1],))
+        .await
+        .unwrap();
+    let (code, out) = common::runs::outcome(first.wait_with_output().unwrap());
+    assert_ne!(code, 0, "{out}");
+    for needle in [
+        "is void",
+        "calendar of database",
+        "run `pgconverge cutover` again",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in {out}");
+    }
+    assert!(run.output().contains("taken back"), "{}", run.output());
+    let (code, out) = cutover(&dbs);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run.wait(120);
+    assert_eq!(code, 0, "{out}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    let v = common::strings(
+        &pg,
+        &format!("SELECT version::text FROM calendar WHERE id = '{}'", ids[1]),
+    )
+    .await;
+    assert_eq!(v, ["52"]);
+    equal(&dbs).await;
 }
 
 /// The follow phase's helper indexes (`--index-foreign-keys`) in the target.

@@ -74,7 +74,7 @@ async fn servers_restarted_mid_load() {
         .unwrap();
     let follower = follow(&dbs, &[]);
     let pg = common::pg_conn(&dbs.target()).await;
-    while pgconverge::cutover::ledger::follow_state(&pg)
+    while pgconverge::cutover::follow_ledger::follow_state(&pg)
         .await
         .unwrap()
         .is_none()

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::CutoverSettings as Settings;
-use crate::cutover::ledger;
+use crate::cutover::{follow_ledger, ledger};
 use crate::error::Error;
 
 /// How the cut-over ended.
@@ -26,7 +26,7 @@ const ABSENT: Duration = Duration::from_secs(5);
 pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     let requested = Instant::now();
     let client = crate::connect::target(&settings.endpoints.target).await?;
-    let Some(state) = ledger::follow_state(&client).await? else {
+    let Some(state) = follow_ledger::follow_state(&client).await? else {
         return Err(Error::Refused(
             "nothing follows the source in this target (its ledger has no follow record): start with \
              `pgconverge migrate --follow`; nothing was recorded"
@@ -87,7 +87,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
             ))
         }
     };
-    if !ledger::request_end(&client, &end.to_string()).await? {
+    if !follow_ledger::request_end(&client, &end.to_string()).await? {
         return Err(Error::Refused(
             "the follow run finished while the cut-over was being asked for: run `pgconverge cutover` again to \
              see its outcome"
@@ -103,7 +103,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
     let mut absent_since: Option<Instant> = None;
     let mut told = false;
     loop {
-        let state = ledger::follow_state(&client)
+        let state = follow_ledger::follow_state(&client)
             .await?
             .expect("the follow record stays");
         if state.done {
@@ -117,6 +117,17 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
                 end: end.to_string(),
                 freeze_seconds: freeze,
             });
+        }
+        // The follower found the source written after this end position and took the cut-over back.
+        if state.end_at.as_deref() != Some(end.to_string().as_str()) {
+            let why = state
+                .reopened
+                .unwrap_or_else(|| "another cut-over replaced this one's position".into());
+            return Err(Error::Refused(format!(
+                "the cut-over at {end} is void: {why}; those writes are not in the target, so the follower took \
+                 the cut-over back and goes on following: stop every write to the source, then run \
+                 `pgconverge cutover` again"
+            )));
         }
         let run = ledger::read_run(&client).await?;
         let last_error = match &run {

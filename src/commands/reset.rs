@@ -3,7 +3,7 @@
 //! (`--keep-data`: the baseline goes, the data stays). Without `--yes` it only says what it would do.
 
 use crate::config::ResetSettings as Settings;
-use crate::cutover::{self, ledger};
+use crate::cutover::{self, follow_ledger, ledger};
 use crate::error::Error;
 use crate::mapping::Mapping;
 
@@ -29,7 +29,7 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         }
         return no_ledger(&client, &mapping).await;
     };
-    if ledger::follow_state(&client)
+    if follow_ledger::follow_state(&client)
         .await?
         .is_some_and(|f| !f.done)
     {

@@ -6,6 +6,7 @@
 
 pub mod error;
 mod finish;
+pub mod follow_ledger;
 pub mod helpers;
 pub mod ledger;
 

@@ -5,17 +5,16 @@
 //! record is marked done. Each applied group commits with its position, so a kill at any instant resumes exactly
 //! where the ledger says.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::config::{Endpoints, Tuning};
-use crate::cutover::ledger;
+use crate::cutover::{follow_ledger, ledger};
 use crate::error::Error;
 use crate::mapping::Mapping;
-use crate::run::follow::{mentioned, Applier, ApplyError, FollowError, KeyedError, Record};
+use crate::run::follow::{mentioned, Applier, ApplyError, FollowError, Record};
+pub use crate::run::follow::{Follow, FollowReport};
+use crate::run::frozen::{self, Finished};
 use crate::run::work::TableWork;
 use crate::schema::{SourceTable, TargetTable};
 use crate::source::mysql::binlog::{
@@ -24,45 +23,6 @@ use crate::source::mysql::binlog::{
 use crate::source::mysql::spool::{self, SpoolReader};
 use crate::source::mysql::{self as src};
 
-/// What the follow phase needs from the command.
-pub struct Follow<'a> {
-    pub mapping: &'a Mapping,
-    pub endpoints: &'a Endpoints,
-    pub tuning: &'a Tuning,
-    /// Verify at the end: the tables the phase touched, or every table with `verify_full`.
-    pub verify: bool,
-    pub verify_full: bool,
-    /// A statement position (`file:offset`) the operator dealt with: followed past instead of stopping.
-    pub skip_statement: Option<String>,
-    /// Where the copy spooled the binary log (`--spool-dir`).
-    pub spool_dir: &'a std::path::Path,
-    /// Index the foreign keys no index leads with while following (`--index-foreign-keys`).
-    pub index_foreign_keys: bool,
-}
-
-/// How the follow phase went (the migrate report's `follow`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FollowReport {
-    /// The copy's snapshot position, where following started (or this run resumed from).
-    pub from: String,
-    /// The position the cut-over asked for and the follower reached.
-    pub end: String,
-    pub transactions: u64,
-    pub changes: u64,
-    pub seconds_following: f64,
-    pub changes_per_second: f64,
-    /// From the cut-over's request to the verified target.
-    pub seconds_freeze: f64,
-    /// Target tables the applied changes touched (in this run).
-    pub tables_touched: BTreeSet<String>,
-    /// Changed rows the cut-over checked key by key, and the source tables so checked; the source tables verified
-    /// whole instead (keys unknown or too many; every table with `--verify-full`).
-    pub keys_checked: u64,
-    pub tables_checked_by_key: BTreeSet<String>,
-    pub tables_verified_whole: BTreeSet<String>,
-    pub verified: Option<bool>,
-}
-
 /// At most this many row changes or this long per PostgreSQL transaction: a few commits per second at full
 /// speed, and a small transaction applied at once when the source is quiet.
 const GROUP_CHANGES: usize = 5_000;
@@ -70,6 +30,8 @@ const GROUP_TIME: Duration = Duration::from_millis(100);
 /// How long the follower waits for the source when nothing is pending, and how often it reads the ledger for a
 /// cut-over and stores its progress.
 const IDLE: Duration = Duration::from_millis(200);
+/// How long one look ahead waits for the source while a group is applied: what a quiet source adds to an apply.
+const AHEAD_WAIT: Duration = Duration::from_millis(10);
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -109,8 +71,8 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         .iter()
         .map(|w| (w.contract.source.clone(), w.contract.target.clone()))
         .collect();
-    ledger::start_follow(&client, &from).await?;
-    let state = ledger::follow_state(&client)
+    follow_ledger::start_follow(&client, &from).await?;
+    let state = follow_ledger::follow_state(&client)
         .await?
         .expect("the follow record was just made");
     let mut report = FollowReport {
@@ -187,8 +149,8 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         works,
         f.mapping.skip_tables.keys().cloned().chain(created),
         Record {
-            position: ledger::record_applied_sql(),
-            counts: ledger::record_counts_sql(),
+            position: follow_ledger::record_applied_sql(),
+            counts: follow_ledger::record_counts_sql(),
         },
     );
     // The keys an earlier run of this follow phase changed are not known here: those tables are verified whole.
@@ -207,111 +169,49 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         mapped: mapped.clone(),
         caught_up: false,
         last_when: 0,
+        ahead: VecDeque::new(),
+        ahead_error: None,
     };
-    let end = match crate::pipeline::until_interrupted(l.run(&mut client, &mut lag)).await {
-        Some(Ok(end)) => end,
-        Some(Err(cause)) => {
-            let e = stop(cause, &l.applied);
-            crate::run::load::record_error(&client, &e).await;
-            return Err(e);
-        }
-        None => return Err(stop(FollowError::Interrupted, &l.applied)),
-    };
-    let applier = l.applier;
-    let seconds = started.elapsed().as_secs_f64();
-    report.end = end.to_string();
-    report.seconds_following = seconds;
-    report.changes_per_second = report.changes as f64 / seconds.max(1e-9);
-    tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
-    match finish(f, &mut client, &loaded, &applier, &mapped, &mut report).await {
-        Ok((verified, freeze)) => {
-            spool::remove(f.spool_dir, &db, &start);
-            report.verified = verified;
-            report.seconds_freeze = freeze;
-            Ok(report)
-        }
-        Err(e) => {
-            // The cut-over waits on this record: it reports the error instead of waiting out its timeout.
-            crate::run::load::record_error(&client, &e).await;
-            Err(e)
+    // Following until a cut-over is reached and the target finished there; a cut-over the source was written
+    // after is taken back and following goes on.
+    loop {
+        let end = match crate::pipeline::until_interrupted(l.run(&mut client, &mut lag)).await {
+            Some(Ok(end)) => end,
+            Some(Err(cause)) => {
+                let e = stop(cause, &l.applied);
+                crate::run::load::record_error(&client, &e).await;
+                return Err(e);
+            }
+            None => return Err(stop(FollowError::Interrupted, &l.applied)),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        l.report.end = end.to_string();
+        l.report.seconds_following = seconds;
+        l.report.changes_per_second = l.report.changes as f64 / seconds.max(1e-9);
+        tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
+        let finished =
+            frozen::finish(f, &db, &mut client, &loaded, &l.applier, &mapped, l.report).await;
+        match finished {
+            Ok(Finished::Done { verified, freeze }) => {
+                spool::remove(f.spool_dir, &db, &start);
+                report.verified = verified;
+                report.seconds_freeze = freeze;
+                return Ok(report);
+            }
+            Ok(Finished::Written(why)) => {
+                tracing::warn!(
+                    "{why}: those writes are not in the target, so the cut-over at {end} is taken back and \
+                     following goes on; stop every write to the source, then run `pgconverge cutover` again."
+                );
+                follow_ledger::reopen_follow(&client, &end.to_string(), &why).await?;
+            }
+            Err(e) => {
+                // The cut-over waits on this record: it reports the error instead of waiting out its timeout.
+                crate::run::load::record_error(&client, &e).await;
+                return Err(e);
+            }
         }
     }
-}
-
-/// The end of following, every transaction up to the end position applied: sequences set; the rows the follow
-/// phase changed checked key by key against the frozen source, and the tables whose changed keys are not known
-/// verified whole (every table with `--verify-full`); the follow record done. Returns whether it verified, and
-/// the freeze.
-async fn finish(
-    f: &Follow<'_>,
-    client: &mut tokio_postgres::Client,
-    loaded: &[&TargetTable],
-    applier: &Applier,
-    mapped: &[(String, String)],
-    report: &mut FollowReport,
-) -> Result<(Option<bool>, f64), Error> {
-    crate::cutover::set_sequences(client, &f.mapping.target_schema, loaded).await?;
-    let end = report.end.clone();
-    let mut verified = None;
-    if f.verify {
-        let (keyed, whole) = match f.verify_full {
-            true => (Vec::new(), None),
-            false => {
-                let (keyed, whole) = applier.touched_tables();
-                (keyed, Some(whole))
-            }
-        };
-        report.tables_verified_whole = match &whole {
-            Some(w) => w.iter().cloned().collect(),
-            None => mapped.iter().map(|(s, _)| s.clone()).collect(),
-        };
-        // With every changed row checked by key, the copy's verification still holds for the rest: the foreign
-        // keys were enforced on each applied change, the sequences were just set, and the critical-data checks'
-        // aggregates follow from equal rows. Those run again only with a table to verify whole.
-        verified = Some(true);
-        if whole.as_ref().is_none_or(|w| !w.is_empty()) {
-            let v =
-                crate::run::verify::after_follow(f.mapping, f.endpoints, f.tuning, whole).await?;
-            verified = Some(v.passed);
-            if !v.passed {
-                return Err(crate::run::output::not_verified("migrate --follow", &v));
-            }
-        }
-        if !keyed.is_empty() {
-            let started = Instant::now();
-            let mut source = crate::connect::source(&f.endpoints.source).await?;
-            let k = applier
-                .check_keys(client, &mut source)
-                .await
-                .map_err(|e| match e {
-                    KeyedError::Source(e) => Error::Source(e),
-                    KeyedError::Target(e) => Error::Target(e),
-                    KeyedError::Violation(v) => Error::Violation(v),
-                })?;
-            source.disconnect().await.ok();
-            report.keys_checked = k.keys;
-            report.tables_checked_by_key = keyed.into_iter().collect();
-            if k.differing > 0 {
-                return Err(Error::Verify(format!(
-                    "{} of the {} rows the follow phase changed differ between the frozen source and the target: \
-                     {}; the target holds every source transaction up to {end} (`pgconverge reset --yes` returns \
-                     it to its state before the copy)",
-                    k.differing,
-                    k.keys,
-                    k.differences.join("; ")
-                )));
-            }
-            println!(
-                "Checked the {} rows the follow phase changed in {} table(s) key by key in {:.1}s: all equal to the \
-                 frozen source.",
-                k.keys,
-                k.tables,
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let freeze = ledger::finish_follow(client, &end).await?;
-    Ok((verified, freeze))
 }
 
 /// The loop's state: where it is and what it did.
@@ -329,6 +229,10 @@ struct Loop<'r> {
     caught_up: bool,
     /// Commit time of the last applied transaction.
     last_when: u32,
+    /// Read while the group before was being applied, in binary log order: transactions, and at most one other
+    /// event, last. Then the error that reading met, if any, returned once the events before it are applied.
+    ahead: VecDeque<Met>,
+    ahead_error: Option<BinlogError>,
 }
 
 impl Loop<'_> {
@@ -351,7 +255,13 @@ impl Loop<'_> {
             } else {
                 GROUP_TIME.saturating_sub(group_started.elapsed())
             };
-            let met = self.follower.next(wait).await?;
+            let met = match self.ahead.pop_front() {
+                Some(met) => Some(met),
+                None => match self.ahead_error.take() {
+                    Some(e) => return Err(e.into()),
+                    None => self.follower.next(wait).await?,
+                },
+            };
             self.caught_up = met.is_none();
             match met {
                 Some(Met::Transaction(t)) => {
@@ -364,25 +274,27 @@ impl Loop<'_> {
                         continue;
                     }
                 }
+                // Read ahead of these would read the statement's successors, or the part's own rest, too soon.
                 Some(Met::Statement { sql, at }) => {
-                    self.flush(client, &mut group).await?;
+                    self.flush(client, &mut group, false).await?;
                     self.statement(client, sql, at).await?;
                 }
                 Some(Met::Part(first)) => {
-                    self.flush(client, &mut group).await?;
+                    self.flush(client, &mut group, false).await?;
                     self.parts(client, first).await?;
                 }
                 None => {}
             }
-            self.flush(client, &mut group).await?;
+            self.flush(client, &mut group, true).await?;
             group_changes = 0;
             if looked.elapsed() >= PROGRESS_EVERY || self.caught_up {
-                let state = ledger::follow_state(client)
+                let state = follow_ledger::follow_state(client)
                     .await
                     .map_err(|e| ledger_error(&self.applied, e))?;
                 if let Some(end) = state.as_ref().and_then(|s| s.end_at.as_deref()) {
                     let end = Position::parse(end).expect("a cut-over position");
-                    if self.follower.position().reached(&end) {
+                    // The follower's position is the applied one only with nothing read ahead.
+                    if self.ahead.is_empty() && self.follower.position().reached(&end) {
                         return Ok(end);
                     }
                 }
@@ -394,17 +306,57 @@ impl Loop<'_> {
         }
     }
 
-    /// Applies the pending group (if any) and empties it.
+    /// Applies the pending group (if any) and empties it. With `read_ahead`, the binary log is read on (into
+    /// `ahead`, up to a group's worth of changes) while PostgreSQL applies the group: decoding the next group
+    /// overlaps applying this one. Reading is never cut short mid-event: it stops between calls once the apply is
+    /// done, so no half-read transaction is dropped.
     async fn flush(
         &mut self,
         client: &mut tokio_postgres::Client,
         group: &mut Vec<Transaction>,
+        read_ahead: bool,
     ) -> Result<(), FollowError> {
         let Some(last) = group.last() else {
             return Ok(());
         };
         let started = Instant::now();
-        let applied = self.applier.apply(client, group).await?;
+        let done = std::cell::Cell::new(false);
+        let (applier, follower, ahead, ahead_error) = (
+            &mut self.applier,
+            &mut self.follower,
+            &mut self.ahead,
+            &mut self.ahead_error,
+        );
+        let apply = async {
+            let r = applier.apply(client, group).await;
+            done.set(true);
+            r
+        };
+        let read = async {
+            let mut changes: usize = ahead
+                .iter()
+                .map(|m| match m {
+                    Met::Transaction(t) => t.changes.len(),
+                    _ => GROUP_CHANGES,
+                })
+                .sum();
+            while read_ahead && !done.get() && changes < GROUP_CHANGES && ahead_error.is_none() {
+                match follower.next(AHEAD_WAIT).await {
+                    Ok(Some(Met::Transaction(t))) => {
+                        changes += t.changes.len();
+                        ahead.push_back(Met::Transaction(t));
+                    }
+                    Ok(Some(other)) => {
+                        ahead.push_back(other);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => *ahead_error = Some(e),
+                }
+            }
+        };
+        let (applied, ()) = futures::future::join(apply, read).await;
+        let applied = applied?;
         tracing::debug!(
             transactions = group.len(),
             changes = applied.changes,
@@ -507,7 +459,7 @@ impl Loop<'_> {
         }
         crate::durable::execute(
             client,
-            &ledger::record_applied_sql(),
+            &follow_ledger::record_applied_sql(),
             &[&at, &self.gtid, &touched],
             || format!("statement at {at} passed"),
         )
@@ -552,7 +504,7 @@ impl Loop<'_> {
             "changes": self.report.changes,
             "changes_per_second": (rate * 10.0).round() / 10.0,
         });
-        if let Err(e) = ledger::record_follow_progress(client, &p).await {
+        if let Err(e) = follow_ledger::record_follow_progress(client, &p).await {
             tracing::warn!(error = %e, "Could not store the follow progress for status.");
         }
         if logged.elapsed() >= LOG_EVERY {

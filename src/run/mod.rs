@@ -10,8 +10,9 @@
 //!   failure leaves; `copy`: `migrate`'s load and finish; `keep`: its `--keep` directory.
 //! - `export_dir`: export directories and their journal and manifest; `files`: an export read back by `import`.
 //! - `follow`: followed source transactions applied to the target, each whole with its position; `catchup`: the
-//!   follow phase of `migrate --follow` that drives it up to the cut-over; `spooling`: the binary log spooled
-//!   while the copy runs.
+//!   follow phase of `migrate --follow` that drives it up to the cut-over; `frozen`: the end of following, proven
+//!   against the source as it stood at the cut-over position; `spooling`: the binary log spooled while the copy
+//!   runs.
 //! - `answers`: the critical-data checks as each side answers them.
 //! - `verify`: the verification and its checklist.
 //! - `output`: report and checklist files, how a loading command ends, and the report of a run that failed.
@@ -24,6 +25,7 @@ pub mod encode;
 pub mod export_dir;
 pub mod files;
 pub mod follow;
+pub mod frozen;
 pub mod keep;
 pub mod keys;
 pub mod load;

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::cutover::follow_ledger;
 use crate::cutover::ledger::{self, LEDGER_SCHEMA};
 use crate::error::Error;
 
@@ -95,7 +96,7 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
         }
     }
     let command = run.command.clone();
-    s.follow = ledger::follow_state(client).await?.map(|f| Follow {
+    s.follow = follow_ledger::follow_state(client).await?.map(|f| Follow {
         phase: match (f.done, &f.end_at) {
             (true, _) => "done",
             (false, Some(_)) => "cutting over",

@@ -9,13 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mysql_async::prelude::Queryable;
-use tokio_postgres::types::ToSql;
-
 use super::images;
+use super::sets::{Many, Values};
 use crate::cutover::error::pg;
 use crate::source::mysql::binlog::Row;
-use crate::util::sql::{mysql_ident, mysql_string, pg_ident, pg_qualified};
+use crate::util::sql::{mysql_ident, mysql_string};
+use mysql_async::prelude::Queryable;
 
 /// Past this many distinct keys a table's keys are dropped and it is verified whole: memory stays bounded.
 pub const MAX_KEYS: usize = 1_000_000;
@@ -115,7 +114,8 @@ pub(super) struct Table<'a> {
     pub pick: &'a [usize],
     pub key: &'a [usize],
     pub source_key: &'a [usize],
-    pub schema: &'a str,
+    /// Its statements: the check's two reads.
+    pub many: &'a Many,
 }
 
 impl TableKeys {
@@ -216,72 +216,15 @@ async fn check_batch(
     )?;
     // Both sides printed by PostgreSQL.
     let n = c.columns.len();
-    let casts: Vec<String> = c
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, col)| format!("CAST(u.c{i} AS {})::text", col.target_type))
-        .collect();
-    let normalize = format!(
-        "SELECT {} FROM unnest({}) AS u({})",
-        casts.join(", "),
-        (1..=n)
-            .map(|i| format!("${i}::text[]"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (0..n)
-            .map(|i| format!("c{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let columns: Vec<Vec<Option<&str>>> = (0..n)
-        .map(|i| converted.iter().map(|r| r[i].as_deref()).collect())
-        .collect();
-    let params: Vec<&(dyn ToSql + Sync)> =
-        columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
     let context = || format!("reading the changed rows of {} again", c.target);
+    let values = Values::arrays(converted.into_iter());
     let source_rows = client
-        .query(&normalize, &params)
+        .query(f.many.print(), &values.params())
         .await
         .map_err(pg(context()))?;
-    let k = f.key.len();
-    let target_sql = format!(
-        "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM unnest({}) AS u({}))",
-        c.columns
-            .iter()
-            .map(|col| format!("{}::text", pg_ident(&col.target)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        pg_qualified(f.schema, &c.target),
-        f.key
-            .iter()
-            .map(|&i| pg_ident(&c.columns[i].target))
-            .collect::<Vec<_>>()
-            .join(", "),
-        f.key
-            .iter()
-            .enumerate()
-            .map(|(j, &i)| format!("CAST(u.k{j} AS {})", c.columns[i].target_type))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (1..=k)
-            .map(|i| format!("${i}::text[]"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        (0..k)
-            .map(|j| format!("k{j}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let key_columns: Vec<Vec<Option<&str>>> = (0..k)
-        .map(|j| batch.iter().map(|(t, _)| t[j].as_deref()).collect())
-        .collect();
-    let params: Vec<&(dyn ToSql + Sync)> = key_columns
-        .iter()
-        .map(|c| c as &(dyn ToSql + Sync))
-        .collect();
+    let keys = Values::arrays(batch.iter().map(|(t, _)| (*t).clone()));
     let target_rows = client
-        .query(&target_sql, &params)
+        .query(f.many.select(), &keys.params())
         .await
         .map_err(pg(context()))?;
     let texts =

@@ -12,10 +12,12 @@ use tokio_postgres::types::ToSql;
 
 mod images;
 mod keyed;
+mod phase;
 mod sets;
 mod statement;
 
 pub use keyed::{Keyed, KeyedError, MAX_KEYS};
+pub use phase::{Follow, FollowReport};
 pub use statement::mentioned;
 
 use sets::Kind;
@@ -145,7 +147,6 @@ pub struct Applier {
     /// The statements prepared on the client `apply` is given (one client per applier).
     prepared: HashMap<String, tokio_postgres::Statement>,
     record: Record,
-    schema: String,
     /// The keys changes touched, by source table, for the cut-over's check (`keyed`).
     touched: HashMap<String, keyed::TableKeys>,
 }
@@ -311,7 +312,6 @@ impl Applier {
             skipped: skipped.into_iter().collect(),
             prepared: HashMap::new(),
             record,
-            schema: schema.to_string(),
             touched: HashMap::new(),
         }
     }
@@ -333,7 +333,7 @@ impl Applier {
                 pick: &f.pick,
                 key: &f.key,
                 source_key: &f.source_key,
-                schema: &self.schema,
+                many: &f.many,
             };
             keys.check(&t, client, source, &mut out).await?;
         }

@@ -16,73 +16,103 @@ pub(super) enum Kind {
     Update,
 }
 
-/// A table's set statements.
+/// A table's set statements, and the two reads of the cut-over's key-by-key check (`keyed`).
 pub(super) struct Many {
     insert: String,
     delete: String,
     update: String,
+    print: String,
+    select: String,
+}
+
+/// `unnest($<from+1>::text[], ...) AS v(<prefix>0, ...)`: `n` text arrays as the rows of relation `v`.
+fn unnest(from: usize, n: usize, prefix: &str) -> String {
+    format!(
+        "unnest({}) AS v({})",
+        (0..n)
+            .map(|i| format!("${}::text[]", from + i + 1))
+            .collect::<Vec<_>>()
+            .join(", "),
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 impl Many {
     /// For `table` (qualified) with columns `names` (quoted) of `types`; `key`: the key's positions in `names`.
-    /// The parameters: one text array per column, in order (a delete: the key's columns; an update: every
-    /// column, then the key's columns, the row as it was).
+    /// The parameters: one text array per column, in order (a delete and a select: the key's columns; an update:
+    /// every column, then the key's columns, the row as it was).
     pub(super) fn new(table: &str, names: &[String], types: &[&str], key: &[usize]) -> Many {
-        let arrays = |from: usize, n: usize| {
-            (0..n)
-                .map(|i| format!("${}::text[]", from + i + 1))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let cast = |column: &str, ty: &str| format!("CAST(v.{column} AS {ty})");
-        let value = |i: usize| format!("c{i}");
-        let key_name = |n: usize| format!("k{n}");
+        let cast = |column: String, ty: &str| format!("CAST(v.{column} AS {ty})");
         let n = names.len();
-        let insert = format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM unnest({}) AS v({})",
-            names.join(", "),
-            (0..n)
-                .map(|i| cast(&value(i), types[i]))
-                .collect::<Vec<_>>()
-                .join(", "),
-            arrays(0, n),
-            (0..n).map(value).collect::<Vec<_>>().join(", ")
-        );
+        let values = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(", ");
         let key_names: Vec<String> = key.iter().map(|&k| names[k].clone()).collect();
-        let delete = format!(
-            "DELETE FROM {table} WHERE ({}) IN (SELECT {} FROM unnest({}) AS v({}))",
+        // The rows whose key is among the key arrays.
+        let keyed = format!(
+            "({}) IN (SELECT {} FROM {})",
             key_names.join(", "),
             key.iter()
                 .enumerate()
-                .map(|(n, &k)| cast(&key_name(n), types[k]))
+                .map(|(j, &k)| cast(format!("k{j}"), types[k]))
                 .collect::<Vec<_>>()
                 .join(", "),
-            arrays(0, key.len()),
-            (0..key.len()).map(key_name).collect::<Vec<_>>().join(", ")
+            unnest(0, key.len(), "k")
         );
+        let insert = format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {}",
+            names.join(", "),
+            values(&|i| cast(format!("c{i}"), types[i])),
+            unnest(0, n, "c")
+        );
+        let delete = format!("DELETE FROM {table} WHERE {keyed}");
         let update = format!(
             "UPDATE {table} AS t SET {} FROM unnest({}) AS v({}) WHERE {}",
-            (0..n)
-                .map(|i| format!("{} = {}", names[i], cast(&value(i), types[i])))
+            values(&|i| format!("{} = {}", names[i], cast(format!("c{i}"), types[i]))),
+            (0..n + key.len())
+                .map(|i| format!("${}::text[]", i + 1))
                 .collect::<Vec<_>>()
                 .join(", "),
-            arrays(0, n + key.len()),
             (0..n)
-                .map(value)
-                .chain((0..key.len()).map(key_name))
+                .map(|i| format!("c{i}"))
+                .chain((0..key.len()).map(|j| format!("k{j}")))
                 .collect::<Vec<_>>()
                 .join(", "),
             key.iter()
                 .enumerate()
-                .map(|(j, &k)| format!("t.{} = {}", names[k], cast(&key_name(j), types[k])))
+                .map(|(j, &k)| format!("t.{} = {}", names[k], cast(format!("k{j}"), types[k])))
                 .collect::<Vec<_>>()
                 .join(" AND ")
+        );
+        // Both sides of the key-by-key check printed by PostgreSQL: converted source values cast to the columns'
+        // types and printed, against the stored columns printed.
+        let print = format!(
+            "SELECT {} FROM {}",
+            values(&|i| format!("{}::text", cast(format!("c{i}"), types[i]))),
+            unnest(0, n, "c")
+        );
+        let select = format!(
+            "SELECT {} FROM {table} WHERE {keyed}",
+            values(&|i| format!("{}::text", names[i]))
         );
         Many {
             insert,
             delete,
             update,
+            print,
+            select,
         }
+    }
+
+    /// Prints rows given as one array per column (a converted value each) as the table's columns print them.
+    pub(super) fn print(&self) -> &str {
+        &self.print
+    }
+
+    /// Reads the rows at the keys given as one array per key column, every column printed as text.
+    pub(super) fn select(&self) -> &str {
+        &self.select
     }
 
     pub(super) fn of(&self, kind: Kind) -> &str {
@@ -134,6 +164,11 @@ impl Values {
         if rows.len() == 1 {
             return Values::One(rows.next().expect("one row"));
         }
+        Values::arrays(rows)
+    }
+
+    /// One array per column, however many rows.
+    pub(super) fn arrays(rows: impl Iterator<Item = Vec<Option<String>>>) -> Values {
         let mut arrays: Vec<Vec<Option<String>>> = Vec::new();
         for row in rows {
             if arrays.is_empty() {
@@ -195,6 +230,15 @@ mod tests {
             m.of(Kind::Update),
             "UPDATE \"s\".\"t\" AS t SET \"id\" = CAST(v.c0 AS uuid), \"v\" = CAST(v.c1 AS json) FROM \
              unnest($1::text[], $2::text[], $3::text[]) AS v(c0, c1, k0) WHERE t.\"id\" = CAST(v.k0 AS uuid)"
+        );
+        assert_eq!(
+            m.print(),
+            "SELECT CAST(v.c0 AS uuid)::text, CAST(v.c1 AS json)::text FROM unnest($1::text[], $2::text[]) AS v(c0, c1)"
+        );
+        assert_eq!(
+            m.select(),
+            "SELECT \"id\"::text, \"v\"::text FROM \"s\".\"t\" WHERE (\"id\") IN (SELECT CAST(v.k0 AS uuid) FROM \
+             unnest($1::text[]) AS v(k0))"
         );
     }
 }

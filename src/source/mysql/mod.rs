@@ -16,6 +16,8 @@ pub mod spool;
 
 pub use ranges::{plan_ranges, rows_at_least};
 pub use reader::{chunk_sql, raw_schema, select_expr, value_by_key, ReadSpec, Reader};
-pub use snapshot::{binlog_and_gtid, open_snapshot, position, tables_written_since, Snapshot};
+pub use snapshot::{
+    binlog_and_gtid, open_snapshot, position, snapshot_now, tables_written_since, Snapshot,
+};
 
 pub use error::SourceError;

@@ -104,6 +104,19 @@ pub async fn open_snapshot(
     })
 }
 
+/// One reader connection in a consistent snapshot taken now, without the global lock: whether it shows the
+/// source at a given position is for the caller to prove (no write to the tables it reads since that position).
+pub async fn snapshot_now(url: &str) -> Result<mysql_async::Conn, SourceError> {
+    let mut c = crate::connect::source(url).await?;
+    c.query_drop(READER_SESSION)
+        .await
+        .map_err(q("reader session"))?;
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await
+        .map_err(q("start snapshot"))?;
+    Ok(c)
+}
+
 /// The source's position now (binary log and GTID set, no lock taken), to tell whether it moved since a snapshot.
 pub async fn position(url: &str) -> Result<SnapshotInfo, SourceError> {
     let mut conn = crate::connect::source(url).await?;
