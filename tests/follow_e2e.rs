@@ -241,6 +241,13 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
     // Helper indexes too: made by the first run, they do not make a resumed run see a changed schema.
     let mut run = Running::start(&dbs, &["--index-foreign-keys"]);
     run.following(&dbs).await;
+    // An operator's session with a transaction open on the ledger (read, never ended until the kills are over)
+    // must not hold up a resumed run: a resumed start takes no exclusive lock on a ledger table.
+    let watcher = common::pg_conn(&dbs.target()).await;
+    watcher
+        .batch_execute("BEGIN; SELECT * FROM pgconverge.follow; SELECT * FROM pgconverge.run")
+        .await
+        .unwrap();
     let mut rng = pgconverge_testbed::gen::Rng::new(34);
     for kill in 0..10 {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(900))).await;
@@ -259,7 +266,7 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     writer.stop().await.unwrap();
-    // Caught up with an idle source: 0 behind, in seconds and in bytes.
+    // Caught up with an idle source: 0 behind, in seconds and in bytes (with the watcher's transaction open).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, out) = common::run(&dbs, "status", &["--json"]);
@@ -277,6 +284,7 @@ async fn a_follower_killed_anywhere_resumes_where_its_ledger_says() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    watcher.batch_execute("COMMIT").await.unwrap();
     let (code, out) = cutover(&dbs);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run.wait(120);

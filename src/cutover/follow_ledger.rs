@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use super::error::{pg, TargetError};
 use super::helpers;
-use super::ledger::{has_table, LEDGER_SCHEMA};
+use super::ledger::{add_column, has_table, LEDGER_SCHEMA};
 use crate::durable;
 use crate::util::sql::{pg_ident, pg_string};
 
@@ -45,14 +45,15 @@ pub async fn start_follow(client: &Client, from: &str) -> Result<(), TargetError
             "CREATE TABLE IF NOT EXISTS {s}.follow (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
                applied text NOT NULL, gtid text, applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                end_at text, end_requested_at timestamptz, done_at timestamptz, progress jsonb,
-               touched text[] NOT NULL DEFAULT '{{}}');
+               touched text[] NOT NULL DEFAULT '{{}}', reopened text);
              INSERT INTO {s}.follow (applied) VALUES ({from}) ON CONFLICT (id) DO NOTHING;
              DROP TABLE IF EXISTS {s}.digest;
-             ALTER TABLE {s}.follow ADD COLUMN IF NOT EXISTS reopened text;
-             ALTER TABLE {s}.run ADD COLUMN IF NOT EXISTS last_error jsonb;
+             {reopened}; {last_error};
              UPDATE {s}.run SET last_error = NULL;",
             s = pg_ident(LEDGER_SCHEMA),
             from = pg_string(from),
+            reopened = add_column("follow", "reopened text"),
+            last_error = add_column("run", "last_error jsonb"),
         ),
         || "follow started".into(),
     )
@@ -124,9 +125,13 @@ pub async fn finish_follow(client: &mut Client, end: &str) -> Result<f64, Target
         .transaction()
         .await
         .map_err(pg("finishing the follow run"))?;
-    tx.batch_execute(&helpers::drop_helper_indexes_sql())
-        .await
-        .map_err(pg("dropping the follow phase's helper indexes"))?;
+    // The follower's session commits without waiting for the WAL flush; the end of following must not be lost.
+    tx.batch_execute(&format!(
+        "SET LOCAL synchronous_commit = on; {}",
+        helpers::drop_helper_indexes_sql()
+    ))
+    .await
+    .map_err(pg("dropping the follow phase's helper indexes"))?;
     let row = tx
         .query_one(
             &format!(
@@ -170,6 +175,8 @@ pub async fn follow_state(client: &Client) -> Result<Option<FollowState>, Target
         return Ok(None);
     }
     let table = format!("{}.follow", pg_ident(LEDGER_SCHEMA));
+    // `reopened` read through the row's JSON: a ledger an earlier version made lacks the column until the next
+    // follow run starts, and `status` or `cutover` may read it before.
     let row = client
         .query_opt(
             &format!(

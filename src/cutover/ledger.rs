@@ -356,8 +356,9 @@ pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(
         "CREATE TABLE IF NOT EXISTS {l}.completed (table_name text PRIMARY KEY, rows bigint NOT NULL);
          DELETE FROM {l}.completed;
          DROP TABLE IF EXISTS {l}.chunk;
-         ALTER TABLE {l}.run ADD COLUMN IF NOT EXISTS last_error jsonb;
-         UPDATE {l}.run SET state = '{COMPLETED}', last_error = NULL;"
+         {last_error};
+         UPDATE {l}.run SET state = '{COMPLETED}', last_error = NULL;",
+        last_error = add_column("run", "last_error jsonb")
     ))
     .await
     .map_err(pg("completing the ledger"))?;
@@ -468,6 +469,24 @@ pub async fn changed_since_completed(
     Ok(changed)
 }
 
+/// Adds `column` (name and type) to ledger table `table` when a ledger from an earlier version lacks it. Only
+/// then: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` takes the table's exclusive lock even when the column is there,
+/// and would wait behind any open transaction that read the table (a `status`, an operator's psql).
+pub(super) fn add_column(table: &str, column: &str) -> String {
+    let (name, _) = column.split_once(' ').expect("a name and a type");
+    let t = format!("{}.{}", pg_ident(LEDGER_SCHEMA), pg_ident(table));
+    format!(
+        "DO $pgc$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {rel}::regclass AND attname = {name}
+                            AND NOT attisdropped) THEN
+             ALTER TABLE {t} ADD COLUMN {column};
+           END IF;
+         END $pgc$",
+        rel = pg_string(&t),
+        name = pg_string(name),
+    )
+}
+
 /// Records why the run stopped (its exit code and message), for `pgconverge status` to show from any shell: one
 /// step. A ledger made by an earlier version gets the column first.
 pub async fn record_error(client: &Client, exit: u8, message: &str) -> Result<(), TargetError> {
@@ -476,8 +495,9 @@ pub async fn record_error(client: &Client, exit: u8, message: &str) -> Result<()
     durable::batch(
         client,
         &format!(
-            "ALTER TABLE {l}.run ADD COLUMN IF NOT EXISTS last_error jsonb;
+            "{};
              UPDATE {l}.run SET last_error = {}::jsonb || jsonb_build_object('at', now());",
+            add_column("run", "last_error jsonb"),
             pg_string(&error)
         ),
         || format!("run error recorded (exit {exit})"),

@@ -41,6 +41,7 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
     let started = Instant::now();
     let (source_url, target_url) = (&f.endpoints.source, &f.endpoints.target);
     let mut client = crate::connect::target(target_url).await?;
+    follower_session(&client, target_url, f).await?;
     let run = ledger::read_run(&client)
         .await?
         .filter(ledger::Run::is_completed)
@@ -212,6 +213,24 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
             }
         }
     }
+}
+
+/// The follower's target session: large values compressed as the copy compressed them (`--toast-compression`);
+/// commits that do not wait for their WAL flush. That is safe here: a group's changes and the ledger position they
+/// reach commit in one transaction, so a target crash loses both together and `--resume --follow` applies them
+/// again. The transaction that marks following done waits for its flush (`finish_follow`).
+async fn follower_session(
+    client: &tokio_postgres::Client,
+    url: &str,
+    f: &Follow<'_>,
+) -> Result<(), Error> {
+    crate::sink::copy::toast_compression(client, url, f.tuning.toast_compression).await?;
+    crate::durable::session(client, "SET synchronous_commit = off")
+        .await
+        .map_err(crate::cutover::error::pg(
+            "setting up the follower's session",
+        ))?;
+    Ok(())
 }
 
 /// The loop's state: where it is and what it did.

@@ -75,8 +75,9 @@ impl std::fmt::Display for ToastCompression {
 /// Sets how the session compresses large values. pglz, PostgreSQL's default, was a sixth of all CPU time of a
 /// scale-1 Alkemio load (its 3 KB JSON rules are all compressed); lz4 compresses several times faster and
 /// PostgreSQL reads both. A server built without lz4 refuses the value: the load goes on with its default.
-/// `None` leaves the server's setting as it is.
-async fn toast_compression(
+/// `None` leaves the server's setting as it is. The follower's session sets it too, so followed rows are stored
+/// as the copied ones are.
+pub async fn toast_compression(
     client: &Client,
     url: &str,
     method: Option<ToastCompression>,

@@ -211,6 +211,7 @@ async fn check_batch(
         &images::Conversion {
             work: f.work,
             pick: f.pick,
+            source_key: f.source_key,
         },
         &refs,
     )?;

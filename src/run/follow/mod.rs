@@ -170,10 +170,16 @@ struct Step<'s> {
     counted: bool,
     /// What it does to the table's row count.
     delta: i64,
-    at: String,
+    /// Where its source transaction ends.
+    at: &'s str,
 }
 
 impl Followed {
+    /// The primary key of a converted image.
+    fn key_of(&self, image: &[Option<String>]) -> Vec<Option<String>> {
+        self.key.iter().map(|&k| image[k].clone()).collect()
+    }
+
     /// The statement for one row of `kind`.
     fn one(&self, kind: Kind) -> &str {
         match kind {
@@ -458,6 +464,8 @@ impl Applier {
         sets: bool,
         applied: &mut Applied,
     ) -> Result<(), ApplyError> {
+        // Each transaction's end, once: every step of it names it.
+        let ats: Vec<String> = group.iter().map(|t| t.end.to_string()).collect();
         let mut steps: Vec<Step> = Vec::new();
         let tables = &self.tables;
         let mut images = images::convert_all(
@@ -465,6 +473,7 @@ impl Applier {
                 tables.get(t).map(|f| images::Conversion {
                     work: &f.work,
                     pick: &f.pick,
+                    source_key: &f.source_key,
                 })
             },
             group,
@@ -474,30 +483,45 @@ impl Applier {
             violation,
         })?;
         for (ti, t) in group.iter().enumerate() {
-            let at = t.end.to_string();
+            let at = &ats[ti];
             for (ci, change) in t.changes.iter().enumerate() {
                 let Some(f) = self.tables.get(&change.table) else {
                     if self.skipped.contains(&change.table) {
                         continue;
                     }
                     return Err(ApplyError::Unmapped {
-                        at,
+                        at: at.clone(),
                         table: change.table.clone(),
                     });
                 };
                 applied.changes += 1;
-                applied.tables.insert(f.target.clone());
+                // Looked up before cloning: a clone per change is an allocation per change.
+                if !applied.tables.contains(&f.target) {
+                    applied.tables.insert(f.target.clone());
+                }
                 let (before, after) = images.remove(&(ti, ci)).unwrap_or_default();
-                let keys = self.touched.entry(change.table.clone()).or_default();
-                for (raw, image) in [(&change.before, &before), (&change.after, &after)] {
-                    if let (Some(raw), Some(image)) = (raw, image) {
+                // The row before's key: from its own image, or (an update that kept its key, not converted
+                // before) from the row after's.
+                let old_key = match (&change.before, &before, &after) {
+                    (None, _, _) => None,
+                    (Some(_), Some(b), _) | (Some(_), None, Some(b)) => Some(f.key_of(b)),
+                    (Some(_), None, None) => None,
+                };
+                if !self.touched.contains_key(&change.table) {
+                    self.touched
+                        .insert(change.table.clone(), Default::default());
+                }
+                let keys = self.touched.get_mut(&change.table).expect("just made");
+                let new_key = after.as_deref().map(|a| f.key_of(a));
+                for (raw, key) in [(&change.before, &old_key), (&change.after, &new_key)] {
+                    if let (Some(raw), Some(key)) = (raw, key) {
                         keys.add(
-                            f.key.iter().map(|&k| image[k].clone()).collect(),
+                            key.clone(),
                             f.source_key.iter().map(|&k| raw[k].clone()).collect(),
                         );
                     }
                 }
-                steps_of(f, before, after, &at, &mut steps);
+                steps_of(f, old_key, after, at, &mut steps);
             }
         }
         let runs = sets::runs(&steps, sets, |s: &Step| {
@@ -520,7 +544,7 @@ impl Applier {
                 let st = tx
                     .prepare(sql)
                     .await
-                    .map_err(|e| target(&s.at, &s.f.target, e))?;
+                    .map_err(|e| target(s.at, &s.f.target, e))?;
                 self.prepared.insert(sql.to_string(), st);
             }
         }
@@ -545,10 +569,10 @@ impl Applier {
         .await;
         for (r, answer) in runs.iter().zip(answers) {
             let s = &steps[r.start];
-            let n = answer.map_err(|e| target(&s.at, &s.f.target, e))?;
+            let n = answer.map_err(|e| target(s.at, &s.f.target, e))?;
             if s.counted && n != r.len() as u64 {
                 return Err(ApplyError::Mismatch {
-                    at: s.at.clone(),
+                    at: s.at.to_string(),
                     table: s.f.target.clone(),
                     what: s.what,
                     key: match r.len() {
@@ -560,25 +584,28 @@ impl Applier {
             }
         }
         for s in &steps {
-            *applied.deltas.entry(s.f.target.clone()).or_default() += s.delta;
+            match applied.deltas.get_mut(&s.f.target) {
+                Some(d) => *d += s.delta,
+                None => {
+                    applied.deltas.insert(s.f.target.clone(), s.delta);
+                }
+            }
         }
         Ok(())
     }
 }
 
 /// The statements one changed row takes, appended to `steps`: an insert, a delete, an update in place, or for a
-/// key-changing UPDATE a delete of the old row and an insert of the new. A rule that routes an inserted row
-/// elsewhere makes PostgreSQL count none, so such inserts are not counted (a failed insert raises anyway).
+/// key-changing UPDATE a delete of the old row and an insert of the new; `old_key` is the key of the row before
+/// (None for an insert). A rule that routes an inserted row elsewhere makes PostgreSQL count none, so such
+/// inserts are not counted (a failed insert raises anyway).
 fn steps_of<'s>(
     f: &'s Followed,
-    before: Option<images::Image>,
+    old_key: Option<Vec<Option<String>>>,
     after: Option<images::Image>,
-    at: &str,
+    at: &'s str,
     steps: &mut Vec<Step<'s>>,
 ) {
-    let key_of = |v: &[Option<String>]| -> Vec<Option<String>> {
-        f.key.iter().map(|&k| v[k].clone()).collect()
-    };
     let mut step = |kind: Kind, values, what, key, counted, delta| {
         steps.push(Step {
             f,
@@ -588,25 +615,23 @@ fn steps_of<'s>(
             key,
             counted,
             delta,
-            at: at.to_string(),
+            at,
         })
     };
-    match (before, after) {
+    match (old_key, after) {
         (None, Some(new)) => {
-            let key = key_of(&new);
+            let key = f.key_of(&new);
             step(Kind::Insert, new, "inserts", key, !f.routed, 1);
         }
-        (Some(old), None) => {
-            let key = key_of(&old);
+        (Some(key), None) => {
             step(Kind::Delete, key.clone(), "deletes", key, true, -1);
         }
-        (Some(old), Some(mut new)) if key_of(&old) == key_of(&new) => {
-            let key = key_of(&old);
+        (Some(key), Some(mut new)) if key == f.key_of(&new) => {
             new.extend(key.iter().cloned());
             step(Kind::Update, new, "updates", key, true, 0);
         }
-        (Some(old), Some(new)) => {
-            let (old_key, new_key) = (key_of(&old), key_of(&new));
+        (Some(old_key), Some(new)) => {
+            let new_key = f.key_of(&new);
             step(
                 Kind::Delete,
                 old_key.clone(),
