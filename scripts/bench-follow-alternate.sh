@@ -13,25 +13,18 @@ bash scripts/db-up.sh >/dev/null
 source target/db/env
 NEW="$1"; OLD="$2"
 DB="${BENCH_DB:-bench_alkemio}"; TABLE="${TABLE:-calendar}"; ROUNDS="${ROUNDS:-4}"
-MY=${PGCONVERGE_TEST_MYSQL_ADMIN##*@}; PGH=${PGCONVERGE_TEST_PG_OWNER##*@}
+PGH=${PGCONVERGE_TEST_PG_OWNER##*@}
 CONN=(--source "$PGCONVERGE_TEST_MYSQL_READER/$DB?ssl-mode=DISABLED" --target "$PGCONVERGE_TEST_PG_OWNER/$DB?sslmode=disable"
   --mapping mappings/alkemio.toml --index-foreign-keys)
 W=$(mktemp -d)
-my() { mariadb --protocol=TCP -h "${MY%:*}" -P "${MY#*:}" -u pgc_admin -ppgc_admin -N -s "$@"; }
-po() { PGPASSWORD=pgc_owner psql -qAt -v ON_ERROR_STOP=1 -h "${PGH%:*}" -p "${PGH#*:}" -U pgc_owner -d "$DB" "$@"; }
+psql_owner() { PGPASSWORD=pgc_owner psql -qAt -v ON_ERROR_STOP=1 -h "${PGH%:*}" -p "${PGH#*:}" -U pgc_owner -d "$DB" "$@"; }
 psuper() { PGPASSWORD=pgc_super psql -qAt -h "${PGH%:*}" -p "${PGH#*:}" -U pgc_super "$@"; }
-position() { my -e 'SHOW MASTER STATUS' | awk '{print $1 ":" $2}'; }
-# Polls from one session (see wait_applied in scripts/bench-follow.sh for why).
-wait_applied() {
-  until [ "$(po -c 'SELECT applied FROM pgconverge.follow' 2>/dev/null)" = "$1" ]; do
-    po >/dev/null 2>&1 <<SQL || true
-SELECT 1 / (applied IS DISTINCT FROM '$1')::int FROM pgconverge.follow \watch 0.02
-SQL
-  done
-}
+# mariadb_admin, source_position and wait_applied, as the follow scenario uses them.
+# shellcheck source=scripts/bench-follow.sh
+source scripts/bench-follow.sh
 if [ "${COPY:-1}" = 1 ]; then
   psuper -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB OWNER pgc_owner" 2>/dev/null
-  po -f testbed/fixtures/alkemio.pg.sql >/dev/null
+  psql_owner -f testbed/fixtures/alkemio.pg.sql >/dev/null
   PGCONVERGE_LOG=info "$NEW" migrate --follow "${CONN[@]}" >"$W/copy.log" 2>&1 &
   pid=$!
   until grep -q "Following the source's binary log." "$W/copy.log"; do
@@ -44,7 +37,7 @@ for _ in $(seq 1 200); do echo "UPDATE $TABLE SET version = version + 1 ORDER BY
 for round in $(seq 1 "$ROUNDS"); do
   for build in new old; do
     bin=$NEW; [ "$build" = old ] && bin=$OLD
-    s=$(date +%s.%N); my "$DB" <"$W/backlog.sql"; e=$(date +%s.%N); end=$(position)
+    s=$(date +%s.%N); mariadb_admin "$DB" <"$W/backlog.sql"; e=$(date +%s.%N); end=$(source_position)
     psuper -d "$DB" -c CHECKPOINT >/dev/null
     s2=$(date +%s.%N)
     PGCONVERGE_LOG=warn "$bin" migrate --resume --follow "${CONN[@]}" >"$W/$build.log" 2>&1 &
