@@ -513,6 +513,99 @@ async fn the_spool_keeps_the_start_when_the_source_purges_it_during_the_copy() {
     }
 }
 
+/// Waits until `run` announces it paused at `point`, then kills it with SIGKILL.
+async fn kill_at(run: Running, point: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.output().contains(&format!("paused at {point}")) {
+        assert!(Instant::now() < deadline, "{}", run.output());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    run.kill9();
+}
+
+/// The copy killed twice mid-load (SIGKILL after a few committed chunks) while the writer goes on. A plain
+/// `--resume` is refused: the source changed. `--resume --follow` copies the tables the interrupted copy had not
+/// finished again, whole, from its own snapshot and follows the others from the first snapshot, applying a
+/// change to a recopied table only past its snapshot; the second kill lands in that recopy and the next resume
+/// does it again. The copy is not verified (the source is live), the cut-over restores the foreign keys and
+/// verifies every table, and the target equals the source. Without the per-table positions the follower would
+/// insert rows the recopy already holds and stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_killed_on_a_live_source_resumes_by_following() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(40).await;
+    let writer = LiveWriter::start(&dbs.source_admin(), 150, 40)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let chunks = ["--chunk-rows", "60"];
+    let pause = |n: &'static str| [("PGCONVERGE_PAUSE_AT", n)];
+    kill_at(
+        Running::start_env(&dbs, &chunks, &pause("chunk:4")),
+        "chunk:4",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, out) = common::run(&dbs, "migrate", &["--resume", "--chunk-rows", "60"]);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("cannot resume: the source changed") && out.contains("--follow"),
+        "{out}"
+    );
+    let resumed = [chunks.as_slice(), &["--resume"]].concat();
+    kill_at(
+        Running::start_env(&dbs, &resumed, &pause("chunk:3")),
+        "chunk:3",
+    )
+    .await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    let run = pgconverge::cutover::ledger::read_run(&pg)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(run.live && !run.recopied.is_empty(), "{run:?}");
+    let first: std::collections::BTreeMap<String, String> = run.recopied;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = std::env::temp_dir().join(format!("{}-live.json", dbs.name));
+    let args = [resumed.as_slice(), &["--report", report.to_str().unwrap()]].concat();
+    let mut run = Running::start(&dbs, &args);
+    run.reading(&dbs).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    admin("FLUSH BINARY LOGS").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    writer.stop().await.unwrap();
+    let (code, out) = cutover(&dbs);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run.wait(180);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the copy is not verified now"), "{out}");
+    assert!(
+        out.contains("foreign keys a resume on the live source left off"),
+        "{out}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    std::fs::remove_file(&report).ok();
+    common::assert_valid(&common::report_validator(), &r, "migrate --resume --follow");
+    assert_eq!(r["live"], true, "{r}");
+    assert_eq!(r["verified"], serde_json::Value::Null, "{r}");
+    assert_eq!(r["follow"]["verified"], true, "{r}");
+    // The third run copied again what the second had not finished, at its own snapshot, later than the second's.
+    let recopied = r["recopied"].as_object().unwrap();
+    assert!(recopied.len() >= first.len(), "{r}");
+    let later = recopied
+        .iter()
+        .filter(|(t, at)| first.get(*t).is_some_and(|was| at.as_str() != Some(was)))
+        .count();
+    assert!(later > 0, "{r} against {first:?}");
+    let whole = strs(&r["follow"]["tables_verified_whole"]);
+    assert!(
+        whole.contains(&"authorization_policy") && whole.contains(&"calendar"),
+        "{r}"
+    );
+    equal(&dbs).await;
+}
+
 /// A row the follow phase changed, then altered in the target behind the follower's back, is found at the
 /// cut-over by the key-by-key check, naming table, key, column and both values; the follower stops with exit 6
 /// (verification) and the cut-over reports it.

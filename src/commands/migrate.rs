@@ -77,6 +77,13 @@ pub struct Report {
     /// The follow phase after the copy (`--follow`), once it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow: Option<FollowReport>,
+    /// Resumed on a source written since the interrupted run's snapshot (`--resume --follow`): the copy is not
+    /// verified, the cut-over verifies every table.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
+    /// The source tables such a resume copied again, with the binary log position of the snapshot they are of.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub recopied: BTreeMap<String, String>,
 }
 
 /// The report of `migrate --resume --follow` on a completed copy: the follow phase only.
@@ -101,22 +108,31 @@ pub async fn migrate(
         settings.keep_formats,
         settings.resume,
     )?;
-    let ledger = match settings.resume {
-        true => Ledger::Resume,
-        false => Ledger::Fresh,
+    let ledger = match (settings.resume, settings.follow) {
+        (true, true) => Ledger::ResumeLive,
+        (true, false) => Ledger::Resume,
+        (false, _) => Ledger::Fresh,
     };
     let mut s = session::open(&e.source, &e.target, mapping, opts, settings.binary, ledger).await?;
-    let mut spool = match settings.follow && s.previous.is_none() && settings.spool_max > 0 {
-        true => {
-            spooling::spool(
-                &e.source,
-                &s.snapshot.info,
-                &settings.spool_dir,
-                settings.spool_max,
-            )
-            .await
+    if s.live && settings.keep.is_some() {
+        return Err(Error::Refused(
+            "cannot resume with --keep on a source written since the interrupted run: the kept files would hold \
+             tables of different instants; return the target to its state before the run with `pgconverge reset \
+             --yes` and start again"
+                .into(),
+        ));
+    }
+    // A live resume follows from the interrupted run's snapshot: the spool starts there again.
+    let spool_from = match &s.previous {
+        None => Some(&s.snapshot.info),
+        Some(run) if s.live => Some(&run.snapshot),
+        Some(_) => None,
+    };
+    let mut spool = match spool_from {
+        Some(from) if settings.follow && settings.spool_max > 0 => {
+            spooling::spool(&e.source, from, &settings.spool_dir, settings.spool_max).await
         }
-        false => None,
+        _ => None,
     };
     let load = load(mapping, settings, &mut s, &mut kept, started);
     let report = crate::pipeline::alongside(load, spooling::spooling(&mut spool)).await?;
@@ -157,6 +173,31 @@ async fn load(
         settings.replace,
     )
     .await?;
+    let live = s.live || s.previous.as_ref().is_some_and(|r| r.live);
+    let mut recopied = s
+        .previous
+        .as_ref()
+        .map(|r| r.recopied.clone())
+        .unwrap_or_default();
+    if s.live {
+        let at = s.snapshot.info.binlog.clone().unwrap_or_default();
+        let schema = &mapping.target_schema;
+        let again = recopy(
+            &mut s.control,
+            &s.contract,
+            &s.chunk_plan,
+            &loaded,
+            schema,
+            &at,
+        );
+        recopied.extend(again.await?);
+    }
+    // Tables of different instants until the follower has passed every recopied table's position: their keys
+    // are restored at the cut-over, not here.
+    let fks = match live {
+        true => Vec::new(),
+        false => fks,
+    };
     let prepared = Instant::now();
     crate::hooks::pause(|| "prepared".into()).await;
     let (jobs, done) =
@@ -195,6 +236,8 @@ async fn load(
     }
     let times = (started, prepared, copied.load_done);
     let mut report = report(mapping, settings, s, &done, &copied.results, times);
+    report.live = live;
+    report.recopied = recopied;
     report.from_load = keep_digests.then(|| FromLoad {
         digests: copied.digests,
         answers: copied.checks,
@@ -202,6 +245,38 @@ async fn load(
         instant: s.snapshot.info.clone(),
     });
     Ok(report)
+}
+
+/// A live resume's first step: the tables whose copy the interrupted run did not complete are emptied, to be
+/// copied whole from this session's snapshot, and recorded with its position `at` (one durable step). Returns them
+/// with that position.
+async fn recopy(
+    control: &mut tokio_postgres::Client,
+    contract: &crate::contract::Contract,
+    chunk_plan: &BTreeMap<String, Vec<crate::chunk::ChunkRange>>,
+    loaded: &[&crate::schema::TargetTable],
+    schema: &str,
+    at: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    let done = crate::cutover::ledger::loaded_chunks(control).await?;
+    let unfinished: Vec<(String, String)> = contract
+        .tables
+        .iter()
+        .zip(loaded)
+        .filter(|(tp, _)| {
+            let chunks = chunk_plan.get(&tp.source).map_or(0, Vec::len);
+            (0..chunks as u32).any(|i| !done.contains_key(&(tp.source.clone(), i)))
+        })
+        .map(|(tp, t)| (tp.source.clone(), t.name.clone()))
+        .collect();
+    crate::cutover::ledger::recopy_live(control, schema, &unfinished, at).await?;
+    for (table, _) in &unfinished {
+        tracing::info!(table, at, "Copying this table again from the new snapshot.");
+    }
+    Ok(unfinished
+        .into_iter()
+        .map(|(t, _)| (t, at.to_string()))
+        .collect())
 }
 
 /// The report of a run that loaded `results` after an interrupted run had loaded `before`; `times` are when it
@@ -269,6 +344,8 @@ fn report(
             .collect(),
         from_load: None,
         follow: None,
+        live: false,
+        recopied: BTreeMap::new(),
     }
 }
 
@@ -351,7 +428,13 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
         crate::report::render(&timings, output::SUMMARY_TABLES, report.seconds_load)
     );
     let mut failed = None;
-    if settings.verify {
+    if report.live {
+        println!(
+            "The source was written since the interrupted run's snapshot: the copy is not verified now; the \
+             cut-over restores the foreign keys and verifies every table once the follower has applied the changes."
+        );
+    }
+    if settings.verify && !report.live {
         let v = verify::after_load(
             &mapping,
             &settings.endpoints,
@@ -370,7 +453,7 @@ pub async fn command(settings: &Settings) -> Result<(), Error> {
     }
     // Without the global read lock the readers' snapshots are one instant only if nothing was written: a moved
     // binary log means the comparison proves nothing, whatever it found.
-    if failed.is_none() && !report.snapshot.locked {
+    if failed.is_none() && !report.snapshot.locked && !report.live {
         if let Some(moved) =
             session::moved_during(&settings.endpoints.source, &report.snapshot).await?
         {

@@ -29,6 +29,20 @@ pub async fn foreign_key_states(
         .collect())
 }
 
+/// The foreign keys `fks` re-created and validated on `client`, the tables left unvacuumed: the keys a live resume
+/// left off, restored at the cut-over once every table is of one instant. Idempotent as [`finish`] is.
+pub async fn restore_keys(
+    client: &Client,
+    schema: &str,
+    tables: &[&TargetTable],
+    fks: &[DroppedFk],
+) -> Result<(), TargetError> {
+    let as_they_are: Vec<(String, i64)> = tables.iter().map(|t| (t.name.clone(), 0)).collect();
+    finish(&[client], schema, tables, fks, &as_they_are)
+        .await
+        .map(drop)
+}
+
 /// After the load: set owned sequences to their column's maximum, vacuum and analyze every loaded table and
 /// re-create the foreign keys (an orphan is reported with its row), on every session of `clients` at once.
 /// Returns each loaded table's row count, taken right after its vacuum (the ledger's baseline: counted in

@@ -149,6 +149,15 @@ pub struct Run {
     pub target_schema: String,
     #[serde(default)]
     pub tables: Vec<String>,
+    /// A resume met a source written since this run's snapshot (`migrate --resume --follow`): the tables are not
+    /// of one instant until the follower passes every position in `recopied`, and no copy verification covers
+    /// them, so the cut-over restores the foreign keys and verifies every table.
+    #[serde(default)]
+    pub live: bool,
+    /// Source tables such a resume emptied and copied again from its own snapshot: the binary log position of that
+    /// snapshot. The follower applies a change to one of them only from past that position.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recopied: std::collections::BTreeMap<String, String>,
 }
 
 impl Run {
@@ -179,6 +188,8 @@ impl Run {
             command: String::new(),
             target_schema: String::new(),
             tables: Vec::new(),
+            live: false,
+            recopied: Default::default(),
         }
     }
 
@@ -371,6 +382,59 @@ pub async fn complete(client: &mut Client, counts: &[(String, i64)]) -> Result<(
     durable::commit(tx, || format!("run {COMPLETED}"))
         .await
         .map_err(pg("completing the ledger"))
+}
+
+/// A resume on a source written since the run's snapshot (`migrate --resume --follow`): the tables whose copy is not
+/// complete (`tables`: source and target names) are emptied and their chunk records dropped, and the run is
+/// recorded as live with each of them to be followed from `at`, the resume's own snapshot position. One
+/// transaction: a kill before its commit leaves the interrupted run as it was; after it, a run the next resume
+/// picks up the same way (a table it copies again gets that resume's position).
+pub async fn recopy_live(
+    client: &mut Client,
+    schema: &str,
+    tables: &[(String, String)],
+    at: &str,
+) -> Result<(), TargetError> {
+    let l = pg_ident(LEDGER_SCHEMA);
+    let recopied: serde_json::Map<String, serde_json::Value> = tables
+        .iter()
+        .map(|(s, _)| (s.clone(), serde_json::Value::from(at)))
+        .collect();
+    let recopied = serde_json::Value::Object(recopied).to_string();
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg("recording the resume on a live source"))?;
+    if !tables.is_empty() {
+        let list: Vec<String> = tables
+            .iter()
+            .map(|(_, t)| crate::util::sql::pg_qualified(schema, t))
+            .collect();
+        tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+            .await
+            .map_err(pg("emptying the tables to copy again"))?;
+        let names: Vec<&str> = tables.iter().map(|(s, _)| s.as_str()).collect();
+        tx.execute(
+            &format!("DELETE FROM {l}.chunk WHERE table_name = ANY($1)"),
+            &[&names],
+        )
+        .await
+        .map_err(pg("dropping the chunk records of the tables to copy again"))?;
+    }
+    tx.execute(
+        &format!(
+            "UPDATE {l}.run SET record = record || jsonb_build_object('live', true, 'recopied',
+               coalesce(record->'recopied', '{{}}'::jsonb) || $1::text::jsonb)"
+        ),
+        &[&recopied],
+    )
+    .await
+    .map_err(pg("recording the resume on a live source"))?;
+    durable::commit(tx, || {
+        format!("{} table(s) emptied to copy again from {at}", tables.len())
+    })
+    .await
+    .map_err(pg("recording the resume on a live source"))
 }
 
 /// Keeps the canonical digests of the rows a completed run sent (`canonical::encode_buckets` text by source

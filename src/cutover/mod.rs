@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 
 use error::pg;
 pub use error::TargetError;
-pub use finish::{finish, finish_early, foreign_key_states, set_sequences, Loading};
+pub use finish::{finish, finish_early, foreign_key_states, restore_keys, set_sequences, Loading};
 pub use ledger::{DroppedFk, LEDGER_SCHEMA};
 
 use crate::schema::TargetTable;

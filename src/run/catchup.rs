@@ -92,7 +92,8 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         .iter()
         .filter(|t| run.tables.contains(&t.name))
         .collect();
-    warn_triggers(&client, &schema, &loaded, f.index_foreign_keys).await?;
+    crate::run::follow::triggers::warn_triggers(&client, &schema, &loaded, f.index_foreign_keys)
+        .await?;
     let applied = Position::parse(&state.applied)
         .ok_or_else(|| Error::Internal(format!("unreadable follow position {}", state.applied)))?;
     let start = Position::parse(&from)
@@ -172,6 +173,11 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         last_when: 0,
         ahead: VecDeque::new(),
         ahead_error: None,
+        recopied: run
+            .recopied
+            .iter()
+            .filter_map(|(t, at)| Some((t.clone(), Position::parse(at)?)))
+            .collect(),
     };
     // Following until a cut-over is reached and the target finished there; a cut-over the source was written
     // after is taken back and following goes on.
@@ -191,7 +197,7 @@ pub async fn follow(f: &Follow<'_>) -> Result<FollowReport, Error> {
         l.report.changes_per_second = l.report.changes as f64 / seconds.max(1e-9);
         tracing::info!(end = %end, "Reached the cut-over position: finishing the target.");
         let finished =
-            frozen::finish(f, &db, &mut client, &loaded, &l.applier, &mapped, l.report).await;
+            frozen::finish(f, &run, &mut client, &loaded, &l.applier, &mapped, l.report).await;
         match finished {
             Ok(Finished::Done { verified, freeze }) => {
                 spool::remove(f.spool_dir, &db, &start);
@@ -233,6 +239,24 @@ async fn follower_session(
     Ok(())
 }
 
+/// `met` without the changes a table copied again by a live resume already holds (`recopied`: each such table
+/// and the position of the snapshot it was copied at). A transaction is written to the binary log whole and a
+/// snapshot's position lies between two of them, so a part that ends at or before that position belongs to a
+/// transaction that does too.
+fn settled(recopied: &std::collections::HashMap<String, Position>, met: Met) -> Met {
+    let settle = |mut t: Transaction| {
+        let end = &t.end;
+        t.changes
+            .retain(|c| recopied.get(&c.table).is_none_or(|at| !at.reached(end)));
+        t
+    };
+    match met {
+        Met::Transaction(t) if !recopied.is_empty() => Met::Transaction(settle(t)),
+        Met::Part(t) if !recopied.is_empty() => Met::Part(settle(t)),
+        other => other,
+    }
+}
+
 /// The loop's state: where it is and what it did.
 struct Loop<'r> {
     follower: Follower,
@@ -252,6 +276,9 @@ struct Loop<'r> {
     /// event, last. Then the error that reading met, if any, returned once the events before it are applied.
     ahead: VecDeque<Met>,
     ahead_error: Option<BinlogError>,
+    /// Source tables a live resume copied again, and the position of the snapshot they were copied at: a change
+    /// to one of them in a transaction that ended there or before is already in the target.
+    recopied: std::collections::HashMap<String, Position>,
 }
 
 impl Loop<'_> {
@@ -282,7 +309,7 @@ impl Loop<'_> {
                 },
             };
             self.caught_up = met.is_none();
-            match met {
+            match met.map(|m| settled(&self.recopied, m)) {
                 Some(Met::Transaction(t)) => {
                     if group.is_empty() {
                         group_started = Instant::now();
@@ -417,7 +444,7 @@ impl Loop<'_> {
             let next = loop {
                 // The rest of a committed transaction is already in the binary log: no idle ending here.
                 if let Some(met) = self.follower.next(IDLE).await? {
-                    break met;
+                    break settled(&self.recopied, met);
                 }
             };
             match next {
@@ -629,109 +656,77 @@ fn at_the_copy(
     )
 }
 
-/// Logs each row trigger on UPDATE or DELETE of a loaded target table: it fires for every followed change (the
-/// copy's COPY fired only the INSERT ones), and a column it sets differs from the source's, which the
-/// verification at the cut-over names. Logs each foreign key to a loaded table without an index on its columns:
-/// every followed delete of a parent row scans its table.
-async fn warn_triggers(
-    client: &tokio_postgres::Client,
-    schema: &str,
-    loaded: &[&TargetTable],
-    index: bool,
-) -> Result<(), Error> {
-    let names: Vec<&str> = loaded.iter().map(|t| t.name.as_str()).collect();
-    let rows = client
-        .query(
-            "SELECT c.relname::text, t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-             WHERE c.relnamespace = $1::text::regnamespace AND c.relname = ANY($2) AND NOT t.tgisinternal
-               AND t.tgenabled <> 'D' AND (t.tgtype & 1) = 1 AND (t.tgtype & 24) <> 0
-             ORDER BY 1, 2",
-            &[&crate::util::sql::pg_ident(schema), &names],
-        )
-        .await
-        .map_err(crate::cutover::error::pg("listing the target's triggers"))?;
-    for r in rows {
-        let (table, trigger): (String, String) = (r.get(0), r.get(1));
-        tracing::warn!(
-            table,
-            trigger,
-            "This target trigger fires on UPDATE or DELETE for every followed change; a column it sets will differ \
-             from the source's, and the verification at the cut-over will name it."
-        );
-    }
-    // MySQL indexes every foreign key's columns; PostgreSQL does not, and checks a key on each delete or key
-    // change of a parent row by a scan of the child when no index leads with them.
-    let unindexed = client
-        .query(
-            "SELECT k.conname::text, c.relname::text, p.relname::text, c.reltuples::float8,
-               (SELECT array_agg(a.attname::text ORDER BY u.n) FROM unnest(k.conkey) WITH ORDINALITY u(att, n)
-                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.att),
-               c.relnamespace = $1::text::regnamespace
-             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
-             WHERE k.contype = 'f' AND p.relnamespace = $1::text::regnamespace AND p.relname = ANY($2)
-               AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = k.conrelid
-                 AND (i.indkey::int2[])[0:cardinality(k.conkey) - 1] @> k.conkey)
-             ORDER BY c.reltuples DESC",
-            &[&crate::util::sql::pg_ident(schema), &names],
-        )
-        .await
-        .map_err(crate::cutover::error::pg("listing the target's foreign keys"))?;
-    for r in unindexed {
-        let (key, child, parent, rows, columns, ours): (
-            String,
-            String,
-            String,
-            f64,
-            Vec<String>,
-            bool,
-        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
-        if index && ours {
-            let name = helper_index_name(&key);
-            let started = Instant::now();
-            crate::cutover::helpers::create_helper_index(client, schema, &child, &columns, &name)
-                .await?;
-            tracing::info!(
-                index = name,
-                table = child,
-                columns = columns.join(", "),
-                seconds = started.elapsed().as_secs_f64(),
-                "Created a helper index for a foreign key no index leads with (--index-foreign-keys); the cut-over \
-                 and reset drop it."
-            );
-            continue;
-        }
-        tracing::warn!(
-            key,
-            table = child,
-            columns = columns.join(", "),
-            parent,
-            rows = rows.max(0.0) as u64,
-            "No index leads with this foreign key's columns: every followed delete or key change of a parent row \
-             makes PostgreSQL scan the whole table to check it (MySQL indexes every foreign key, PostgreSQL does \
-             not), which bounds how fast such changes apply; `migrate --follow --index-foreign-keys` indexes it \
-             while following."
-        );
-    }
-    Ok(())
-}
-
-/// The helper index of foreign key `key`: the prefix `reset` and the cut-over find it by, within PostgreSQL's 63
-/// bytes (a long key name is cut and told apart by a hash of it).
-fn helper_index_name(key: &str) -> String {
-    let name = format!("{}{key}", crate::cutover::helpers::HELPER_INDEX_PREFIX);
-    if name.len() <= 63 {
-        return name;
-    }
-    let hash = crate::util::fsio::hex_digest(<sha2::Sha256 as sha2::Digest>::new_with_prefix(key));
-    let mut cut = 63 - 9;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}_{}", &name[..cut], &hash[..8])
-}
-
 /// This process's replica id: the source drops an older replica connected with the same id, so each follower
 /// takes one of its own, far from the ids real replicas use.
 fn replica_id() -> u32 {
     0x7000_0000 + std::process::id() % 0x0fff_ffff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::mysql::binlog::Change;
+
+    fn at(file: &str, offset: u64) -> Position {
+        Position {
+            file: file.into(),
+            offset,
+        }
+    }
+
+    fn changes(tables: &[&str], end: Position) -> Transaction {
+        Transaction {
+            gtid: None,
+            end,
+            when: 0,
+            changes: tables
+                .iter()
+                .map(|t| Change {
+                    table: t.to_string(),
+                    before: None,
+                    after: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn tables(met: &Met) -> Vec<&str> {
+        match met {
+            Met::Transaction(t) | Met::Part(t) => {
+                t.changes.iter().map(|c| c.table.as_str()).collect()
+            }
+            Met::Statement { .. } => Vec::new(),
+        }
+    }
+
+    /// A recopied table's changes up to its snapshot's position are dropped, past it kept (a later binary log
+    /// file is past any offset of an earlier one); other tables' changes are always kept, parts as transactions.
+    #[test]
+    fn a_recopied_table_takes_changes_only_past_its_snapshot() {
+        let recopied = [("calendar".to_string(), at("bin.000009", 500))].into();
+        let both = ["calendar", "callout"];
+        let before = settled(
+            &recopied,
+            Met::Transaction(changes(&both, at("bin.000009", 400))),
+        );
+        assert_eq!(tables(&before), ["callout"]);
+        let at_it = settled(&recopied, Met::Part(changes(&both, at("bin.000009", 500))));
+        assert!(matches!(at_it, Met::Part(_)));
+        assert_eq!(tables(&at_it), ["callout"]);
+        let past = settled(
+            &recopied,
+            Met::Transaction(changes(&both, at("bin.000009", 501))),
+        );
+        assert_eq!(tables(&past), both);
+        let next_file = settled(
+            &recopied,
+            Met::Transaction(changes(&both, at("bin.000010", 4))),
+        );
+        assert_eq!(tables(&next_file), both);
+        let none = settled(
+            &Default::default(),
+            Met::Transaction(changes(&both, at("bin.000001", 4))),
+        );
+        assert_eq!(tables(&none), both);
+    }
 }

@@ -63,10 +63,11 @@ pub async fn written_after(
 
 /// The end of following at `report.end`, every transaction up to it applied: sequences set; the rows the follow
 /// phase changed checked key by key against the source as it was at the end; the tables whose changed keys are
-/// not known verified whole (every table with `--verify-full`); the follow record done.
+/// not known verified whole (every table with `--verify-full`, or after a live resume: `run.live`, whose foreign
+/// keys are restored here first); the follow record done.
 pub async fn finish(
     f: &Follow<'_>,
-    db: &str,
+    run: &crate::cutover::ledger::Run,
     client: &mut tokio_postgres::Client,
     loaded: &[&TargetTable],
     applier: &Applier,
@@ -74,14 +75,25 @@ pub async fn finish(
     report: &mut FollowReport,
 ) -> Result<Finished, Error> {
     let url = &f.endpoints.source;
+    let db = &crate::connect::source_database(url)?;
     let end = report.end.clone();
     if let Some(why) = written_after(url, db, &end, mapped).await? {
         return Ok(Finished::Written(why));
     }
-    crate::cutover::set_sequences(client, &f.mapping.target_schema, loaded).await?;
+    let schema = &f.mapping.target_schema;
+    crate::cutover::set_sequences(client, schema, loaded).await?;
+    if run.live {
+        let started = Instant::now();
+        crate::cutover::restore_keys(client, schema, loaded, &run.dropped_fks).await?;
+        println!(
+            "Restored the {} foreign keys a resume on the live source left off in {:.1}s.",
+            run.dropped_fks.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     let mut verified = None;
     if f.verify {
-        let (keyed, whole) = match f.verify_full {
+        let (keyed, whole) = match f.verify_full || run.live {
             true => (Vec::new(), None),
             false => {
                 let (keyed, whole) = applier.touched_tables();

@@ -15,6 +15,7 @@ use crate::cutover::ledger::{self, Inputs, Run};
 use crate::error::Error;
 use crate::mapping::{Mapping, Rewrite};
 use crate::schema::{SourceTable, TargetTable};
+use crate::source::mysql::binlog::Position;
 use crate::source::mysql::{self as src};
 use crate::util::sql::{mysql_ident, pg_ident, pg_qualified};
 
@@ -96,6 +97,9 @@ pub enum Ledger {
     Fresh,
     /// `--resume`: the ledger must exist and match.
     Resume,
+    /// `--resume --follow`: as `Resume`, and a source written since the interrupted run's snapshot is not refused:
+    /// the session is live ([`Session::live`]).
+    ResumeLive,
     /// `export --resume`: the interrupted run is the one an export directory's journal records (the target is
     /// only read).
     Journal(Box<Run>),
@@ -150,6 +154,10 @@ pub struct Session {
     pub control: tokio_postgres::Client,
     pub previous: Option<Run>,
     pub inputs: Inputs,
+    /// A resume whose source was written since the interrupted run's snapshot (`Ledger::ResumeLive` only): the
+    /// tables not completely copied are copied again from this session's snapshot, and the follower applies the
+    /// changes since the interrupted run's snapshot (still in the source's binary log) to the others.
+    pub live: bool,
 }
 
 /// Introspects both sides, checks the contract, compares with an interrupted run's ledger (as `ledger` says),
@@ -184,7 +192,7 @@ pub async fn open(
     let previous = match &ledger {
         Ledger::Ignore => None,
         Ledger::Journal(run) => Some((**run).clone()),
-        Ledger::Fresh | Ledger::Resume => ledger::read_run(&control).await?,
+        Ledger::Fresh | Ledger::Resume | Ledger::ResumeLive => ledger::read_run(&control).await?,
     };
     if let Some(run) = previous.as_ref().filter(|r| r.is_completed()) {
         if !ignore {
@@ -199,8 +207,8 @@ pub async fn open(
                 ledger::LEDGER_SCHEMA
             )))
         }
-        (None, Ledger::Resume) => return Err(nothing_to_resume(&control).await?),
-        (Some(run), Ledger::Resume) if run.command == "import" => {
+        (None, Ledger::Resume | Ledger::ResumeLive) => return Err(nothing_to_resume(&control).await?),
+        (Some(run), Ledger::Resume | Ledger::ResumeLive) if run.command == "import" => {
             return Err(Error::Refused(
                 "the interrupted run in this target is an import; continue it with `pgconverge import --resume` \
                  and the same export directory, or return the target to its state before it with \
@@ -208,7 +216,7 @@ pub async fn open(
                     .into(),
             ))
         }
-        (Some(run), Ledger::Resume | Ledger::Journal(_)) => {
+        (Some(run), Ledger::Resume | Ledger::ResumeLive | Ledger::Journal(_)) => {
             let diff = run.inputs.differences(&inputs);
             if !diff.is_empty() {
                 return Err(Error::Refused(format!(
@@ -231,13 +239,19 @@ pub async fn open(
     )
     .await?;
     tracing::info!(snapshot = %snapshot.info.describe(), "Source snapshot taken.");
+    let mut live = false;
     if let Some(run) = &previous {
-        check_same_source(
+        let moved = check_same_source(
             &run.snapshot,
             &snapshot.info,
             opts.source_quiesced,
+            matches!(ledger, Ledger::ResumeLive),
             start_again(&ledger),
         )?;
+        if moved {
+            live_resumable(run, &mut snapshot, start_again(&ledger)).await?;
+            live = true;
+        }
     }
     let lookups = match &previous {
         Some(run) => run.lookups(),
@@ -290,6 +304,7 @@ pub async fn open(
         control,
         previous,
         inputs,
+        live,
     })
 }
 
@@ -306,13 +321,15 @@ fn start_again(ledger: &Ledger) -> &'static str {
 }
 
 /// A resumed run must read the same data as the interrupted one: same binlog position (or GTID), or the
-/// operator's word that the source received no writes.
+/// operator's word that the source received no writes. With `follow` (`--resume --follow`) a source written since
+/// is no refusal: true says so, and the run goes on live.
 fn check_same_source(
     before: &SnapshotInfo,
     now: &SnapshotInfo,
     quiesced: bool,
+    follow: bool,
     start_again: &str,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let moved = now.moved_since(before);
     if quiesced {
         // The position is server-wide: writes to other databases on the same server move it too, so the
@@ -320,17 +337,19 @@ fn check_same_source(
         if moved == Some(true) {
             tracing::warn!(then = ?before.binlog, now = ?now.binlog, "Binary log moved since the interrupted run; trusting --source-quiesced.");
         }
-        return Ok(());
+        return Ok(false);
     }
     match moved {
+        Some(true) if follow => return Ok(true),
         Some(true) => {
             return Err(Error::Refused(format!(
                 "cannot resume: the source changed since the interrupted run (binlog {:?} / gtid {:?} then, {:?} / \
-                 {:?} now); {start_again}, or pass --source-quiesced if only other databases were written",
+                 {:?} now); {start_again}, or pass --source-quiesced if only other databases were written, or \
+                 --follow to copy the unfinished tables again and follow the source's changes since",
                 before.binlog, before.gtid, now.binlog, now.gtid
             )))
         }
-        Some(false) => return Ok(()),
+        Some(false) => return Ok(false),
         None => {}
     }
     Err(Error::Refused(
@@ -338,6 +357,49 @@ fn check_same_source(
          since the interrupted run, pass --source-quiesced"
             .into(),
     ))
+}
+
+/// A live resume copies part of the tables at this session's snapshot and follows the rest from the interrupted
+/// run's: that needs this snapshot to be one instant (taken under the global read lock) at a known position, and
+/// the source's binary log still to hold the interrupted run's snapshot position. Refused before anything is
+/// written otherwise.
+async fn live_resumable(
+    run: &Run,
+    snapshot: &mut src::Snapshot,
+    start_again: &str,
+) -> Result<(), Error> {
+    let refuse = |why: String| {
+        Error::Refused(format!(
+            "cannot resume on a source written since the interrupted run: {why}; {start_again}"
+        ))
+    };
+    if !snapshot.info.locked || snapshot.info.binlog.is_none() {
+        return Err(refuse(
+            "this run's snapshot was not taken under the global read lock at a binary log position (the source \
+             user needs RELOAD), so the tables it copies again would not be of one instant"
+                .into(),
+        ));
+    }
+    let from = run.snapshot.binlog.as_deref().and_then(Position::parse);
+    let Some(from) = from else {
+        return Err(refuse(
+            "the interrupted run's snapshot has no binary log position to follow the changes from"
+                .into(),
+        ));
+    };
+    if !crate::source::mysql::binlog::available(&mut snapshot.conns[0], &from).await? {
+        return Err(refuse(format!(
+            "the source no longer holds its binary log at the interrupted run's snapshot position {from} (purged), \
+             so the changes made since cannot be followed"
+        )));
+    }
+    tracing::warn!(
+        then = %from,
+        now = ?snapshot.info.binlog,
+        "The source was written since the interrupted run: the tables it did not finish are copied again from this \
+         snapshot, the changes since its snapshot are followed, and every table is verified at the cut-over."
+    );
+    Ok(())
 }
 
 /// The target table of each of the contract's tables, in its order.

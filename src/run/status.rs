@@ -31,6 +31,13 @@ pub struct Status {
     /// The follow phase after the copy (`migrate --follow`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow: Option<Follow>,
+    /// Resumed with `--follow` on a source written since the run's snapshot: the cut-over restores the foreign keys
+    /// and verifies every table.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
+    /// The source tables such a resume copied again, with the position of the snapshot they are of.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recopied: std::collections::BTreeMap<String, String>,
     pub next: String,
 }
 
@@ -68,6 +75,8 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
         foreign_keys_dropped: 0,
         snapshot: None,
         follow: None,
+        live: false,
+        recopied: Default::default(),
         next: String::new(),
     };
     let Some(run) = ledger::read_run(client).await? else {
@@ -112,10 +121,13 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
     let following = s.follow.as_ref().filter(|f| f.phase != "done");
     s.next = if let Some(f) = following {
         match (s.running.is_empty(), f.phase) {
-            (false, "following") => "the target follows the source: once the application's writes are stopped,                  `pgconverge cutover` ends it"
+            (false, "following") => "the target follows the source: once the application's writes are stopped, \
+                                     `pgconverge cutover` ends it"
                 .to_string(),
             (false, _) => "the cut-over is under way: `pgconverge cutover` again waits for it".to_string(),
-            (true, _) => "no follower is connected: continue following with `pgconverge migrate --resume                  --follow` and the same flags, or return the target to its state before the copy with                  `pgconverge reset --yes`"
+            (true, _) => "no follower is connected: continue following with `pgconverge migrate --resume \
+                          --follow` and the same flags, or return the target to its state before the copy with \
+                          `pgconverge reset --yes`"
                 .to_string(),
         }
     } else if !s.running.is_empty() {
@@ -125,12 +137,20 @@ pub async fn read(client: &tokio_postgres::Client, target_schema: &str) -> Resul
             "the {command} completed: `pgconverge verify` signs it off; `pgconverge reset --yes` returns the target \
              to its state before it; `pgconverge reset --keep-data --yes` accepts it and drops the baseline"
         )
+    } else if run.live {
+        "no pgconverge session is connected: the copy resumed on a live source stopped; continue it with \
+         `pgconverge migrate --resume --follow` and the same flags, or return the target to its state before it \
+         with `pgconverge reset --yes`"
+            .to_string()
     } else {
         format!(
             "no pgconverge session is connected: the {command} stopped; continue it with `pgconverge {command} \
-             --resume`, or return the target to its state before it with `pgconverge reset --yes`"
+             --resume` (`migrate --resume --follow` if the source was written since), or return the target to its \
+             state before it with `pgconverge reset --yes`"
         )
     };
+    s.recopied = run.recopied.clone();
+    s.live = run.live;
     s.command = Some(command);
     s.state = Some(run.state.clone());
     s.target_schema = Some(run.target_schema.clone());
@@ -203,6 +223,16 @@ pub fn render(s: &Status) -> String {
     );
     if let Some(snapshot) = &s.snapshot {
         line(&mut out, format!("Source snapshot: {snapshot}."));
+    }
+    if s.live {
+        line(
+            &mut out,
+            format!(
+                "Resumed on a live source: {} table(s) copied again from a later snapshot; the follower applies \
+                 their changes only past it, and the cut-over restores the foreign keys and verifies every table.",
+                s.recopied.len()
+            ),
+        );
     }
     if let Some(e) = &p.last_error {
         line(

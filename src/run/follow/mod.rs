@@ -15,6 +15,7 @@ mod keyed;
 mod phase;
 mod sets;
 mod statement;
+pub mod triggers;
 
 pub use keyed::{Keyed, KeyedError, MAX_KEYS};
 pub use phase::{Follow, FollowReport};
