@@ -767,3 +767,60 @@ fn strs(v: &serde_json::Value) -> Vec<&str> {
         .map(|t| t.as_str().unwrap())
         .collect()
 }
+
+/// An update that keeps its key writes only the columns it changed: a target trigger that refuses any write of
+/// `credentialRules` stays silent while the source changes `version` (in a run of rows and in a row alone),
+/// `privilegeRules` and `parentAuthorizationPolicyId` (set to NULL) of authorization policies, and the cut-over's
+/// key-by-key check finds every change in the target. Without the column shapes, the follower's first update
+/// writes every column and the trigger stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_writes_only_the_columns_it_changed() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(41).await;
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    let pg = common::pg_conn(&dbs.target()).await;
+    pg.batch_execute(
+        "CREATE FUNCTION refuse_rules() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'credentialRules written'; END $$; \
+         CREATE TRIGGER refuse_rules BEFORE UPDATE OF \"credentialRules\" ON authorization_policy \
+         FOR EACH ROW EXECUTE FUNCTION refuse_rules();",
+    )
+    .await
+    .unwrap();
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let ids: Vec<String> = my
+        .query("SELECT id FROM authorization_policy ORDER BY id LIMIT 5")
+        .await
+        .unwrap();
+    my.query_drop(format!(
+        "UPDATE authorization_policy SET version = version + 7 WHERE id IN ('{}', '{}', '{}')",
+        ids[0], ids[1], ids[2]
+    ))
+    .await
+    .unwrap();
+    my.exec_drop(
+        "UPDATE authorization_policy SET privilegeRules = '[{\"grantedPrivileges\":[\"read\"]}]' WHERE id = ?",
+        (&ids[3],),
+    )
+    .await
+    .unwrap();
+    my.exec_drop(
+        "UPDATE authorization_policy SET version = 3, parentAuthorizationPolicyId = NULL WHERE id = ?",
+        (&ids[4],),
+    )
+    .await
+    .unwrap();
+    let (code, out) = cutover(&dbs);
+    let (run_code, run_out) = run.wait(120);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(run_code, 0, "{run_out}");
+    assert!(
+        run_out.contains("Checked the 5 rows the follow phase changed"),
+        "{run_out}"
+    );
+    pg.batch_execute("DROP TRIGGER refuse_rules ON authorization_policy")
+        .await
+        .unwrap();
+    equal(&dbs).await;
+}

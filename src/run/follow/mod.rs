@@ -14,6 +14,7 @@ mod images;
 mod keyed;
 mod phase;
 mod sets;
+mod shape;
 mod statement;
 pub mod triggers;
 
@@ -138,6 +139,8 @@ struct Followed {
     target: String,
     /// A target with inheritance children: its rules or triggers may route an inserted row elsewhere.
     routed: bool,
+    /// Its columns as the shapes of its updates need them (`shape`).
+    columns: shape::Columns,
 }
 
 /// Applies transactions to the tables of `works` in `schema`.
@@ -150,6 +153,8 @@ pub struct Applier {
     record: Record,
     /// The keys changes touched, by source table, for the cut-over's check (`keyed`).
     touched: HashMap<String, keyed::TableKeys>,
+    /// The shapes of the updates met that write a few columns.
+    shapes: shape::Shapes,
 }
 
 /// The ledger statements each applied group runs in its own transaction.
@@ -171,6 +176,8 @@ struct Step<'s> {
     counted: bool,
     /// What it does to the table's row count.
     delta: i64,
+    /// An update of a few columns: its shape (`shape::Shapes`; 0: every column).
+    shape: usize,
     /// Where its source transaction ends.
     at: &'s str,
 }
@@ -286,17 +293,20 @@ impl Applier {
                         .join(" AND ")
                 };
                 let delete = format!("DELETE FROM {table} WHERE {}", key_match(0));
-                let update = format!(
-                    "UPDATE {table} SET {} WHERE {}",
-                    names
-                        .iter()
-                        .enumerate()
-                        .map(|(i, n)| format!("{n} = {}", cast(i)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    key_match(names.len())
-                );
+                let all: Vec<usize> = (0..names.len()).collect();
+                let update = sets::update(&table, &names, &types, &key, &all, false);
                 let many = sets::Many::new(&table, &names, &types, &key);
+                let sources = c
+                    .columns
+                    .iter()
+                    .map(|col| {
+                        w.source
+                            .columns
+                            .iter()
+                            .position(|s| s.name == col.source)
+                            .expect("a copied column is a source column")
+                    })
+                    .collect();
                 (
                     c.source.clone(),
                     Followed {
@@ -310,6 +320,12 @@ impl Applier {
                         delete,
                         update,
                         routed: c.staged,
+                        columns: shape::Columns {
+                            sources,
+                            types: types.iter().map(|t| t.to_string()).collect(),
+                            names,
+                            qualified: table,
+                        },
                     },
                 )
             })
@@ -320,6 +336,7 @@ impl Applier {
             prepared: HashMap::new(),
             record,
             touched: HashMap::new(),
+            shapes: Default::default(),
         }
     }
 
@@ -522,19 +539,30 @@ impl Applier {
                         );
                     }
                 }
-                steps_of(f, old_key, after, at, &mut steps);
+                let shape = match (&change.before, &change.after) {
+                    (Some(b), Some(a)) => {
+                        self.shapes
+                            .of(&f.columns, (&f.key, &f.source_key), &change.table, (b, a))
+                    }
+                    _ => 0,
+                };
+                let set = self.shapes.get(shape).map(|s| s.set.as_slice());
+                steps_of(f, old_key, after, (shape, set), at, &mut steps);
             }
         }
         let runs = sets::runs(&steps, sets, |s: &Step| {
-            (s.f as *const Followed, s.kind, s.key.clone())
+            ((s.f as *const Followed, s.shape), s.kind, s.key.clone())
         });
+        let shapes = &self.shapes;
         let sqls: Vec<&str> = runs
             .iter()
             .map(|r| {
-                let (f, kind): (&Followed, Kind) = (steps[r.start].f, steps[r.start].kind);
-                match r.len() {
-                    1 => f.one(kind),
-                    _ => f.many.of(kind),
+                let s = &steps[r.start];
+                match (r.len(), shapes.get(s.shape)) {
+                    (1, None) => s.f.one(s.kind),
+                    (_, None) => s.f.many.of(s.kind),
+                    (1, Some(shape)) => &shape.one,
+                    (_, Some(shape)) => &shape.many,
                 }
             })
             .collect();
@@ -596,18 +624,20 @@ impl Applier {
     }
 }
 
-/// The statements one changed row takes, appended to `steps`: an insert, a delete, an update in place, or for a
-/// key-changing UPDATE a delete of the old row and an insert of the new; `old_key` is the key of the row before
-/// (None for an insert). A rule that routes an inserted row elsewhere makes PostgreSQL count none, so such
-/// inserts are not counted (a failed insert raises anyway).
+/// The statements one changed row takes, appended to `steps`: an insert, a delete, an update in place (of the
+/// columns of `shape` only, when it names some: its index and columns), or for a key-changing UPDATE a delete of
+/// the old row and an insert of the new; `old_key` is the key of the row before (None for an insert). A rule that
+/// routes an inserted row elsewhere makes PostgreSQL count none, so such inserts are not counted (a failed insert
+/// raises anyway).
 fn steps_of<'s>(
     f: &'s Followed,
     old_key: Option<Vec<Option<String>>>,
     after: Option<images::Image>,
+    shape: (usize, Option<&[usize]>),
     at: &'s str,
     steps: &mut Vec<Step<'s>>,
 ) {
-    let mut step = |kind: Kind, values, what, key, counted, delta| {
+    let mut step = |kind: Kind, values, what, key, counted, delta, shape| {
         steps.push(Step {
             f,
             kind,
@@ -616,20 +646,32 @@ fn steps_of<'s>(
             key,
             counted,
             delta,
+            shape,
             at,
         })
     };
     match (old_key, after) {
         (None, Some(new)) => {
             let key = f.key_of(&new);
-            step(Kind::Insert, new, "inserts", key, !f.routed, 1);
+            step(Kind::Insert, new, "inserts", key, !f.routed, 1, 0);
         }
         (Some(key), None) => {
-            step(Kind::Delete, key.clone(), "deletes", key, true, -1);
+            step(Kind::Delete, key.clone(), "deletes", key, true, -1, 0);
         }
         (Some(key), Some(mut new)) if key == f.key_of(&new) => {
-            new.extend(key.iter().cloned());
-            step(Kind::Update, new, "updates", key, true, 0);
+            let (shape, values) = match shape {
+                (i, Some(set)) => {
+                    let mut values: Vec<Option<String>> =
+                        set.iter().map(|&c| new[c].take()).collect();
+                    values.extend(key.iter().cloned());
+                    (i, values)
+                }
+                _ => {
+                    new.extend(key.iter().cloned());
+                    (0, new)
+                }
+            };
+            step(Kind::Update, values, "updates", key, true, 0, shape);
         }
         (Some(old_key), Some(new)) => {
             let new_key = f.key_of(&new);
@@ -640,8 +682,9 @@ fn steps_of<'s>(
                 old_key,
                 true,
                 -1,
+                0,
             );
-            step(Kind::Insert, new, "inserts", new_key, !f.routed, 1);
+            step(Kind::Insert, new, "inserts", new_key, !f.routed, 1, 0);
         }
         (None, None) => {}
     }

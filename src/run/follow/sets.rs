@@ -40,6 +40,61 @@ fn unnest(from: usize, n: usize, prefix: &str) -> String {
     )
 }
 
+/// An UPDATE of the columns at `set` (positions in `names`) of the row whose key (`key`, positions in `names`)
+/// follows them among the parameters: one row's values (`rows` false: `$1::text`, ...) or one text array per
+/// column (`rows` true, joined through `unnest`). An update that changed a few columns of a wide row then sends
+/// and writes those columns only: the others keep their stored (and compressed) values.
+pub(super) fn update(
+    table: &str,
+    names: &[String],
+    types: &[&str],
+    key: &[usize],
+    set: &[usize],
+    rows: bool,
+) -> String {
+    let cast = |column: String, ty: &str| format!("CAST({column} AS {ty})");
+    let value = |p: usize| match rows {
+        true => format!("v.c{p}"),
+        false => format!("${}::text", p + 1),
+    };
+    let assignments = set
+        .iter()
+        .enumerate()
+        .map(|(p, &i)| format!("{} = {}", names[i], cast(value(p), types[i])))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = set.len();
+    let matches = |prefix: &str| {
+        key.iter()
+            .enumerate()
+            .map(|(j, &k)| {
+                let v = match rows {
+                    true => format!("v.k{j}"),
+                    false => format!("${}::text", n + j + 1),
+                };
+                format!("{prefix}{} = {}", names[k], cast(v, types[k]))
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    match rows {
+        false => format!("UPDATE {table} SET {assignments} WHERE {}", matches("")),
+        true => format!(
+            "UPDATE {table} AS t SET {assignments} FROM unnest({}) AS v({}) WHERE {}",
+            (0..n + key.len())
+                .map(|i| format!("${}::text[]", i + 1))
+                .collect::<Vec<_>>()
+                .join(", "),
+            (0..n)
+                .map(|i| format!("c{i}"))
+                .chain((0..key.len()).map(|j| format!("k{j}")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            matches("t.")
+        ),
+    }
+}
+
 impl Many {
     /// For `table` (qualified) with columns `names` (quoted) of `types`; `key`: the key's positions in `names`.
     /// The parameters: one text array per column, in order (a delete and a select: the key's columns; an update:
@@ -67,24 +122,8 @@ impl Many {
             unnest(0, n, "c")
         );
         let delete = format!("DELETE FROM {table} WHERE {keyed}");
-        let update = format!(
-            "UPDATE {table} AS t SET {} FROM unnest({}) AS v({}) WHERE {}",
-            values(&|i| format!("{} = {}", names[i], cast(format!("c{i}"), types[i]))),
-            (0..n + key.len())
-                .map(|i| format!("${}::text[]", i + 1))
-                .collect::<Vec<_>>()
-                .join(", "),
-            (0..n)
-                .map(|i| format!("c{i}"))
-                .chain((0..key.len()).map(|j| format!("k{j}")))
-                .collect::<Vec<_>>()
-                .join(", "),
-            key.iter()
-                .enumerate()
-                .map(|(j, &k)| format!("t.{} = {}", names[k], cast(format!("k{j}"), types[k])))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        );
+        let all: Vec<usize> = (0..n).collect();
+        let update = update(table, names, types, key, &all, true);
         // Both sides of the key-by-key check printed by PostgreSQL: converted source values cast to the columns'
         // types and printed, against the stored columns printed.
         let print = format!(
@@ -230,6 +269,15 @@ mod tests {
             m.of(Kind::Update),
             "UPDATE \"s\".\"t\" AS t SET \"id\" = CAST(v.c0 AS uuid), \"v\" = CAST(v.c1 AS json) FROM \
              unnest($1::text[], $2::text[], $3::text[]) AS v(c0, c1, k0) WHERE t.\"id\" = CAST(v.k0 AS uuid)"
+        );
+        assert_eq!(
+            update("\"s\".\"t\"", &["\"id\"".into(), "\"v\"".into(), "\"n\"".into()], &["uuid", "json", "int"], &[0], &[2], true),
+            "UPDATE \"s\".\"t\" AS t SET \"n\" = CAST(v.c0 AS int) FROM unnest($1::text[], $2::text[]) AS \
+             v(c0, k0) WHERE t.\"id\" = CAST(v.k0 AS uuid)"
+        );
+        assert_eq!(
+            update("\"s\".\"t\"", &["\"id\"".into(), "\"v\"".into(), "\"n\"".into()], &["uuid", "json", "int"], &[0], &[2], false),
+            "UPDATE \"s\".\"t\" SET \"n\" = CAST($1::text AS int) WHERE \"id\" = CAST($2::text AS uuid)"
         );
         assert_eq!(
             m.print(),
