@@ -48,16 +48,18 @@ pub async fn command(settings: &Settings) -> Result<Outcome, Error> {
         });
     }
     let source = &settings.endpoints.source;
-    let first = crate::source::mysql::binlog::current_position(source).await?;
+    // One connection for every read of the position and of the events between.
+    let mut watch = crate::connect::source(source).await?;
+    let first = crate::source::mysql::binlog::position_on(&mut watch).await;
     tokio::time::sleep(SETTLE).await;
-    let second = crate::source::mysql::binlog::current_position(source).await?;
+    let second = crate::source::mysql::binlog::position_on(&mut watch).await;
     let end = match (first, second) {
         (Some(a), Some(b)) if a == b => b,
         // The position is server-wide: writes to other databases on the same server move it too. The events
         // between the two reads say whether the followed database was among them.
         (Some(a), Some(b)) => {
             let db = crate::connect::source_database(source)?;
-            match crate::source::mysql::tables_written_since(source, &a.to_string(), &db).await? {
+            match crate::source::mysql::tables_written_since(&mut watch, &a.to_string(), &db).await? {
                 Some(tables) if tables.is_empty() => {
                     tracing::info!(from = %a, to = %b, "The source's binary log moved, but only for other databases.");
                     b

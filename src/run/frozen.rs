@@ -23,22 +23,23 @@ pub enum Finished {
 }
 
 /// What was written to the mapped tables (`mapped`: their source names) of database `db` after position `end`,
-/// or None when nothing was. A server-wide position that moved for other databases only is no write; one whose
-/// events cannot be read counts as a write, as `cutover` counts it.
+/// or None when nothing was; read on `watch`, a source connection outside any snapshot. A server-wide position
+/// that moved for other databases only is no write; one whose events cannot be read counts as a write, as
+/// `cutover` counts it.
 pub async fn written_after(
-    url: &str,
+    watch: &mut mysql_async::Conn,
     db: &str,
     end: &str,
     mapped: &[(String, String)],
 ) -> Result<Option<String>, SourceError> {
-    let Some(now) = binlog::current_position(url).await? else {
+    let Some(now) = binlog::position_on(watch).await else {
         return Ok(None);
     };
     if Position::parse(end).as_ref() == Some(&now) {
         return Ok(None);
     }
     Ok(
-        match crate::source::mysql::tables_written_since(url, end, db).await? {
+        match crate::source::mysql::tables_written_since(watch, end, db).await? {
             Some(tables) => {
                 let written: Vec<&str> = mapped
                     .iter()
@@ -77,7 +78,9 @@ pub async fn finish(
     let url = &f.endpoints.source;
     let db = &crate::connect::source_database(url)?;
     let end = report.end.clone();
-    if let Some(why) = written_after(url, db, &end, mapped).await? {
+    // One connection for every look at the source's binary log during the checks.
+    let watch = &mut crate::connect::source(url).await?;
+    if let Some(why) = written_after(watch, db, &end, mapped).await? {
         return Ok(Finished::Written(why));
     }
     let schema = &f.mapping.target_schema;
@@ -114,7 +117,7 @@ pub async fn finish(
             verified = Some(v.passed);
             if !v.passed {
                 // Differences made by a write after the end position are that write's, not the target's.
-                if let Some(why) = written_after(url, db, &end, mapped).await? {
+                if let Some(why) = written_after(watch, db, &end, mapped).await? {
                     return Ok(Finished::Written(why));
                 }
                 return Err(crate::run::output::not_verified("migrate --follow", &v));
@@ -124,7 +127,7 @@ pub async fn finish(
             let started = Instant::now();
             // A snapshot taken now, then no write since the end position: it shows the source at the end.
             let mut source = crate::source::mysql::snapshot_now(url).await?;
-            if let Some(why) = written_after(url, db, &end, mapped).await? {
+            if let Some(why) = written_after(watch, db, &end, mapped).await? {
                 return Ok(Finished::Written(why));
             }
             let k = applier
@@ -159,7 +162,7 @@ pub async fn finish(
     }
     crate::hooks::pause(|| "follow-finish".into()).await;
     // The last look: a write that landed while the target was checked is not in it.
-    if let Some(why) = written_after(url, db, &end, mapped).await? {
+    if let Some(why) = written_after(watch, db, &end, mapped).await? {
         return Ok(Finished::Written(why));
     }
     let freeze = follow_ledger::finish_follow(client, &end).await?;

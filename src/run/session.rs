@@ -455,7 +455,12 @@ pub async fn moved_during(url: &str, snapshot: &SnapshotInfo) -> Result<Option<S
     }
     let db = crate::connect::source_database(url)?;
     let written = match &snapshot.binlog {
-        Some(from) => src::tables_written_since(url, from, &db).await?,
+        Some(from) => {
+            let mut conn = crate::connect::source(url).await?;
+            let written = src::tables_written_since(&mut conn, from, &db).await?;
+            conn.disconnect().await.ok();
+            written
+        }
         None => None,
     };
     let what = match written {

@@ -626,13 +626,21 @@ pub async fn available(conn: &mut mysql_async::Conn, p: &Position) -> Result<boo
     }))
 }
 
-/// The source's binary log position now (`SHOW MASTER STATUS` or its successor), for tests and `cutover`.
+/// The source's binary log position now (`SHOW MASTER STATUS` or its successor), on a connection of its own.
 pub async fn current_position(url: &str) -> Result<Option<Position>, SourceError> {
-    Ok(super::position(url)
-        .await?
-        .binlog
+    let mut conn = crate::connect::source(url).await?;
+    let now = position_on(&mut conn).await;
+    conn.disconnect().await.ok();
+    Ok(now)
+}
+
+/// The source's binary log position now, read on `conn` (outside any snapshot): None when it is hidden or off.
+pub async fn position_on(conn: &mut mysql_async::Conn) -> Option<Position> {
+    super::binlog_and_gtid(conn)
+        .await
+        .0
         .as_deref()
-        .and_then(Position::parse))
+        .and_then(Position::parse)
 }
 
 #[cfg(test)]

@@ -137,9 +137,9 @@ const EVENTS_MAX: usize = 2_000_000;
 /// The tables of database `db` that the binary log shows written after position `from` (`file:position`, an event
 /// boundary as the snapshot recorded it), up to now: row events name their table (`Table_map`), statements their
 /// default database. `None` when the events cannot be read (no privilege, a purged file, too many to scan), so
-/// nobody can tell whether `db` was written.
+/// nobody can tell whether `db` was written. Read on `conn`, outside any snapshot.
 pub async fn tables_written_since(
-    url: &str,
+    conn: &mut mysql_async::Conn,
     from: &str,
     db: &str,
 ) -> Result<Option<std::collections::BTreeSet<String>>, SourceError> {
@@ -149,7 +149,6 @@ pub async fn tables_written_since(
     else {
         return Ok(None);
     };
-    let mut conn = crate::connect::source(url).await?;
     let logs: Vec<String> = match conn.query::<mysql_async::Row, _>("SHOW BINARY LOGS").await {
         Ok(rows) => rows
             .into_iter()
@@ -201,7 +200,6 @@ pub async fn tables_written_since(
             }
         }
     }
-    conn.disconnect().await.ok();
     Ok(Some(written))
 }
 
