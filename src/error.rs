@@ -202,9 +202,12 @@ fn following_exit(cause: &crate::run::follow::FollowError) -> Exit {
             _ => Exit::Internal,
         },
         F::Binlog(B::Source(_)) => Exit::Internal,
-        F::Binlog(B::UnknownTable { .. } | B::Unfinished { .. } | B::Purged { .. }) => {
-            Exit::Refused
-        }
+        F::Binlog(
+            B::UnknownTable { .. }
+            | B::Unfinished { .. }
+            | B::Purged { .. }
+            | B::PartialImage { .. },
+        ) => Exit::Refused,
         F::Binlog(B::Spool { .. }) => Exit::Internal,
         F::Binlog(B::Decode { .. }) => Exit::Internal,
         F::Apply(A::Violation { .. }) => Exit::Data,

@@ -824,3 +824,43 @@ async fn an_update_writes_only_the_columns_it_changed() {
         .unwrap();
     equal(&dbs).await;
 }
+
+/// A session that logs partial row images (binlog_row_image MINIMAL, which any session may set for itself) stops
+/// the follower at that change, naming table and position and the way back, and the target keeps nothing of it:
+/// decoded as if whole, its values would have landed on the wrong columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_row_image_stops_the_follower_by_name_and_position() {
+    let _shared = SERVER.read().await;
+    let dbs = alkemio(42).await;
+    let mut run = Running::start(&dbs, &[]);
+    run.following(&dbs).await;
+    let mut my = common::mysql_conn(&dbs.source_admin()).await;
+    let id: String = my
+        .query_first("SELECT id FROM calendar ORDER BY id LIMIT 1")
+        .await
+        .unwrap()
+        .unwrap();
+    my.query_drop(format!(
+        "SET SESSION binlog_row_image = 'MINIMAL'; UPDATE calendar SET version = 77 WHERE id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("the row change of table calendar at mariadb-bin."),
+        "{out}"
+    );
+    assert!(out.contains("partial row images"), "{out}");
+    assert!(out.contains("binlog_row_image=FULL"), "{out}");
+    assert!(out.contains("pgconverge reset --yes"), "{out}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    let v = common::strings(
+        &pg,
+        &format!("SELECT version::text FROM calendar WHERE id = '{id}'"),
+    )
+    .await;
+    assert_ne!(v, ["77"]);
+    let (code, out) = common::run(&dbs, "reset", &["--yes"]);
+    assert_eq!(code, 0, "{out}");
+}

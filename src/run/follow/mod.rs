@@ -110,6 +110,11 @@ impl FollowError {
                  `pgconverge reset --yes` and run `pgconverge migrate --follow` again (keep the binary logs \
                  longer than the copy takes: binlog_expire_logs_seconds or expire_logs_days)"
             }
+            FollowError::Binlog(BinlogError::PartialImage { .. }) => {
+                "the change cannot be applied without its whole row: set binlog_row_image=FULL for every session \
+                 that writes the source (SET GLOBAL, and in the server's configuration), then return the target to \
+                 its state before the copy with `pgconverge reset --yes` and run `pgconverge migrate --follow` again"
+            }
             FollowError::Binlog(BinlogError::Spool { .. }) => {
                 "continue with `pgconverge migrate --resume --follow` and the same flags after moving the spool \
                  file it names away: the follower then reads the source's binary log instead"

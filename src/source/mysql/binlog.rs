@@ -121,6 +121,16 @@ pub enum BinlogError {
     Purged { at: String },
     #[error("reading the spool {path} failed: {message}")]
     Spool { path: String, message: String },
+    #[error(
+        "the row change of table {table} at {at} holds {present} of its {columns} columns: the session that wrote \
+         it logged partial row images (binlog_row_image MINIMAL or NOBLOB), and a partial row cannot be applied"
+    )]
+    PartialImage {
+        at: String,
+        table: String,
+        present: usize,
+        columns: usize,
+    },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
@@ -526,24 +536,35 @@ impl Follower {
                 at: at.clone(),
                 message: e.to_string(),
             })?;
+            // A row holds only the columns its image has: one without all of them would shift every value after a
+            // missing one onto the wrong column.
             let text = |r: Option<mysql_async::binlog::row::BinlogRow>| {
-                r.map(|r| {
-                    r.unwrap()
-                        .into_iter()
-                        .zip(&table.columns)
-                        .map(|(v, c)| text_value(v, c))
-                        .collect::<Result<Row, String>>()
-                })
-                .transpose()
-            };
-            let decode = |message| BinlogError::Decode {
-                at: at.clone(),
-                message: format!("table {name}: {message}"),
+                let Some(r) = r else {
+                    return Ok(None);
+                };
+                if r.len() != table.columns.len() {
+                    return Err(BinlogError::PartialImage {
+                        at: at.clone(),
+                        table: name.clone(),
+                        present: r.len(),
+                        columns: table.columns.len(),
+                    });
+                }
+                r.unwrap()
+                    .into_iter()
+                    .zip(&table.columns)
+                    .map(|(v, c)| text_value(v, c))
+                    .collect::<Result<Row, String>>()
+                    .map(Some)
+                    .map_err(|message| BinlogError::Decode {
+                        at: at.clone(),
+                        message: format!("table {name}: {message}"),
+                    })
             };
             changes.push(Change {
                 table: name.clone(),
-                before: text(before).map_err(decode)?,
-                after: text(after).map_err(decode)?,
+                before: text(before)?,
+                after: text(after)?,
             });
         }
         let bytes: u64 = changes
