@@ -606,13 +606,10 @@ async fn a_copy_killed_on_a_live_source_resumes_by_following() {
     equal(&dbs).await;
 }
 
-/// A row the follow phase changed, then altered in the target behind the follower's back, is found at the
-/// cut-over by the key-by-key check, naming table, key, column and both values; the follower stops with exit 6
-/// (verification) and the cut-over reports it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
-    let _shared = SERVER.read().await;
-    let dbs = alkemio(39).await;
+/// A follower of a fresh Alkemio source (`seed`) once it follows, an admin connection to that source, and the
+/// id of its first calendar.
+async fn following_calendar(seed: u64) -> (common::TestDbs, Running, mysql_async::Conn, String) {
+    let dbs = alkemio(seed).await;
     let mut run = Running::start(&dbs, &[]);
     run.following(&dbs).await;
     let mut my = common::mysql_conn(&dbs.source_admin()).await;
@@ -621,6 +618,16 @@ async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
         .await
         .unwrap()
         .unwrap();
+    (dbs, run, my, id)
+}
+
+/// A row the follow phase changed, then altered in the target behind the follower's back, is found at the
+/// cut-over by the key-by-key check, naming table, key, column and both values; the follower stops with exit 6
+/// (verification) and the cut-over reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_row_altered_in_the_target_is_named_at_the_cutover() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, mut my, id) = following_calendar(39).await;
     my.exec_drop("UPDATE calendar SET version = 41 WHERE id = ?", (&id,))
         .await
         .unwrap();
@@ -831,15 +838,7 @@ async fn an_update_writes_only_the_columns_it_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_row_image_stops_the_follower_by_name_and_position() {
     let _shared = SERVER.read().await;
-    let dbs = alkemio(42).await;
-    let mut run = Running::start(&dbs, &[]);
-    run.following(&dbs).await;
-    let mut my = common::mysql_conn(&dbs.source_admin()).await;
-    let id: String = my
-        .query_first("SELECT id FROM calendar ORDER BY id LIMIT 1")
-        .await
-        .unwrap()
-        .unwrap();
+    let (dbs, run, mut my, id) = following_calendar(42).await;
     my.query_drop(format!(
         "SET SESSION binlog_row_image = 'MINIMAL'; UPDATE calendar SET version = 77 WHERE id = '{id}'"
     ))
