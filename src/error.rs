@@ -206,7 +206,8 @@ fn following_exit(cause: &crate::run::follow::FollowError) -> Exit {
             B::UnknownTable { .. }
             | B::Unfinished { .. }
             | B::Purged { .. }
-            | B::PartialImage { .. },
+            | B::PartialImage { .. }
+            | B::Unreadable { .. },
         ) => Exit::Refused,
         F::Binlog(B::Spool { .. }) => Exit::Internal,
         F::Binlog(B::Decode { .. }) => Exit::Internal,

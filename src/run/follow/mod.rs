@@ -110,6 +110,11 @@ impl FollowError {
                  `pgconverge reset --yes` and run `pgconverge migrate --follow` again (keep the binary logs \
                  longer than the copy takes: binlog_expire_logs_seconds or expire_logs_days)"
             }
+            FollowError::Binlog(BinlogError::Unreadable { .. }) => {
+                "the changes in that event cannot be applied: turn off what wrote it on the source (the setting the \
+                 message names), then return the target to its state before the copy with `pgconverge reset --yes` \
+                 and run `pgconverge migrate --follow` again"
+            }
             FollowError::Binlog(BinlogError::PartialImage { .. }) => {
                 "the change cannot be applied without its whole row: set binlog_row_image=FULL for every session \
                  that writes the source (SET GLOBAL, and in the server's configuration), then return the target to \

@@ -131,6 +131,8 @@ pub enum BinlogError {
         present: usize,
         columns: usize,
     },
+    #[error("the binary log at {at} holds {what}, which the follower cannot read: the changes in it cannot be applied")]
+    Unreadable { at: String, what: String },
     #[error(transparent)]
     Source(#[from] SourceError),
 }
@@ -190,6 +192,9 @@ pub const PART_BYTES: u64 = 64 << 20;
 
 /// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
 pub(crate) const MARIADB_GTID_EVENT: u8 = 0xa2;
+/// MariaDB's compressed events (`log_bin_compress`): a query, then the row events in their two versions.
+const MARIADB_QUERY_COMPRESSED: u8 = 0xa5;
+const MARIADB_COMPRESSED: std::ops::RangeInclusive<u8> = 0xa5..=0xab;
 /// A replica that understands GTID events (MariaDB's `MARIA_SLAVE_CAPABILITY_GTID`).
 const MARIADB_SLAVE_CAPABILITY: u32 = 4;
 
@@ -421,6 +426,30 @@ impl Follower {
                 }
                 Some(EventData::FormatDescriptionEvent(_)) => self.described = true,
                 _ if skipping => {}
+                // LOAD DATA logged as a statement: its rows are not in the log.
+                Some(EventData::ExecuteLoadQueryEvent(q)) if q.schema() == self.database => {
+                    return self.statement(q.query().to_string(), next_offset);
+                }
+                Some(EventData::TransactionPayloadEvent(_)) => {
+                    return Err(self.unreadable(
+                        "a compressed transaction (MySQL's binlog_transaction_compression)",
+                    ))
+                }
+                Some(EventData::IncidentEvent(_)) => {
+                    return Err(self.unreadable(
+                        "an incident event: the source noted that changes may be missing from its binary log",
+                    ))
+                }
+                Some(
+                    EventData::PreGaWriteRowsEvent(_)
+                    | EventData::PreGaUpdateRowsEvent(_)
+                    | EventData::PreGaDeleteRowsEvent(_),
+                ) => return Err(self.unreadable("a row event of the format before MySQL 5.1")),
+                None if MARIADB_COMPRESSED.contains(&header.event_type_raw()) => {
+                    if let Some(what) = self.compressed(header.event_type_raw(), event.data()) {
+                        return Err(self.unreadable(&what));
+                    }
+                }
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
                     let word = sql.trim_start().to_ascii_uppercase();
@@ -434,16 +463,7 @@ impl Follower {
                     } else if word.starts_with("COMMIT") {
                         met = self.close(next_offset, header.timestamp());
                     } else if q.schema() == self.database {
-                        // Anything else logged as a statement in the followed database: DDL, TRUNCATE, or DML
-                        // in statement format. The caller decides; the stream moves past it.
-                        self.unfinished("a statement came")?;
-                        self.advance(next_offset);
-                        self.open = None;
-                        self.held = 0;
-                        return Ok(Some(Met::Statement {
-                            sql,
-                            at: self.at.clone(),
-                        }));
+                        return self.statement(sql, next_offset);
                     } else {
                         // A statement of another database ends its implicit transaction.
                         self.unfinished("a statement came")?;
@@ -464,6 +484,58 @@ impl Follower {
             if let Some(m) = met {
                 return Ok(Some(m));
             }
+        }
+    }
+
+    /// A statement logged in the followed database (DDL, TRUNCATE, or DML in statement format), met: the caller
+    /// decides; the stream moves past it.
+    fn statement(&mut self, sql: String, next_offset: u64) -> Result<Option<Met>, BinlogError> {
+        self.unfinished("a statement came")?;
+        self.advance(next_offset);
+        self.open = None;
+        self.held = 0;
+        Ok(Some(Met::Statement {
+            sql,
+            at: self.at.clone(),
+        }))
+    }
+
+    fn unreadable(&self, what: &str) -> BinlogError {
+        BinlogError::Unreadable {
+            at: self.at.to_string(),
+            what: what.to_string(),
+        }
+    }
+
+    /// What a MariaDB compressed event of type `kind` holds (its post-header is not compressed: a query's
+    /// database, a row event's table id) when it is of the followed database, or of one that cannot be told;
+    /// None for another database's, which is passed as its uncompressed form would be.
+    fn compressed(&self, kind: u8, data: &[u8]) -> Option<String> {
+        if kind == MARIADB_QUERY_COMPRESSED {
+            // thread id (4), execution time (4), database length (1), error code (2), status length (2).
+            let database = data.get(8).and_then(|&len| {
+                let vars = u16::from_le_bytes(data.get(11..13)?.try_into().ok()?) as usize;
+                data.get(13 + vars..13 + vars + len as usize)
+            });
+            return match database {
+                Some(d) if d != self.database.as_bytes() => None,
+                _ => Some(format!(
+                    "a compressed statement in database {} (MariaDB's log_bin_compress)",
+                    self.database
+                )),
+            };
+        }
+        let table = data
+            .get(..6)
+            .map(|b| b.iter().rev().fold(0u64, |id, &byte| id << 8 | byte as u64))
+            .and_then(|id| self.get_tme(id));
+        match table {
+            Some(t) if t.database_name() != self.database => None,
+            Some(t) => Some(format!(
+                "a compressed row event of table {} (MariaDB's log_bin_compress)",
+                t.table_name()
+            )),
+            None => Some("a compressed row event (MariaDB's log_bin_compress)".into()),
         }
     }
 

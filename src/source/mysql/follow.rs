@@ -151,6 +151,21 @@ pub async fn readiness(conn: &mut mysql_async::Conn) -> Result<Vec<Lack>, Source
             "SET GLOBAL log_bin_compress = OFF; and remove log_bin_compress from the server's configuration",
         ));
     }
+    // MySQL's compressed transactions (8.0.20 on) likewise; MariaDB has no such variable.
+    if let Ok(Some(Some(compress))) = conn
+        .query_first::<Option<String>, _>(
+            "SELECT CAST(@@GLOBAL.binlog_transaction_compression AS CHAR)",
+        )
+        .await
+    {
+        lacks.extend(setting(
+            "binlog_transaction_compression",
+            Some(on_off(&compress)),
+            "OFF",
+            "SET GLOBAL binlog_transaction_compression = OFF; and remove binlog_transaction_compression from the \
+             server's configuration",
+        ));
+    }
     let grants: Vec<String> = conn
         .query("SHOW GRANTS FOR CURRENT_USER()")
         .await
