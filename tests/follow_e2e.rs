@@ -911,3 +911,58 @@ async fn compressed_events_stop_the_follower_by_position() {
     assert_eq!(v, ["0"]);
     admin("DROP DATABASE pgc_compress_other").await;
 }
+
+/// XA transactions: one committed in one phase is applied like any other; one prepared (committed later, in a
+/// group of its own) that changed a copied table stops the follower by position, naming it, with nothing of it
+/// applied. Before, the follower dropped its rows at `XA END` and went on: the change was lost without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_xa_transaction_stops_the_follower_one_phase_ones_apply() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, mut my, id) = following_calendar(44).await;
+    my.query_drop(format!(
+        "XA START 'pgc1'; UPDATE calendar SET version = 61 WHERE id = '{id}'; XA END 'pgc1'; \
+         XA COMMIT 'pgc1' ONE PHASE"
+    ))
+    .await
+    .unwrap();
+    let pg = common::pg_conn(&dbs.target()).await;
+    let sql = format!("SELECT version::text FROM calendar WHERE id = '{id}'");
+    let version = || common::strings(&pg, &sql);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while version().await != ["61"] {
+        assert!(Instant::now() < deadline, "{}", run.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    my.query_drop(format!(
+        "XA START 'pgc2'; UPDATE calendar SET version = 62 WHERE id = '{id}'; XA END 'pgc2'; \
+         XA PREPARE 'pgc2'; XA COMMIT 'pgc2'"
+    ))
+    .await
+    .unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("holds an XA transaction that was prepared and changed table calendar"),
+        "{out}"
+    );
+    assert!(out.contains("pgconverge reset --yes"), "{out}");
+    assert_eq!(version().await, ["61"]);
+}
+
+/// A statement run from outside the followed database that names it (`ALTER TABLE db.calendar`, from a session
+/// with no default database) stops the follower as the same statement run inside it does. Before, the follower
+/// took it for another database's and passed it: the table changed under it without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_from_another_database_naming_a_copied_table_stops_the_follower() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, _my, _id) = following_calendar(45).await;
+    admin(&format!(
+        "ALTER TABLE `{}`.calendar ADD INDEX pgc_elsewhere_idx (version)",
+        dbs.name
+    ))
+    .await;
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    stopped_at(&out, "calendar");
+    assert!(out.contains("pgc_elsewhere_idx"), "{out}");
+}

@@ -15,12 +15,11 @@ mod keyed;
 mod phase;
 mod sets;
 mod shape;
-mod statement;
 pub mod triggers;
 
+pub use crate::source::mysql::statement::mentioned;
 pub use keyed::{Keyed, KeyedError, MAX_KEYS};
 pub use phase::{Follow, FollowReport};
-pub use statement::mentioned;
 
 use sets::Kind;
 

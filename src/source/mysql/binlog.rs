@@ -14,6 +14,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use super::binlog_text::text_value;
+use super::mariadb;
 use super::SourceError;
 use crate::schema::SourceTable;
 
@@ -189,14 +190,6 @@ pub struct Follower {
 /// The most row-value bytes of one source transaction held in memory: past it the changes so far go to the
 /// caller as a part ([`Met::Part`]), so memory stays bounded whatever the source commits.
 pub const PART_BYTES: u64 = 64 << 20;
-
-/// MariaDB's GTID event, which starts each transaction of a slave that declares it can read it.
-pub(crate) const MARIADB_GTID_EVENT: u8 = 0xa2;
-/// MariaDB's compressed events (`log_bin_compress`): a query, then the row events in their two versions.
-const MARIADB_QUERY_COMPRESSED: u8 = 0xa5;
-const MARIADB_COMPRESSED: std::ops::RangeInclusive<u8> = 0xa5..=0xab;
-/// A replica that understands GTID events (MariaDB's `MARIA_SLAVE_CAPABILITY_GTID`).
-const MARIADB_SLAVE_CAPABILITY: u32 = 4;
 
 impl Follower {
     /// Registers as `replica` and streams `database` from `from`; `tables` are the followed tables (their columns
@@ -384,23 +377,16 @@ impl Follower {
             };
             // log_pos is 0 for events the server made up for this stream (the first rotate, heartbeats).
             let next_offset = header.log_pos() as u64;
-            if header.event_type_raw() == MARIADB_GTID_EVENT && skipping {
+            if header.event_type_raw() == mariadb::GTID_EVENT && skipping {
                 self.advance(next_offset);
                 continue;
             }
-            if header.event_type_raw() == MARIADB_GTID_EVENT {
-                let data = event.data();
-                let seq = data
-                    .get(..8)
-                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-                let domain = data
-                    .get(8..12)
-                    .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-                if let (Some(seq), Some(domain)) = (seq, domain) {
+            if header.event_type_raw() == mariadb::GTID_EVENT {
+                if let Some(gtid) = mariadb::gtid(event.data(), header.server_id()) {
                     self.unfinished("the next transaction began")?;
                     self.held = 0;
                     self.open = Some(Transaction {
-                        gtid: Some(format!("{domain}-{}-{seq}", header.server_id())),
+                        gtid: Some(gtid),
                         end: self.at.clone(),
                         when: 0,
                         changes: Vec::new(),
@@ -445,15 +431,36 @@ impl Follower {
                     | EventData::PreGaUpdateRowsEvent(_)
                     | EventData::PreGaDeleteRowsEvent(_),
                 ) => return Err(self.unreadable("a row event of the format before MySQL 5.1")),
-                None if MARIADB_COMPRESSED.contains(&header.event_type_raw()) => {
-                    if let Some(what) = self.compressed(header.event_type_raw(), event.data()) {
-                        return Err(self.unreadable(&what));
+                None => {
+                    if let Some(c) = mariadb::compressed(header.event_type_raw(), event.data()) {
+                        if let Some(what) = self.compressed(c) {
+                            return Err(self.unreadable(&what));
+                        }
                     }
                 }
+                // An XA transaction's end: committed in one phase (its first byte), or prepared to be committed
+                // or rolled back later, in a group of its own.
+                Some(EventData::XaPrepareLogEvent(x)) => match x.first() {
+                    Some(1) => met = self.close(next_offset, header.timestamp()),
+                    _ => self.xa_end("was prepared")?,
+                },
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
                     let word = sql.trim_start().to_ascii_uppercase();
-                    if word.starts_with("BEGIN") {
+                    if word.starts_with("XA START") || word.starts_with("XA BEGIN") {
+                        self.open.get_or_insert_with(|| Transaction {
+                            gtid: None,
+                            end: self.at.clone(),
+                            when: 0,
+                            changes: Vec::new(),
+                        });
+                    } else if word.starts_with("XA END") {
+                        // The XA transaction's rows are all read; its end comes next.
+                    } else if word.starts_with("XA COMMIT") && word.contains("ONE PHASE") {
+                        met = self.close(next_offset, header.timestamp());
+                    } else if word.starts_with("XA COMMIT") || word.starts_with("XA ROLLBACK") {
+                        self.xa_end("is committed or rolled back by this statement")?;
+                    } else if word.starts_with("BEGIN") {
                         self.open.get_or_insert_with(|| Transaction {
                             gtid: None,
                             end: self.at.clone(),
@@ -462,7 +469,12 @@ impl Follower {
                         });
                     } else if word.starts_with("COMMIT") {
                         met = self.close(next_offset, header.timestamp());
-                    } else if q.schema() == self.database {
+                    } else if q.schema() == self.database
+                        || super::statement::mentioned(&sql, std::iter::once(self.database.as_str()))
+                            .is_some()
+                    {
+                        // A statement run from another database (or none) that names the followed one can change
+                        // its tables (`ALTER TABLE db.t`, `TRUNCATE db.t`): the caller looks at it as at any other.
                         return self.statement(sql, next_offset);
                     } else {
                         // A statement of another database ends its implicit transaction.
@@ -500,6 +512,22 @@ impl Follower {
         }))
     }
 
+    /// An XA transaction ends in a way that does not commit it here and now (`how`): it must not have changed a
+    /// followed table, since its changes would take effect elsewhere in the log, or never (kept prepared
+    /// transactions across a follower's restarts are not supported). Otherwise it is dropped as the empty group
+    /// it is.
+    fn xa_end(&mut self, how: &str) -> Result<(), BinlogError> {
+        self.held = 0;
+        match self.open.take() {
+            Some(t) if !t.changes.is_empty() || self.parted => Err(self.unreadable(&format!(
+                "an XA transaction that {how} and changed table {} (a prepared XA transaction commits later in \
+                 the log, if at all; the follower applies transactions that commit where they end)",
+                t.changes.first().map_or("(given in parts)", |c| c.table.as_str())
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn unreadable(&self, what: &str) -> BinlogError {
         BinlogError::Unreadable {
             at: self.at.to_string(),
@@ -507,29 +535,20 @@ impl Follower {
         }
     }
 
-    /// What a MariaDB compressed event of type `kind` holds (its post-header is not compressed: a query's
-    /// database, a row event's table id) when it is of the followed database, or of one that cannot be told;
+    /// What a MariaDB compressed event holds, when it is of the followed database or of one that cannot be told;
     /// None for another database's, which is passed as its uncompressed form would be.
-    fn compressed(&self, kind: u8, data: &[u8]) -> Option<String> {
-        if kind == MARIADB_QUERY_COMPRESSED {
-            // thread id (4), execution time (4), database length (1), error code (2), status length (2).
-            let database = data.get(8).and_then(|&len| {
-                let vars = u16::from_le_bytes(data.get(11..13)?.try_into().ok()?) as usize;
-                data.get(13 + vars..13 + vars + len as usize)
-            });
-            return match database {
-                Some(d) if d != self.database.as_bytes() => None,
-                _ => Some(format!(
+    fn compressed(&self, event: mariadb::Compressed) -> Option<String> {
+        let id = match event {
+            mariadb::Compressed::Query(Some(d)) if d != self.database.as_bytes() => return None,
+            mariadb::Compressed::Query(_) => {
+                return Some(format!(
                     "a compressed statement in database {} (MariaDB's log_bin_compress)",
                     self.database
-                )),
-            };
-        }
-        let table = data
-            .get(..6)
-            .map(|b| b.iter().rev().fold(0u64, |id, &byte| id << 8 | byte as u64))
-            .and_then(|id| self.get_tme(id));
-        match table {
+                ))
+            }
+            mariadb::Compressed::Rows(id) => id,
+        };
+        match id.and_then(|id| self.get_tme(id)) {
             Some(t) if t.database_name() != self.database => None,
             Some(t) => Some(format!(
                 "a compressed row event of table {} (MariaDB's log_bin_compress)",
@@ -675,7 +694,8 @@ pub async fn open_stream(
     };
     // MySQL ignores the MariaDB variable; MariaDB without it rewrites GTID events into dummies.
     conn.query_drop(format!(
-        "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY}, @master_heartbeat_period = {}",
+        "SET @mariadb_slave_capability = {}, @master_heartbeat_period = {}",
+        mariadb::SLAVE_CAPABILITY,
         heartbeat.as_nanos()
     ))
     .await

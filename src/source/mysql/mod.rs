@@ -9,10 +9,12 @@ pub mod binlog;
 mod binlog_text;
 mod error;
 pub mod follow;
+mod mariadb;
 mod ranges;
 mod reader;
 mod snapshot;
 pub mod spool;
+pub mod statement;
 
 pub use ranges::{plan_ranges, rows_at_least};
 pub use reader::{chunk_sql, raw_schema, select_expr, value_by_key, ReadSpec, Reader};

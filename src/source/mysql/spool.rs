@@ -167,7 +167,7 @@ impl Spooler {
                     .starts_with("BEGIN")
             }
             Some(EventData::XidEvent(_)) => self.in_transaction = false,
-            _ if kind == binlog::MARIADB_GTID_EVENT
+            _ if kind == super::mariadb::GTID_EVENT
                 || kind == EventType::GTID_EVENT as u8
                 || kind == EventType::ANONYMOUS_GTID_EVENT as u8 =>
             {

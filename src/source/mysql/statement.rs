@@ -1,5 +1,6 @@
 //! Which copied table a statement logged in the followed database names: a statement on a copied table stops
-//! the follower (pgconverge applies row changes, not statements), any other passes.
+//! the follower (pgconverge applies row changes, not statements), any other passes. A statement logged in another
+//! database counts as the followed database's when it names that database (`db.table`).
 
 use std::collections::HashSet;
 
