@@ -966,3 +966,39 @@ async fn a_statement_from_another_database_naming_a_copied_table_stops_the_follo
     stopped_at(&out, "calendar");
     assert!(out.contains("pgc_elsewhere_idx"), "{out}");
 }
+
+/// Savepoints inside a transaction (as ORMs nest transactions, TypeORM among them) pass: every change committed
+/// arrives, and one rolled back to a savepoint does not (the source logs none of it). Before, the follower took
+/// `SAVEPOINT` for a statement and dropped the transaction's changes before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_inside_a_transaction_keep_its_changes() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, mut my, _) = following_calendar(46).await;
+    let ids: Vec<String> = my
+        .query("SELECT id FROM calendar ORDER BY id LIMIT 3")
+        .await
+        .unwrap();
+    my.query_drop(format!(
+        "BEGIN; UPDATE calendar SET version = 71 WHERE id = '{}'; SAVEPOINT typeorm_1; \
+         UPDATE calendar SET version = 72 WHERE id = '{}'; RELEASE SAVEPOINT typeorm_1; SAVEPOINT typeorm_2; \
+         UPDATE calendar SET version = 73 WHERE id = '{}'; ROLLBACK TO SAVEPOINT typeorm_2; COMMIT",
+        ids[0], ids[1], ids[2]
+    ))
+    .await
+    .unwrap();
+    let (code, out) = cutover(&dbs);
+    let (run_code, run_out) = run.wait(120);
+    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    let versions = common::strings(
+        &pg,
+        &format!(
+            "SELECT version::text FROM calendar WHERE id IN ('{}', '{}', '{}') ORDER BY id",
+            ids[0], ids[1], ids[2]
+        ),
+    )
+    .await;
+    assert_eq!(&versions[..2], ["71", "72"]);
+    assert_ne!(versions[2], "73");
+    equal(&dbs).await;
+}

@@ -15,42 +15,9 @@ use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use super::binlog_text::text_value;
 use super::mariadb;
+pub use super::position::{available, current_position, file_name, position_on, Position};
 use super::SourceError;
 use crate::schema::SourceTable;
-
-/// A place in the binary log: the file and the offset of the next event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    pub file: String,
-    pub offset: u64,
-}
-
-impl Position {
-    /// `file:offset`, as the snapshot records it.
-    pub fn parse(text: &str) -> Option<Position> {
-        let (file, offset) = text.rsplit_once(':')?;
-        Some(Position {
-            file: file.to_string(),
-            offset: offset.parse().ok()?,
-        })
-    }
-
-    /// Whether this position is at or past `other`. A file's name ends in its sequence number, compared as a
-    /// number (the server widens it past 999999).
-    pub fn reached(&self, other: &Position) -> bool {
-        let seq = |f: &str| {
-            let (base, n) = f.rsplit_once('.').unwrap_or((f, ""));
-            (base.to_string(), n.parse::<u64>().unwrap_or(0))
-        };
-        (seq(&self.file), self.offset) >= (seq(&other.file), other.offset)
-    }
-}
-
-impl std::fmt::Display for Position {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.offset)
-    }
-}
 
 /// One row's values in the table's column order, as the text protocol gives them (None is NULL).
 pub type Row = Vec<Option<Vec<u8>>>;
@@ -185,6 +152,8 @@ pub struct Follower {
     parted: bool,
     /// Read from the spool's start, events before this position are passed over (a resumed follower).
     skip_until: Option<Position>,
+    /// The open transaction's savepoints: name (lower-cased) and how many of its changes came before it.
+    savepoints: Vec<(String, usize)>,
 }
 
 /// The most row-value bytes of one source transaction held in memory: past it the changes so far go to the
@@ -254,6 +223,7 @@ impl Follower {
             part_bytes: PART_BYTES,
             parted: false,
             skip_until: None,
+            savepoints: Vec::new(),
         }
     }
 
@@ -385,6 +355,7 @@ impl Follower {
                 if let Some(gtid) = mariadb::gtid(event.data(), header.server_id()) {
                     self.unfinished("the next transaction began")?;
                     self.held = 0;
+                    self.savepoints.clear();
                     self.open = Some(Transaction {
                         gtid: Some(gtid),
                         end: self.at.clone(),
@@ -442,7 +413,11 @@ impl Follower {
                 // or rolled back later, in a group of its own.
                 Some(EventData::XaPrepareLogEvent(x)) => match x.first() {
                     Some(1) => met = self.close(next_offset, header.timestamp()),
-                    _ => self.xa_end("was prepared")?,
+                    _ => self.not_committed(
+                        "an XA transaction that was prepared",
+                        "a prepared XA transaction commits later in the log, if at all; the follower applies \
+                         transactions that commit where they end",
+                    )?,
                 },
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
@@ -459,8 +434,24 @@ impl Follower {
                     } else if word.starts_with("XA COMMIT") && word.contains("ONE PHASE") {
                         met = self.close(next_offset, header.timestamp());
                     } else if word.starts_with("XA COMMIT") || word.starts_with("XA ROLLBACK") {
-                        self.xa_end("is committed or rolled back by this statement")?;
+                        self.not_committed(
+                            "an XA transaction that is committed or rolled back by this statement",
+                            "the follower applies transactions that commit where they end",
+                        )?;
+                    } else if word.starts_with("SAVEPOINT") {
+                        // Logged inside a transaction (ORMs nest transactions as savepoints): it goes on.
+                        let held = self.open.as_ref().map_or(0, |t| t.changes.len());
+                        self.savepoints.push((savepoint(&sql), held));
+                    } else if word.starts_with("RELEASE SAVEPOINT") {
+                    } else if word.starts_with("ROLLBACK TO") {
+                        self.rolled_back_to(&sql)?;
+                    } else if word.starts_with("ROLLBACK") {
+                        self.not_committed(
+                            "a transaction that was rolled back",
+                            "which of its changes the source kept cannot be told from the log",
+                        )?;
                     } else if word.starts_with("BEGIN") {
+                        self.savepoints.clear();
                         self.open.get_or_insert_with(|| Transaction {
                             gtid: None,
                             end: self.at.clone(),
@@ -512,19 +503,37 @@ impl Follower {
         }))
     }
 
-    /// An XA transaction ends in a way that does not commit it here and now (`how`): it must not have changed a
-    /// followed table, since its changes would take effect elsewhere in the log, or never (kept prepared
-    /// transactions across a follower's restarts are not supported). Otherwise it is dropped as the empty group
-    /// it is.
-    fn xa_end(&mut self, how: &str) -> Result<(), BinlogError> {
+    /// The open transaction ends without a commit here and now (`what`, and `why` that stops the follower): an XA
+    /// transaction prepared to commit later (kept prepared transactions across a follower's restarts are not
+    /// supported) or rolled back, a transaction rolled back. It must not have changed a followed table;
+    /// otherwise it is dropped as the empty group it is.
+    fn not_committed(&mut self, what: &str, why: &str) -> Result<(), BinlogError> {
         self.held = 0;
         match self.open.take() {
             Some(t) if !t.changes.is_empty() || self.parted => Err(self.unreadable(&format!(
-                "an XA transaction that {how} and changed table {} (a prepared XA transaction commits later in \
-                 the log, if at all; the follower applies transactions that commit where they end)",
-                t.changes.first().map_or("(given in parts)", |c| c.table.as_str())
+                "{what} and changed table {} ({why})",
+                t.changes
+                    .first()
+                    .map_or("(given in parts)", |c| c.table.as_str())
             ))),
             _ => Ok(()),
+        }
+    }
+
+    /// `ROLLBACK TO <savepoint>` logged: the source undid what its transaction did since that savepoint, which the
+    /// log does not show (it shows nothing undone when only rows were changed since). Passed when no change of
+    /// the followed database came since the savepoint; otherwise which of them stayed cannot be told.
+    fn rolled_back_to(&mut self, sql: &str) -> Result<(), BinlogError> {
+        let name = savepoint(sql);
+        let held = self.open.as_ref().map_or(0, |t| t.changes.len());
+        let since = self.savepoints.iter().rev().find(|(n, _)| *n == name);
+        match since {
+            Some(&(_, before)) if before == held && !self.parted => Ok(()),
+            _ if held == 0 && !self.parted => Ok(()),
+            _ => Err(self.unreadable(&format!(
+                "a transaction rolled back to savepoint {name} after changing a copied table since it (which of \
+                 those changes the source kept cannot be told from the log)"
+            ))),
         }
     }
 
@@ -679,6 +688,13 @@ impl Follower {
     }
 }
 
+/// The savepoint a `SAVEPOINT`, `ROLLBACK TO [SAVEPOINT]` or `RELEASE SAVEPOINT` statement names, lower-cased
+/// (savepoint names are not case-sensitive) and without its quotes.
+fn savepoint(sql: &str) -> String {
+    let name = sql.split_whitespace().last().unwrap_or_default();
+    name.trim_matches('`').replace("``", "`").to_lowercase()
+}
+
 /// Registers `conn` as replica `server_id` and asks for the binary log from `from`, with a heartbeat every
 /// `heartbeat` while the source is idle.
 pub async fn open_stream(
@@ -704,77 +720,4 @@ pub async fn open_stream(
         .with_filename(from.file.as_bytes())
         .with_pos(from.offset);
     conn.get_binlog_stream(request).await.map_err(stream_err)
-}
-
-/// A binary log file name from a rotate event. The rotate the server makes up at the start of a stream comes
-/// before the format description that says events carry a checksum, so its name may end in the checksum's four
-/// bytes: the name is `base.NNNNNN`, cut after its digits.
-pub fn file_name(raw: &str) -> String {
-    match raw.rfind('.') {
-        Some(dot) => {
-            let digits = raw[dot + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            raw[..dot + 1 + digits].to_string()
-        }
-        None => raw.to_string(),
-    }
-}
-
-/// Whether the source still keeps the binary log from `p` on: its file is among `SHOW BINARY LOGS` and at least
-/// `p.offset` long. A follow run that starts from a purged position would miss changes, so it must refuse.
-pub async fn available(conn: &mut mysql_async::Conn, p: &Position) -> Result<bool, SourceError> {
-    let logs: Vec<mysql_async::Row> =
-        conn.query("SHOW BINARY LOGS")
-            .await
-            .map_err(|source| SourceError::Query {
-                context: "listing the binary logs".into(),
-                source,
-            })?;
-    Ok(logs.into_iter().any(|mut r| {
-        let name: Option<String> = r.take(0);
-        let size: Option<u64> = r.take(1);
-        name.as_deref() == Some(p.file.as_str()) && size.is_some_and(|s| s >= p.offset)
-    }))
-}
-
-/// The source's binary log position now (`SHOW MASTER STATUS` or its successor), on a connection of its own.
-pub async fn current_position(url: &str) -> Result<Option<Position>, SourceError> {
-    let mut conn = crate::connect::source(url).await?;
-    let now = position_on(&mut conn).await;
-    conn.disconnect().await.ok();
-    Ok(now)
-}
-
-/// The source's binary log position now, read on `conn` (outside any snapshot): None when it is hidden or off.
-pub async fn position_on(conn: &mut mysql_async::Conn) -> Option<Position> {
-    super::binlog_and_gtid(conn)
-        .await
-        .0
-        .as_deref()
-        .and_then(Position::parse)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions_and_file_names() {
-        let p = Position::parse("mariadb-bin.000012:4567").unwrap();
-        assert_eq!((p.file.as_str(), p.offset), ("mariadb-bin.000012", 4567));
-        assert_eq!(p.to_string(), "mariadb-bin.000012:4567");
-        let at = |t: &str| Position::parse(t).unwrap();
-        assert!(p.reached(&p));
-        assert!(at("mariadb-bin.000012:4568").reached(&p));
-        assert!(!at("mariadb-bin.000012:4566").reached(&p));
-        assert!(at("mariadb-bin.000013:4").reached(&p));
-        assert!(at("mariadb-bin.1000000:4").reached(&at("mariadb-bin.999999:900")));
-        assert_eq!(
-            file_name("mariadb-bin.000022\u{fffd}T\u{fffd}"),
-            "mariadb-bin.000022"
-        );
-        assert_eq!(file_name("binlog.000003"), "binlog.000003");
-    }
 }

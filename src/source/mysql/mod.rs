@@ -10,6 +10,7 @@ mod binlog_text;
 mod error;
 pub mod follow;
 mod mariadb;
+mod position;
 mod ranges;
 mod reader;
 mod snapshot;
