@@ -1002,3 +1002,42 @@ async fn savepoints_inside_a_transaction_keep_its_changes() {
     assert_ne!(versions[2], "73");
     equal(&dbs).await;
 }
+
+/// A statement logged inside a transaction that also changed copied tables by rows (a session in MIXED format)
+/// passes when it names no copied table, and the transaction arrives whole. Before, the follower met the
+/// statement apart and dropped the transaction's changes read before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_inside_a_transaction_keeps_its_row_changes() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, mut my, _) = following_calendar(47).await;
+    let ids: Vec<String> = my
+        .query("SELECT id FROM calendar ORDER BY id LIMIT 2")
+        .await
+        .unwrap();
+    my.query_drop("CREATE TABLE scratch_mixed (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    // In MIXED format an UPDATE with LIMIT is unsafe as a statement, so it goes as rows; the INSERT as a statement.
+    my.query_drop(format!(
+        "SET SESSION binlog_format = 'MIXED'; BEGIN; UPDATE calendar SET version = 81 WHERE id = '{}' LIMIT 1; \
+         INSERT INTO scratch_mixed VALUES (1); UPDATE calendar SET version = 82 WHERE id = '{}' LIMIT 1; COMMIT; \
+         SET SESSION binlog_format = 'ROW'; DROP TABLE scratch_mixed",
+        ids[0], ids[1]
+    ))
+    .await
+    .unwrap();
+    let (code, out) = cutover(&dbs);
+    let (run_code, run_out) = run.wait(120);
+    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    let versions = common::strings(
+        &pg,
+        &format!(
+            "SELECT version::text FROM calendar WHERE id IN ('{}', '{}') ORDER BY id",
+            ids[0], ids[1]
+        ),
+    )
+    .await;
+    assert_eq!(versions, ["81", "82"]);
+    equal(&dbs).await;
+}

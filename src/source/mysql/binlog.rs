@@ -385,7 +385,9 @@ impl Follower {
                 _ if skipping => {}
                 // LOAD DATA logged as a statement: its rows are not in the log.
                 Some(EventData::ExecuteLoadQueryEvent(q)) if q.schema() == self.database => {
-                    return self.statement(q.query().to_string(), next_offset);
+                    if let Some(m) = self.statement(q.query().to_string(), next_offset)? {
+                        return Ok(Some(m));
+                    }
                 }
                 Some(EventData::TransactionPayloadEvent(_)) => {
                     return Err(self.unreadable(
@@ -466,13 +468,17 @@ impl Follower {
                     {
                         // A statement run from another database (or none) that names the followed one can change
                         // its tables (`ALTER TABLE db.t`, `TRUNCATE db.t`): the caller looks at it as at any other.
-                        return self.statement(sql, next_offset);
-                    } else {
-                        // A statement of another database ends its implicit transaction.
-                        self.unfinished("a statement came")?;
+                        if let Some(m) = self.statement(sql, next_offset)? {
+                            return Ok(Some(m));
+                        }
+                    } else if !self.parted && self.open.as_ref().is_none_or(|t| t.changes.is_empty()) {
+                        // A statement of another database outside a transaction of ours: one without BEGIN
+                        // (DDL) ends whatever was opened for it.
                         self.open = None;
                         self.held = 0;
                     }
+                    // Otherwise another database's statement logged inside a transaction that changed followed
+                    // tables: it passes, and the transaction goes on.
                 }
                 Some(EventData::XidEvent(_)) => met = self.close(next_offset, header.timestamp()),
                 Some(EventData::RowsEvent(rows)) => {
@@ -492,7 +498,21 @@ impl Follower {
 
     /// A statement logged in the followed database (DDL, TRUNCATE, or DML in statement format), met: the caller
     /// decides; the stream moves past it.
+    ///
+    /// Inside a transaction that already changed followed tables (a session logging statements mid-transaction),
+    /// the statement cannot be met apart from it: one naming no followed table passes (None) and the transaction
+    /// goes on; one naming a followed table stops the follower.
     fn statement(&mut self, sql: String, next_offset: u64) -> Result<Option<Met>, BinlogError> {
+        if self.parted || self.open.as_ref().is_some_and(|t| !t.changes.is_empty()) {
+            let tables = self.tables.keys().map(String::as_str);
+            return match super::statement::mentioned(&sql, tables) {
+                Some(table) => Err(self.unreadable(&format!(
+                    "a statement on table {table} inside a transaction that changed copied tables by rows \
+                     (`{sql}`): it cannot be applied apart from them"
+                ))),
+                None => Ok(None),
+            };
+        }
         self.unfinished("a statement came")?;
         self.advance(next_offset);
         self.open = None;
