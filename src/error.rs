@@ -207,7 +207,8 @@ fn following_exit(cause: &crate::run::follow::FollowError) -> Exit {
             | B::Unfinished { .. }
             | B::Purged { .. }
             | B::PartialImage { .. }
-            | B::Unreadable { .. },
+            | B::Unreadable { .. }
+            | B::Reshaped { .. },
         ) => Exit::Refused,
         F::Binlog(B::Spool { .. }) => Exit::Internal,
         F::Binlog(B::Decode { .. }) => Exit::Internal,

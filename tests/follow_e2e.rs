@@ -1041,3 +1041,22 @@ async fn a_statement_inside_a_transaction_keeps_its_row_changes() {
     assert_eq!(versions, ["81", "82"]);
     equal(&dbs).await;
 }
+
+/// A copied table whose columns changed where the binary log does not show it (DDL with sql_log_bin off) stops
+/// the follower at its next row change, naming table, position and both column counts. Before, the values were
+/// matched to the columns known when following began, one by one, and landed on the wrong columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_reshaped_unseen_stops_the_follower_at_its_next_change() {
+    let _shared = SERVER.read().await;
+    let (dbs, run, mut my, id) = following_calendar(48).await;
+    my.query_drop(format!(
+        "SET SESSION sql_log_bin = 0; ALTER TABLE calendar ADD COLUMN unseen int FIRST; SET SESSION sql_log_bin = 1; \
+         UPDATE calendar SET version = 91 WHERE id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    assert!(out.contains("changes table calendar with"), "{out}");
+    assert!(out.contains("its structure changed"), "{out}");
+}

@@ -109,6 +109,11 @@ impl FollowError {
                  `pgconverge reset --yes` and run `pgconverge migrate --follow` again (keep the binary logs \
                  longer than the copy takes: binlog_expire_logs_seconds or expire_logs_days)"
             }
+            FollowError::Binlog(BinlogError::Reshaped { .. }) => {
+                "make the target table's columns match the source's with the application's migration, then \
+                 return the target to its state before the copy with `pgconverge reset --yes` and run \
+                 `pgconverge migrate --follow` again"
+            }
             FollowError::Binlog(BinlogError::Unreadable { .. }) => {
                 "the changes in that event cannot be applied: turn off what wrote it on the source (the setting the \
                  message names), then return the target to its state before the copy with `pgconverge reset --yes` \

@@ -99,6 +99,16 @@ pub enum BinlogError {
         present: usize,
         columns: usize,
     },
+    #[error(
+        "the binary log at {at} changes table {table} with {logged} columns, but it had {known} when following \
+         began: its structure changed"
+    )]
+    Reshaped {
+        at: String,
+        table: String,
+        logged: u64,
+        known: usize,
+    },
     #[error("the binary log at {at} holds {what}, which the follower cannot read: the changes in it cannot be applied")]
     Unreadable { at: String, what: String },
     #[error(transparent)]
@@ -650,6 +660,15 @@ impl Follower {
         let Some(table) = self.tables.get(&name) else {
             return Err(BinlogError::UnknownTable { at, table: name });
         };
+        // A table whose columns changed since following began (its DDL run where the follower did not see it).
+        if tme.columns_count() != table.columns.len() as u64 {
+            return Err(BinlogError::Reshaped {
+                at,
+                table: name,
+                logged: tme.columns_count(),
+                known: table.columns.len(),
+            });
+        }
         let mut changes = Vec::new();
         for row in rows.rows(tme) {
             let (before, after) = row.map_err(|e| BinlogError::Decode {
