@@ -621,6 +621,16 @@ async fn following_calendar(seed: u64) -> (common::TestDbs, Running, mysql_async
     (dbs, run, my, id)
 }
 
+/// A follower of a fresh Alkemio source (`seed`) stopped by what `sql` (given the first calendar's id) does on
+/// the source, with exit 8 (a refusal): the databases, the follower's output and that id.
+async fn stopped_by(seed: u64, sql: impl Fn(&str) -> String) -> (common::TestDbs, String, String) {
+    let (dbs, run, mut my, id) = following_calendar(seed).await;
+    my.query_drop(sql(&id)).await.unwrap();
+    let (code, out) = run.wait(60);
+    assert_eq!(code, 8, "{out}");
+    (dbs, out, id)
+}
+
 /// A row the follow phase changed, then altered in the target behind the follower's back, is found at the
 /// cut-over by the key-by-key check, naming table, key, column and both values; the follower stops with exit 6
 /// (verification) and the cut-over reports it.
@@ -838,14 +848,10 @@ async fn an_update_writes_only_the_columns_it_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_row_image_stops_the_follower_by_name_and_position() {
     let _shared = SERVER.read().await;
-    let (dbs, run, mut my, id) = following_calendar(42).await;
-    my.query_drop(format!(
-        "SET SESSION binlog_row_image = 'MINIMAL'; UPDATE calendar SET version = 77 WHERE id = '{id}'"
-    ))
-    .await
-    .unwrap();
-    let (code, out) = run.wait(60);
-    assert_eq!(code, 8, "{out}");
+    let (dbs, out, id) = stopped_by(42, |id| {
+        format!("SET SESSION binlog_row_image = 'MINIMAL'; UPDATE calendar SET version = 77 WHERE id = '{id}'")
+    })
+    .await;
     assert!(
         out.contains("the row change of table calendar at mariadb-bin."),
         "{out}"
@@ -967,6 +973,24 @@ async fn a_statement_from_another_database_naming_a_copied_table_stops_the_follo
     assert!(out.contains("pgc_elsewhere_idx"), "{out}");
 }
 
+/// Cuts over (both processes exit 0) and reads the target's `version` of the calendars at `ids`, in id order.
+async fn cut_over_versions(dbs: &common::TestDbs, run: Running, ids: &[String]) -> Vec<String> {
+    let (code, out) = cutover(dbs);
+    let (run_code, run_out) = run.wait(120);
+    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
+    let pg = common::pg_conn(&dbs.target()).await;
+    let list = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    common::strings(
+        &pg,
+        &format!("SELECT version::text FROM calendar WHERE id IN ({list}) ORDER BY id"),
+    )
+    .await
+}
+
 /// Savepoints inside a transaction (as ORMs nest transactions, TypeORM among them) pass: every change committed
 /// arrives, and one rolled back to a savepoint does not (the source logs none of it). Before, the follower took
 /// `SAVEPOINT` for a statement and dropped the transaction's changes before it.
@@ -986,18 +1010,7 @@ async fn savepoints_inside_a_transaction_keep_its_changes() {
     ))
     .await
     .unwrap();
-    let (code, out) = cutover(&dbs);
-    let (run_code, run_out) = run.wait(120);
-    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
-    let pg = common::pg_conn(&dbs.target()).await;
-    let versions = common::strings(
-        &pg,
-        &format!(
-            "SELECT version::text FROM calendar WHERE id IN ('{}', '{}', '{}') ORDER BY id",
-            ids[0], ids[1], ids[2]
-        ),
-    )
-    .await;
+    let versions = cut_over_versions(&dbs, run, &ids).await;
     assert_eq!(&versions[..2], ["71", "72"]);
     assert_ne!(versions[2], "73");
     equal(&dbs).await;
@@ -1026,18 +1039,7 @@ async fn a_statement_inside_a_transaction_keeps_its_row_changes() {
     ))
     .await
     .unwrap();
-    let (code, out) = cutover(&dbs);
-    let (run_code, run_out) = run.wait(120);
-    assert_eq!((code, run_code), (0, 0), "{out}\n{run_out}");
-    let pg = common::pg_conn(&dbs.target()).await;
-    let versions = common::strings(
-        &pg,
-        &format!(
-            "SELECT version::text FROM calendar WHERE id IN ('{}', '{}') ORDER BY id",
-            ids[0], ids[1]
-        ),
-    )
-    .await;
+    let versions = cut_over_versions(&dbs, run, &ids).await;
     assert_eq!(versions, ["81", "82"]);
     equal(&dbs).await;
 }
@@ -1048,15 +1050,13 @@ async fn a_statement_inside_a_transaction_keeps_its_row_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_reshaped_unseen_stops_the_follower_at_its_next_change() {
     let _shared = SERVER.read().await;
-    let (dbs, run, mut my, id) = following_calendar(48).await;
-    my.query_drop(format!(
-        "SET SESSION sql_log_bin = 0; ALTER TABLE calendar ADD COLUMN unseen int FIRST; SET SESSION sql_log_bin = 1; \
-         UPDATE calendar SET version = 91 WHERE id = '{id}'"
-    ))
-    .await
-    .unwrap();
-    let (code, out) = run.wait(60);
-    assert_eq!(code, 8, "{out}");
+    let (_, out, _) = stopped_by(48, |id| {
+        format!(
+            "SET SESSION sql_log_bin = 0; ALTER TABLE calendar ADD COLUMN unseen int FIRST; \
+             SET SESSION sql_log_bin = 1; UPDATE calendar SET version = 91 WHERE id = '{id}'"
+        )
+    })
+    .await;
     assert!(out.contains("changes table calendar with"), "{out}");
     assert!(out.contains("its structure changed"), "{out}");
 }

@@ -434,7 +434,8 @@ impl Follower {
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query().to_string();
                     let word = sql.trim_start().to_ascii_uppercase();
-                    if word.starts_with("XA START") || word.starts_with("XA BEGIN") {
+                    if ["BEGIN", "XA START", "XA BEGIN"].iter().any(|w| word.starts_with(w)) {
+                        self.savepoints.clear();
                         self.open.get_or_insert_with(|| Transaction {
                             gtid: None,
                             end: self.at.clone(),
@@ -462,14 +463,6 @@ impl Follower {
                             "a transaction that was rolled back",
                             "which of its changes the source kept cannot be told from the log",
                         )?;
-                    } else if word.starts_with("BEGIN") {
-                        self.savepoints.clear();
-                        self.open.get_or_insert_with(|| Transaction {
-                            gtid: None,
-                            end: self.at.clone(),
-                            when: 0,
-                            changes: Vec::new(),
-                        });
                     } else if word.starts_with("COMMIT") {
                         met = self.close(next_offset, header.timestamp());
                     } else if q.schema() == self.database
