@@ -244,17 +244,19 @@ impl Applier {
             .into_iter()
             .map(|w| {
                 let c = &w.contract;
-                let pick = w
-                    .read_columns
-                    .iter()
-                    .map(|r| {
-                        w.source
-                            .columns
-                            .iter()
-                            .position(|s| &s.name == r)
-                            .expect("a read column is a source column")
-                    })
-                    .collect();
+                // Each named column's position among the source's columns (the binary log's order).
+                let at_source = |names: &mut dyn Iterator<Item = &String>| -> Vec<usize> {
+                    names
+                        .map(|n| {
+                            w.source
+                                .columns
+                                .iter()
+                                .position(|s| &s.name == n)
+                                .expect("a read, key or copied column is a source column")
+                        })
+                        .collect()
+                };
+                let pick = at_source(&mut w.read_columns.iter());
                 let key: Vec<usize> = c
                     .primary_key
                     .iter()
@@ -265,17 +267,7 @@ impl Applier {
                             .expect("the primary key is copied")
                     })
                     .collect();
-                let source_key: Vec<usize> = c
-                    .primary_key
-                    .iter()
-                    .map(|k| {
-                        w.source
-                            .columns
-                            .iter()
-                            .position(|s| &s.name == k)
-                            .expect("a key column is a source column")
-                    })
-                    .collect();
+                let source_key = at_source(&mut c.primary_key.iter());
                 let table = pg_qualified(schema, &c.target);
                 // Each value travels as text and is cast to the column's type, as COPY reads it.
                 let cast =
@@ -310,17 +302,7 @@ impl Applier {
                 let all: Vec<usize> = (0..names.len()).collect();
                 let update = sets::update(&table, &names, &types, &key, &all, false);
                 let many = sets::Many::new(&table, &names, &types, &key);
-                let sources = c
-                    .columns
-                    .iter()
-                    .map(|col| {
-                        w.source
-                            .columns
-                            .iter()
-                            .position(|s| s.name == col.source)
-                            .expect("a copied column is a source column")
-                    })
-                    .collect();
+                let sources = at_source(&mut c.columns.iter().map(|col| &col.source));
                 (
                     c.source.clone(),
                     Followed {
@@ -560,8 +542,8 @@ impl Applier {
                     }
                     _ => 0,
                 };
-                let set = self.shapes.get(shape).map(|s| s.set.as_slice());
-                steps_of(f, old_key, after, (shape, set), at, &mut steps);
+                let shaped = self.shapes.get(shape).map(|s| (shape, s.set.as_slice()));
+                steps_of(f, old_key, after, shaped, at, &mut steps);
             }
         }
         let runs = sets::runs(&steps, sets, |s: &Step| {
@@ -639,7 +621,7 @@ impl Applier {
 }
 
 /// The statements one changed row takes, appended to `steps`: an insert, a delete, an update in place (of the
-/// columns of `shape` only, when it names some: its index and columns), or for a key-changing UPDATE a delete of
+/// columns of `shaped` only, when given: its shape and columns), or for a key-changing UPDATE a delete of
 /// the old row and an insert of the new; `old_key` is the key of the row before (None for an insert). A rule that
 /// routes an inserted row elsewhere makes PostgreSQL count none, so such inserts are not counted (a failed insert
 /// raises anyway).
@@ -647,7 +629,7 @@ fn steps_of<'s>(
     f: &'s Followed,
     old_key: Option<Vec<Option<String>>>,
     after: Option<images::Image>,
-    shape: (usize, Option<&[usize]>),
+    shaped: Option<(usize, &[usize])>,
     at: &'s str,
     steps: &mut Vec<Step<'s>>,
 ) {
@@ -673,14 +655,14 @@ fn steps_of<'s>(
             step(Kind::Delete, key.clone(), "deletes", key, true, -1, 0);
         }
         (Some(key), Some(mut new)) if key == f.key_of(&new) => {
-            let (shape, values) = match shape {
-                (i, Some(set)) => {
+            let (shape, values) = match shaped {
+                Some((i, set)) => {
                     let mut values: Vec<Option<String>> =
                         set.iter().map(|&c| new[c].take()).collect();
                     values.extend(key.iter().cloned());
                     (i, values)
                 }
-                _ => {
+                None => {
                     new.extend(key.iter().cloned());
                     (0, new)
                 }

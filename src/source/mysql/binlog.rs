@@ -394,7 +394,7 @@ impl Follower {
                 Some(EventData::FormatDescriptionEvent(_)) => self.described = true,
                 _ if skipping => {}
                 // LOAD DATA logged as a statement: its rows are not in the log.
-                Some(EventData::ExecuteLoadQueryEvent(q)) if q.schema() == self.database => {
+                Some(EventData::ExecuteLoadQueryEvent(q)) if self.ours(&q.schema(), &q.query()) => {
                     if let Some(m) = self.statement(q.query().to_string(), next_offset)? {
                         return Ok(Some(m));
                     }
@@ -465,12 +465,7 @@ impl Follower {
                         )?;
                     } else if word.starts_with("COMMIT") {
                         met = self.close(next_offset, header.timestamp());
-                    } else if q.schema() == self.database
-                        || super::statement::mentioned(&sql, std::iter::once(self.database.as_str()))
-                            .is_some()
-                    {
-                        // A statement run from another database (or none) that names the followed one can change
-                        // its tables (`ALTER TABLE db.t`, `TRUNCATE db.t`): the caller looks at it as at any other.
+                    } else if self.ours(&q.schema(), &sql) {
                         if let Some(m) = self.statement(sql, next_offset)? {
                             return Ok(Some(m));
                         }
@@ -497,6 +492,14 @@ impl Follower {
                 return Ok(Some(m));
             }
         }
+    }
+
+    /// Whether a statement logged in database `schema` is the followed database's: run there, or run from another
+    /// database (or none) naming it, since such a statement can change its tables (`ALTER TABLE db.t`,
+    /// `TRUNCATE db.t`).
+    fn ours(&self, schema: &str, sql: &str) -> bool {
+        schema == self.database
+            || super::statement::mentioned(sql, std::iter::once(self.database.as_str())).is_some()
     }
 
     /// A statement logged in the followed database (DDL, TRUNCATE, or DML in statement format), met: the caller

@@ -138,33 +138,23 @@ pub async fn readiness(conn: &mut mysql_async::Conn) -> Result<Vec<Lack>, Source
         "FULL",
         "SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the server's configuration",
     ));
-    // MariaDB's compressed events (log_bin_compress) are a format of their own; MySQL has no such variable.
-    if let Ok(Some(Some(compress))) = conn
-        .query_first::<Option<String>, _>("SELECT CAST(@@GLOBAL.log_bin_compress AS CHAR)")
-        .await
-    {
-        let compress = on_off(&compress);
-        lacks.extend(setting(
-            "log_bin_compress",
-            Some(compress),
-            "OFF",
-            "SET GLOBAL log_bin_compress = OFF; and remove log_bin_compress from the server's configuration",
-        ));
-    }
-    // MySQL's compressed transactions (8.0.20 on) likewise; MariaDB has no such variable.
-    if let Ok(Some(Some(compress))) = conn
-        .query_first::<Option<String>, _>(
-            "SELECT CAST(@@GLOBAL.binlog_transaction_compression AS CHAR)",
-        )
-        .await
-    {
-        lacks.extend(setting(
-            "binlog_transaction_compression",
-            Some(on_off(&compress)),
-            "OFF",
-            "SET GLOBAL binlog_transaction_compression = OFF; and remove binlog_transaction_compression from the \
-             server's configuration",
-        ));
+    // Compressed events are a format of their own, the follower does not read them: MariaDB's (log_bin_compress)
+    // and MySQL's compressed transactions (binlog_transaction_compression, 8.0.20 on). Each server lacks the
+    // other's variable.
+    for variable in ["log_bin_compress", "binlog_transaction_compression"] {
+        if let Ok(Some(Some(value))) = conn
+            .query_first::<Option<String>, _>(format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR)"))
+            .await
+        {
+            lacks.extend(setting(
+                variable,
+                Some(on_off(&value)),
+                "OFF",
+                &format!(
+                    "SET GLOBAL {variable} = OFF; and remove {variable} from the server's configuration"
+                ),
+            ));
+        }
     }
     let grants: Vec<String> = conn
         .query("SHOW GRANTS FOR CURRENT_USER()")
